@@ -1,0 +1,85 @@
+"""A faithful in-process model of DaVinci Resolve's scripting API that renders real files.
+
+`scriptapp("Resolve")` returns the simulated application, configured from the environment
+(see `config`). Names and signatures follow the `fusionscript-stubs` package; the render
+page writes real media with PyAV. It runs the farm on machines without Resolve, and every
+test; it is only ever chosen explicitly, never as a fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import socket
+import threading
+from typing import Any
+
+from bridge.sim.config import Quirks, SimConfig
+from bridge.sim.library import Library
+from bridge.sim.mediapool import Folder, MediaPool, MediaPoolItem, MediaStorage
+from bridge.sim.project import Project
+from bridge.sim.resolve import ProjectManager, Resolve
+from bridge.sim.state import SimState
+from bridge.sim.timeline import Timeline, TimelineItem
+
+__all__ = [
+    "API_CLASSES", "Folder", "MediaPool", "MediaPoolItem", "MediaStorage", "Project", "ProjectManager",
+    "Resolve", "SimConfig", "Timeline", "TimelineItem", "create", "scriptapp",
+]
+
+API_CLASSES = (Resolve, ProjectManager, Project, MediaStorage, MediaPool, Folder, MediaPoolItem, Timeline, TimelineItem)
+
+_apps: dict[SimConfig, Resolve] = {}
+_apps_lock = threading.Lock()
+_hung: set[tuple[type, str]] = set()
+
+
+def create(config: SimConfig) -> Resolve:
+    """The simulated Resolve for `config`: one per configuration per process, as one app per host."""
+    with _apps_lock:
+        app = _apps.get(config)
+        if app is None:
+            _install_hangs(config.quirks)
+            app = _apps[config] = Resolve(SimState(config, Library(config.library)))
+        return app
+
+
+def scriptapp(app: str = "Resolve", host: str | None = None) -> Resolve | None:
+    """Like `DaVinciResolveScript.scriptapp`: None when no Resolve answers at `host`."""
+    if app != "Resolve":
+        return None
+    if host and not _is_this_host(host):
+        return None
+    return create(SimConfig.from_env())
+
+
+def _is_this_host(host: str) -> bool:
+    extra = {h.strip() for h in os.environ.get("RESOLVE_SIM_HOSTS", "").split(",") if h.strip()}
+    if host in extra or host in ("localhost", socket.gethostname()):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _install_hangs(quirks: Quirks) -> None:
+    """Make the methods named by `hang:` quirks block forever, for apps configured so."""
+    for spec in quirks.hang:
+        cls_name, _, method = spec.rpartition(".")
+        for cls in API_CLASSES:
+            if (cls_name and cls.__name__ != cls_name) or not hasattr(cls, method) or (cls, method) in _hung:
+                continue
+            _hung.add((cls, method))
+            setattr(cls, method, _hanging(getattr(cls, method), spec))
+
+
+def _hanging(func: Any, spec: str) -> Any:
+    @functools.wraps(func)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if spec in self._state.config.quirks.hang:
+            threading.Event().wait()
+        return func(self, *args, **kwargs)
+
+    return call

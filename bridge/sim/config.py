@@ -1,0 +1,122 @@
+"""How one simulated Resolve behaves: where its library lives, how fast it renders, its quirks.
+
+The simulator is reached three ways (in-process, through the compiled stand-in for
+`fusionscript`, and through `DaVinciResolveScript` inside the fallback helper); the last two
+cannot be handed an object, so the configuration comes from environment variables:
+
+- `RESOLVE_SIM_LIBRARY`: the shared library file (default: a file in the user's data folder).
+- `RESOLVE_SIM_FPS`: render speed in frames per second (default 240).
+- `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
+  renders at 256x144).
+- `RESOLVE_SIM_PRODUCT`: "DaVinci Resolve Studio" (default) or "DaVinci Resolve".
+- `RESOLVE_SIM_QUIRKS`: comma-separated quirks:
+  `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
+  `hang:Method` or `hang:Class.Method` (that call never returns),
+  `crash-at:F` (the process exits when a render passes fraction F, e.g. 0.5),
+  `fail-render:MESSAGE` (renders fail with JobStatus Failed and this Error).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_FPS = 240.0
+DEFAULT_SCALE = 2 / 15
+STUDIO = "DaVinci Resolve Studio"
+FREE = "DaVinci Resolve"
+
+
+def default_library() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "resolve-farm" / "sim" / "library.json"
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Switchable misbehaviours of real Resolve hosts, for fault tests."""
+
+    imageseq_stall: bool = False
+    hang: frozenset[str] = frozenset()
+    crash_at: float | None = None
+    fail_render: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Quirks:
+        stall, hang, crash, fail = False, set(), None, None
+        for raw in filter(None, (part.strip() for part in text.split(","))):
+            name, _, arg = raw.partition(":")
+            if name == "imageseq-stall":
+                stall = True
+            elif name == "hang" and arg:
+                hang.add(arg)
+            elif name == "crash-at" and arg:
+                crash = float(arg)
+                if not 0.0 <= crash <= 1.0:
+                    raise ValueError(f"RESOLVE_SIM_QUIRKS: crash-at must be 0..1, got {arg}")
+            elif name == "fail-render":
+                fail = arg or "Render failed"
+            else:
+                raise ValueError(f"RESOLVE_SIM_QUIRKS: unknown quirk {raw!r}")
+        return cls(stall, frozenset(hang), crash, fail)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that makes one simulated Resolve differ from another."""
+
+    library: Path = field(default_factory=default_library)
+    fps: float = DEFAULT_FPS
+    scale: float = DEFAULT_SCALE
+    product: str = STUDIO
+    version: tuple[int, int, int, int, str] = (19, 1, 4, 11, "")
+    quirks: Quirks = Quirks()
+
+    @classmethod
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> SimConfig:
+        env = os.environ if environ is None else environ
+        fps = float(env.get("RESOLVE_SIM_FPS", DEFAULT_FPS))
+        scale = float(env.get("RESOLVE_SIM_SCALE", DEFAULT_SCALE))
+        if fps <= 0:
+            raise ValueError(f"RESOLVE_SIM_FPS must be > 0, got {fps}")
+        if not 0 < scale <= 1:
+            raise ValueError(f"RESOLVE_SIM_SCALE must be in (0, 1], got {scale}")
+        product = env.get("RESOLVE_SIM_PRODUCT", STUDIO)
+        if product not in (STUDIO, FREE):
+            raise ValueError(f"RESOLVE_SIM_PRODUCT must be {STUDIO!r} or {FREE!r}, got {product!r}")
+        library = env.get("RESOLVE_SIM_LIBRARY")
+        return cls(
+            library=Path(library) if library else default_library(),
+            fps=fps,
+            scale=scale,
+            product=product,
+            quirks=Quirks.parse(env.get("RESOLVE_SIM_QUIRKS", "")),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that recreate this configuration in another process."""
+        quirks = [f"hang:{h}" for h in sorted(self.quirks.hang)]
+        if self.quirks.imageseq_stall:
+            quirks.append("imageseq-stall")
+        if self.quirks.crash_at is not None:
+            quirks.append(f"crash-at:{self.quirks.crash_at}")
+        if self.quirks.fail_render:
+            quirks.append(f"fail-render:{self.quirks.fail_render}")
+        return {
+            "RESOLVE_SIM_LIBRARY": str(self.library),
+            "RESOLVE_SIM_FPS": repr(self.fps),
+            "RESOLVE_SIM_SCALE": repr(self.scale),
+            "RESOLVE_SIM_PRODUCT": self.product,
+            "RESOLVE_SIM_QUIRKS": ",".join(quirks),
+        }
+
+    def picture_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the simulator renders a width x height timeline at.
+
+        Note: DNxHR refuses pictures narrower than 256 or lower than 120 lines, and 4:2:0
+        codecs need even sizes, so the scaled size is rounded to 16 and kept above that floor.
+        """
+        w = max(256, int(round(width * self.scale / 16)) * 16)
+        h = max(144, int(round(height * self.scale / 2)) * 2)
+        return w, h
