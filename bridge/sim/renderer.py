@@ -223,12 +223,13 @@ class Renderer:
             raise RuntimeError("Nothing to render: both ExportVideo and ExportAudio are off")
         audio_codec = "aac" if str(settings.get("AudioCodec", "")).lower() == "aac" else job.fmt.pcm_audio
         top = _top_items(job.timeline)
+        frame_time = Fraction(1) / job.rate  # the muxer changes the stream's own time base
         with av.open(str(path), "w", format=job.fmt.muxer) as out:
             vstream = astream = None
             if video:
                 vstream = out.add_stream(job.codec.encoder, rate=job.rate, options=dict(job.codec.options))
                 vstream.width, vstream.height, vstream.pix_fmt = job.width, job.height, job.codec.pix_fmt
-                vstream.time_base = 1 / job.rate
+                vstream.time_base = frame_time
                 if job.codec.intra:
                     vstream.codec_context.gop_size = 1
             if audio:
@@ -238,7 +239,7 @@ class Renderer:
                 if vstream is not None:
                     vf = av.VideoFrame.from_ndarray(self._picture(job, frame, top), format="rgb24")
                     vf.pts = index
-                    vf.time_base = vstream.time_base
+                    vf.time_base = frame_time
                     out.mux(vstream.encode(vf))
                 if astream is not None:
                     end = samples_before(frame + 1, job.rate)

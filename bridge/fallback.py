@@ -1,0 +1,165 @@
+"""The parent side of the subprocess path: start, talk to, time out and restart the helper."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
+
+HELPER = Path(__file__).with_name("helper.py")
+
+
+class Helper:
+    """One long-lived helper process and its pipe.
+
+    Note: a call that times out kills the helper (a call hung inside fusionscript cannot be
+    interrupted any other way); the next call starts a fresh one and reconnects.
+    """
+
+    def __init__(
+        self,
+        python: str | None = None,
+        env: dict[str, str] | None = None,
+        host: str | None = None,
+        connect_timeout: float = 30.0,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.python = python or sys.executable
+        self.env = env or {}
+        self.host = host
+        self.connect_timeout = connect_timeout
+        self.args = args
+        self.restarts = 0
+        self.info: dict[str, Any] = {}
+        self._proc: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._stderr: IO[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> dict[str, Any]:
+        """Start the helper and connect it to Resolve; returns what Resolve said about itself."""
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> dict[str, Any]:
+        self._kill()
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+        try:
+            self._proc = subprocess.Popen(
+                [self.python, *self.args, str(HELPER)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                env=env, text=True, encoding="utf-8", bufsize=1,
+            )
+        except OSError as exc:
+            raise ConnectError(
+                f"cannot start the helper under {self.python}: {exc.strerror}",
+                fix="set RESOLVE_PYTHON to an existing Python interpreter",
+            ) from exc
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self._proc.stdout, self._lines), daemon=True).start()
+        self._receive(0, self.connect_timeout, "start")
+        self.info = self._exchange("connect", {"host": self.host}, self.connect_timeout)
+        return self.info
+
+    def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
+        with self._lock:
+            if not self.alive:
+                self.restarts += 1
+                self._start()
+            return self._exchange(op, args or {}, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None and self._proc.stdin:
+                with contextlib.suppress(OSError):
+                    self._proc.stdin.close()
+                try:
+                    self._proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass  # _kill below ends it
+            self._kill()
+
+    def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> Any:
+        assert self._proc is not None and self._proc.stdin is not None
+        request_id = next(self._ids)
+        try:
+            self._proc.stdin.write(json.dumps({"id": request_id, "op": op, "args": args}) + "\n")
+            self._proc.stdin.flush()
+        except OSError:
+            raise self._died(op) from None
+        return self._receive(request_id, timeout, op)
+
+    def _receive(self, request_id: int, timeout: float, op: str) -> Any:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self._kill()
+            raise CallTimeout(
+                f"Resolve call {op!r} did not return within {timeout:g}s; the helper was killed and will restart",
+                fix="close any modal dialog in Resolve",
+            ) from None
+        if line is None:
+            raise self._died(op)
+        response = json.loads(line)
+        if response.get("id") != request_id:
+            self._kill()
+            raise HelperDied(f"helper answered request {response.get('id')} to request {request_id}")
+        if "error" in response:
+            err = response["error"]
+            cls = ERRORS.get(err.get("type"), BridgeError)
+            message, fix = err.get("message", ""), err.get("fix", "")
+            if issubclass(cls, LibraryLoadError):
+                raise cls(message, "helper", fix)
+            raise cls(message, fix)
+        return response.get("ok")
+
+    def _died(self, op: str) -> HelperDied:
+        code = self._proc.wait(timeout=5) if self._proc else None
+        tail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-2000:].strip()
+        self._proc = None
+        return HelperDied(f"the helper exited (code {code}) during {op!r}" + (f": {tail}" if tail else ""))
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+            for stream in (self._proc.stdin, self._proc.stdout):
+                if stream:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            self._proc = None
+
+    @staticmethod
+    def _read(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
+        assert stream is not None
+        try:
+            for line in stream:
+                lines.put(line)
+        except (OSError, ValueError):
+            pass  # the pipe closed under us: the None below tells the caller
+        lines.put(None)

@@ -1,0 +1,459 @@
+"""The high-level operations the farm performs on a Resolve object.
+
+Each function takes the object `scriptapp("Resolve")` returned (real or simulated) and plain
+JSON-able arguments, and returns plain JSON-able results, so the same code runs in-process
+(native, sim) and inside the fallback helper, whose pipe carries JSON. Failures raise
+`OperationError` with a reason a person can act on.
+
+Note: standard library only (see `bridge/__init__.py`). Arguments were validated in the
+parent before they got here; the checks below are for what only Resolve can tell.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from bridge.errors import OperationError
+
+T = TypeVar("T")
+UNTITLED = "Untitled Project"
+RETRY_DELAYS = (0.2, 0.5, 1.0)  # modal dialogs and autosave make calls fail for a moment
+
+OPERATIONS = (
+    "ping", "describe", "list_projects", "open_project", "list_timelines", "timeline_info", "render_options",
+    "start_render", "render_status", "stop_render", "delete_render_job", "apply_edits", "save_project",
+)
+
+
+def _retry(call: Callable[[], T], ok: Callable[[T], bool] = bool) -> T:
+    result = call()
+    for delay in RETRY_DELAYS:
+        if ok(result):
+            return result
+        time.sleep(delay)
+        result = call()
+    return result
+
+
+# --- the application -------------------------------------------------------------------
+
+
+def ping(resolve: Any) -> str:
+    """The cheapest real call: proves Resolve still answers."""
+    return str(resolve.GetVersionString())
+
+
+def describe(resolve: Any) -> dict[str, Any]:
+    product = str(resolve.GetProductName())
+    return {
+        "product": product,
+        "version": str(resolve.GetVersionString()),
+        "studio": "studio" in product.lower(),
+    }
+
+
+def _project_manager(resolve: Any) -> Any:
+    pm = resolve.GetProjectManager()
+    if pm is None:
+        raise OperationError("Resolve gave no project manager", fix="close modal dialogs in Resolve and retry")
+    return pm
+
+
+def list_projects(resolve: Any) -> dict[str, Any]:
+    """Every project of the current database, with folder paths ("Clients/Acme/Ad_2026")."""
+    pm = _project_manager(resolve)
+    found: list[str] = []
+
+    def walk(prefix: str) -> None:
+        found.extend(prefix + name for name in pm.GetProjectListInCurrentFolder())
+        for folder in pm.GetFolderListInCurrentFolder():
+            if pm.OpenFolder(folder):
+                walk(f"{prefix}{folder}/")
+                pm.GotoParentFolder()
+
+    pm.GotoRootFolder()
+    walk("")
+    return {"database": dict(pm.GetCurrentDatabase()), "projects": found}
+
+
+def open_project(
+    resolve: Any, name: str, database: dict[str, str] | None = None, drp: str | None = None
+) -> dict[str, Any]:
+    """Make `name` the current project: from a database, by importing a .drp, or as found.
+
+    `name` may carry a folder path ("Clients/Acme/Ad_2026").
+    """
+    pm = _project_manager(resolve)
+    if database:
+        current = pm.GetCurrentDatabase()
+        if current.get("DbName") != database.get("DbName") or current.get("DbType") != database.get("DbType"):
+            if not _retry(lambda: pm.SetCurrentDatabase(database)):
+                known = ", ".join(d.get("DbName", "?") for d in pm.GetDatabaseList())
+                raise OperationError(f"database {database.get('DbName')!r} is not available (known: {known})")
+    *folders, project_name = name.split("/")
+    pm.GotoRootFolder()
+    for folder in folders:
+        if not pm.OpenFolder(folder):
+            raise OperationError(f"project folder {folder!r} does not exist (in {name!r})")
+    current = pm.GetCurrentProject()
+    if current is not None and current.GetName() == project_name:
+        return _project_summary(current)
+    if project_name not in pm.GetProjectListInCurrentFolder():
+        if not drp:
+            raise OperationError(f"project {name!r} does not exist in database {pm.GetCurrentDatabase().get('DbName')!r}")
+        if not os.path.isfile(drp):
+            raise OperationError(f"project file {drp!r} does not exist on this host")
+        if not _retry(lambda: pm.ImportProject(drp, project_name)):
+            raise OperationError(f"Resolve could not import {drp!r} as {project_name!r}")
+    project = _retry(lambda: pm.LoadProject(project_name))
+    if not project:
+        raise OperationError(f"Resolve could not load project {name!r}", fix="is a render running, or a dialog open?")
+    return _project_summary(project)
+
+
+def _project_summary(project: Any) -> dict[str, Any]:
+    return {"name": project.GetName(), "timelines": [_timeline_info(t) for t in _timelines(project)]}
+
+
+def _current_project(resolve: Any) -> Any:
+    project = _project_manager(resolve).GetCurrentProject()
+    if project is None:
+        raise OperationError("no project is open", fix="open a project first")
+    return project
+
+
+def _timelines(project: Any) -> list[Any]:
+    return [project.GetTimelineByIndex(i) for i in range(1, int(project.GetTimelineCount()) + 1)]
+
+
+def _timeline(project: Any, name: str) -> Any:
+    for tl in _timelines(project):
+        if tl.GetName() == name:
+            return tl
+    raise OperationError(f"timeline {name!r} does not exist in project {project.GetName()!r}")
+
+
+def _timeline_info(tl: Any) -> dict[str, Any]:
+    start = int(tl.GetStartFrame())
+    end = int(tl.GetEndFrame())  # exclusive
+    return {
+        "name": tl.GetName(),
+        "start_frame": start,
+        "end_frame": end - 1,  # inclusive: what MarkOut takes
+        "frames": end - start,
+        "fps": float(tl.GetSetting("timelineFrameRate")),
+        "width": int(tl.GetSetting("timelineResolutionWidth")),
+        "height": int(tl.GetSetting("timelineResolutionHeight")),
+        "start_timecode": tl.GetStartTimecode(),
+    }
+
+
+def list_timelines(resolve: Any) -> list[dict[str, Any]]:
+    return [_timeline_info(t) for t in _timelines(_current_project(resolve))]
+
+
+def timeline_info(resolve: Any, timeline: str) -> dict[str, Any]:
+    return _timeline_info(_timeline(_current_project(resolve), timeline))
+
+
+def render_options(resolve: Any) -> dict[str, Any]:
+    project = _current_project(resolve)
+    formats = dict(project.GetRenderFormats())
+    return {
+        "formats": formats,
+        "codecs": {key: dict(project.GetRenderCodecs(key)) for key in formats.values()},
+        "presets": list(project.GetRenderPresetList()),
+    }
+
+
+def save_project(resolve: Any) -> bool:
+    """Save the current project.
+
+    Note: never on a never-saved "Untitled Project": Resolve would open a modal dialog and block.
+    """
+    project = _current_project(resolve)
+    if project.GetName() == UNTITLED:
+        raise OperationError("refusing to save the untitled project: Resolve would block on a name dialog")
+    if not _retry(lambda: _project_manager(resolve).SaveProject()):
+        raise OperationError(f"Resolve could not save project {project.GetName()!r}")
+    return True
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def start_render(
+    resolve: Any,
+    timeline: str,
+    mark_in: int,
+    mark_out: int,
+    target_dir: str,
+    name: str,
+    format: str | None = None,
+    codec: str | None = None,
+    preset: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Queue and start one render job of frames mark_in..mark_out (inclusive)."""
+    project = _current_project(resolve)
+    tl = _timeline(project, timeline)
+    info = _timeline_info(tl)
+    if not info["start_frame"] <= mark_in <= mark_out <= info["end_frame"]:
+        raise OperationError(
+            f"frames {mark_in}..{mark_out} are outside timeline {timeline!r} "
+            f"({info['start_frame']}..{info['end_frame']})"
+        )
+    if project.IsRenderingInProgress():
+        raise OperationError("Resolve is already rendering", fix="Resolve renders one job at a time per host")
+    if not project.SetCurrentTimeline(tl):
+        raise OperationError(f"Resolve could not switch to timeline {timeline!r}")
+    if preset and not project.LoadRenderPreset(preset):
+        raise OperationError(f"render preset {preset!r} does not exist (known: {list(project.GetRenderPresetList())})")
+    if format or codec:
+        current = project.GetCurrentRenderFormatAndCodec()
+        fmt, cod = format or current["format"], codec or current["codec"]
+        if not project.SetCurrentRenderFormatAndCodec(fmt, cod):
+            raise OperationError(f"Resolve refused format {fmt!r} with codec {cod!r}")
+    wanted = {
+        **(settings or {}),
+        "SelectAllFrames": False, "MarkIn": int(mark_in), "MarkOut": int(mark_out),
+        "TargetDir": target_dir, "CustomName": name,
+    }
+    if not project.SetRenderSettings(wanted):
+        refused = [k for k, v in wanted.items() if not project.SetRenderSettings({k: v})]
+        raise OperationError(f"Resolve refused render settings: {', '.join(refused) or 'the combination'}")
+    job_id = _retry(project.AddRenderJob)
+    if not job_id:
+        raise OperationError("Resolve could not add the render job")
+    if not _retry(lambda: project.StartRendering([job_id])):
+        project.DeleteRenderJob(job_id)
+        raise OperationError("Resolve could not start rendering")
+    job = next((j for j in project.GetRenderJobList() if j.get("JobId") == job_id), {})
+    fmt_key = project.GetCurrentRenderFormatAndCodec()["format"]
+    return {
+        "job_id": job_id,
+        "frames": mark_out - mark_in + 1,
+        "target_dir": job.get("TargetDir", target_dir),
+        "output": job.get("OutputFilename", ""),
+        "image_sequence": fmt_key in IMAGE_SEQUENCE_FORMATS,
+    }
+
+
+IMAGE_SEQUENCE_FORMATS = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
+
+
+def render_status(resolve: Any, job_id: str) -> dict[str, Any]:
+    project = _current_project(resolve)
+    status = dict(project.GetRenderJobStatus(job_id) or {})
+    if not status:
+        raise OperationError(f"render job {job_id} is not in Resolve's queue")
+    return {
+        "status": status.get("JobStatus", ""),
+        "percent": float(status.get("CompletionPercentage", 0)),
+        "eta_ms": int(status.get("EstimatedTimeRemainingInMs", 0) or 0),
+        "elapsed_ms": int(status.get("TimeTakenToRenderInMs", 0) or 0),
+        "error": str(status.get("Error", "") or ""),
+        "in_progress": bool(project.IsRenderingInProgress()),
+    }
+
+
+def stop_render(resolve: Any, job_id: str | None = None) -> bool:
+    project = _current_project(resolve)
+    if project.IsRenderingInProgress():
+        project.StopRendering()
+    return True
+
+
+def delete_render_job(resolve: Any, job_id: str) -> bool:
+    return bool(_current_project(resolve).DeleteRenderJob(job_id))
+
+
+# --- edits -----------------------------------------------------------------------------
+
+
+def apply_edits(
+    resolve: Any, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """Apply validated edit operations to a timeline of the current project.
+
+    Returns one result per item touched: {"op", "kind", "target", "ok", "change", "error"}.
+    With `dry_run` nothing changes and each result says what would.
+    """
+    project = _current_project(resolve)
+    tl = _timeline(project, timeline)
+    results: list[dict[str, Any]] = []
+    for index, operation in enumerate(operations):
+        kind = operation["op"]
+        handler = EDITS.get(kind)
+        if handler is None:
+            results.append(_result(index, kind, timeline, False, "", f"unknown operation {kind!r}"))
+            continue
+        for target, change, apply in handler(project, tl, operation):
+            if dry_run:
+                results.append({**_result(index, kind, target, True, change, ""), "dry_run": True})
+                continue
+            try:
+                ok = bool(apply())
+            except OperationError as exc:
+                results.append(_result(index, kind, target, False, change, exc.message))
+                continue
+            results.append(_result(index, kind, target, ok, change, "" if ok else "Resolve refused the change"))
+    return results
+
+
+def _result(index: int, kind: str, target: str, ok: bool, change: str, error: str) -> dict[str, Any]:
+    return {"op": index, "kind": kind, "target": target, "ok": ok, "change": change, "error": error}
+
+
+Change = tuple[str, str, Callable[[], Any]]
+
+
+def _items(tl: Any, selector: dict[str, Any]) -> list[tuple[str, Any]]:
+    kind = selector.get("track_type", "video")
+    tracks = [selector["track"]] if selector.get("track") else range(1, int(tl.GetTrackCount(kind)) + 1)
+    pattern, color = selector.get("name"), selector.get("color")
+    found = []
+    for index in tracks:
+        track_name = tl.GetTrackName(kind, index) or f"{kind} {index}"
+        for item in tl.GetItemListInTrack(kind, index) or []:
+            if pattern and not fnmatch.fnmatchcase(item.GetName(), pattern):
+                continue
+            if color and item.GetClipColor() != color:
+                continue
+            found.append((f"{tl.GetName()}/{track_name}/{item.GetName()}@{item.GetStart()}", item))
+    return found
+
+
+def _clips(project: Any, selector: dict[str, Any]) -> list[tuple[str, Any]]:
+    pattern, bin_name = selector.get("name"), selector.get("bin")
+    found = []
+    stack = [(project.GetMediaPool().GetRootFolder(), "")]
+    while stack:
+        folder, path = stack.pop()
+        here = f"{path}{folder.GetName()}"
+        if not bin_name or folder.GetName() == bin_name:
+            for clip in folder.GetClipList() or []:
+                if not pattern or fnmatch.fnmatchcase(clip.GetName(), pattern):
+                    found.append((f"{here}/{clip.GetName()}", clip))
+        stack.extend((sub, here + "/") for sub in folder.GetSubFolderList() or [])
+    return found
+
+
+def _bin(project: Any, name: str | None) -> Any:
+    pool = project.GetMediaPool()
+    root = pool.GetRootFolder()
+    if not name:
+        return root
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        if folder.GetName() == name:
+            return folder
+        stack.extend(folder.GetSubFolderList() or [])
+    return None
+
+
+def _edit_add_marker(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    frame = int(op["frame"])
+    args = (frame, op["color"], op.get("name", ""), op.get("note", ""), op.get("duration", 1), op.get("custom_data", ""))
+    return [(f"{tl.GetName()}@{frame}", f"add {op['color']} marker {op.get('name', '')!r}", lambda: tl.AddMarker(*args))]
+
+
+def _edit_delete_markers(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    if op.get("frame") is not None:
+        frame = int(op["frame"])
+        return [(f"{tl.GetName()}@{frame}", "delete marker", lambda: tl.DeleteMarkerAtFrame(frame))]
+    color = op.get("color", "All")
+    count = sum(1 for m in tl.GetMarkers().values() if color == "All" or m["color"] == color)
+    return [(tl.GetName(), f"delete {count} {color} marker(s)", lambda: count == 0 or tl.DeleteMarkersByColor(color))]
+
+
+def _edit_set_clip_color(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    color = op["color"]
+    return [(t, f"clip color -> {color}", lambda i=i: i.SetClipColor(color)) for t, i in _items(tl, op.get("items", {}))]
+
+
+def _edit_set_clip_property(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    prop, value = op["property"], op["value"]
+    return [(t, f"{prop} = {value!r}", lambda c=c: c.SetClipProperty(prop, value)) for t, c in _clips(project, op.get("clips", {}))]
+
+
+def _edit_set_metadata(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    meta = dict(op["metadata"])
+    return [(t, f"metadata {sorted(meta)}", lambda c=c: c.SetMetadata(meta)) for t, c in _clips(project, op.get("clips", {}))]
+
+
+def _edit_rename_timeline(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    return [(tl.GetName(), f"rename to {op['name']!r}", lambda: tl.SetName(op["name"]))]
+
+
+def _edit_duplicate_timeline(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    return [(tl.GetName(), f"duplicate as {op['name']!r}", lambda: tl.DuplicateTimeline(op["name"]) is not None)]
+
+
+def _edit_apply_lut(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    path, node = op["path"], int(op.get("node", 1))
+
+    def apply(item: Any) -> bool:
+        if os.path.isabs(path) and not os.path.isfile(path):
+            raise OperationError(f"LUT file {path!r} does not exist on this host")
+        return bool(item.SetLUT(node, path))
+
+    return [(t, f"LUT {path} on node {node}", lambda i=i: apply(i)) for t, i in _items(tl, op.get("items", {}))]
+
+
+def _edit_set_cdl(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    cdl = {
+        "NodeIndex": str(int(op.get("node", 1))),
+        "Slope": " ".join(str(v) for v in op["slope"]),
+        "Offset": " ".join(str(v) for v in op["offset"]),
+        "Power": " ".join(str(v) for v in op["power"]),
+        "Saturation": str(op["saturation"]),
+    }
+    return [(t, f"CDL {cdl}", lambda i=i: i.SetCDL(cdl)) for t, i in _items(tl, op.get("items", {}))]
+
+
+def _edit_import_media(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    pool = project.GetMediaPool()
+
+    def apply(path: str) -> bool:
+        if not os.path.isfile(path):
+            raise OperationError(f"media file {path!r} does not exist on this host")
+        target = _bin(project, op.get("bin"))
+        if target is None:
+            target = pool.AddSubFolder(pool.GetRootFolder(), op["bin"])
+        pool.SetCurrentFolder(target)
+        return len(pool.ImportMedia([path]) or []) == 1
+
+    where = op.get("bin") or "Master"
+    return [(p, f"import into bin {where!r}", lambda p=p: apply(p)) for p in op["paths"]]
+
+
+def _edit_append_clips(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
+    pool = project.GetMediaPool()
+    track = int(op.get("track", 1))
+
+    def apply(clip: Any) -> bool:
+        project.SetCurrentTimeline(tl)
+        return len(pool.AppendToTimeline([{"mediaPoolItem": clip, "trackIndex": track}]) or []) == 1
+
+    return [(t, f"append to {tl.GetName()} V{track}", lambda c=c: apply(c)) for t, c in _clips(project, op.get("clips", {}))]
+
+
+EDITS: dict[str, Callable[[Any, Any, dict[str, Any]], list[Change]]] = {
+    "add_marker": _edit_add_marker,
+    "delete_markers": _edit_delete_markers,
+    "set_clip_color": _edit_set_clip_color,
+    "set_clip_property": _edit_set_clip_property,
+    "set_metadata": _edit_set_metadata,
+    "rename_timeline": _edit_rename_timeline,
+    "duplicate_timeline": _edit_duplicate_timeline,
+    "apply_lut": _edit_apply_lut,
+    "set_cdl": _edit_set_cdl,
+    "import_media": _edit_import_media,
+    "append_clips": _edit_append_clips,
+}

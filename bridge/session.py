@@ -1,0 +1,282 @@
+"""One face for the rest of the farm: `connect(settings)` and the `Session` it returns."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bridge import native, ops
+from bridge.errors import (
+    BridgeError,
+    ConnectError,
+    OperationError,
+    RenderCancelled,
+    RenderFailed,
+)
+from bridge.settings import BridgeSettings
+
+log = logging.getLogger(__name__)
+SIM_SCRIPT_API = Path(__file__).with_name("sim") / "scriptapi"
+IMAGE_SEQUENCE_SETTLE = 2.0  # seconds at 100% after which a finished image sequence counts as done
+
+
+class Backend(Protocol):
+    """Runs one named operation of `bridge.ops` against Resolve, here or in the helper."""
+
+    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """Calls `ops` directly on a Resolve object living in this process (native, sim).
+
+    Note: in-process calls cannot be timed out; a hung call is ended by the worker's hard
+    time limit, which kills the whole worker child.
+    """
+
+    def __init__(self, resolve: Any) -> None:
+        self.resolve = resolve
+
+    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any:
+        if op not in ops.OPERATIONS:
+            raise OperationError(f"unknown operation {op!r}")
+        return getattr(ops, op)(self.resolve, **args)
+
+    def close(self) -> None:
+        self.resolve = None
+
+
+class InHelper:
+    """Calls `ops` inside the fallback helper process, with a timeout on every call."""
+
+    def __init__(self, helper: Any) -> None:
+        self.helper = helper
+
+    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any:
+        return self.helper.call(op, args, timeout)
+
+    def close(self) -> None:
+        self.helper.close()
+
+
+@dataclass
+class RenderResult:
+    """What a finished render produced."""
+
+    outputs: list[str]
+    frames: int
+    seconds: float
+
+
+@dataclass
+class Session:
+    """A live connection to one Resolve: the operations the farm's tasks need.
+
+    `mode` is the path in use; `attempts` says, for `auto`, what was tried and why it failed.
+    """
+
+    mode: str
+    backend: Backend
+    settings: BridgeSettings
+    resolve_info: dict[str, Any]
+    attempts: list[dict[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
+        with self._lock:  # Resolve's API is not thread-safe
+            return self.backend.call(op, args, timeout or self.settings.call_timeout)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- describe and navigate -----------------------------------------------------------
+
+    def ping(self) -> str:
+        return str(self._call("ping"))
+
+    def describe(self) -> dict[str, Any]:
+        return {**self._call("describe"), "mode": self.mode}
+
+    def list_projects(self) -> dict[str, Any]:
+        return dict(self._call("list_projects"))
+
+    def open_project(self, name: str, database: dict[str, str] | None = None, drp: str | None = None) -> dict[str, Any]:
+        return dict(self._call("open_project", name=name, database=database, drp=drp))
+
+    def list_timelines(self) -> list[dict[str, Any]]:
+        return list(self._call("list_timelines"))
+
+    def timeline_info(self, timeline: str) -> dict[str, Any]:
+        return dict(self._call("timeline_info", timeline=timeline))
+
+    def render_options(self) -> dict[str, Any]:
+        return dict(self._call("render_options"))
+
+    def save_project(self) -> bool:
+        return bool(self._call("save_project"))
+
+    def apply_edits(self, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False) -> list[dict[str, Any]]:
+        """Validate `operations` (see `bridge.edits`) and apply them to `timeline`."""
+        from bridge.edits import validate_operations
+
+        checked = validate_operations(operations)
+        return list(self._call("apply_edits", timeline=timeline, operations=checked, dry_run=dry_run))
+
+    # --- render --------------------------------------------------------------------------
+
+    def render(
+        self,
+        timeline: str,
+        mark_in: int,
+        mark_out: int,
+        target_dir: str,
+        name: str,
+        *,
+        format: str | None = None,
+        codec: str | None = None,
+        preset: str | None = None,
+        settings: dict[str, Any] | None = None,
+        progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RenderResult:
+        """Render frames mark_in..mark_out (inclusive) and wait for the file(s).
+
+        `progress(frames_done, frames_total, status)` is called on every poll; setting
+        `cancel` stops the render in Resolve and raises `RenderCancelled`.
+        """
+        started = time.monotonic()
+        job = self._call(
+            "start_render", timeline=timeline, mark_in=mark_in, mark_out=mark_out, target_dir=target_dir,
+            name=name, format=format, codec=codec, preset=preset, settings=settings,
+        )
+        job_id, total = job["job_id"], int(job["frames"])
+        outputs = self._expected_outputs(job, mark_in, mark_out)
+        at_full: float | None = None
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    self._call("stop_render", job_id=job_id)
+                    raise RenderCancelled(f"render of {timeline} {mark_in}..{mark_out} was cancelled")
+                status = self._call("render_status", job_id=job_id)
+                done = min(total, int(total * status["percent"] / 100))
+                if progress is not None:
+                    progress(done, total, status)
+                state = status["status"]
+                if state == "Complete":
+                    break
+                if state == "Failed":
+                    raise RenderFailed(f"Resolve failed to render {timeline} {mark_in}..{mark_out}: {status['error'] or 'no reason given'}")
+                if state == "Cancelled":
+                    raise RenderCancelled(f"the render of {timeline} was stopped in Resolve")
+                if job["image_sequence"] and status["percent"] >= 100 and not status["in_progress"]:
+                    # Resolve may leave image sequences at 100% without ever saying Complete.
+                    at_full = at_full or time.monotonic()
+                    if time.monotonic() - at_full >= IMAGE_SEQUENCE_SETTLE and all(os.path.isfile(p) for p in outputs):
+                        break
+                time.sleep(self.settings.poll_interval)
+        finally:
+            self._forget(job_id)
+        missing = [p for p in outputs if not os.path.isfile(p)]
+        if missing:
+            raise RenderFailed(f"Resolve reported the render complete but {len(missing)} output file(s) are missing, e.g. {missing[0]}")
+        return RenderResult(outputs, total, time.monotonic() - started)
+
+    def stop_render(self) -> bool:
+        return bool(self._call("stop_render"))
+
+    def _forget(self, job_id: str) -> None:
+        try:
+            self._call("delete_render_job", job_id=job_id)
+        except BridgeError as exc:
+            # A finished job left in Resolve's queue harms nothing; the render's outcome stands.
+            log.warning("could not remove render job %s from Resolve's queue: %s", job_id, exc)
+
+    @staticmethod
+    def _expected_outputs(job: dict[str, Any], mark_in: int, mark_out: int) -> list[str]:
+        target, output = job["target_dir"], job["output"]
+        if not job["image_sequence"]:
+            return [os.path.join(target, output)]
+        stem, ext = os.path.splitext(output)
+        return [os.path.join(target, f"{stem}_{frame:08d}{ext}") for frame in range(mark_in, mark_out + 1)]
+
+
+# --- connecting --------------------------------------------------------------------------
+
+
+def connect(settings: BridgeSettings | None = None, **overrides: Any) -> Session:
+    """Connect with `settings` (default: from the environment) and prove Resolve answers.
+
+    `auto` tries native then subprocess, and the session's `attempts` say why native failed.
+    """
+    settings = settings.model_copy(update=overrides) if settings else BridgeSettings.from_env(**overrides)
+    if settings.mode == "sim":
+        return _connect_sim(settings)
+    if settings.mode == "native":
+        return _connect_native(settings)
+    if settings.mode == "subprocess":
+        return _connect_subprocess(settings)
+    attempts: list[dict[str, str]] = []
+    try:
+        session = _connect_native(settings)
+        session.attempts = [{"mode": "native", "result": "ok"}]
+        return session
+    except BridgeError as exc:
+        attempts.append({"mode": "native", "result": "failed", "reason": exc.reason, "error": str(exc)})
+    try:
+        session = _connect_subprocess(settings)
+    except BridgeError as exc:
+        attempts.append({"mode": "subprocess", "result": "failed", "reason": exc.reason, "error": str(exc)})
+        summary = "; ".join(f"{a['mode']}: {a['error']}" for a in attempts)
+        error = ConnectError(f"no usable bridge to Resolve ({summary})", fix=exc.fix)
+        raise error from exc
+    session.attempts = [*attempts, {"mode": "subprocess", "result": "ok"}]
+    return session
+
+
+def _connect_sim(settings: BridgeSettings) -> Session:
+    from bridge import sim
+
+    resolve = sim.create(settings.sim)
+    return Session("sim", InProcess(resolve), settings, ops.describe(resolve))
+
+
+def _connect_native(settings: BridgeSettings) -> Session:
+    loaded = native.open_library(native.find_library(settings.script_lib))
+    module = native.initialise(loaded)
+    resolve = native.connect(module, settings.host, settings.connect_timeout)
+    return Session("native", InProcess(resolve), settings, ops.describe(resolve))
+
+
+def _connect_subprocess(settings: BridgeSettings) -> Session:
+    from bridge.fallback import Helper
+
+    env: dict[str, str] = {}
+    if settings.script_api:
+        env["RESOLVE_SCRIPT_API"] = str(settings.script_api)
+    if settings.script_lib:
+        env["RESOLVE_SCRIPT_LIB"] = str(settings.script_lib)
+    helper = Helper(settings.python, env, settings.host, settings.connect_timeout)
+    try:
+        info = helper.start()
+    except BridgeError:
+        helper.close()
+        raise
+    return Session("subprocess", InHelper(helper), settings, info)
+
+
+def sim_script_env(config: Any) -> dict[str, str]:
+    """Environment that makes `DaVinciResolveScript` (and the helper) reach the simulator."""
+    return {**config.to_env(), "RESOLVE_SCRIPT_API": str(SIM_SCRIPT_API)}
