@@ -19,9 +19,9 @@ PE_MACHINES = {0x14C: "x86", 0x8664: "x86_64", 0x1C0: "arm", 0xAA64: "arm64"}
 ALIASES = {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64", "i386": "x86", "i686": "x86", "armv7l": "arm"}
 # Only link-style references count: help text that merely mentions a Python proves nothing.
 PYTHON_REFS = (
-    re.compile(rb"libpython(3)\.(\d{1,2})[a-z]*\.(?:so|dylib)"),
-    re.compile(rb"\bpython(3)(\d{1,2})\.dll", re.IGNORECASE),
-    re.compile(rb"Python\.framework/Versions/(3)\.(\d{1,2})/"),
+    re.compile(rb"libpython([23])\.(\d{1,2})[a-z]*\.(?:so|dylib)"),
+    re.compile(rb"\bpython([23])(\d{1,2})\.dll", re.IGNORECASE),
+    re.compile(rb"Python\.framework/Versions/([23])\.(\d{1,2})/"),
 )
 
 

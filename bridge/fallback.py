@@ -83,7 +83,11 @@ class Helper:
 
     def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
         with self._lock:
-            if not self.alive:
+            if self._proc is not None and self._proc.poll() is not None:
+                # It died since the last call: what it held (an open project, a render) is
+                # gone, so this call fails; the next one starts a fresh helper.
+                raise self._died(op)
+            if self._proc is None:
                 self.restarts += 1
                 self._start()
             return self._exchange(op, args or {}, timeout)

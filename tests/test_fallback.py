@@ -1,0 +1,148 @@
+"""The subprocess path: a long-lived helper that can be timed out, killed and restarted."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import CallTimeout, ConnectError, HelperDied
+from bridge.fallback import Helper
+from bridge.session import connect, sim_script_env
+from bridge.settings import BridgeSettings
+from bridge.sim import SimConfig, framecode
+
+
+@pytest.fixture
+def sim_api(sim_env, monkeypatch) -> dict[str, str]:
+    """Point DaVinciResolveScript (as the helper imports it) at the simulator."""
+    env = sim_script_env(SimConfig.from_env())
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RESOLVE_SCRIPT_LIB", raising=False)
+    return env
+
+
+def test_subprocess_path_end_to_end(sim_api, tmp_path: Path) -> None:
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        assert session.mode == "subprocess"
+        pid = session.backend.helper.pid
+        session.open_project("Demo")
+        info = session.timeline_info("Social")
+        first = info["start_frame"] + 100
+        seen: list[int] = []
+        result = session.render("Social", first, first + 47, str(tmp_path / "out"), "fallback",
+                                progress=lambda done, total, _: seen.append(done))
+        assert framecode.read_file(result.outputs[0]) == list(range(first, first + 48))
+        assert seen[-1] == 48 and seen == sorted(seen)
+        assert session.backend.helper.pid == pid  # one process for every call, not one per call
+
+
+MINIMAL_DVR = '''
+import sys
+
+class _Resolve:
+    def GetProductName(self):
+        try:
+            import pydantic  # noqa: F401
+            deps = "with-deps"
+        except ImportError:
+            deps = "no-deps"
+        return f"DaVinci Resolve Studio ({deps}, no_site={sys.flags.no_site}, isolated={sys.flags.isolated})"
+
+    def GetVersionString(self):
+        return "19.1.4.11"
+
+def scriptapp(app, host=None):
+    return _Resolve() if app == "Resolve" else None
+'''
+
+
+def test_helper_runs_without_site_packages(tmp_path: Path) -> None:
+    """The helper's own code needs nothing but the standard library (and DaVinciResolveScript)."""
+    modules = tmp_path / "api" / "Modules"
+    modules.mkdir(parents=True)
+    (modules / "DaVinciResolveScript.py").write_text(MINIMAL_DVR)
+    helper = Helper(sys.executable, {"RESOLVE_SCRIPT_API": str(tmp_path / "api")}, args=("-I", "-S"))
+    try:
+        info = helper.start()
+        assert info["product"] == "DaVinci Resolve Studio (no-deps, no_site=1, isolated=1)"
+        assert helper.call("ping") == "19.1.4.11"
+        assert helper.call("describe")["studio"] is True
+    finally:
+        helper.close()
+    assert not helper.alive
+
+
+def test_hung_call_times_out_and_the_helper_restarts(sim_api, monkeypatch) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "hang:Project.GetTimelineCount")
+    with connect(BridgeSettings.from_env(mode="subprocess", call_timeout=2)) as session:
+        first_pid = session.backend.helper.pid
+        with pytest.raises(CallTimeout, match="open_project.*did not return within 2s"):
+            session.open_project("Demo")
+        assert not session.backend.helper.alive
+        assert session.ping() == "19.1.4.11"  # a fresh helper answers
+        assert session.backend.helper.pid != first_pid and session.backend.helper.restarts == 1
+
+
+def test_helper_that_dies_mid_render_is_reported_and_restarted(sim_api, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "crash-at:0.5")
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        session.open_project("Demo")
+        with pytest.raises(HelperDied, match="code 86"):
+            session.render("Teaser", 86400, 86400 + 99, str(tmp_path), "crash")
+        assert session.ping() == "19.1.4.11"
+
+
+def test_auto_prefers_native(sim_api, native_lib: Path) -> None:
+    with connect(BridgeSettings.from_env(mode="auto", script_lib=native_lib)) as session:
+        assert session.mode == "native"
+        assert session.attempts == [{"mode": "native", "result": "ok"}]
+
+
+def test_auto_falls_back_and_says_why(sim_api, tmp_path: Path) -> None:
+    with connect(BridgeSettings.from_env(mode="auto", script_lib=tmp_path / "missing.so")) as session:
+        assert session.mode == "subprocess"
+        native_attempt = session.attempts[0]
+        assert native_attempt["mode"] == "native" and native_attempt["reason"] == "library not found"
+        assert "missing.so" in native_attempt["error"]
+
+
+def test_auto_reports_symbol_failure(sim_api, tmp_path: Path) -> None:
+    from fixtures import build
+
+    if build.compiler() is None:
+        pytest.skip("no C compiler")
+    with connect(BridgeSettings.from_env(mode="auto", script_lib=build.plain_library(tmp_path))) as session:
+        assert session.attempts[0]["reason"] == "symbol resolution failed"
+
+
+def test_auto_never_picks_the_simulator(sim_env, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "nothing"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(ConnectError, match="no usable bridge") as err:
+        connect(BridgeSettings.from_env(mode="auto", script_lib=tmp_path / "missing.so"))
+    assert "DaVinciResolveScript" in str(err.value)
+
+
+def test_bad_interpreter_is_a_clear_error(sim_api) -> None:
+    with pytest.raises(ConnectError, match="cannot start the helper under /no/such/python"):
+        connect(BridgeSettings.from_env(mode="subprocess", python="/no/such/python"))
+
+
+def test_protocol_survives_prints_to_stdout(sim_api, tmp_path: Path, monkeypatch) -> None:
+    """Resolve's module printing to stdout must not corrupt the pipe."""
+    modules = tmp_path / "api" / "Modules"
+    modules.mkdir(parents=True)
+    (modules / "DaVinciResolveScript.py").write_text(
+        "import sys, os\nprint('chatty banner')\n"
+        "sys.path.insert(0, " + repr(str(Path(__file__).resolve().parent.parent)) + ")\n"
+        "from bridge.sim import scriptapp as _s\n"
+        "def scriptapp(*a):\n    print('connecting...')\n    return _s(*a)\n"
+    )
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "api"))
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        assert session.open_project("Demo")["name"] == "Demo"
+    assert os.environ["RESOLVE_SCRIPT_API"] == str(tmp_path / "api")
