@@ -47,8 +47,14 @@ def _library(settings: BridgeSettings) -> dict[str, Any]:
     except LibraryLoadError as exc:
         return {**section, "loaded": False, "kind": exc.kind, "error": exc.message, "fix": exc.fix}
     info = loaded.info
-    return {**section, "loaded": True, "entry_point": True, "format": info.kind, "machines": list(info.machines),
-            "links_python": list(info.pythons)}
+    return {
+        **section,
+        "loaded": True,
+        "entry_point": True,
+        "format": info.kind,
+        "machines": list(info.machines),
+        "links_python": list(info.pythons),
+    }
 
 
 def probe_native(settings: BridgeSettings) -> dict[str, Any]:
@@ -58,13 +64,19 @@ def probe_native(settings: BridgeSettings) -> dict[str, Any]:
     try:
         done = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"initialising the library and connecting took over {PROBE_TIMEOUT:g}s",
-                "fix": "close modal dialogs in Resolve; check Preferences > System > General > External scripting"}
+        return {
+            "ok": False,
+            "error": f"initialising the library and connecting took over {PROBE_TIMEOUT:g}s",
+            "fix": "close modal dialogs in Resolve; check Preferences > System > General > External scripting",
+        }
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
-        return {"ok": False, "error": f"the process crashed ({name}) inside PyInit_fusionscript",
-                "fix": "the library expects another Python: set PYTHONHOME to the Python Resolve documents, or "
-                "use the subprocess bridge with RESOLVE_PYTHON set to that interpreter"}
+        return {
+            "ok": False,
+            "error": f"the process crashed ({name}) inside PyInit_fusionscript",
+            "fix": "the library expects another Python: set PYTHONHOME to the Python Resolve documents, or "
+            "use the subprocess bridge with RESOLVE_PYTHON set to that interpreter",
+        }
     try:
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError):
@@ -93,7 +105,11 @@ def _connection(settings: BridgeSettings) -> tuple[dict[str, Any], list[dict[str
     except BridgeError as exc:
         return {"ok": False, "mode": settings.mode, "reason": exc.reason, "error": exc.message, "fix": exc.fix}, []
     with session:
-        section = {"ok": True, **session.describe(), "python": session.resolve_info.get("python", platform.python_version())}
+        section = {
+            "ok": True,
+            **session.describe(),
+            "python": session.resolve_info.get("python", platform.python_version()),
+        }
         if settings.mode == "sim":
             section["library"] = str(settings.sim.library)
         return section, session.attempts
@@ -109,16 +125,26 @@ def report(settings: BridgeSettings) -> dict[str, Any]:
     probe: dict[str, Any] = {}
     if settings.mode in ("auto", "native") and library.get("loaded"):
         probe = library["initialised"] = probe_native(settings)
-    native_failure = None if probe.get("ok") else {
-        "mode": "native", "result": "failed",
-        "error": probe.get("error") or library.get("error") or "library not usable", "fix": probe.get("fix") or library.get("fix", ""),
-    }
+    native_failure = (
+        None
+        if probe.get("ok")
+        else {
+            "mode": "native",
+            "result": "failed",
+            "error": probe.get("error") or library.get("error") or "library not usable",
+            "fix": probe.get("fix") or library.get("fix", ""),
+        }
+    )
     auto: dict[str, Any] = {}
     if settings.mode == "native" and native_failure:
         connection = {"ok": False, "mode": "native", "error": native_failure["error"], "fix": native_failure["fix"]}
     elif settings.mode == "auto" and native_failure:
         connection, _ = _connection(settings.model_copy(update={"mode": "subprocess"}))
-        tried = {"mode": "subprocess", "result": "ok" if connection["ok"] else "failed", "error": connection.get("error", "")}
+        tried = {
+            "mode": "subprocess",
+            "result": "ok" if connection["ok"] else "failed",
+            "error": connection.get("error", ""),
+        }
         auto = {"chosen": "subprocess" if connection["ok"] else None, "attempts": [native_failure, tried]}
     else:
         connection, attempts = _connection(settings)
@@ -130,8 +156,12 @@ def report(settings: BridgeSettings) -> dict[str, Any]:
         if s.get("error") and (settings.mode != "sim" or s is connection)
     ]
     if connection.get("ok") and not connection.get("studio"):
-        problems.append({"what": f"{connection.get('product')} is not Studio",
-                         "fix": "external scripting from another process needs DaVinci Resolve Studio"})
+        problems.append(
+            {
+                "what": f"{connection.get('product')} is not Studio",
+                "fix": "external scripting from another process needs DaVinci Resolve Studio",
+            }
+        )
     return {
         "ok": bool(connection.get("ok")),
         "mode": settings.mode,

@@ -12,14 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-ClipColor = Literal[
-    "Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue", "Purple", "Violet",
-    "Pink", "Tan", "Beige", "Brown", "Chocolate",
-]
-MarkerColor = Literal[
-    "Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia", "Rose", "Lavender", "Sky", "Mint",
-    "Lemon", "Sand", "Cocoa", "Cream",
-]
+from bridge.colors import ClipColor, MarkerColor
+
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")]
 Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 
@@ -100,7 +94,9 @@ def _clean_path(value: str, field: str) -> str:
 class ApplyLut(_Op):
     op: Literal["apply_lut"]
     items: ItemSelector = ItemSelector()
-    path: str = Field(min_length=1, max_length=4096, description="a .cube/.3dl file, absolute or in Resolve's LUT folder")
+    path: str = Field(
+        min_length=1, max_length=4096, description="a .cube/.3dl file, absolute or in Resolve's LUT folder"
+    )
     node: int = Field(1, ge=1, le=99)
 
     @field_validator("path")
@@ -144,8 +140,17 @@ class AppendClips(_Op):
 
 
 EditOperation = Annotated[
-    AddMarker | DeleteMarkers | SetClipColor | SetClipProperty | SetMetadata | RenameTimeline | DuplicateTimeline
-    | ApplyLut | SetCdl | ImportMedia | AppendClips,
+    AddMarker
+    | DeleteMarkers
+    | SetClipColor
+    | SetClipProperty
+    | SetMetadata
+    | RenameTimeline
+    | DuplicateTimeline
+    | ApplyLut
+    | SetCdl
+    | ImportMedia
+    | AppendClips,
     Field(discriminator="op"),
 ]
 _OPERATIONS: TypeAdapter[list[EditOperation]] = TypeAdapter(

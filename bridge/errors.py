@@ -74,7 +74,18 @@ class RenderCancelled(OperationError):
     """A render was stopped before it completed."""
 
 
-ERRORS = {cls.__name__: cls for cls in (
-    BridgeError, LibraryNotFound, LibraryLoadError, EntryPointMissing, ConnectError, CallTimeout, HelperDied,
-    OperationError, RenderFailed, RenderCancelled,
-)}
+ERRORS = {
+    cls.__name__: cls
+    for cls in (
+        BridgeError,
+        LibraryNotFound,
+        LibraryLoadError,
+        EntryPointMissing,
+        ConnectError,
+        CallTimeout,
+        HelperDied,
+        OperationError,
+        RenderFailed,
+        RenderCancelled,
+    )
+}

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
 
@@ -63,12 +63,18 @@ class Helper:
     def _start(self) -> dict[str, Any]:
         self._kill()
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+        # Kept open for the helper's life, so that a death can be explained with its last words.
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
                 [self.python, *self.args, str(HELPER)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                env=env, text=True, encoding="utf-8", bufsize=1,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                bufsize=1,
             )
         except OSError as exc:
             raise ConnectError(
@@ -97,10 +103,8 @@ class Helper:
             if self._proc is not None and self._proc.poll() is None and self._proc.stdin:
                 with contextlib.suppress(OSError):
                     self._proc.stdin.close()
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):  # _kill below ends it
                     self._proc.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    pass  # _kill below ends it
             self._kill()
 
     def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> Any:
@@ -133,7 +137,7 @@ class Helper:
             cls = ERRORS.get(err.get("type"), BridgeError)
             message, fix = err.get("message", ""), err.get("fix", "")
             if issubclass(cls, LibraryLoadError):
-                raise cls(message, "helper", fix)
+                raise cast(type[LibraryLoadError], cls)(message, "helper", fix)
             raise cls(message, fix)
         return response.get("ok")
 

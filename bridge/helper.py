@@ -34,8 +34,14 @@ def _protocol_stream() -> TextIO:
 DEFAULT_SCRIPT_API = {
     "linux": "/opt/resolve/Developer/Scripting",
     "darwin": "/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting",
-    "win32": os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"),
-                          "Blackmagic Design", "DaVinci Resolve", "Support", "Developer", "Scripting"),
+    "win32": os.path.join(
+        os.environ.get("PROGRAMDATA", r"C:\ProgramData"),
+        "Blackmagic Design",
+        "DaVinci Resolve",
+        "Support",
+        "Developer",
+        "Scripting",
+    ),
 }
 
 
@@ -68,7 +74,7 @@ class Server:
         from bridge.errors import ConnectError
 
         try:
-            import DaVinciResolveScript as dvr  # type: ignore[import-not-found]
+            import DaVinciResolveScript as dvr
         except ImportError as exc:
             raise ConnectError(
                 f"cannot import DaVinciResolveScript under {sys.executable}: {exc}",
@@ -115,10 +121,16 @@ def main() -> int:
             request = json.loads(line)
             response: dict[str, Any] = {"id": request.get("id"), "ok": server.handle(request)}
         except BridgeError as exc:
-            response = {"id": request.get("id"), "error": {"type": type(exc).__name__, "message": exc.message, "fix": exc.fix}}
+            response = {
+                "id": request.get("id"),
+                "error": {"type": type(exc).__name__, "message": exc.message, "fix": exc.fix},
+            }
         except Exception as exc:  # a bug or a Resolve exception: report it, keep serving
             traceback.print_exc(file=sys.stderr)
-            response = {"id": request.get("id"), "error": {"type": "OperationError", "message": f"{type(exc).__name__}: {exc}", "fix": ""}}
+            response = {
+                "id": request.get("id"),
+                "error": {"type": "OperationError", "message": f"{type(exc).__name__}: {exc}", "fix": ""},
+            }
         out.write(json.dumps(response, default=str) + "\n")
     return 0
 

@@ -82,14 +82,16 @@ def check_binary(path: Path) -> binfmt.BinaryInfo:
         raise LibraryLoadError(f"cannot read {path}: {exc.strerror}", "unreadable") from exc
     if info.kind == "unknown":
         raise LibraryLoadError(
-            f"{path} is not a shared library (no ELF, Mach-O or PE header)", "not_a_library",
+            f"{path} is not a shared library (no ELF, Mach-O or PE header)",
+            "not_a_library",
             fix="point RESOLVE_SCRIPT_LIB at Resolve's fusionscript library itself",
         )
     expected = {"linux": "elf", "darwin": "macho", "win32": "pe"}.get(_platform())
     if expected and info.kind != expected:
         raise LibraryLoadError(
             f"{path} is a {info.kind.upper()} library; this {_platform()} host needs {expected.upper()}",
-            "wrong_architecture", fix="use the library of the Resolve installed on this host",
+            "wrong_architecture",
+            fix="use the library of the Resolve installed on this host",
         )
     machine = binfmt.this_machine()
     if info.machines and machine not in info.machines:
@@ -103,7 +105,8 @@ def check_binary(path: Path) -> binfmt.BinaryInfo:
     if info.pythons and mine not in info.pythons:
         raise LibraryLoadError(
             f"{path} is linked against Python {', '.join(info.pythons)}; this is Python {mine}",
-            "python_mismatch", fix=f"set RESOLVE_PYTHON to a Python {info.pythons[0]} and use the subprocess bridge",
+            "python_mismatch",
+            fix=f"set RESOLVE_PYTHON to a Python {info.pythons[0]} and use the subprocess bridge",
         )
     return info
 
@@ -122,7 +125,8 @@ def open_library(path: Path) -> LoadedLibrary:
     except AttributeError:
         raise EntryPointMissing(
             f"{path} loads but has no {ENTRY_POINT}: it is not Resolve's fusionscript module",
-            "missing_entry_point", fix="point RESOLVE_SCRIPT_LIB at fusionscript.so/.dll from Resolve's install",
+            "missing_entry_point",
+            fix="point RESOLVE_SCRIPT_LIB at fusionscript.so/.dll from Resolve's install",
         ) from None
     return LoadedLibrary(path, info, steps=["found", "header ok", "dlopen ok", f"{ENTRY_POINT} resolved"])
 
@@ -133,7 +137,8 @@ def _explain_load_error(path: Path, message: str) -> LibraryLoadError:
         return LibraryLoadError(f"cannot load {path}: wrong architecture ({message})", "wrong_architecture")
     if "no such file" in text or "not found" in text or "126" in text or "image not found" in text:
         return LibraryLoadError(
-            f"cannot load {path}: a library it needs is missing ({message})", "missing_dependency",
+            f"cannot load {path}: a library it needs is missing ({message})",
+            "missing_dependency",
             fix="check Resolve's installation is complete; on Windows, Resolve's folder must be on the DLL path",
         )
     return LibraryLoadError(f"cannot load {path}: {message}", "load_failed")
@@ -159,7 +164,8 @@ def initialise(loaded: LoadedLibrary) -> ModuleType:
         loader.exec_module(module)
     except ImportError as exc:
         raise LibraryLoadError(
-            f"{ENTRY_POINT} failed: {exc}", "init_failed",
+            f"{ENTRY_POINT} failed: {exc}",
+            "init_failed",
             fix="the library expects another Python: set PYTHONHOME/RESOLVE_PYTHON to the interpreter Resolve "
             "documents, or use the subprocess bridge",
         ) from exc

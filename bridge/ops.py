@@ -15,6 +15,7 @@ import fnmatch
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from bridge.errors import OperationError
@@ -24,8 +25,19 @@ UNTITLED = "Untitled Project"
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # modal dialogs and autosave make calls fail for a moment
 
 OPERATIONS = (
-    "ping", "describe", "list_projects", "open_project", "list_timelines", "timeline_info", "render_options",
-    "start_render", "render_status", "stop_render", "delete_render_job", "apply_edits", "save_project",
+    "ping",
+    "describe",
+    "list_projects",
+    "open_project",
+    "list_timelines",
+    "timeline_info",
+    "render_options",
+    "start_render",
+    "render_status",
+    "stop_render",
+    "delete_render_job",
+    "apply_edits",
+    "save_project",
 )
 
 
@@ -90,10 +102,10 @@ def open_project(
     pm = _project_manager(resolve)
     if database:
         current = pm.GetCurrentDatabase()
-        if current.get("DbName") != database.get("DbName") or current.get("DbType") != database.get("DbType"):
-            if not _retry(lambda: pm.SetCurrentDatabase(database)):
-                known = ", ".join(d.get("DbName", "?") for d in pm.GetDatabaseList())
-                raise OperationError(f"database {database.get('DbName')!r} is not available (known: {known})")
+        same = (current.get("DbName"), current.get("DbType")) == (database.get("DbName"), database.get("DbType"))
+        if not same and not _retry(lambda: pm.SetCurrentDatabase(database)):
+            known = ", ".join(d.get("DbName", "?") for d in pm.GetDatabaseList())
+            raise OperationError(f"database {database.get('DbName')!r} is not available (known: {known})")
     *folders, project_name = name.split("/")
     pm.GotoRootFolder()
     for folder in folders:
@@ -104,7 +116,9 @@ def open_project(
         return _project_summary(current)
     if project_name not in pm.GetProjectListInCurrentFolder():
         if not drp:
-            raise OperationError(f"project {name!r} does not exist in database {pm.GetCurrentDatabase().get('DbName')!r}")
+            raise OperationError(
+                f"project {name!r} does not exist in database {pm.GetCurrentDatabase().get('DbName')!r}"
+            )
         if not os.path.isfile(drp):
             raise OperationError(f"project file {drp!r} does not exist on this host")
         if not _retry(lambda: pm.ImportProject(drp, project_name)):
@@ -220,8 +234,11 @@ def start_render(
             raise OperationError(f"Resolve refused format {fmt!r} with codec {cod!r}")
     wanted = {
         **(settings or {}),
-        "SelectAllFrames": False, "MarkIn": int(mark_in), "MarkOut": int(mark_out),
-        "TargetDir": target_dir, "CustomName": name,
+        "SelectAllFrames": False,
+        "MarkIn": int(mark_in),
+        "MarkOut": int(mark_out),
+        "TargetDir": target_dir,
+        "CustomName": name,
     }
     if not project.SetRenderSettings(wanted):
         refused = [k for k, v in wanted.items() if not project.SetRenderSettings({k: v})]
@@ -232,7 +249,7 @@ def start_render(
     if not _retry(lambda: project.StartRendering([job_id])):
         project.DeleteRenderJob(job_id)
         raise OperationError("Resolve could not start rendering")
-    job = next((j for j in project.GetRenderJobList() if j.get("JobId") == job_id), {})
+    job: dict[str, Any] = next((j for j in project.GetRenderJobList() if j.get("JobId") == job_id), {})
     fmt_key = project.GetCurrentRenderFormatAndCodec()["format"]
     return {
         "job_id": job_id,
@@ -359,8 +376,17 @@ def _bin(project: Any, name: str | None) -> Any:
 
 def _edit_add_marker(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
     frame = int(op["frame"])
-    args = (frame, op["color"], op.get("name", ""), op.get("note", ""), op.get("duration", 1), op.get("custom_data", ""))
-    return [(f"{tl.GetName()}@{frame}", f"add {op['color']} marker {op.get('name', '')!r}", lambda: tl.AddMarker(*args))]
+    args = (
+        frame,
+        op["color"],
+        op.get("name", ""),
+        op.get("note", ""),
+        op.get("duration", 1),
+        op.get("custom_data", ""),
+    )
+    return [
+        (f"{tl.GetName()}@{frame}", f"add {op['color']} marker {op.get('name', '')!r}", lambda: tl.AddMarker(*args))
+    ]
 
 
 def _edit_delete_markers(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
@@ -374,17 +400,22 @@ def _edit_delete_markers(project: Any, tl: Any, op: dict[str, Any]) -> list[Chan
 
 def _edit_set_clip_color(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
     color = op["color"]
-    return [(t, f"clip color -> {color}", lambda i=i: i.SetClipColor(color)) for t, i in _items(tl, op.get("items", {}))]
+    return [(t, f"clip color -> {color}", partial(i.SetClipColor, color)) for t, i in _items(tl, op.get("items", {}))]
 
 
 def _edit_set_clip_property(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
     prop, value = op["property"], op["value"]
-    return [(t, f"{prop} = {value!r}", lambda c=c: c.SetClipProperty(prop, value)) for t, c in _clips(project, op.get("clips", {}))]
+    return [
+        (t, f"{prop} = {value!r}", partial(c.SetClipProperty, prop, value))
+        for t, c in _clips(project, op.get("clips", {}))
+    ]
 
 
 def _edit_set_metadata(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
     meta = dict(op["metadata"])
-    return [(t, f"metadata {sorted(meta)}", lambda c=c: c.SetMetadata(meta)) for t, c in _clips(project, op.get("clips", {}))]
+    return [
+        (t, f"metadata {sorted(meta)}", partial(c.SetMetadata, meta)) for t, c in _clips(project, op.get("clips", {}))
+    ]
 
 
 def _edit_rename_timeline(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
@@ -403,7 +434,7 @@ def _edit_apply_lut(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
             raise OperationError(f"LUT file {path!r} does not exist on this host")
         return bool(item.SetLUT(node, path))
 
-    return [(t, f"LUT {path} on node {node}", lambda i=i: apply(i)) for t, i in _items(tl, op.get("items", {}))]
+    return [(t, f"LUT {path} on node {node}", partial(apply, i)) for t, i in _items(tl, op.get("items", {}))]
 
 
 def _edit_set_cdl(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
@@ -414,7 +445,7 @@ def _edit_set_cdl(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
         "Power": " ".join(str(v) for v in op["power"]),
         "Saturation": str(op["saturation"]),
     }
-    return [(t, f"CDL {cdl}", lambda i=i: i.SetCDL(cdl)) for t, i in _items(tl, op.get("items", {}))]
+    return [(t, f"CDL {cdl}", partial(i.SetCDL, cdl)) for t, i in _items(tl, op.get("items", {}))]
 
 
 def _edit_import_media(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
@@ -430,7 +461,7 @@ def _edit_import_media(project: Any, tl: Any, op: dict[str, Any]) -> list[Change
         return len(pool.ImportMedia([path]) or []) == 1
 
     where = op.get("bin") or "Master"
-    return [(p, f"import into bin {where!r}", lambda p=p: apply(p)) for p in op["paths"]]
+    return [(p, f"import into bin {where!r}", partial(apply, p)) for p in op["paths"]]
 
 
 def _edit_append_clips(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
@@ -441,7 +472,9 @@ def _edit_append_clips(project: Any, tl: Any, op: dict[str, Any]) -> list[Change
         project.SetCurrentTimeline(tl)
         return len(pool.AppendToTimeline([{"mediaPoolItem": clip, "trackIndex": track}]) or []) == 1
 
-    return [(t, f"append to {tl.GetName()} V{track}", lambda c=c: apply(c)) for t, c in _clips(project, op.get("clips", {}))]
+    return [
+        (t, f"append to {tl.GetName()} V{track}", partial(apply, c)) for t, c in _clips(project, op.get("clips", {}))
+    ]
 
 
 EDITS: dict[str, Callable[[Any, Any, dict[str, Any]], list[Change]]] = {

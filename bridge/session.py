@@ -128,7 +128,9 @@ class Session:
     def save_project(self) -> bool:
         return bool(self._call("save_project"))
 
-    def apply_edits(self, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False) -> list[dict[str, Any]]:
+    def apply_edits(
+        self, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False
+    ) -> list[dict[str, Any]]:
         """Validate `operations` (see `bridge.edits`) and apply them to `timeline`."""
         from bridge.edits import validate_operations
 
@@ -159,8 +161,16 @@ class Session:
         """
         started = time.monotonic()
         job = self._call(
-            "start_render", timeline=timeline, mark_in=mark_in, mark_out=mark_out, target_dir=target_dir,
-            name=name, format=format, codec=codec, preset=preset, settings=settings,
+            "start_render",
+            timeline=timeline,
+            mark_in=mark_in,
+            mark_out=mark_out,
+            target_dir=target_dir,
+            name=name,
+            format=format,
+            codec=codec,
+            preset=preset,
+            settings=settings,
         )
         job_id, total = job["job_id"], int(job["frames"])
         outputs = self._expected_outputs(job, mark_in, mark_out)
@@ -178,7 +188,8 @@ class Session:
                 if state == "Complete":
                     break
                 if state == "Failed":
-                    raise RenderFailed(f"Resolve failed to render {timeline} {mark_in}..{mark_out}: {status['error'] or 'no reason given'}")
+                    reason = status["error"] or "no reason given"
+                    raise RenderFailed(f"Resolve failed to render {timeline} {mark_in}..{mark_out}: {reason}")
                 if state == "Cancelled":
                     raise RenderCancelled(f"the render of {timeline} was stopped in Resolve")
                 if job["image_sequence"] and status["percent"] >= 100 and not status["in_progress"]:
@@ -191,7 +202,9 @@ class Session:
             self._forget(job_id)
         missing = [p for p in outputs if not os.path.isfile(p)]
         if missing:
-            raise RenderFailed(f"Resolve reported the render complete but {len(missing)} output file(s) are missing, e.g. {missing[0]}")
+            raise RenderFailed(
+                f"Resolve reported the render complete but {len(missing)} output file(s) are missing, e.g. {missing[0]}"
+            )
         return RenderResult(outputs, total, time.monotonic() - started)
 
     def stop_render(self) -> bool:

@@ -33,7 +33,9 @@ def _bridge_settings(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, Any] = {"mode": args.bridge, "host": args.host}
     if args.bridge == "sim" and not os.environ.get("RESOLVE_SIM_LIBRARY"):
-        overrides["sim"] = SimConfig.from_env({**os.environ, "RESOLVE_SIM_LIBRARY": str(farm_home() / "sim" / "library.json")})
+        overrides["sim"] = SimConfig.from_env(
+            {**os.environ, "RESOLVE_SIM_LIBRARY": str(farm_home() / "sim" / "library.json")}
+        )
     return BridgeSettings.from_env(**overrides)
 
 
@@ -63,9 +65,15 @@ def _print_doctor(result: dict[str, Any], console: Console) -> None:
             line(True, "PyInit_fusionscript resolved")
             init = lib.get("initialised")
             if init is not None:
-                line(init.get("ok"), "initialised in-process and connected" + ("" if init.get("ok") else f": {init.get('error')}"))
+                line(
+                    init.get("ok"),
+                    "initialised in-process and connected" + ("" if init.get("ok") else f": {init.get('error')}"),
+                )
     else:
-        line(None if result["mode"] == "sim" else False, f"scripting library not found (looked in: {', '.join(lib['looked_in']) or '-'})")
+        line(
+            None if result["mode"] == "sim" else False,
+            f"scripting library not found (looked in: {', '.join(lib['looked_in']) or '-'})",
+        )
     if conn.get("ok"):
         studio = "Studio" if conn.get("studio") else "not Studio"
         line(True, f"connected via {conn['mode']}: {conn['product']} {conn['version']} ({studio})")
@@ -75,8 +83,11 @@ def _print_doctor(result: dict[str, Any], console: Console) -> None:
         line(False, f"no connection via {conn.get('mode')}: {conn.get('error')}")
     if result["auto"]:
         for attempt in result["auto"].get("attempts", []):
-            line(attempt["result"] == "ok", f"auto tried {attempt['mode']}: {attempt['result']}"
-                 + (f" ({attempt.get('error')})" if attempt.get("error") else ""))
+            line(
+                attempt["result"] == "ok",
+                f"auto tried {attempt['mode']}: {attempt['result']}"
+                + (f" ({attempt.get('error')})" if attempt.get("error") else ""),
+            )
         line(bool(result["auto"].get("chosen")), f"auto chose: {result['auto'].get('chosen') or 'nothing'}")
     for problem in result["problems"]:
         console.print(f"  [yellow]fix[/] {problem['what']}: {problem['fix'] or 'see above'}", highlight=False)
@@ -97,15 +108,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         session.open_project(args.project)
         info = session.timeline_info(args.timeline)
         first, last = info["start_frame"], info["end_frame"]
-        console.print(f"rendering {args.project}/{args.timeline}: frames {first}..{last} ({info['frames']} at {info['fps']:g} fps)")
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
-                      TimeRemainingColumn(), console=console) as bar:
+        what = f"{args.project}/{args.timeline}: frames {first}..{last}"
+        console.print(f"rendering {what} ({info['frames']} at {info['fps']:g} fps)")
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} frames"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
             task = bar.add_task(f"{args.timeline} (sim)", total=info["frames"])
-            result = session.render(args.timeline, first, last, str(out_dir), f"{args.project}_{args.timeline}",
-                                    progress=lambda done, total, _: bar.update(task, completed=done))
+            result = session.render(
+                args.timeline,
+                first,
+                last,
+                str(out_dir),
+                f"{args.project}_{args.timeline}",
+                progress=lambda done, total, _: bar.update(task, completed=done),
+            )
     frames = framecode.read_file(result.outputs[0])
     exact = frames == list(range(first, last + 1))
-    console.print(f"{'verified' if exact else 'WRONG'}: {len(frames)} frames, {first}..{last} in order -> {result.outputs[0]}")
+    console.print(
+        f"{'verified' if exact else 'WRONG'}: {len(frames)} frames, {first}..{last} in order -> {result.outputs[0]}"
+    )
     console.print(f"rendered in {result.seconds:.1f}s ({info['frames'] / result.seconds:.0f} frames/s)")
     return 0 if exact else 1
 

@@ -33,14 +33,20 @@ def test_subprocess_path_end_to_end(sim_api, tmp_path: Path) -> None:
         info = session.timeline_info("Social")
         first = info["start_frame"] + 100
         seen: list[int] = []
-        result = session.render("Social", first, first + 47, str(tmp_path / "out"), "fallback",
-                                progress=lambda done, total, _: seen.append(done))
+        result = session.render(
+            "Social",
+            first,
+            first + 47,
+            str(tmp_path / "out"),
+            "fallback",
+            progress=lambda done, total, _: seen.append(done),
+        )
         assert framecode.read_file(result.outputs[0]) == list(range(first, first + 48))
         assert seen[-1] == 48 and seen == sorted(seen)
         assert session.backend.helper.pid == pid  # one process for every call, not one per call
 
 
-MINIMAL_DVR = '''
+MINIMAL_DVR = """
 import sys
 
 class _Resolve:
@@ -57,7 +63,7 @@ class _Resolve:
 
 def scriptapp(app, host=None):
     return _Resolve() if app == "Resolve" else None
-'''
+"""
 
 
 def test_helper_runs_without_site_packages(tmp_path: Path) -> None:
@@ -80,7 +86,7 @@ def test_hung_call_times_out_and_the_helper_restarts(sim_api, monkeypatch) -> No
     monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "hang:Project.GetTimelineCount")
     with connect(BridgeSettings.from_env(mode="subprocess", call_timeout=2)) as session:
         first_pid = session.backend.helper.pid
-        with pytest.raises(CallTimeout, match="open_project.*did not return within 2s"):
+        with pytest.raises(CallTimeout, match=r"open_project.*did not return within 2s"):
             session.open_project("Demo")
         assert not session.backend.helper.alive
         assert session.ping() == "19.1.4.11"  # a fresh helper answers

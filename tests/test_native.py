@@ -7,13 +7,13 @@ import struct
 from pathlib import Path
 
 import pytest
+from fixtures import build
 
 from bridge import native
 from bridge.errors import ConnectError, EntryPointMissing, LibraryLoadError, LibraryNotFound
 from bridge.session import connect
 from bridge.settings import BridgeSettings
 from bridge.sim import framecode
-from fixtures import build
 
 
 def test_native_path_end_to_end(sim_env, native_lib: Path, tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_native_path_end_to_end(sim_env, native_lib: Path, tmp_path: Path) -> No
 
 
 def test_native_remote_host_that_does_not_answer(sim_env, native_lib: Path) -> None:
-    with pytest.raises(ConnectError, match="no Resolve answered at 203.0.113.7") as err:
+    with pytest.raises(ConnectError, match=r"no Resolve answered at 203.0.113.7") as err:
         connect(BridgeSettings(mode="native", script_lib=native_lib, host="203.0.113.7"))
     assert "Network" in err.value.fix
 
@@ -38,7 +38,7 @@ def test_native_local_host_by_address(sim_env, native_lib: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(LibraryNotFound, match="nowhere.so"):
+    with pytest.raises(LibraryNotFound, match=r"nowhere.so"):
         native.find_library(tmp_path / "nowhere.so")
 
 
@@ -82,7 +82,7 @@ def test_missing_dependency_uses_the_loaders_words(tmp_path: Path) -> None:
     if build.compiler() is None:
         pytest.skip("no C compiler")
     lib = build.needing_missing_dependency(tmp_path)
-    with pytest.raises(LibraryLoadError, match="libresolvedep.so") as err:
+    with pytest.raises(LibraryLoadError, match=r"libresolvedep.so") as err:
         native.open_library(lib)
     assert err.value.kind == "missing_dependency"
 
@@ -92,6 +92,6 @@ def test_library_linked_to_another_python(native_lib: Path, tmp_path: Path) -> N
     shutil.copy(native_lib, other)
     with other.open("ab") as f:
         f.write(b"\0libpython2.7.so.1.0\0")  # as a DT_NEEDED string would read
-    with pytest.raises(LibraryLoadError, match="Python 2.7") as err:
+    with pytest.raises(LibraryLoadError, match=r"Python 2.7") as err:
         native.open_library(other)
     assert err.value.kind == "python_mismatch"

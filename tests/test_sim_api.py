@@ -5,10 +5,9 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+import itertools
 import json
 from pathlib import Path
-
-import pytest
 
 from bridge.sim import API_CLASSES
 
@@ -127,7 +126,7 @@ def test_timelines(demo) -> None:
     items = main.GetItemListInTrack("video", 1)
     assert len(items) >= 5
     assert items[0].GetStart() == 86400 and items[-1].GetEnd() == main.GetEndFrame()
-    assert all(a.GetEnd() == b.GetStart() for a, b in zip(items, items[1:]))
+    assert all(a.GetEnd() == b.GetStart() for a, b in itertools.pairwise(items))
     assert items[0].GetClipColor() and items[0].GetName().endswith(".mov")
     assert demo.GetCurrentTimeline().GetName() == "Main"
     assert demo.SetCurrentTimeline(demo.GetTimelineByIndex(2)) and demo.GetCurrentTimeline().GetName() == "Teaser"
@@ -193,21 +192,62 @@ def test_formats_and_codecs(demo) -> None:
 
 
 GOOD_SETTINGS = {
-    "SelectAllFrames": False, "MarkIn": 86400, "MarkOut": 86410, "TargetDir": "/tmp/x", "CustomName": "n",
-    "UniqueFilenameStyle": 1, "ExportVideo": True, "ExportAudio": False, "FormatWidth": 1920, "FormatHeight": 1080,
-    "FrameRate": 24.0, "PixelAspectRatio": "square", "VideoQuality": "Best", "AudioCodec": "aac",
-    "AudioBitDepth": 24, "AudioSampleRate": 48000, "ColorSpaceTag": "Same as Project", "GammaTag": "Same as Project",
-    "ExportAlpha": False, "AlphaMode": 0, "NetworkOptimization": True, "ClipStartFrame": 0,
-    "TimelineStartTimecode": "01:00:00:00", "ReplaceExistingFilesInPlace": True, "ExportSubtitle": False,
+    "SelectAllFrames": False,
+    "MarkIn": 86400,
+    "MarkOut": 86410,
+    "TargetDir": "/tmp/x",
+    "CustomName": "n",
+    "UniqueFilenameStyle": 1,
+    "ExportVideo": True,
+    "ExportAudio": False,
+    "FormatWidth": 1920,
+    "FormatHeight": 1080,
+    "FrameRate": 24.0,
+    "PixelAspectRatio": "square",
+    "VideoQuality": "Best",
+    "AudioCodec": "aac",
+    "AudioBitDepth": 24,
+    "AudioSampleRate": 48000,
+    "ColorSpaceTag": "Same as Project",
+    "GammaTag": "Same as Project",
+    "ExportAlpha": False,
+    "AlphaMode": 0,
+    "NetworkOptimization": True,
+    "ClipStartFrame": 0,
+    "TimelineStartTimecode": "01:00:00:00",
+    "ReplaceExistingFilesInPlace": True,
+    "ExportSubtitle": False,
     "SubtitleFormat": "BurnIn",
 }
 BAD_VALUES = {
-    "SelectAllFrames": "yes", "MarkIn": -1, "MarkOut": "end", "TargetDir": 5, "CustomName": "a/b",
-    "UniqueFilenameStyle": 2, "ExportVideo": 1, "ExportAudio": None, "FormatWidth": 0, "FormatHeight": -5,
-    "FrameRate": 0, "PixelAspectRatio": "wide", "VideoQuality": "Superb", "AudioCodec": "mp3",
-    "AudioBitDepth": 12, "AudioSampleRate": 22050, "ColorSpaceTag": 3, "GammaTag": [], "ExportAlpha": "no",
-    "EncodingProfile": 10, "MultiPassEncode": "on", "AlphaMode": 3, "NetworkOptimization": 0, "ClipStartFrame": -2,
-    "TimelineStartTimecode": "1:00", "ReplaceExistingFilesInPlace": "y", "ExportSubtitle": 0, "SubtitleFormat": "SRT",
+    "SelectAllFrames": "yes",
+    "MarkIn": -1,
+    "MarkOut": "end",
+    "TargetDir": 5,
+    "CustomName": "a/b",
+    "UniqueFilenameStyle": 2,
+    "ExportVideo": 1,
+    "ExportAudio": None,
+    "FormatWidth": 0,
+    "FormatHeight": -5,
+    "FrameRate": 0,
+    "PixelAspectRatio": "wide",
+    "VideoQuality": "Superb",
+    "AudioCodec": "mp3",
+    "AudioBitDepth": 12,
+    "AudioSampleRate": 22050,
+    "ColorSpaceTag": 3,
+    "GammaTag": [],
+    "ExportAlpha": "no",
+    "EncodingProfile": 10,
+    "MultiPassEncode": "on",
+    "AlphaMode": 3,
+    "NetworkOptimization": 0,
+    "ClipStartFrame": -2,
+    "TimelineStartTimecode": "1:00",
+    "ReplaceExistingFilesInPlace": "y",
+    "ExportSubtitle": 0,
+    "SubtitleFormat": "SRT",
 }
 
 
@@ -254,7 +294,8 @@ def test_render_jobs_and_presets(demo, tmp_path: Path) -> None:
 
 def test_media_storage(resolve, demo, tmp_path: Path) -> None:
     storage = resolve.GetMediaStorage()
-    (tmp_path / "sub").mkdir()
+    tmp_path = tmp_path / "media"
+    (tmp_path / "sub").mkdir(parents=True)
     (tmp_path / "clip.mov").write_bytes(b"not really a movie")
     assert storage.GetSubFolderList(str(tmp_path)) == [str(tmp_path / "sub")]
     assert str(tmp_path / "clip.mov") in storage.GetFileList(str(tmp_path))

@@ -17,7 +17,14 @@ from bridge.sim import framecode
 def _render(project, tmp_path: Path, fmt: str, codec: str, first: int, last: int, **extra) -> str:
     assert project.SetCurrentRenderFormatAndCodec(fmt, codec)
     assert project.SetRenderSettings(
-        {"SelectAllFrames": False, "MarkIn": first, "MarkOut": last, "TargetDir": str(tmp_path), "CustomName": "out", **extra}
+        {
+            "SelectAllFrames": False,
+            "MarkIn": first,
+            "MarkOut": last,
+            "TargetDir": str(tmp_path),
+            "CustomName": "out",
+            **extra,
+        }
     )
     job = project.AddRenderJob()
     assert job
@@ -38,7 +45,12 @@ def _wait(project, limit: float = 60) -> None:
 
 @pytest.mark.parametrize(
     "fmt,codec,decoder",
-    [("mov", "ProRes422HQ", "prores"), ("mov", "DNxHRHQ", "dnxhd"), ("mxf_op1a", "DNxHRHQ", "dnxhd"), ("mp4", "H264", "h264")],
+    [
+        ("mov", "ProRes422HQ", "prores"),
+        ("mov", "DNxHRHQ", "dnxhd"),
+        ("mxf_op1a", "DNxHRHQ", "dnxhd"),
+        ("mp4", "H264", "h264"),
+    ],
 )
 def test_codecs_hold_exact_frames(demo, tmp_path: Path, fmt: str, codec: str, decoder: str) -> None:
     path = _render(demo, tmp_path, fmt, codec, 86410, 86445, ExportAudio=False)
@@ -90,7 +102,9 @@ def test_render_runs_in_the_background_at_the_configured_speed(sim_env, monkeypa
 
     monkeypatch.setenv("RESOLVE_SIM_FPS", "48")
     project = scriptapp("Resolve").GetProjectManager().LoadProject("Demo")
-    project.SetRenderSettings({"MarkIn": 86400, "MarkOut": 86400 + 95, "TargetDir": str(tmp_path), "ExportAudio": False})
+    project.SetRenderSettings(
+        {"MarkIn": 86400, "MarkOut": 86400 + 95, "TargetDir": str(tmp_path), "ExportAudio": False}
+    )
     job = project.AddRenderJob()
     started = time.monotonic()
     assert project.StartRendering([job], False)
@@ -144,7 +158,9 @@ def test_fail_render_quirk(sim_env, monkeypatch, tmp_path: Path) -> None:
     project.StartRendering(job)
     _wait(project)
     assert project.GetRenderJobStatus(job) == {
-        "JobStatus": "Failed", "CompletionPercentage": 0, "Error": "GPU memory full",
+        "JobStatus": "Failed",
+        "CompletionPercentage": 0,
+        "Error": "GPU memory full",
         "TimeTakenToRenderInMs": project.GetRenderJobStatus(job)["TimeTakenToRenderInMs"],
     }
 
@@ -211,7 +227,9 @@ def test_third_party_script_runs_unchanged(sim_env, tmp_path: Path) -> None:
         "    print(project.GetTimelineByIndex(i).GetName())\n"
     )
     env = {**os.environ, **sim_env, "PYTHONPATH": str(SIM_SCRIPT_API / "Modules")}
-    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["Main", "Teaser", "Social"]
 

@@ -24,8 +24,19 @@ from bridge.sim.state import SimState
 from bridge.sim.timeline import Timeline, TimelineItem
 
 __all__ = [
-    "API_CLASSES", "Folder", "MediaPool", "MediaPoolItem", "MediaStorage", "Project", "ProjectManager",
-    "Resolve", "SimConfig", "Timeline", "TimelineItem", "create", "scriptapp",
+    "API_CLASSES",
+    "Folder",
+    "MediaPool",
+    "MediaPoolItem",
+    "MediaStorage",
+    "Project",
+    "ProjectManager",
+    "Resolve",
+    "SimConfig",
+    "Timeline",
+    "TimelineItem",
+    "create",
+    "scriptapp",
 ]
 
 API_CLASSES = (Resolve, ProjectManager, Project, MediaStorage, MediaPool, Folder, MediaPoolItem, Timeline, TimelineItem)

@@ -117,6 +117,6 @@ class SimConfig:
         Note: DNxHR refuses pictures narrower than 256 or lower than 120 lines, and 4:2:0
         codecs need even sizes, so the scaled size is rounded to 16 and kept above that floor.
         """
-        w = max(256, int(round(width * self.scale / 16)) * 16)
-        h = max(144, int(round(height * self.scale / 2)) * 2)
+        w = max(256, round(width * self.scale / 16) * 16)
+        h = max(144, round(height * self.scale / 2) * 2)
         return w, h

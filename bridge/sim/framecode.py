@@ -48,7 +48,7 @@ def draw(frame: int, width: int, height: int, background: tuple[int, int, int]) 
         raise ValueError(f"frame {frame} is outside 0..{MAX_FRAME}")
     picture = np.empty((height, width, 3), dtype=np.uint8)
     picture[:] = background
-    for bit, (x0, y0, x1, y1) in zip(_bits(frame), _cells(width, height)):
+    for bit, (x0, y0, x1, y1) in zip(_bits(frame), _cells(width, height), strict=False):
         picture[y0:y1, x0:x1] = WHITE if bit else BLACK
     return picture
 

@@ -10,6 +10,18 @@ from bridge.sim import state as S
 T = TypeVar("T")
 
 
+def put(*path: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    """A change for `Handle._change` that sets obj[path[0]]...[path[-1]] = value."""
+
+    def change(obj: dict[str, Any]) -> bool:
+        for key in path[:-1]:
+            obj = obj[key]
+        obj[path[-1]] = value
+        return True
+
+    return change
+
+
 class Handle:
     """An id into the shared library, read fresh on every call.
 
@@ -57,7 +69,10 @@ class Markers(Handle):
             if key in obj["markers"]:
                 return False  # Resolve refuses a second marker on the same frame
             obj["markers"][key] = {
-                "color": color, "duration": S.number(duration), "note": note, "name": name,
+                "color": color,
+                "duration": S.number(duration),
+                "note": note,
+                "name": name,
                 "customData": customData or "",
             }
             return True
@@ -115,10 +130,10 @@ class Colored(Handle):
     def SetClipColor(self, colorName: str) -> bool:
         if colorName not in S.CLIP_COLORS:
             return False
-        return self._change(lambda obj: obj.__setitem__("color", colorName) or True)
+        return self._change(put("color", value=colorName))
 
     def ClearClipColor(self) -> bool:
-        return self._change(lambda obj: obj.__setitem__("color", "") or True)
+        return self._change(put("color", value=""))
 
     def AddFlag(self, color: str) -> bool:
         if color not in S.MARKER_COLORS:

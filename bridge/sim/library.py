@@ -15,6 +15,7 @@ import contextlib
 import copy
 import json
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows hosts only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows hosts only
     import msvcrt
 
     def _lock(fd: int) -> None:
@@ -218,9 +219,7 @@ def demo_project() -> dict[str, Any]:
     project["saved"] = True
     clips = [_clip(f"A{n:03d}_C{n:03d}.mov", 24 * (6 + n), 24.0, c) for n, c in enumerate(CLIP_COLORS, 1)]
     project["clips"] = {c["id"]: c for c in clips}
-    project["root_bin"]["bins"] = [
-        {"id": new_id(), "name": "Footage", "clips": [c["id"] for c in clips], "bins": []}
-    ]
+    project["root_bin"]["bins"] = [{"id": new_id(), "name": "Footage", "clips": [c["id"] for c in clips], "bins": []}]
     project["timelines"] = [
         _timeline("Main", 120, 24, clips),
         _timeline("Teaser", 15, 24, clips[2:]),

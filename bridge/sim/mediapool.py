@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.sim import state as S
-from bridge.sim.handles import Colored, Handle, Markers
+from bridge.sim.handles import Colored, Handle, Markers, put
 from bridge.sim.library import new_id
 from bridge.sim.timeline import Timeline, TimelineItem
 
@@ -29,11 +29,23 @@ def _probe(path: str) -> dict[str, Any]:
     except (av.error.FFmpegError, OSError):
         offline = True  # Resolve imports media it cannot decode too, and shows it offline
     return {
-        "id": new_id(), "name": name, "color": "", "frames": int(frames),
-        "properties": {"Clip Name": name, "File Path": path, "File Name": name, "FPS": fps,
-                       "Frames": str(int(frames)), "Resolution": "1920x1080", "Type": "Video",
-                       "Offline": "Yes" if offline else "No"},
-        "metadata": {}, "markers": {}, "flags": [],
+        "id": new_id(),
+        "name": name,
+        "color": "",
+        "frames": int(frames),
+        "properties": {
+            "Clip Name": name,
+            "File Path": path,
+            "File Name": name,
+            "FPS": fps,
+            "Frames": str(int(frames)),
+            "Resolution": "1920x1080",
+            "Type": "Video",
+            "Offline": "Yes" if offline else "No",
+        },
+        "metadata": {},
+        "markers": {},
+        "flags": [],
     }
 
 
@@ -79,7 +91,7 @@ class MediaPool(Handle):
     def AddSubFolder(self, folder: Folder, name: str) -> Folder | None:
         if not name:
             return None
-        new = {"id": new_id(), "name": name, "clips": [], "bins": []}
+        new: dict[str, Any] = {"id": new_id(), "name": name, "clips": [], "bins": []}
         self._change(lambda proj: S.find_bin(proj, folder.GetUniqueId())["bins"].append(new))
         return Folder(self._state, self._pid, new["id"])
 
@@ -93,10 +105,17 @@ class MediaPool(Handle):
                 return None
             fps = round(float(proj["settings"]["timelineFrameRate"]))
             tl = {
-                "id": new_id(), "name": name, "start_frame": 3600 * fps, "frames": 0,
-                "start_timecode": "01:00:00:00", "settings": {},
-                "tracks": {"video": [{"name": "Video 1", "items": []}],
-                           "audio": [{"name": "Audio 1", "items": []}], "subtitle": []},
+                "id": new_id(),
+                "name": name,
+                "start_frame": 3600 * fps,
+                "frames": 0,
+                "start_timecode": "01:00:00:00",
+                "settings": {},
+                "tracks": {
+                    "video": [{"name": "Video 1", "items": []}],
+                    "audio": [{"name": "Audio 1", "items": []}],
+                    "subtitle": [],
+                },
                 "markers": {},
             }
             proj["timelines"].append(tl)
@@ -134,11 +153,22 @@ class MediaPool(Handle):
                     continue
                 items = tracks[index - 1]["items"]
                 record = info.get("recordFrame")
-                start = int(record) if record is not None else max(
-                    [tl["start_frame"]] + [i["end"] for i in items])
-                item = {"id": new_id(), "name": clip["name"], "clip": clip["id"], "start": start,
-                        "end": start + last - first, "left_offset": first, "color": clip["color"],
-                        "properties": {}, "markers": {}, "flags": [], "luts": {}, "cdl": {}, "enabled": True}
+                start = int(record) if record is not None else max([tl["start_frame"]] + [i["end"] for i in items])
+                item = {
+                    "id": new_id(),
+                    "name": clip["name"],
+                    "clip": clip["id"],
+                    "start": start,
+                    "end": start + last - first,
+                    "left_offset": first,
+                    "color": clip["color"],
+                    "properties": {},
+                    "markers": {},
+                    "flags": [],
+                    "luts": {},
+                    "cdl": {},
+                    "enabled": True,
+                }
                 items.append(item)
                 items.sort(key=lambda i: i["start"])
                 tl["frames"] = max(tl["frames"], item["end"] - tl["start_frame"])
@@ -238,7 +268,7 @@ class MediaPoolItem(Markers, Colored):
         return str(self._get()["name"])
 
     def SetName(self, name: str) -> bool:
-        return bool(name) and self._change(lambda c: c.__setitem__("name", name) or True)
+        return bool(name) and self._change(put("name", value=name))
 
     def GetMetadata(self, metadataType: str | None = None) -> Any:
         meta = dict(self._get()["metadata"])
@@ -248,7 +278,7 @@ class MediaPoolItem(Markers, Colored):
         updates = dict(metadataType) if isinstance(metadataType, dict) else {metadataType: metadataValue}
         if not updates or not all(isinstance(k, str) and isinstance(v, str) for k, v in updates.items()):
             return False
-        return self._change(lambda c: c["metadata"].update(updates) or True)
+        return self._change(put("metadata", value={**self._get()["metadata"], **updates}))
 
     def GetClipProperty(self, propertyName: str | None = None) -> Any:
         props = dict(self._get()["properties"])

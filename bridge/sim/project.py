@@ -8,13 +8,16 @@ from typing import Any
 
 from bridge.sim import formats
 from bridge.sim import state as S
-from bridge.sim.handles import Handle
+from bridge.sim.handles import Handle, put
 from bridge.sim.mediapool import MediaPool
 from bridge.sim.renderer import RenderJob, frame_rate
 from bridge.sim.timeline import Timeline
 
 PROJECT_SETTINGS = (
-    "timelineFrameRate", "timelineResolutionWidth", "timelineResolutionHeight", "timelinePlaybackFrameRate",
+    "timelineFrameRate",
+    "timelineResolutionWidth",
+    "timelineResolutionHeight",
+    "timelinePlaybackFrameRate",
 )
 QUALITY_WORDS = ("Least", "Low", "Medium", "High", "Best")
 
@@ -61,8 +64,11 @@ RENDER_SETTING_CHECKS: dict[str, Any] = {
 
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "H.264 Master": {"format": "mp4", "codec": "H264", "settings": {"AudioCodec": "aac"}},
-    "YouTube - 1080p": {"format": "mp4", "codec": "H264",
-                        "settings": {"AudioCodec": "aac", "FormatWidth": 1920, "FormatHeight": 1080}},
+    "YouTube - 1080p": {
+        "format": "mp4",
+        "codec": "H264",
+        "settings": {"AudioCodec": "aac", "FormatWidth": 1920, "FormatHeight": 1080},
+    },
     "ProRes 422 HQ": {"format": "mov", "codec": "ProRes422HQ", "settings": {}},
     "DNxHR HQ MXF": {"format": "mxf_op1a", "codec": "DNxHRHQ", "settings": {}},
 }
@@ -114,7 +120,9 @@ class Project(Handle):
         return Timeline(self._state, self._pid, current)
 
     def SetCurrentTimeline(self, timeline: Timeline) -> bool:
-        if not isinstance(timeline, Timeline) or all(t["id"] != timeline.GetUniqueId() for t in self._get()["timelines"]):
+        if not isinstance(timeline, Timeline) or all(
+            t["id"] != timeline.GetUniqueId() for t in self._get()["timelines"]
+        ):
             return False
         self._state.timeline_ids[self._pid] = timeline.GetUniqueId()
         return True
@@ -128,7 +136,7 @@ class Project(Handle):
     def SetSetting(self, settingName: str, settingValue: str) -> bool:
         if settingName not in PROJECT_SETTINGS or not str(settingValue).replace(".", "", 1).isdigit():
             return False
-        return self._change(lambda p: p["settings"].__setitem__(settingName, str(settingValue)) or True)
+        return self._change(put("settings", settingName, value=str(settingValue)))
 
     # --- render page ---------------------------------------------------------------------
 
@@ -198,8 +206,11 @@ class Project(Handle):
 
     def SaveAsNewRenderPreset(self, presetName: str) -> bool:
         render = self._render()
-        preset = {"format": render.format, "codec": render.codec,
-                  "settings": {k: v for k, v in render.settings.items() if k != "PresetName"}}
+        preset = {
+            "format": render.format,
+            "codec": render.codec,
+            "settings": {k: v for k, v in render.settings.items() if k != "PresetName"},
+        }
 
         def save(data: dict[str, Any]) -> bool:
             presets = data.setdefault("render_presets", {})
@@ -239,15 +250,23 @@ class Project(Handle):
         height = int(settings.get("FormatHeight", merged["timelineResolutionHeight"]))
         w, h = self._state.config.picture_size(width, height)
         rate = frame_rate(settings.get("FrameRate", merged["timelineFrameRate"]))
-        job = RenderJob(str(uuid.uuid4()), tl, fmt, codec,
-                        {**job_settings, "PresetName": settings.get("PresetName", "Custom")}, w, h, rate)
+        job = RenderJob(
+            str(uuid.uuid4()),
+            tl,
+            fmt,
+            codec,
+            {**job_settings, "PresetName": settings.get("PresetName", "Custom")},
+            w,
+            h,
+            rate,
+        )
         render.jobs.append(job)
         return job.job_id
 
     def _job(self, key: str | int) -> RenderJob | None:
         jobs = self._render().jobs
-        if _is_int(key):
-            return jobs[key - 1] if 1 <= int(key) <= len(jobs) else None
+        if isinstance(key, int):
+            return jobs[key - 1] if 1 <= key <= len(jobs) else None
         return next((j for j in jobs if j.job_id == key), None)
 
     def DeleteRenderJob(self, jobId: str) -> bool:
@@ -277,7 +296,7 @@ class Project(Handle):
         """Start jobs: all of them, by ids, or by 1-based indices, in every form the API documents."""
         selection: list[Any] = list(args)
         if selection and isinstance(selection[-1], bool):
-            isInteractiveMode = selection.pop()
+            selection.pop()  # isInteractiveMode: the simulator has no dialogs to show
         if len(selection) == 1 and isinstance(selection[0], list):
             selection = list(selection[0])
         if not selection:

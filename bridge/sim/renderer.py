@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 
 from bridge.sim import framecode
 from bridge.sim.config import SimConfig
@@ -30,12 +31,23 @@ TONE_HZ = 440.0
 CRASH_EXIT_CODE = 86
 
 RGB = {
-    "Orange": (235, 110, 30), "Apricot": (240, 160, 100), "Yellow": (230, 210, 40),
-    "Lime": (150, 220, 40), "Olive": (120, 130, 40), "Green": (40, 170, 60),
-    "Teal": (30, 150, 150), "Navy": (30, 40, 120), "Blue": (40, 90, 220),
-    "Purple": (120, 50, 170), "Violet": (160, 90, 220), "Pink": (230, 120, 180),
-    "Tan": (200, 170, 120), "Beige": (220, 210, 170), "Brown": (120, 70, 40),
-    "Chocolate": (90, 50, 30), "": (70, 70, 70),
+    "Orange": (235, 110, 30),
+    "Apricot": (240, 160, 100),
+    "Yellow": (230, 210, 40),
+    "Lime": (150, 220, 40),
+    "Olive": (120, 130, 40),
+    "Green": (40, 170, 60),
+    "Teal": (30, 150, 150),
+    "Navy": (30, 40, 120),
+    "Blue": (40, 90, 220),
+    "Purple": (120, 50, 170),
+    "Violet": (160, 90, 220),
+    "Pink": (230, 120, 180),
+    "Tan": (200, 170, 120),
+    "Beige": (220, 210, 170),
+    "Brown": (120, 70, 40),
+    "Chocolate": (90, 50, 30),
+    "": (70, 70, 70),
 }
 GAP = (24, 24, 24)
 
@@ -43,14 +55,18 @@ GAP = (24, 24, 24)
 def frame_rate(value: Any) -> Fraction:
     """Resolve's frame rate strings ("24", "23.976", "29.97") as exact rates."""
     text = str(value)
-    known = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
-             "59.94": Fraction(60000, 1001), "47.952": Fraction(48000, 1001)}
+    known = {
+        "23.976": Fraction(24000, 1001),
+        "29.97": Fraction(30000, 1001),
+        "59.94": Fraction(60000, 1001),
+        "47.952": Fraction(48000, 1001),
+    }
     return known.get(text, Fraction(text).limit_denominator(1001))
 
 
 def samples_before(frame: int, rate: Fraction) -> int:
     """Audio samples from timeline frame 0 to the start of `frame`: pieces add up exactly."""
-    return int(round(frame * SAMPLE_RATE / rate))
+    return round(frame * SAMPLE_RATE / rate)
 
 
 @dataclass
@@ -253,7 +269,7 @@ class Renderer:
 
     def _write_sequence(self, job: RenderJob, target: Path) -> None:
         top = _top_items(job.timeline)
-        encoder = av.CodecContext.create(job.codec.encoder, "w")
+        encoder = cast(VideoCodecContext, av.CodecContext.create(job.codec.encoder, "w"))
         encoder.width, encoder.height, encoder.pix_fmt = job.width, job.height, job.codec.pix_fmt
         encoder.time_base = 1 / job.rate
         for index, frame in enumerate(range(job.mark_in, job.mark_out + 1)):

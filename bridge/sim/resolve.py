@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.sim import state as S
+from bridge.sim.handles import put
 from bridge.sim.library import new_id, new_project
 from bridge.sim.mediapool import MediaStorage
 from bridge.sim.project import Project
@@ -105,11 +106,18 @@ class ProjectManager:
     def GetFolderListInCurrentFolder(self) -> list[str]:
         prefix = self._state.folder + "/" if self._state.folder else ""
         return sorted(
-            f[len(prefix):] for f in self._db()["folders"] if f.startswith(prefix) and f and "/" not in f[len(prefix):]
+            f[len(prefix) :]
+            for f in self._db()["folders"]
+            if f.startswith(prefix) and f and "/" not in f[len(prefix) :]
         )
 
     def GetProjectListInCurrentFolder(self) -> list[str]:
-        return sorted(p["name"] for p in self._db()["projects"].values() if p["folder"] == self._state.folder)
+        # Resolve's ever-present untitled project is not listed until it is saved under a name.
+        return sorted(
+            p["name"]
+            for p in self._db()["projects"].values()
+            if p["folder"] == self._state.folder and not (p["name"] == UNTITLED and not p.get("saved"))
+        )
 
     def CreateFolder(self, folderName: str) -> bool:
         if not folderName or "/" in folderName:
@@ -199,7 +207,7 @@ class ProjectManager:
         data = project._get()
         if data["name"] == UNTITLED and not data.get("saved"):
             _block_forever()
-        return project._change(lambda p: p.__setitem__("saved", True) or True)
+        return project._change(put("saved", value=True))
 
     def CloseProject(self, project: Project) -> bool:
         if not isinstance(project, Project) or self._state.renderer.busy:

@@ -10,16 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.colors import CLIP_COLORS, MARKER_COLORS
 from bridge.sim.config import SimConfig
 from bridge.sim.library import LOCAL_DB, Library
 from bridge.sim.renderer import Renderer, RenderJob
 
-CLIP_COLORS = frozenset(
-    "Orange Apricot Yellow Lime Olive Green Teal Navy Blue Purple Violet Pink Tan Beige Brown Chocolate".split()
-)
-MARKER_COLORS = frozenset(
-    "Blue Cyan Green Yellow Red Pink Purple Fuchsia Rose Lavender Sky Mint Lemon Sand Cocoa Cream".split()
-)
+__all__ = ["CLIP_COLORS", "MARKER_COLORS"]  # re-exported for the API handles
 TRACK_TYPES = ("video", "audio", "subtitle")
 
 

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from bridge.sim import state as S
-from bridge.sim.handles import Colored, Markers
+from bridge.sim.handles import Colored, Markers, put
 from bridge.sim.library import new_id
 
 TIMELINE_SETTINGS = ("timelineFrameRate", "timelineResolutionWidth", "timelineResolutionHeight")
@@ -94,7 +94,7 @@ class Timeline(Markers):
     def SetSetting(self, settingName: str, settingValue: str) -> bool:
         if settingName not in TIMELINE_SETTINGS or not str(settingValue).replace(".", "", 1).isdigit():
             return False
-        return self._change(lambda tl: tl["settings"].__setitem__(settingName, str(settingValue)) or True)
+        return self._change(put("settings", settingName, value=str(settingValue)))
 
     def GetTrackCount(self, trackType: str) -> int:
         kind = _track_type(trackType)
@@ -167,7 +167,7 @@ class TimelineItem(Markers, Colored):
         return str(self._get()["name"])
 
     def SetName(self, name: str) -> bool:
-        return bool(name) and self._change(lambda it: it.__setitem__("name", name) or True)
+        return bool(name) and self._change(put("name", value=name))
 
     def GetStart(self, subframe_precision: bool = False) -> int | float:
         return self._get()["start"]
@@ -192,7 +192,7 @@ class TimelineItem(Markers, Colored):
     def SetProperty(self, propertyKey: str, propertyValue: Any) -> bool:
         if not isinstance(propertyValue, (int, float, str, bool)):
             return False
-        return self._change(lambda it: it["properties"].__setitem__(propertyKey, propertyValue) or True)
+        return self._change(put("properties", propertyKey, value=propertyValue))
 
     def GetMediaPoolItem(self) -> Any:
         from bridge.sim.mediapool import MediaPoolItem
@@ -210,7 +210,7 @@ class TimelineItem(Markers, Colored):
             return False
         if os.path.isabs(lutPath) and not os.path.isfile(lutPath):
             return False  # Resolve refuses a LUT file it cannot read
-        return self._change(lambda it: it["luts"].__setitem__(str(int(nodeIndex)), lutPath) or True)
+        return self._change(put("luts", str(int(nodeIndex)), value=lutPath))
 
     def GetLUT(self, nodeIndex: int) -> str:
         return str(self._get()["luts"].get(str(int(nodeIndex)), ""))
@@ -225,10 +225,10 @@ class TimelineItem(Markers, Colored):
         if not 1 <= node <= self.GetNumNodes() or any(len(v) != 3 for v in triples.values()):
             return False
         cdl = {**triples, "Saturation": saturation}
-        return self._change(lambda it: it["cdl"].__setitem__(str(node), cdl) or True)
+        return self._change(put("cdl", str(node), value=cdl))
 
     def SetClipEnabled(self, Bool: bool) -> bool:
-        return self._change(lambda it: it.__setitem__("enabled", bool(Bool)) or True)
+        return self._change(put("enabled", value=bool(Bool)))
 
     def GetClipEnabled(self) -> bool:
         return bool(self._get().get("enabled", True))

@@ -1,0 +1,156 @@
+"""The session's operations over the simulator: projects, timelines, renders, cancellation."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import OperationError, RenderCancelled, RenderFailed
+from bridge.session import connect
+from bridge.settings import BridgeSettings
+from bridge.sim import framecode
+
+
+@pytest.fixture
+def session(sim_env):
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as s:
+        yield s
+
+
+def test_describe_and_list(session) -> None:
+    assert session.describe() == {
+        "product": "DaVinci Resolve Studio",
+        "version": "19.1.4.11",
+        "studio": True,
+        "mode": "sim",
+    }
+    assert session.list_projects() == {"database": {"DbType": "Disk", "DbName": "Local Database"}, "projects": ["Demo"]}
+    opened = session.open_project("Demo")
+    assert [t["name"] for t in opened["timelines"]] == ["Main", "Teaser", "Social"]
+    main = session.timeline_info("Main")
+    assert main == {
+        "name": "Main",
+        "start_frame": 86400,
+        "end_frame": 89279,
+        "frames": 2880,
+        "fps": 24.0,
+        "width": 1920,
+        "height": 1080,
+        "start_timecode": "01:00:00:00",
+    }
+    options = session.render_options()
+    assert options["codecs"]["mov"]["Apple ProRes 422 HQ"] == "ProRes422HQ" and "H.264 Master" in options["presets"]
+
+
+def test_open_project_errors(session) -> None:
+    with pytest.raises(OperationError, match="project 'Nope' does not exist"):
+        session.open_project("Nope")
+    with pytest.raises(OperationError, match="database 'Elsewhere' is not available"):
+        session.open_project("Demo", database={"DbType": "PostgreSQL", "DbName": "Elsewhere"})
+    with pytest.raises(OperationError, match="does not exist on this host"):
+        session.open_project("Fresh", drp="/no/such/file.drp")
+    session.open_project("Demo")
+    with pytest.raises(OperationError, match="timeline 'Nope' does not exist in project 'Demo'"):
+        session.timeline_info("Nope")
+
+
+def test_open_project_from_drp_and_database(session, resolve, tmp_path: Path) -> None:
+    drp = tmp_path / "Demo.drp"
+    assert resolve.GetProjectManager().ExportProject("Demo", str(drp))
+    farm_db = {"DbType": "PostgreSQL", "DbName": "Farm", "IpAddress": "127.0.0.1"}
+    opened = session.open_project("Demo", database=farm_db, drp=str(drp))
+    assert opened["name"] == "Demo" and len(opened["timelines"]) == 3
+    assert session.list_projects()["database"]["DbName"] == "Farm"
+    session.open_project("Demo", database=farm_db, drp=str(drp))  # second time: found, not re-imported
+    assert session.list_projects()["projects"] == ["Demo"]
+
+
+def test_projects_in_folders(session, resolve) -> None:
+    pm = resolve.GetProjectManager()
+    pm.CreateFolder("Clients")
+    pm.OpenFolder("Clients")
+    pm.CreateProject("Ad_2026")
+    pm.GotoRootFolder()
+    assert session.list_projects()["projects"] == ["Demo", "Clients/Ad_2026"]
+    assert session.open_project("Clients/Ad_2026")["name"] == "Ad_2026"
+
+
+def test_save_refuses_untitled(session, resolve) -> None:
+    resolve.GetProjectManager().GetCurrentProject()  # Resolve starts on an untitled project
+    with pytest.raises(OperationError, match="untitled project"):
+        session.save_project()
+    session.open_project("Demo")
+    assert session.save_project()
+
+
+def test_render_with_progress(session, tmp_path: Path) -> None:
+    session.open_project("Demo")
+    calls: list[tuple[int, int]] = []
+    result = session.render(
+        "Main",
+        87000,
+        87119,
+        str(tmp_path),
+        "seg_0001",
+        progress=lambda done, total, status: calls.append((done, total)),
+    )
+    assert result.outputs == [str(tmp_path / "seg_0001.mov")] and result.frames == 120
+    assert calls[-1] == (120, 120) and all(t == 120 for _, t in calls)
+    assert framecode.read_file(result.outputs[0]) == list(range(87000, 87120))
+
+
+def test_render_with_preset_codec_and_settings(session, tmp_path: Path) -> None:
+    session.open_project("Demo")
+    result = session.render("Teaser", 86400, 86423, str(tmp_path), "h264", preset="H.264 Master")
+    assert result.outputs[0].endswith("h264.mp4")
+    result = session.render(
+        "Teaser",
+        86400,
+        86423,
+        str(tmp_path),
+        "dnx",
+        format="mxf_op1a",
+        codec="DNxHRHQ",
+        settings={"ExportAudio": False},
+    )
+    assert result.outputs[0].endswith("dnx.mxf")
+    with pytest.raises(OperationError, match="refused format 'mov' with codec 'H265'"):
+        session.render("Teaser", 86400, 86401, str(tmp_path), "x", format="mov", codec="H265")
+    with pytest.raises(OperationError, match="refused render settings: AudioBitDepth"):
+        session.render("Teaser", 86400, 86401, str(tmp_path), "x", settings={"AudioBitDepth": 7})
+    with pytest.raises(OperationError, match="outside timeline"):
+        session.render("Teaser", 86000, 86401, str(tmp_path), "x")
+
+
+def test_cancel_stops_the_render(sim_env, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_FPS", "50")
+    cancel = threading.Event()
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as session:
+        session.open_project("Demo")
+
+        def progress(done: int, total: int, status: dict) -> None:
+            if done >= 10:
+                cancel.set()
+
+        with pytest.raises(RenderCancelled):
+            session.render("Main", 86400, 87399, str(tmp_path), "long", progress=progress, cancel=cancel)
+        assert session._call("render_options")  # the session is still usable
+        assert session.backend.resolve.GetProjectManager().GetCurrentProject().IsRenderingInProgress() is False
+
+
+def test_failed_render_raises(sim_env, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "fail-render:disk full")
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as session:
+        session.open_project("Demo")
+        with pytest.raises(RenderFailed, match="disk full"):
+            session.render("Teaser", 86400, 86410, str(tmp_path), "x")
+
+
+def test_image_sequence_that_never_says_complete(sim_env, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "imageseq-stall")
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.05)) as session:
+        session.open_project("Demo")
+        result = session.render("Teaser", 86400, 86409, str(tmp_path), "frames", format="tif", codec="RGB8")
+    assert len(result.outputs) == 10 and result.outputs[0].endswith("frames_00086400.tif")
