@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,9 +28,13 @@ IMAGE_SEQUENCE_SETTLE = 2.0  # seconds at 100% after which a finished image sequ
 
 
 class Backend(Protocol):
-    """Runs one named operation of `bridge.ops` against Resolve, here or in the helper."""
+    """Runs the operations of `bridge.ops` against Resolve, here or in the helper.
 
-    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any: ...
+    `bind(op)` returns a callable taking the operation's keyword arguments; sessions bind
+    each operation once, so a call costs one lookup and no dispatch.
+    """
+
+    def bind(self, op: str) -> Callable[..., Any]: ...
 
     def close(self) -> None: ...
 
@@ -44,10 +49,8 @@ class InProcess:
     def __init__(self, resolve: Any) -> None:
         self.resolve = resolve
 
-    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any:
-        if op not in ops.OPERATIONS:
-            raise OperationError(f"unknown operation {op!r}")
-        return getattr(ops, op)(self.resolve, **args)
+    def bind(self, op: str) -> Callable[..., Any]:
+        return partial(getattr(ops, op), self.resolve)
 
     def close(self) -> None:
         self.resolve = None
@@ -56,11 +59,15 @@ class InProcess:
 class InHelper:
     """Calls `ops` inside the fallback helper process, with a timeout on every call."""
 
-    def __init__(self, helper: Any) -> None:
+    def __init__(self, helper: Any, call_timeout: float) -> None:
         self.helper = helper
+        self.call_timeout = call_timeout
 
-    def call(self, op: str, args: dict[str, Any], timeout: float) -> Any:
-        return self.helper.call(op, args, timeout)
+    def bind(self, op: str) -> Callable[..., Any]:
+        def call(**args: Any) -> Any:
+            return self.helper.call(op, args, self.call_timeout)
+
+        return call
 
     def close(self) -> None:
         self.helper.close()
@@ -89,9 +96,17 @@ class Session:
     attempts: list[dict[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def _call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
+    def __post_init__(self) -> None:
+        self._ops = {op: self.backend.bind(op) for op in ops.OPERATIONS}
+        self._ping = self._ops["ping"]
+
+    def _call(self, op: str, **args: Any) -> Any:
+        try:
+            run = self._ops[op]
+        except KeyError:
+            raise OperationError(f"unknown operation {op!r}") from None
         with self._lock:  # Resolve's API is not thread-safe
-            return self.backend.call(op, args, timeout or self.settings.call_timeout)
+            return run(**args)
 
     def close(self) -> None:
         self.backend.close()
@@ -105,7 +120,9 @@ class Session:
     # --- describe and navigate -----------------------------------------------------------
 
     def ping(self) -> str:
-        return str(self._call("ping"))
+        """The cheapest real call (GetVersionString): what heartbeats use to prove Resolve answers."""
+        with self._lock:  # `_call` inlined: this runs on every heartbeat
+            return self._ping()
 
     def describe(self) -> dict[str, Any]:
         return {**self._call("describe"), "mode": self.mode}
@@ -287,7 +304,7 @@ def _connect_subprocess(settings: BridgeSettings) -> Session:
     except BridgeError:
         helper.close()
         raise
-    return Session("subprocess", InHelper(helper), settings, info)
+    return Session("subprocess", InHelper(helper, settings.call_timeout), settings, info)
 
 
 def sim_script_env(config: Any) -> dict[str, str]:
