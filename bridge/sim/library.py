@@ -154,14 +154,14 @@ def _timeline(name: str, seconds: int, fps: int, clips: list[dict[str, Any]]) ->
     while pos < frames:
         clip = clips[i % len(clips)]
         length = min(frames - pos, max(fps * 2, clip["frames"] // 2))
-        v1.append(_item(clip, start + pos, length))
-        a1.append(_item(clip, start + pos, length))
+        v1.append(new_item(clip, start + pos, length))
+        a1.append(new_item(clip, start + pos, length))
         pos += length
         i += 1
     # Titles on V2 over part of the timeline.
     for k in range(0, frames, fps * 20):
         clip = clips[(k // fps) % len(clips)]
-        v2.append(_item(clip, start + k, min(fps * 4, frames - k), name=f"Title {k // fps}s"))
+        v2.append(new_item(clip, start + k, min(fps * 4, frames - k), name=f"Title {k // fps}s"))
     return {
         "id": new_id(),
         "name": name,
@@ -178,13 +178,17 @@ def _timeline(name: str, seconds: int, fps: int, clips: list[dict[str, Any]]) ->
     }
 
 
-def _item(clip: dict[str, Any], start: int, length: int, name: str | None = None) -> dict[str, Any]:
+def new_item(
+    clip: dict[str, Any], start: int, length: int, name: str | None = None, left_offset: int = 0
+) -> dict[str, Any]:
+    """A timeline item of `length` frames from `start` showing `clip` from `left_offset`."""
     return {
         "id": new_id(),
         "name": name or clip["name"],
         "clip": clip["id"],
         "start": start,
         "end": start + length,
+        "left_offset": left_offset,
         "color": clip["color"],
         "properties": {},
         "markers": {},

@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.sim import state as S
 from bridge.sim.handles import Colored, Handle, Markers, put
-from bridge.sim.library import new_id
+from bridge.sim.library import new_id, new_item
 from bridge.sim.timeline import Timeline, TimelineItem
 
 MEDIA_SUFFIXES = (".mov", ".mp4", ".mxf", ".avi", ".mkv", ".wav", ".mp3", ".braw", ".r3d", ".dng", ".tif", ".png")
@@ -154,21 +154,7 @@ class MediaPool(Handle):
                 items = tracks[index - 1]["items"]
                 record = info.get("recordFrame")
                 start = int(record) if record is not None else max([tl["start_frame"]] + [i["end"] for i in items])
-                item = {
-                    "id": new_id(),
-                    "name": clip["name"],
-                    "clip": clip["id"],
-                    "start": start,
-                    "end": start + last - first,
-                    "left_offset": first,
-                    "color": clip["color"],
-                    "properties": {},
-                    "markers": {},
-                    "flags": [],
-                    "luts": {},
-                    "cdl": {},
-                    "enabled": True,
-                }
+                item = new_item(clip, start, last - first, left_offset=first)
                 items.append(item)
                 items.sort(key=lambda i: i["start"])
                 tl["frames"] = max(tl["frames"], item["end"] - tl["start_frame"])
