@@ -6,6 +6,8 @@ cannot be handed an object, so the configuration comes from environment variable
 
 - `RESOLVE_SIM_LIBRARY`: the shared library file (default: a file in the user's data folder).
 - `RESOLVE_SIM_FPS`: render speed in frames per second (default 240).
+- `RESOLVE_SIM_AUDIO_FPS`: speed of audio-only renders (default 20 times the video speed:
+  like Resolve, the simulator renders sound alone far faster than pictures).
 - `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
   renders at 256x144).
 - `RESOLVE_SIM_PRODUCT`: "DaVinci Resolve Studio" (default) or "DaVinci Resolve".
@@ -24,6 +26,7 @@ from pathlib import Path
 
 DEFAULT_FPS = 240.0
 DEFAULT_SCALE = 2 / 15
+AUDIO_SPEEDUP = 20
 STUDIO = "DaVinci Resolve Studio"
 FREE = "DaVinci Resolve"
 
@@ -68,6 +71,7 @@ class SimConfig:
 
     library: Path = field(default_factory=default_library)
     fps: float = DEFAULT_FPS
+    audio_fps: float = DEFAULT_FPS * AUDIO_SPEEDUP
     scale: float = DEFAULT_SCALE
     product: str = STUDIO
     version: tuple[int, int, int, int, str] = (19, 1, 4, 11, "")
@@ -78,8 +82,9 @@ class SimConfig:
         env = os.environ if environ is None else environ
         fps = float(env.get("RESOLVE_SIM_FPS", DEFAULT_FPS))
         scale = float(env.get("RESOLVE_SIM_SCALE", DEFAULT_SCALE))
-        if fps <= 0:
-            raise ValueError(f"RESOLVE_SIM_FPS must be > 0, got {fps}")
+        audio_fps = float(env.get("RESOLVE_SIM_AUDIO_FPS", fps * AUDIO_SPEEDUP))
+        if fps <= 0 or audio_fps <= 0:
+            raise ValueError(f"RESOLVE_SIM_FPS and RESOLVE_SIM_AUDIO_FPS must be > 0, got {fps}, {audio_fps}")
         if not 0 < scale <= 1:
             raise ValueError(f"RESOLVE_SIM_SCALE must be in (0, 1], got {scale}")
         product = env.get("RESOLVE_SIM_PRODUCT", STUDIO)
@@ -89,6 +94,7 @@ class SimConfig:
         return cls(
             library=Path(library) if library else default_library(),
             fps=fps,
+            audio_fps=audio_fps,
             scale=scale,
             product=product,
             quirks=Quirks.parse(env.get("RESOLVE_SIM_QUIRKS", "")),
@@ -106,6 +112,7 @@ class SimConfig:
         return {
             "RESOLVE_SIM_LIBRARY": str(self.library),
             "RESOLVE_SIM_FPS": repr(self.fps),
+            "RESOLVE_SIM_AUDIO_FPS": repr(self.audio_fps),
             "RESOLVE_SIM_SCALE": repr(self.scale),
             "RESOLVE_SIM_PRODUCT": self.product,
             "RESOLVE_SIM_QUIRKS": ",".join(quirks),

@@ -218,7 +218,8 @@ class Renderer:
         if crash_at is not None and status.frames_done >= crash_at * status.frames_total:
             os._exit(CRASH_EXIT_CODE)
         assert status.started is not None
-        due = status.started + status.frames_done / self.config.fps
+        speed = self.config.fps if job.settings.get("ExportVideo", True) else self.config.audio_fps
+        due = status.started + status.frames_done / speed
         delay = due - time.monotonic()
         if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
             raise _Cancelled

@@ -1,0 +1,75 @@
+"""What projects and timelines the farm's hosts can see, as they reported it.
+
+Workers publish their Resolve's catalog (projects of their database, each with its
+timelines' frame range, rate and size; render formats and codecs) when they start and
+refresh a project's entry whenever a task opens it. `jobs.submit` checks specs against it,
+so a job for a project or timeline no host knows is refused before anything is queued.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+
+class Catalog:
+    """Per-node catalogs in Redis (`rf:catalog:<node>`), read as one."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    @staticmethod
+    def key(node: str) -> str:
+        return f"rf:catalog:{node}"
+
+    def publish(self, node: str, catalog: dict[str, Any]) -> None:
+        self.redis.set(self.key(node), json.dumps(catalog))
+
+    def update_project(self, node: str, database: str, project: str, timelines: list[dict[str, Any]]) -> None:
+        """Refresh one project's timelines in a node's catalog (after a task opened it)."""
+        key = self.key(node)
+
+        def change(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(key)
+            catalog = json.loads(raw) if raw else {"databases": {}, "render": {}}
+            projects = catalog["databases"].setdefault(database, {})
+            projects[project] = {t["name"]: t for t in timelines}
+            pipe.multi()
+            pipe.set(key, json.dumps(catalog))
+
+        self.redis.transaction(change, key)
+
+    def of(self, nodes: list[str]) -> list[dict[str, Any]]:
+        raws = self.redis.mget([self.key(n) for n in nodes]) if nodes else []
+        return [json.loads(r) for r in raws if r]
+
+    def timeline(self, nodes: list[str], project: str, timeline: str, database: str | None) -> dict[str, Any] | None:
+        """The timeline's info as any of `nodes` knows it, or None."""
+        for catalog in self.of(nodes):
+            for db_name, projects in catalog.get("databases", {}).items():
+                if database is not None and db_name != database:
+                    continue
+                found = projects.get(project, {}).get(timeline)
+                if found:
+                    return dict(found)
+        return None
+
+    def projects(self, nodes: list[str], database: str | None = None) -> dict[str, list[str]]:
+        """{project: [timelines]} across `nodes`."""
+        merged: dict[str, set[str]] = {}
+        for catalog in self.of(nodes):
+            for db_name, projects in catalog.get("databases", {}).items():
+                if database is None or db_name == database:
+                    for name, timelines in projects.items():
+                        merged.setdefault(name, set()).update(timelines)
+        return {name: sorted(tls) for name, tls in sorted(merged.items())}
+
+    def codecs(self, nodes: list[str]) -> dict[str, set[str]]:
+        """{format key: {codec keys}} that every listed node offers at least one of."""
+        merged: dict[str, set[str]] = {}
+        for catalog in self.of(nodes):
+            for fmt, codecs in catalog.get("render", {}).get("codecs", {}).items():
+                merged.setdefault(fmt, set()).update(codecs.values())
+        return merged

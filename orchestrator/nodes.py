@@ -1,0 +1,108 @@
+"""The node registry: which Resolve hosts exist, which are up, and what each can do.
+
+Workers announce themselves and heartbeat into Redis (`rf:node:<name>`). A node silent for
+longer than the heartbeat timeout shows as down and gets no new segments. Heartbeat times
+come from Redis's own clock, so hosts whose clocks disagree still agree on who is up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from orchestrator.settings import VERSION_KEY
+
+NODES = "rf:nodes"
+
+
+def redis_now(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1e6
+
+
+class NodeRegistry:
+    """Announcements, heartbeats and the view of live nodes."""
+
+    def __init__(self, client: redis.Redis, heartbeat_timeout: float) -> None:
+        self.redis = client
+        self.timeout = heartbeat_timeout
+
+    @staticmethod
+    def key(name: str) -> str:
+        return f"rf:node:{name}"
+
+    def announce(self, info: dict[str, Any]) -> None:
+        """Record a node's identity (name, host, os, tags, resolve, bridge, version_key, roles)."""
+        now = redis_now(self.redis)
+        record = {**info, "last_seen": now, "started_at": now, "current_task": None}
+        pipe = self.redis.pipeline()
+        pipe.set(self.key(info["name"]), json.dumps(record))
+        pipe.sadd(NODES, info["name"])
+        pipe.execute()
+
+    def heartbeat(self, name: str, **fields: Any) -> None:
+        """Mark the node alive now, updating any of its fields (current_task, resolve, ...)."""
+        key = self.key(name)
+
+        def beat(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(key)
+            record = json.loads(raw) if raw else {"name": name}
+            record.update(fields)
+            record["last_seen"] = redis_now(self.redis)
+            pipe.multi()
+            pipe.set(key, json.dumps(record))
+            pipe.sadd(NODES, name)
+
+        self.redis.transaction(beat, key)
+
+    def mark_down(self, name: str) -> None:
+        """Say a node is gone (its worker stopped cleanly)."""
+        self.heartbeat(name, stopped=True)
+
+    def all(self) -> list[dict[str, Any]]:
+        names = sorted(self.redis.smembers(NODES))
+        raws = self.redis.mget([self.key(n) for n in names]) if names else []
+        now = redis_now(self.redis)
+        nodes = []
+        for raw in raws:
+            if raw is None:
+                continue
+            node = json.loads(raw)
+            age = now - float(node.get("last_seen", 0))
+            node["age_seconds"] = round(age, 1)
+            node["up"] = age <= self.timeout and not node.get("stopped")
+            node["version_mismatch"] = node.get("version_key") != VERSION_KEY
+            nodes.append(node)
+        return nodes
+
+    def eligible(self, node: str | None = None, tags: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Live Resolve nodes of this release that satisfy a job's constraints."""
+        wanted = set(tags)
+        return [
+            n for n in self.all()
+            if n["up"] and not n["version_mismatch"] and "resolve" in n.get("roles", [])
+            and (node is None or n["name"] == node) and wanted <= set(n.get("tags", []))
+        ]  # fmt: skip
+
+    def forget(self, name: str) -> None:
+        self.redis.srem(NODES, name)
+        self.redis.delete(self.key(name))
+
+
+def describe_age(node: dict[str, Any]) -> str:
+    return "up" if node["up"] else f"down ({node['age_seconds']:.0f}s silent)"
+
+
+def wait_for_nodes(registry: NodeRegistry, count: int, timeout: float) -> list[dict[str, Any]]:
+    """Block until `count` Resolve nodes are up (or raise TimeoutError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = registry.eligible()
+        if len(live) >= count:
+            return live
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(live)} of {count} nodes came up within {timeout:g}s")
+        time.sleep(0.1)

@@ -1,0 +1,160 @@
+"""The farm's settings: one object, from RESOLVE_FARM_* variables and an optional TOML file.
+
+    RESOLVE_FARM_CONFIG=/etc/resolve-farm.toml   # optional; variables override the file
+
+A bad value fails at start-up with the setting's name and the reason (pydantic's
+ValidationError, which `resolve-farm` prints as such).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+VERSION_KEY = "1"  # bump when tasks and orchestrator stop understanding each other's messages
+OsName = Literal["linux", "darwin", "windows"]
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "resolve-farm"
+
+
+def this_os() -> OsName:
+    return "windows" if sys.platform == "win32" else ("darwin" if sys.platform == "darwin" else "linux")
+
+
+def _split(value: Any) -> Any:
+    """Lists from the environment as "a,b,c" (or JSON), from TOML as lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class FarmSettings(BaseSettings):
+    """Everything a farm process needs to know, validated once at start-up.
+
+    Note: `visibility_timeout` must exceed the longest render (`render_time_limit`): Redis
+    redelivers an unacknowledged message after it even while the task still runs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RESOLVE_FARM_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=default_home, description="state of the local farm")
+    broker_url: str | None = Field(None, description="redis:// or rediss://; none: start an embedded Redis")
+    result_url: str | None = Field(None, description="Celery results; default: the broker")
+    redis_password: SecretStr | None = Field(None, description="password of the embedded Redis")
+    node_name: str = Field(default_factory=lambda: socket.gethostname().split(".")[0], pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    node_tags: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    node_os: OsName = Field(default_factory=this_os)
+    bridge: Literal["auto", "native", "subprocess", "sim"] = "auto"
+    roles: Annotated[list[Literal["resolve", "post"]], NoDecode] = Field(
+        default_factory=lambda: ["resolve"],  # type: ignore[arg-type,unused-ignore]
+        description="what this worker does: Resolve tasks, stitching or both",
+    )
+    storage_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    path_mapping: dict[str, dict[OsName, str]] = Field(default_factory=dict)
+    visibility_timeout: int = Field(6 * 3600, ge=60, description="seconds")
+    render_time_limit: int = Field(4 * 3600, ge=10, description="hard limit of one render task, seconds")
+    edit_time_limit: int = Field(900, ge=10, description="hard limit of one edit task, seconds")
+    min_segment_frames: int = Field(240, ge=1)
+    segments_per_node: int = Field(1, ge=1, le=64)
+    heartbeat_interval: float = Field(5.0, gt=0)
+    heartbeat_timeout: float = Field(20.0, gt=0)
+    job_retention: int = Field(7 * 24 * 3600, ge=60, description="seconds a finished job is kept")
+    max_attempts: int = Field(3, ge=1, le=20)
+    progress_interval: float = Field(0.5, gt=0, description="seconds between progress reports of a task")
+
+    @field_validator("node_tags", "storage_roots", "roles", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("node_tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"tag {tag!r} may hold letters, digits, '-' and '_' only")
+        return sorted(set(tags))
+
+    @field_validator("storage_roots")
+    @classmethod
+    def _absolute(cls, roots: list[Path]) -> list[Path]:
+        for root in roots:
+            if not root.is_absolute():
+                raise ValueError(f"storage root {str(root)!r} must be an absolute path")
+        return [Path(os.path.normpath(r)) for r in roots]
+
+    @field_validator("broker_url", "result_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FarmSettings:
+        if self.visibility_timeout <= self.render_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}s) must exceed render_time_limit "
+                f"({self.render_time_limit}s), or Redis redelivers renders that are still running"
+            )
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError("heartbeat_timeout must exceed heartbeat_interval")
+        if not self.storage_roots:
+            self.storage_roots = [self.home / "storage"]
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("RESOLVE_FARM_CONFIG")
+        if config:
+            if not Path(config).is_file():
+                raise FileNotFoundError(f"RESOLVE_FARM_CONFIG: {config} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    # --- derived ---------------------------------------------------------------------
+
+    @property
+    def soft_time_limit(self) -> int:
+        return max(1, self.render_time_limit - min(60, self.render_time_limit // 10))
+
+    @property
+    def redis_url(self) -> str:
+        """The broker URL, or the embedded server's when none is configured."""
+        if self.broker_url:
+            return self.broker_url
+        from orchestrator.redis_server import EmbeddedRedis
+
+        return EmbeddedRedis(self).url_from_state()
+
+    @property
+    def results_url(self) -> str:
+        return self.result_url or self.redis_url

@@ -1,0 +1,85 @@
+"""A worker's life in the registry: announce, heartbeat, publish the catalog, say goodbye.
+
+The heartbeat runs in a thread of the worker's main process, so a node stays "up" while
+its single pool process is busy with an hour-long render. The `tasks.heartbeat` task, sent
+to one node's queue, checks that node's Resolve itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+
+from bridge import BridgeError
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """This host's projects, timelines and render options, read through the bridge."""
+    session = runtime.session()
+    listing = session.list_projects()
+    database = listing["database"].get("DbName", "")
+    projects: dict[str, Any] = {}
+    render: dict[str, Any] = {}
+    for name in listing["projects"]:
+        opened = session.open_project(name)
+        projects[name] = {t["name"]: t for t in opened["timelines"]}
+        if not render:
+            render = session.render_options()
+    return {"databases": {database: projects}, "render": render}, session.describe()
+
+
+@worker_ready.connect
+def _announce(sender: Any = None, **_: Any) -> None:
+    farm = runtime.farm()
+    resolve = None
+    if "resolve" in runtime.settings.roles:
+        try:
+            catalog, resolve = build_catalog()
+            farm.catalog.publish(runtime.node, catalog)
+        except BridgeError as exc:
+            # The node joins as unhealthy: the registry shows why, and it gets no work it cannot do.
+            log.error("node %s cannot reach Resolve: %s", runtime.node, exc)
+            resolve = {"error": str(exc)}
+        finally:
+            runtime.drop_session()  # the pool processes connect on their own
+    farm.nodes.announce(runtime.identity(runtime.settings.roles, resolve))
+    _stop.clear()
+    threading.Thread(target=_beat, name="resolve-farm-heartbeat", daemon=True).start()
+    log.info("node %s joined the farm", runtime.node)
+
+
+def _beat() -> None:
+    while not _stop.wait(runtime.settings.heartbeat_interval):
+        try:
+            runtime.farm().nodes.heartbeat(runtime.node)
+        except Exception as exc:  # Redis away for a moment: keep beating, it will come back
+            log.warning("heartbeat of %s failed: %s", runtime.node, exc)
+
+
+@worker_shutdown.connect
+def _goodbye(sender: Any = None, **_: Any) -> None:
+    _stop.set()
+    try:
+        runtime.farm().nodes.mark_down(runtime.node)
+    except Exception as exc:  # shutting down without Redis: the timeout will mark us down
+        log.warning("could not mark %s down: %s", runtime.node, exc)
+
+
+@shared_task(name="tasks.heartbeat", acks_late=True)
+def heartbeat() -> dict[str, Any]:
+    """Check this node's Resolve answers, and record what it said."""
+    try:
+        resolve: dict[str, Any] = runtime.session().describe()
+    except BridgeError as exc:
+        runtime.drop_session()
+        resolve = {"error": str(exc)}
+    runtime.farm().nodes.heartbeat(runtime.node, resolve=resolve)
+    return resolve

@@ -1,0 +1,113 @@
+"""Joining rendered segments into one file with PyAV, and checking what a file holds.
+
+Segments of all-intra codecs join by stream copy: packets are copied in frame order with
+their timestamps shifted, so no frame is decoded or re-encoded. Long-GOP segments are
+decoded and encoded again. Audio, rendered once for the whole range, is copied alongside.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from fractions import Fraction
+
+import av
+import av.container
+
+MUXERS = {".mov": "mov", ".mp4": "mp4", ".mxf": "mxf"}
+
+
+def _video_packets(segments: list[str], out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
+    """Every video packet of the segments in order, re-timed to follow on from each other."""
+    offset = 0
+    for path in segments:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            end = 0
+            for packet in container.demux(stream):
+                if packet.dts is None or packet.pts is None:
+                    continue  # the demuxer's flush packet
+                end = max(end, packet.pts + (packet.duration or 0))
+                packet.pts += offset
+                packet.dts += offset
+                packet.stream = out_stream
+                yield float(packet.pts * stream.time_base), packet
+            offset += end
+
+
+def _audio_packets(path: str, out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        for packet in container.demux(stream):
+            if packet.dts is None or packet.pts is None:
+                continue
+            packet.stream = out_stream
+            yield float(packet.pts * stream.time_base), packet
+
+
+def join_copy(segments: list[str], audio: str | None, dest: str) -> None:
+    """Join intra-coded segments (and copy in the audio) by stream copy into `dest`."""
+    muxer = MUXERS.get(dest[dest.rfind(".") :].lower())
+    with av.open(dest, "w", format=muxer) as out:
+        with av.open(segments[0]) as first:
+            template = first.streams.video[0]
+            video_out = out.add_stream_from_template(template)
+            # MXF needs the frame rate, which a copied stream does not carry over.
+            rate = template.average_rate or template.guessed_rate
+            if rate:
+                video_out.codec_context.framerate = Fraction(rate)
+        streams = [_video_packets(segments, video_out)]
+        if audio:
+            with av.open(audio) as sound:
+                audio_out = out.add_stream_from_template(sound.streams.audio[0])
+            streams.append(_audio_packets(audio, audio_out))
+        for _, packet in heapq.merge(*streams, key=lambda item: item[0]):
+            out.mux(packet)
+
+
+def join_reencode(segments: list[str], audio: str | None, dest: str, rate: Fraction | None) -> None:
+    """Join long-GOP segments by decoding and encoding them again (same codec and size)."""
+    muxer = MUXERS.get(dest[dest.rfind(".") :].lower())
+    with av.open(dest, "w", format=muxer) as out:
+        with av.open(segments[0]) as first:
+            template = first.streams.video[0]
+            frame_rate = rate or template.average_rate or Fraction(24)
+            video_out = out.add_stream(template.codec_context.name, rate=frame_rate)
+            video_out.width, video_out.height = template.width, template.height
+            video_out.pix_fmt = template.pix_fmt or "yuv420p"
+        time_base = Fraction(1) / Fraction(frame_rate)
+        audio_out = None
+        audio_in: av.container.InputContainer | None = None
+        if audio:
+            audio_in = av.open(audio)
+            audio_out = out.add_stream_from_template(audio_in.streams.audio[0])
+        index = 0
+        for path in segments:
+            with av.open(path) as container:
+                for frame in container.decode(video=0):
+                    frame.pts, frame.time_base = index, time_base
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    out.mux(video_out.encode(frame))
+                    index += 1
+        out.mux(video_out.encode(None))
+        if audio_in is not None and audio_out is not None:
+            for _, packet in _audio_packets(audio, audio_out):  # type: ignore[arg-type]
+                out.mux(packet)
+            audio_in.close()
+
+
+def describe(path: str) -> dict[str, float | int]:
+    """Frames of the first video stream (counted from packets) and seconds of audio."""
+    with av.open(path) as container:
+        frames = 0
+        if container.streams.video:
+            frames = sum(1 for p in container.demux(video=0) if p.size)
+        audio_seconds = 0.0
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            if stream.duration:
+                audio_seconds = float(stream.duration * stream.time_base)
+            else:
+                container.seek(0)
+                audio_seconds = float(sum(p.duration or 0 for p in container.demux(stream)) * stream.time_base)
+        return {"frames": frames, "audio_seconds": audio_seconds}

@@ -1,0 +1,236 @@
+"""`render_segment` and `render_audio`: one piece of a render job on one Resolve host.
+
+Idempotent: a redelivered copy finds the piece done (and skips), or its lock held by a
+live copy (and leaves it alone). A failure is retried on another node, up to the job's
+attempts; a node that fails the same job twice is blocked for that job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+from celery import Task, shared_task
+
+from bridge import BridgeError
+from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
+from orchestrator import routing
+from orchestrator.models import JobRecord, RenderSpec
+from orchestrator.nodes import NodeRegistry
+from tasks.progress import LockKeeper, Reporter
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+BLOCK_AFTER = 2  # failures of one node in one job
+LOCK_TTL = 30  # seconds; kept alive while the task runs, so a dead worker's lock soon lapses
+
+
+class Moved(Exception):
+    """The task was handed to another node; nothing more to do here."""
+
+
+def count_frames(path: str) -> int:
+    """Video frames in a file, counted from its packets (no decoding)."""
+    with av.open(path) as container:
+        if not container.streams.video:
+            return 0
+        return sum(1 for p in container.demux(video=0) if p.size)
+
+
+def _other_node(nodes: NodeRegistry, record: JobRecord, spec: RenderSpec, avoid: set[str]) -> str | None:
+    """A live eligible node not in `avoid` and not blocked for this job, least recently failing first."""
+    for node in nodes.eligible(spec.node, spec.tags):
+        name = node["name"]
+        if name not in avoid and record.blocked_nodes.get(name, 0) < BLOCK_AFTER:
+            return str(name)
+    return None
+
+
+def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] | None:
+    """Claim the piece: None when there is nothing to do here (done, cancelled, moved, locked)."""
+    farm = runtime.farm()
+    record = farm.store.get(job_id)
+    piece = record.task(name)
+    if record.finished or record.cancel_requested:
+        return None
+    if piece.state == "done" and piece.output and os.path.exists(piece.output):
+        log.info("%s of job %s is done already: skipping the redelivered copy", name, job_id)
+        return None
+    spec = RenderSpec.model_validate(record.spec)
+    me = runtime.node
+    if not set(spec.tags) <= set(runtime.settings.node_tags) or record.blocked_nodes.get(me, 0) >= BLOCK_AFTER:
+        _move(task, record, spec, name, {me}, f"{me} cannot take it")
+    if not farm.store.acquire(job_id, name, f"{me}:{task.request.id}", LOCK_TTL):
+        log.info("%s of job %s is locked by %s: not rendering it twice", name, job_id, farm.store.holder(job_id, name))
+        return None
+
+    def start(rec: JobRecord) -> None:
+        t = rec.task(name)
+        if t.state == "running" and t.node:
+            # The lock was free, so the attempt that said "running" died with its worker.
+            t.failed_on.append(t.node)
+            t.error = f"the worker on {t.node} was lost during attempt {t.attempts}"
+            rec.blocked_nodes[t.node] = rec.blocked_nodes.get(t.node, 0) + 1
+            if t.attempts >= int(rec.plan.get("max_attempts", 1)):
+                t.state, t.finished_at = "failed", time.time()
+                rec.state, rec.finished_at = "failed", time.time()
+                rec.errors.append(f"{name}: {t.error} (after {t.attempts} attempt(s))")
+                return
+        t.state, t.node, t.error = "running", me, None
+        t.attempts += 1
+        t.started_at, t.finished_at = time.time(), None
+        t.frames_done = 0
+        if rec.state == "queued":
+            rec.state, rec.started_at = "running", rec.started_at or time.time()
+
+    record = farm.store.update(job_id, start)
+    if record.task(name).state != "running":
+        farm.store.release(job_id, name, f"{me}:{task.request.id}")
+        return None
+    farm.nodes.heartbeat(me, current_task=f"{job_id}:{name}")
+    return record, spec
+
+
+def _move(task: Task, record: JobRecord, spec: RenderSpec, name: str, avoid: set[str], why: str) -> None:
+    other = _other_node(runtime.farm().nodes, record, spec, avoid)
+    if other is None:
+        return  # nowhere better to go: run here
+    new_id = task.request.id + "+"  # a new message: keep the chord's own id for the chord
+    runtime.farm().store.update(record.id, lambda r: setattr(r.task(name), "celery_id", new_id))
+    task.app.send_task(task.name, args=(record.id, name), queue=routing.node_queue(other), task_id=new_id,
+                       priority=spec.priority)  # fmt: skip
+    log.info("%s of job %s moved to %s: %s", name, record.id, other, why)
+    raise Moved(other)
+
+
+def _open_project(spec: RenderSpec) -> None:
+    session = runtime.session()
+    database = spec.database.as_resolve() if spec.database else None
+    drp = runtime.to_node(spec.drp) if spec.drp else None
+    opened = session.open_project(spec.project, database=database, drp=drp)
+    current = session.list_projects()["database"].get("DbName", "")
+    runtime.farm().catalog.update_project(runtime.node, current, spec.project, opened["timelines"])
+
+
+def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, Any]:
+    try:
+        begun = _begin(task, job_id, name)
+    except Moved as moved:
+        return {"moved_to": str(moved)}
+    if begun is None:
+        return {"skipped": True}
+    record, spec = begun
+    farm = runtime.farm()
+    piece = record.task(name)
+    assert piece.output is not None and piece.start is not None and piece.end is not None
+    output = Path(piece.output)
+    reporter = Reporter(task, job_id, name)
+    keeper = LockKeeper(farm.store, job_id, name, reporter.owner, LOCK_TTL)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _remove(output)  # a partial file of an earlier attempt is never trusted
+        _open_project(spec)
+        settings: dict[str, Any] = dict(spec.settings)
+        single = piece.kind == "render"
+        settings["ExportVideo"] = not audio_only
+        settings["ExportAudio"] = audio_only or (single and spec.audio)
+        fmt, codec, preset = spec.format_key, spec.codec_key, spec.preset
+        if audio_only:
+            # MXF cannot hold audio alone: the audio pass renders PCM in QuickTime (AAC in MP4),
+            # and the stitch copies it into the final container.
+            fmt, codec, preset = ("mp4", "H264", None) if fmt == "mp4" else ("mov", "ProRes422HQ", None)
+        result = runtime.session().render(
+            spec.timeline,
+            piece.start,
+            piece.end,
+            runtime.to_node(str(output.parent)),
+            output.stem,
+            format=fmt,
+            codec=codec,
+            preset=preset,
+            settings=settings,
+            progress=reporter,
+            cancel=reporter.cancel,
+        )
+        made = runtime.from_node(result.outputs[0])
+        frames = piece.end - piece.start + 1
+        if not audio_only:
+            counted = count_frames(made)
+            if counted != frames:
+                raise BridgeError(f"{made} holds {counted} frames, {frames} were asked for")
+    except RenderCancelled:
+        _remove(output)
+        _finish(job_id, name, "cancelled", None)
+        return {"cancelled": True}
+    except Exception as exc:
+        _remove(output)
+        if isinstance(exc, (HelperDied, CallTimeout, ConnectError)):
+            runtime.drop_session()
+        return _failed(task, job_id, name, spec, exc)
+    finally:
+        keeper.stop()
+        farm.store.release(job_id, name, reporter.owner)
+        farm.nodes.heartbeat(runtime.node, current_task=None)
+    _finish(job_id, name, "done", made, frames if not audio_only else 0)
+    return {"output": made, "frames": frames, "node": runtime.node, "seconds": round(result.seconds, 3)}
+
+
+def _finish(job_id: str, name: str, state: str, output: str | None, frames: int = 0) -> None:
+    def finish(rec: JobRecord) -> None:
+        t = rec.task(name)
+        t.state, t.finished_at = state, time.time()  # type: ignore[assignment]
+        if output:
+            t.output = output
+        if state == "done":
+            t.frames_done = frames or t.frames_total
+
+    runtime.farm().store.update(job_id, finish)
+
+
+def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseException) -> dict[str, Any]:
+    """Record a failure; retry elsewhere while attempts remain, else fail the job with the reason."""
+    me = runtime.node
+    reason = f"{name} failed on {me}: {exc}"
+    log.warning(reason)
+
+    def fail(rec: JobRecord) -> None:
+        t = rec.task(name)
+        t.failed_on.append(me)
+        t.error = str(exc)
+        rec.blocked_nodes[me] = rec.blocked_nodes.get(me, 0) + 1
+        if t.attempts >= int(rec.plan.get("max_attempts", 1)):
+            t.state, t.finished_at = "failed", time.time()
+            if not rec.finished:
+                rec.state, rec.finished_at = "failed", time.time()
+                rec.errors.append(f"{reason} (after {t.attempts} attempt(s))")
+        else:
+            t.state = "pending"
+
+    record = runtime.farm().store.update(job_id, fail)
+    if record.task(name).state == "failed":
+        return {"failed": reason}
+    other = _other_node(runtime.farm().nodes, record, spec, {me})
+    queue = routing.node_queue(other) if other else routing.resolve_queue("render", spec.node, spec.tags)
+    raise task.retry(exc=None, queue=queue, countdown=0.5, max_retries=None)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+@shared_task(bind=True, name="tasks.render_segment", acks_late=True)
+def render_segment(self: Task, job_id: str, name: str) -> dict[str, Any]:
+    """Render one segment (video only), or the whole range in one pass for unsplit jobs."""
+    return _render(self, job_id, name, audio_only=False)
+
+
+@shared_task(bind=True, name="tasks.render_audio", acks_late=True)
+def render_audio(self: Task, job_id: str, name: str) -> dict[str, Any]:
+    """Render the job's audio once, for the whole range, to be muxed at the stitch."""
+    return _render(self, job_id, name, audio_only=True)

@@ -1,0 +1,95 @@
+"""What a worker process holds: its settings, its node identity, Redis and its Resolve session.
+
+Note: Redis clients and the bridge session are made lazily in the process that uses them
+(a prefork child), never inherited across fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from bridge import BridgeError, Session, connect
+from bridge.settings import BridgeSettings
+from orchestrator.catalog import Catalog
+from orchestrator.nodes import NodeRegistry
+from orchestrator.paths import PathMap
+from orchestrator.settings import VERSION_KEY, FarmSettings
+from orchestrator.store import JobStore
+from orchestrator.store import connect as redis_connect
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Per-process state of a farm worker."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._lock = threading.Lock()
+        self._session: Session | None = None
+        self.settings = FarmSettings()
+        self.paths = PathMap(self.settings.path_mapping)
+
+    def _fresh(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            client = redis_connect(self.settings.redis_url)
+            self.store = JobStore(client, self.settings.job_retention)
+            self.nodes = NodeRegistry(client, self.settings.heartbeat_timeout)
+            self.catalog = Catalog(client)
+            self._session = None
+
+    @property
+    def node(self) -> str:
+        return self.settings.node_name
+
+    def farm(self) -> Runtime:
+        self._fresh()
+        return self
+
+    def session(self) -> Session:
+        """This process's Resolve session, connected on first use and after a failure."""
+        self._fresh()
+        with self._lock:
+            if self._session is None:
+                self._session = connect(BridgeSettings.from_env(mode=self.settings.bridge))
+            return self._session
+
+    def drop_session(self) -> None:
+        """Forget the session after a failure that may have broken it; the next use reconnects."""
+        with self._lock:
+            if self._session is not None:
+                try:
+                    self._session.close()
+                except BridgeError as exc:
+                    log.warning("closing a broken Resolve session: %s", exc)
+                self._session = None
+
+    def to_node(self, path: str) -> str:
+        return self.paths.to_node(path, self.settings.node_os)
+
+    def from_node(self, path: str) -> str:
+        return self.paths.from_node(path, self.settings.node_os)
+
+    def identity(self, roles: Sequence[str], resolve: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "name": self.node,
+            "host": socket.gethostname(),
+            "os": self.settings.node_os,
+            "platform": platform.platform(),
+            "tags": self.settings.node_tags,
+            "roles": list(roles),
+            "bridge": self.settings.bridge,
+            "resolve": resolve,
+            "version_key": VERSION_KEY,
+            "pid": os.getpid(),
+        }
+
+
+runtime = Runtime()

@@ -1,0 +1,148 @@
+"""`stitch`: join a job's segments into the final file, verify it, and only then show it.
+
+Runs on the post queue. The final file is written under a temporary name beside its
+destination and renamed into place after its frame count (and audio length) match the
+plan, so a partial or wrong file is never visible under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from celery import Task, shared_task
+
+from orchestrator.models import JobRecord
+from tasks.join import describe, join_copy, join_reencode
+from tasks.progress import LockKeeper
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+WAIT_FOR_PIECES = 1.0  # seconds between checks while a redelivered piece still runs
+
+
+class StitchError(Exception):
+    """The joined file does not match the plan."""
+
+
+def _pieces_ready(record: JobRecord) -> bool | None:
+    """True when every piece is done, False while some still run, None when the job cannot finish."""
+    pieces = [t for t in record.tasks if t.kind != "stitch"]
+    if any(t.state in ("failed", "cancelled") for t in pieces):
+        return None
+    return all(t.state == "done" for t in pieces)
+
+
+@shared_task(bind=True, name="tasks.stitch", acks_late=True, max_retries=None)
+def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
+    """Join, verify and publish a render job's output (the chord's body; `results` unused)."""
+    farm = runtime.farm()
+    record = farm.store.get(job_id)
+    if record.finished or record.cancel_requested:
+        return {"skipped": record.state}
+    ready = _pieces_ready(record)
+    if ready is None:
+        return {"skipped": "a piece failed"}
+    if not ready:
+        # The chord fired early (a redelivered piece reported twice): wait for the record.
+        raise self.retry(countdown=WAIT_FOR_PIECES)
+    owner = f"{runtime.node}:{self.request.id}"
+    if not farm.store.acquire(job_id, "stitch", owner, 30):
+        return {"skipped": "locked"}
+    keeper = LockKeeper(farm.store, job_id, "stitch", owner, 30)
+    started = time.monotonic()
+    temp: Path | None = None
+    try:
+
+        def begin(rec: JobRecord) -> None:
+            t = rec.task("stitch")
+            t.state, t.node, t.started_at = "running", runtime.node, time.time()
+            t.attempts += 1
+            if not rec.finished:
+                rec.state = "stitching"
+
+        record = farm.store.update(job_id, begin)
+        final, temp = _join(record)
+        seconds = time.monotonic() - started
+
+        def succeed(rec: JobRecord) -> None:
+            t = rec.task("stitch")
+            t.state, t.finished_at, t.output = "done", time.time(), str(final)
+            if not rec.finished:
+                rec.state, rec.finished_at, rec.outputs = "succeeded", time.time(), [str(final)]
+                rec.plan["stitch_seconds"] = round(seconds, 3)
+
+        record = farm.store.update(job_id, succeed)
+        if record.state != "succeeded":  # cancelled while joining: take the file back
+            with contextlib.suppress(FileNotFoundError):
+                final.unlink()
+            return {"skipped": record.state}
+        shutil.rmtree(record.plan["work_dir"], ignore_errors=True)
+        return {"output": str(final), "seconds": round(seconds, 3)}
+    except Exception as exc:
+        if temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        return _failed(self, job_id, exc)
+    finally:
+        keeper.stop()
+        farm.store.release(job_id, "stitch", owner)
+
+
+def _join(record: JobRecord) -> tuple[Path, Path]:
+    plan = record.plan
+    pieces = [t for t in record.tasks if t.kind in ("segment", "render")]
+    audio = next((t.output for t in record.tasks if t.kind == "audio"), None)
+    files = [str(t.output) for t in pieces]
+    ext = Path(files[0]).suffix
+    final = Path(plan["output"] + ext)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f".{final.stem}.{record.id}.partial{ext}")
+    expected = int(plan["frames"]["count"])
+    if plan["stitch"] == "move":
+        shutil.copyfile(files[0], temp) if _other_device(files[0], final.parent) else os.link(files[0], temp)
+    elif plan["stitch"] == "copy":
+        join_copy(files, audio, str(temp))
+    else:
+        rate = Fraction(plan["fps"]).limit_denominator(1001) if plan.get("fps") else None
+        join_reencode(files, audio, str(temp), rate)
+    found = describe(str(temp))
+    if found["frames"] != expected:
+        raise StitchError(f"the joined file holds {found['frames']} frames; the plan has {expected}")
+    if plan.get("audio") and plan.get("fps"):
+        want = expected / float(plan["fps"])
+        if abs(float(found["audio_seconds"]) - want) > 2.0 / float(plan["fps"]) + 0.05:
+            raise StitchError(f"the joined file holds {found['audio_seconds']:.3f}s of audio; {want:.3f}s expected")
+    os.replace(temp, final)  # atomic: the final name only ever shows a verified file
+    return final, temp
+
+
+def _other_device(path: str, folder: Path) -> bool:
+    return os.stat(path).st_dev != os.stat(folder).st_dev
+
+
+def _failed(task: Task, job_id: str, exc: BaseException) -> dict[str, Any]:
+    reason = f"stitch failed on {runtime.node}: {exc}"
+    log.warning(reason)
+
+    def fail(rec: JobRecord) -> None:
+        t = rec.task("stitch")
+        t.error = str(exc)
+        if t.attempts >= int(rec.plan.get("max_attempts", 1)):
+            t.state, t.finished_at = "failed", time.time()
+            if not rec.finished:
+                rec.state, rec.finished_at = "failed", time.time()
+                rec.errors.append(reason)
+        else:
+            t.state = "pending"
+
+    record = runtime.farm().store.update(job_id, fail)
+    if record.task("stitch").state == "failed":
+        return {"failed": reason}
+    raise task.retry(countdown=1)
