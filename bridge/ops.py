@@ -111,9 +111,7 @@ def open_project(
     for folder in folders:
         if not pm.OpenFolder(folder):
             raise OperationError(f"project folder {folder!r} does not exist (in {name!r})")
-    current = pm.GetCurrentProject()
-    if current is not None and current.GetName() == project_name:
-        return _project_summary(current)
+    # No GetCurrentProject() first: on a fresh host it conjures an untitled project.
     if project_name not in pm.GetProjectListInCurrentFolder():
         if not drp:
             raise OperationError(

@@ -41,6 +41,9 @@ def celery_config(settings: FarmSettings) -> dict[str, Any]:
     """Celery settings, as DESIGN.md's notes on Celery with Redis require."""
     redelivery = {
         "visibility_timeout": settings.visibility_timeout,  # above the longest render
+        # Look for messages of dead workers every few seconds (kombu's default is ~100 s).
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+        "unacked_restore_throttle": 1,
         "queue_order_strategy": "priority",
         "priority_steps": list(range(10)),
         "sep": ":",

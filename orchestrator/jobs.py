@@ -27,6 +27,7 @@ RENDER_SEGMENT = "tasks.render_segment"
 RENDER_AUDIO = "tasks.render_audio"
 STITCH = "tasks.stitch"
 APPLY_EDITS = "tasks.apply_edits"
+DISCARD = "tasks.discard"
 IMAGE_SEQUENCES = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
 
 
@@ -219,6 +220,8 @@ def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> JobRecord:
     pending = [t.celery_id for t in record.tasks if t.state == "cancelled" and t.celery_id]
     if pending:
         farm.app.control.revoke(pending)
+    if record.kind == "render":
+        farm.app.send_task(DISCARD, args=(job_id,), queue=routing.POST)  # segments, audio, partial output
     deadline = time.monotonic() + wait
     while any(t.state == "running" for t in record.tasks) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -86,7 +86,10 @@ class LocalFarm:
         if not resolve:
             cmd.append("--no-resolve")
         with open(log, "ab") as out:
-            process = subprocess.Popen(cmd, env=self.worker_env(**(env or {})), stdout=out, stderr=subprocess.STDOUT)
+            # Its own process group: a test can kill a worker with its pool, as a host dies.
+            process = subprocess.Popen(
+                cmd, env=self.worker_env(**(env or {})), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         worker = WorkerProcess(name, process, log)
         self.workers[name] = worker
         return worker
@@ -119,6 +122,13 @@ class LocalFarm:
                 worker.process.kill()
                 worker.process.wait()
         return worker.process.returncode
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL a worker and its pool processes at once: the host died."""
+        worker = self.workers.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait()
 
     def stop(self) -> None:
         """Warm-stop every worker (a running task finishes or is requeued), then Redis."""

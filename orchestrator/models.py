@@ -112,7 +112,7 @@ class RenderSpec(ProjectRef):
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     frames: FrameRange | None = None
     output_dir: str | None = Field(None, min_length=1, max_length=4096, description="inside a storage root")
-    output_name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
+    output_name: str | None = Field(None, min_length=1, max_length=200, description="file name, no extension")
     split: Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)] = "auto"
     audio: bool = True
     priority: int = Field(5, ge=0, le=9, description="0 is the most urgent")
@@ -133,8 +133,10 @@ class RenderSpec(ProjectRef):
     @field_validator("output_name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
-        if name is not None and (name in (".", "..") or name.startswith("..")):
-            raise ValueError("output_name must be a plain file name, not a path")
+        if name is not None and (
+            name in (".", "..") or name.startswith("..") or any(c in name for c in "/\\:") or not name.isprintable()
+        ):
+            raise ValueError("must be a plain file name, not a path (no '/', '\\', ':', '..' or control characters)")
         return name
 
     @model_validator(mode="after")

@@ -71,8 +71,8 @@ class FarmSettings(BaseSettings):
     )
     storage_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     path_mapping: dict[str, dict[OsName, str]] = Field(default_factory=dict)
-    visibility_timeout: int = Field(6 * 3600, ge=60, description="seconds")
-    render_time_limit: int = Field(4 * 3600, ge=10, description="hard limit of one render task, seconds")
+    visibility_timeout: int = Field(6 * 3600, ge=5, description="seconds")
+    render_time_limit: int = Field(4 * 3600, ge=2, description="hard limit of one render task, seconds")
     edit_time_limit: int = Field(900, ge=10, description="hard limit of one edit task, seconds")
     min_segment_frames: int = Field(240, ge=1)
     segments_per_node: int = Field(1, ge=1, le=64)
@@ -81,6 +81,7 @@ class FarmSettings(BaseSettings):
     job_retention: int = Field(7 * 24 * 3600, ge=60, description="seconds a finished job is kept")
     max_attempts: int = Field(3, ge=1, le=20)
     progress_interval: float = Field(0.5, gt=0, description="seconds between progress reports of a task")
+    lock_ttl: int = Field(30, ge=2, description="seconds a dead worker's task lock outlives it")
 
     @field_validator("node_tags", "storage_roots", "roles", mode="before")
     @classmethod

@@ -27,11 +27,14 @@ from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 BLOCK_AFTER = 2  # failures of one node in one job
-LOCK_TTL = 30  # seconds; kept alive while the task runs, so a dead worker's lock soon lapses
 
 
 class Moved(Exception):
     """The task was handed to another node; nothing more to do here."""
+
+
+class Locked(Exception):
+    """Another copy of the task holds its lock."""
 
 
 def count_frames(path: str) -> int:
@@ -65,9 +68,12 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
     me = runtime.node
     if not set(spec.tags) <= set(runtime.settings.node_tags) or record.blocked_nodes.get(me, 0) >= BLOCK_AFTER:
         _move(task, record, spec, name, {me}, f"{me} cannot take it")
-    if not farm.store.acquire(job_id, name, f"{me}:{task.request.id}", LOCK_TTL):
-        log.info("%s of job %s is locked by %s: not rendering it twice", name, job_id, farm.store.holder(job_id, name))
-        return None
+    ttl = runtime.settings.lock_ttl
+    if not farm.store.acquire(job_id, name, f"{me}:{task.request.id}", ttl):
+        # Another copy holds it: not rendering it twice. Look again later, in case its worker
+        # died (its lock then lapses); dropping this copy could lose the piece.
+        log.info("%s of job %s is locked by %s: checking again later", name, job_id, farm.store.holder(job_id, name))
+        raise Locked(ttl)
 
     def start(rec: JobRecord) -> None:
         t = rec.task(name)
@@ -122,6 +128,8 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
         begun = _begin(task, job_id, name)
     except Moved as moved:
         return {"moved_to": str(moved)}
+    except Locked as locked:
+        raise task.retry(countdown=max(1, int(locked.args[0]) // 2), max_retries=None) from None
     if begun is None:
         return {"skipped": True}
     record, spec = begun
@@ -130,7 +138,7 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
     assert piece.output is not None and piece.start is not None and piece.end is not None
     output = Path(piece.output)
     reporter = Reporter(task, job_id, name)
-    keeper = LockKeeper(farm.store, job_id, name, reporter.owner, LOCK_TTL)
+    keeper = LockKeeper(farm.store, job_id, name, reporter.owner, runtime.settings.lock_ttl)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         _remove(output)  # a partial file of an earlier attempt is never trusted

@@ -53,9 +53,10 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
         # The chord fired early (a redelivered piece reported twice): wait for the record.
         raise self.retry(countdown=WAIT_FOR_PIECES)
     owner = f"{runtime.node}:{self.request.id}"
-    if not farm.store.acquire(job_id, "stitch", owner, 30):
-        return {"skipped": "locked"}
-    keeper = LockKeeper(farm.store, job_id, "stitch", owner, 30)
+    ttl = runtime.settings.lock_ttl
+    if not farm.store.acquire(job_id, "stitch", owner, ttl):
+        raise self.retry(countdown=max(1, ttl // 2))  # another copy stitches; look again later
+    keeper = LockKeeper(farm.store, job_id, "stitch", owner, ttl)
     started = time.monotonic()
     temp: Path | None = None
     try:
@@ -146,3 +147,24 @@ def _failed(task: Task, job_id: str, exc: BaseException) -> dict[str, Any]:
     if record.task("stitch").state == "failed":
         return {"failed": reason}
     raise task.retry(countdown=1)
+
+
+@shared_task(bind=True, name="tasks.discard", acks_late=True, max_retries=None)
+def discard(self: Task, job_id: str) -> dict[str, Any]:
+    """Remove what a cancelled job left on storage: its segments, audio and any partial output.
+
+    Note: runs on the post queue (post workers see the storage); waits until none of the
+    job's tasks is running, so nothing is written after it has cleaned.
+    """
+    record = runtime.farm().store.get(job_id)
+    if any(t.state == "running" for t in record.tasks):
+        raise self.retry(countdown=WAIT_FOR_PIECES)
+    if record.plan.get("work_dir"):
+        shutil.rmtree(record.plan["work_dir"], ignore_errors=True)
+    output = Path(record.plan["output"]) if record.plan.get("output") else None
+    removed = []
+    if output is not None:
+        for partial in output.parent.glob(f".{output.name}.{job_id}.partial*"):
+            partial.unlink(missing_ok=True)
+            removed.append(str(partial))
+    return {"removed": removed, "work_dir": record.plan.get("work_dir")}

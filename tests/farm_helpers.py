@@ -1,0 +1,72 @@
+"""Starting a real local farm for tests: embedded Redis, worker processes, the simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator import jobs
+from orchestrator.farm import Farm
+from orchestrator.local import LocalFarm
+from orchestrator.models import JobRecord
+from orchestrator.settings import FarmSettings
+
+FAST = {
+    "RESOLVE_FARM_HEARTBEAT_INTERVAL": "0.5",
+    "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "3",
+    "RESOLVE_FARM_MIN_SEGMENT_FRAMES": "24",
+    "RESOLVE_FARM_LOCK_TTL": "4",
+    "RESOLVE_FARM_PROGRESS_INTERVAL": "0.2",
+    "RESOLVE_SIM_FPS": "480",
+}
+
+
+@contextlib.contextmanager
+def farm_env(home: Path, **extra: str) -> Iterator[dict[str, str]]:
+    """Set the farm's variables in this process (the tests' client side) and restore them after."""
+    env = {**FAST, "RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"), **extra}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def running_farm(home: Path, nodes: dict[str, dict[str, Any]], **extra: str) -> Iterator[tuple[LocalFarm, Farm]]:
+    """A farm with the given Resolve nodes ({name: add_worker options}) and a post worker."""
+    with farm_env(home, **extra) as env:
+        local = LocalFarm(FarmSettings(), env=env)
+        try:
+            url = local.start_redis()
+            for name, options in nodes.items():
+                local.add_worker(name, **options)
+            local.add_worker("post", post=True, resolve=False)
+            local.wait_ready([*nodes, "post"], timeout=120)
+            yield local, Farm(FarmSettings(broker_url=url))
+        finally:
+            local.stop()
+
+
+def run(farm: Farm, spec: dict[str, Any], timeout: float = 120, kind: str = "render") -> JobRecord:
+    record = jobs.submit_render(farm, spec) if kind == "render" else jobs.submit_edit(farm, spec)
+    final = jobs.wait(farm, record.id, timeout=timeout)
+    assert final.finished, f"job {final.id} still {final.state} after {timeout}s: {final.public()}"
+    return final
+
+
+def queued_messages(farm: Farm) -> int:
+    """Messages waiting in every queue of the broker (Celery's Redis queues are lists)."""
+    total = 0
+    for key in farm.redis.scan_iter("v1.*"):
+        if farm.redis.type(key) == "list":
+            total += farm.redis.llen(key)
+    return total

@@ -1,0 +1,206 @@
+"""The farm end to end: real Redis, real worker processes, simulated Resolve hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from farm_helpers import queued_messages, run, running_farm
+from pydantic import ValidationError
+
+from bridge.sim import framecode
+from orchestrator import jobs
+from orchestrator.demo import verify
+
+NODES: dict[str, dict[str, Any]] = {
+    "sim-1": {},
+    "sim-2": {},
+    "sim-3": {},
+    "studio-1": {"tags": ["studio", "gpu"]},
+    "flaky": {"tags": ["failover"], "env": {"RESOLVE_SIM_QUIRKS": "fail-render:GPU memory full"}},
+    "steady": {"tags": ["failover"]},
+}
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory):
+    with running_farm(tmp_path_factory.mktemp("farm"), NODES) as (_local, farm):
+        yield farm
+
+
+def test_nodes_announce_themselves(farm) -> None:
+    nodes = {n["name"]: n for n in farm.nodes.all()}
+    assert set(nodes) == {*NODES, "post"}
+    assert all(n["up"] and not n["version_mismatch"] for n in nodes.values())
+    assert nodes["sim-1"]["resolve"]["product"] == "DaVinci Resolve Studio" and nodes["sim-1"]["bridge"] == "sim"
+    assert nodes["studio-1"]["tags"] == ["gpu", "studio"] and nodes["post"]["roles"] == ["post"]
+    main = farm.catalog.timeline(["sim-1"], "Demo", "Main", None)
+    assert main["start_frame"] == 86400 and main["end_frame"] == 89279
+
+
+def test_split_render_is_exact(farm) -> None:
+    record = run(farm, {"project": "Demo", "timeline": "Social", "split": 3, "tags": [], "output_name": "social"})
+    assert record.state == "succeeded", record.errors
+    assert record.plan["segments"] == 3 and record.progress == 100.0
+    segments = [t for t in record.tasks if t.kind == "segment"]
+    assert [t.state for t in segments] == ["done"] * 3
+    assert len({t.node for t in segments}) >= 2  # really spread over hosts
+    output = record.outputs[0]
+    assert output.endswith("social.mov") and os.path.isfile(output)
+    check = verify(output, record.plan)
+    assert check["exact"], check["summary"]
+    assert framecode.read_file(output) == list(range(86400, 86400 + 30 * 24))
+    assert not Path(record.plan["work_dir"]).exists()  # segments cleaned up
+    assert [p.name for p in Path(output).parent.glob(".*partial*")] == []
+
+
+def test_render_range_codec_and_no_audio(farm) -> None:
+    spec = {
+        "project": "Demo",
+        "timeline": "Main",
+        "frames": {"start": 87000, "end": 87199},
+        "format": "mxf_op1a",
+        "codec": "DNxHRHQ",
+        "audio": False,
+        "split": 4,
+        "output_dir": "deliveries/mxf",
+        "output_name": "main_part",
+    }
+    record = run(farm, spec)
+    assert record.state == "succeeded", record.errors
+    assert record.outputs[0].endswith("deliveries/mxf/main_part.mxf")
+    assert framecode.read_file(record.outputs[0]) == list(range(87000, 87200))
+    assert not any(t.kind == "audio" for t in record.tasks)
+
+
+def test_long_gop_renders_unsplit_unless_asked(farm) -> None:
+    auto = run(
+        farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "output_name": "t_auto"}
+    )
+    assert auto.state == "succeeded" and auto.plan["segments"] == 1 and auto.plan["stitch"] == "move"
+    split = run(farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "split": 2,
+                       "output_name": "t_split"})  # fmt: skip
+    assert split.state == "succeeded" and split.plan["stitch"] == "reencode"
+    for record in (auto, split):
+        assert framecode.read_file(record.outputs[0]) == list(range(86400, 86400 + 15 * 24))
+        assert verify(record.outputs[0], record.plan)["exact"]
+
+
+def test_batch_edit_across_two_timelines(farm) -> None:
+    from bridge.sim import scriptapp
+
+    ops = [{"op": "add_marker", "frame": 48, "color": "Green", "name": "farm note"},
+           {"op": "set_clip_color", "items": {"track": 1}, "color": "Lime"}]  # fmt: skip
+    spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}, {"project": "Demo", "timeline": "Social"}],
+            "operations": ops}  # fmt: skip
+    library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
+    before = json.loads(library.read_text())
+    dry = run(farm, {**spec, "dry_run": True}, kind="edit")
+    assert dry.state == "succeeded"
+    assert all(r["dry_run"] for t in dry.tasks for r in t.results) and sum(len(t.results) for t in dry.tasks) > 4
+    assert json.loads(library.read_text())["databases"] == before["databases"]  # dry run changed nothing
+    record = run(farm, spec, kind="edit")
+    assert record.state == "succeeded", record.errors
+    assert len({t.node for t in record.tasks}) == 2
+    assert all(r["ok"] for t in record.tasks for r in t.results)
+    project = scriptapp("Resolve").GetProjectManager().LoadProject("Demo")
+    for index in (2, 3):
+        timeline = project.GetTimelineByIndex(index)
+        assert timeline.GetMarkers()[48]["name"] == "farm note"
+        assert {i.GetClipColor() for i in timeline.GetItemListInTrack("video", 1)} == {"Lime"}
+
+
+def test_bad_edit_operations_fail_the_job_and_touch_nothing(farm) -> None:
+    library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
+    before = json.loads(library.read_text())["databases"]
+    spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}],
+            "operations": [{"op": "add_marker", "frame": 1}, {"op": "set_clip_color", "color": "Magenta"}]}  # fmt: skip
+    record = run(farm, spec, kind="edit")
+    assert record.state == "failed" and "color" in record.errors[0]
+    assert json.loads(library.read_text())["databases"] == before
+
+
+def test_cancel_mid_render_leaves_nothing(farm) -> None:
+    record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "split": 3, "output_name": "cancelled"})
+    deadline = time.monotonic() + 60
+    while not any(t.frames_done > 24 for t in farm.store.get(record.id).tasks):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    final = jobs.cancel(farm, record.id)
+    assert final.state == "cancelled"
+    assert not any(t.state == "running" for t in final.tasks)
+    work = Path(record.plan["work_dir"])
+    deadline = time.monotonic() + 20
+    while work.exists():  # the post worker discards segments and audio
+        assert time.monotonic() < deadline, list(work.iterdir())
+        time.sleep(0.1)
+    output = Path(record.plan["output"] + ".mov")
+    assert not output.exists() and not list(output.parent.glob(f".{output.stem}*"))
+    assert farm.store.get(record.id).state == "cancelled"
+
+
+def test_failed_segment_is_finished_on_another_node(farm) -> None:
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["failover"], "output_name": "fo"})
+    assert record.state == "succeeded", record.errors
+    assert verify(record.outputs[0], record.plan)["exact"]
+    pieces = [t for t in record.tasks if t.kind != "stitch"]
+    assert all(t.node == "steady" for t in pieces)
+    retried = [t for t in pieces if t.failed_on]
+    assert retried and all(t.failed_on == ["flaky"] and t.attempts == 2 for t in retried)
+    assert record.blocked_nodes["flaky"] == len(retried)
+
+
+def test_job_pinned_to_a_node_or_tags_runs_only_there(farm) -> None:
+    pinned = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 3, "node": "sim-2", "output_name": "pin"})
+    assert pinned.state == "succeeded"
+    assert {t.node for t in pinned.tasks if t.kind != "stitch"} == {"sim-2"}
+    tagged = run(
+        farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["gpu", "studio"], "output_name": "tag"}
+    )
+    assert tagged.state == "succeeded"
+    assert {t.node for t in tagged.tasks if t.kind != "stitch"} == {"studio-1"}
+
+
+@pytest.mark.parametrize(
+    "spec,field,reason",
+    [
+        ({"project": "Nope", "timeline": "Main"}, "project", "unknown project 'Nope' (known: Demo)"),
+        ({"project": "Demo", "timeline": "Nope"}, "timeline", "unknown timeline 'Nope' in project 'Demo'"),
+        ({"project": "Demo", "timeline": "Main", "frames": {"start": 87000, "end": 86999}}, "frames", "MarkIn"),
+        (
+            {"project": "Demo", "timeline": "Main", "frames": {"start": 86000, "end": 86500}},
+            "frames",
+            "outside timeline",
+        ),
+        ({"project": "Demo", "timeline": "Main", "output_dir": "/etc"}, "output_dir", "outside the storage roots"),
+        ({"project": "Demo", "timeline": "Main", "output_dir": "../elsewhere"}, "output_dir", "'..' is not allowed"),
+        ({"project": "Demo", "timeline": "Main", "output_name": "../x"}, "output_name", "plain file name"),
+        ({"project": "Demo", "timeline": "Main", "output_name": "/abs/x"}, "output_name", "plain file name"),
+        ({"project": "Demo", "timeline": "Main", "codec": "ProRes9000"}, "codec", "unknown codec 'ProRes9000'"),
+        ({"project": "Demo", "timeline": "Main", "format": "avi"}, "format", "unknown format 'avi'"),
+        ({"project": "Demo", "timeline": "Main", "settings": {"MarkIn": 1}}, "settings", "set by the farm"),
+        ({"project": "Demo", "timeline": "Main", "node": "ghost"}, "node", "no Resolve node named 'ghost'"),
+        ({"project": "Demo", "timeline": "Main", "tags": ["quantum"]}, "tags", "no Resolve node has the tags"),
+    ],
+)
+def test_refused_at_submit_with_nothing_queued(farm, spec: dict[str, Any], field: str, reason: str) -> None:
+    before_jobs = len(farm.store.list(limit=10_000))
+    before_messages = queued_messages(farm)
+    with pytest.raises((jobs.SubmitRefused, ValidationError)) as err:
+        jobs.submit_render(farm, spec)
+    assert field in str(err.value) and reason in str(err.value)
+    assert len(farm.store.list(limit=10_000)) == before_jobs
+    assert queued_messages(farm) == before_messages
+
+
+def test_listing_and_retention(farm) -> None:
+    listed = farm.store.list(kind="render", state="succeeded", limit=2)
+    assert len(listed) == 2 and listed[0].created_at >= listed[1].created_at
+    page2 = farm.store.list(kind="render", state="succeeded", limit=2, offset=2)
+    assert {r.id for r in page2}.isdisjoint({r.id for r in listed})
+    assert 0 < farm.redis.ttl(farm.store.key(listed[0].id)) <= farm.settings.job_retention
+    assert farm.store.list(kind="edit", state="running") == []
