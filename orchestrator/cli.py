@@ -168,7 +168,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         where = "embedded, " + url.split("@")[-1] if farm.redis else "external"
         err.print(f"resolve-farm is up: {len(names)} Resolve node(s) ({args.bridge}) and a post worker; Redis {where}")
         err.print(f"home: {farm.home}; logs in {farm.home / 'logs'}; Ctrl-C stops everything")
-        print(json.dumps({"broker_url": _safe_url(url), "home": str(farm.home), "nodes": names}), flush=True)
+        pids = {name: w.process.pid for name, w in farm.workers.items()}
+        started = {"broker_url": _safe_url(url), "home": str(farm.home), "nodes": names, "pids": pids}
+        print(json.dumps(started), flush=True)
         while not stop["now"]:
             for name, worker in farm.workers.items():
                 if worker.process.poll() is not None:

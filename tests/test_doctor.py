@@ -85,12 +85,3 @@ def test_doctor_reports_a_crash_inside_init(sim_env, tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert "crashed (SIGSEGV) inside PyInit_fusionscript" in report["library"]["initialised"]["error"]
     assert "PYTHONHOME" in report["library"]["initialised"]["fix"]
-
-
-def test_demo_renders_and_verifies(sim_env, tmp_path: Path) -> None:
-    env = {**sim_env, "RESOLVE_FARM_HOME": str(tmp_path / "home")}
-    done = _cli("demo", "--timeline", "Teaser", env=env)
-    assert done.returncode == 0, done.stderr
-    out = tmp_path / "home" / "renders" / "Demo_Teaser.mov"
-    assert f"verified: 360 frames, 86400..86759 in order -> {out}" in done.stdout
-    assert out.is_file()

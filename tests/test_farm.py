@@ -204,3 +204,86 @@ def test_listing_and_retention(farm) -> None:
     assert {r.id for r in page2}.isdisjoint({r.id for r in listed})
     assert 0 < farm.redis.ttl(farm.store.key(listed[0].id)) <= farm.settings.job_retention
     assert farm.store.list(kind="edit", state="running") == []
+
+
+# --- the CLI against the same farm ---------------------------------------------------------
+
+
+def _cli(farm, *args: str, timeout: float = 120):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)  # fmt: skip
+
+
+def test_cli_render_wait_json(farm) -> None:
+    done = _cli(farm, "render", "Demo", "Teaser", "--split", "2", "--name", "cli", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)  # stdout holds only the final record
+    assert record["state"] == "succeeded" and record["outputs"][0].endswith("cli.mov")
+    assert "job" in done.stderr  # the progress went to stderr
+    status = _cli(farm, "status", record["id"], "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["id"] == record["id"]
+    listed = json.loads(_cli(farm, "jobs", "--kind", "render", "--limit", "3", "--json").stdout)
+    assert isinstance(listed, list) and 1 <= len(listed) <= 3 and listed[0]["id"] == record["id"]
+    nodes = json.loads(_cli(farm, "nodes", "--json").stdout)
+    assert {n["name"] for n in nodes} >= {"sim-1", "post"}
+
+
+def test_cli_refusal_and_failure_exit_codes(farm) -> None:
+    refused = _cli(farm, "render", "Demo", "Nope", "--json")
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout) == {
+        "error": "timeline: unknown timeline 'Nope' in project 'Demo' (known: Main, Social, Teaser)"
+    }
+    failed = _cli(
+        farm,
+        "render",
+        "Demo",
+        "Teaser",
+        "--tag",
+        "failover",
+        "--node",
+        "flaky",
+        "--max-attempts",
+        "1",
+        "--wait",
+        "--json",
+    )
+    assert failed.returncode == 1 and json.loads(failed.stdout)["state"] == "failed"
+    assert "GPU memory full" in json.loads(failed.stdout)["errors"][0]
+    missing = _cli(farm, "status", "0000000000000000")
+    assert missing.returncode == 2 and "no job '0000000000000000'" in missing.stderr
+
+
+def test_cli_edit_from_yaml(farm, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(
+        "targets:\n  - project: Demo\n    timeline: Main\noperations:\n  - op: add_marker\n    frame: 240\n    color: Red\n    name: from yaml\n"
+    )
+    done = _cli(farm, "edit", str(batch), "--dry-run", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["kind"] == "edit" and record["tasks"][0]["results"][0]["dry_run"] is True
+
+
+def test_retry_runs_only_what_failed(farm) -> None:
+    first = run(
+        farm,
+        {
+            "project": "Demo",
+            "timeline": "Teaser",
+            "split": 2,
+            "node": "flaky",
+            "max_attempts": 1,
+            "output_name": "retry",
+        },
+    )
+    assert first.state == "failed"
+    done_before = {t.name for t in first.tasks if t.state == "done"}
+    jobs.retry(farm, first.id)  # still pinned to the flaky node: it fails again, but only the failed parts ran
+    again = jobs.wait(farm, first.id, timeout=60)
+    assert again.state == "failed"
+    assert {t.name for t in again.tasks if t.state == "done"} >= done_before

@@ -1,0 +1,95 @@
+"""`resolve-farm up`, the embedded Redis and `resolve-farm demo`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from farm_helpers import FAST, farm_env
+
+from orchestrator.app import make_app
+from orchestrator.redis_server import EmbeddedRedis
+from orchestrator.settings import FarmSettings
+from orchestrator.store import connect
+
+
+def test_embedded_redis_keeps_queued_messages_across_a_restart(tmp_path: Path) -> None:
+    with farm_env(tmp_path, RESOLVE_FARM_REDIS_PASSWORD="s3cret-pw"):
+        settings = FarmSettings()
+        server = EmbeddedRedis(settings)
+        url = server.start()
+        assert "s3cret-pw" in url and url.startswith("redis://:")
+        app = make_app(settings.model_copy(update={"broker_url": url}))
+        app.send_task("tasks.render_segment", args=("job", "segment 1/1"), queue="v1.render")
+        client = connect(url)
+        client.set("rf:job:survivor", "{}")
+        assert client.llen("v1.render") == 1
+        port = server.port
+        server.stop()
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0  # really stopped
+        again = EmbeddedRedis(settings)
+        assert again.start() == url  # same port, same password
+        client = connect(url)
+        assert client.llen("v1.render") == 1 and client.get("rf:job:survivor") == "{}"
+        assert "s3cret-pw" not in (tmp_path / "redis" / "state.json").read_text()
+        again.stop()
+        app.close()
+
+
+def test_wrong_password_is_refused(tmp_path: Path) -> None:
+    import pytest
+    import redis
+
+    with farm_env(tmp_path, RESOLVE_FARM_REDIS_PASSWORD="right"):
+        server = EmbeddedRedis(FarmSettings())
+        url = server.start()
+        try:
+            with pytest.raises(redis.exceptions.AuthenticationError):
+                connect(url.replace("right", "wrong")).ping()
+        finally:
+            server.stop()
+
+
+def test_up_runs_a_farm_until_interrupted(tmp_path: Path) -> None:
+    env = {**os.environ, **FAST, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_SIM_LIBRARY": str(tmp_path / "lib.json")}
+    up = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "up", "--nodes", "2"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert up.stdout is not None
+        started = json.loads(up.stdout.readline())
+        assert started["nodes"] == ["sim-1", "sim-2"] and started["home"] == str(tmp_path)
+        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "render", "Demo", "Teaser", "--wait", "--json"],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        record = json.loads(done.stdout)
+        assert record["state"] == "succeeded" and Path(record["outputs"][0]).is_file()
+        assert record["plan"]["segments"] == 2
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+    stderr = up.stderr.read() if up.stderr else ""
+    assert "resolve-farm is up: 2 Resolve node(s)" in stderr and "stopped" in stderr
+    port = json.loads((tmp_path / "redis" / "state.json").read_text())["port"]
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # Redis stopped with the farm
+    assert set(started["pids"]) == {"sim-1", "sim-2", "post"}
+    for pid in started["pids"].values():
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_demo(tmp_path: Path) -> None:
+    env = {**os.environ, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_SIM_LIBRARY": str(tmp_path / "lib.json"),
+           "RESOLVE_SIM_FPS": "960", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "0.5", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "3"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "demo", "--nodes", "2", "--timeline", "Teaser"],
+                          env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path / "storage" / "Demo_Teaser_farm.mov"
+    assert "verified: 360 frames 86400..86759 in order, none missing or doubled" in done.stdout
+    assert str(out) in done.stdout and out.is_file()
+    assert "speed-up" in done.stdout

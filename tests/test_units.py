@@ -1,0 +1,179 @@
+"""The control plane's pure parts: settings, specs, planning, paths, routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator import routing
+from orchestrator.models import EditSpec, JobRecord, RenderSpec, TaskRecord
+from orchestrator.paths import PathMap, PathRefused, confine, plain_name
+from orchestrator.planner import cut, make_plan, segment_count
+from orchestrator.settings import FarmSettings
+
+
+def test_settings_from_env_and_toml(monkeypatch, tmp_path: Path) -> None:
+    config = tmp_path / "farm.toml"
+    config.write_text('node_name = "edit-bay-2"\nnode_tags = ["studio", "gpu"]\nmin_segment_frames = 96\n'
+                      '[path_mapping."/mnt/renders"]\nwindows = "R:\\\\renders"\n')  # fmt: skip
+    monkeypatch.setenv("RESOLVE_FARM_CONFIG", str(config))
+    monkeypatch.setenv("RESOLVE_FARM_MIN_SEGMENT_FRAMES", "48")  # the environment wins over the file
+    monkeypatch.setenv("RESOLVE_FARM_HOME", str(tmp_path))
+    settings = FarmSettings()
+    assert settings.node_name == "edit-bay-2" and settings.node_tags == ["gpu", "studio"]
+    assert settings.min_segment_frames == 48
+    assert settings.path_mapping == {"/mnt/renders": {"windows": "R:\\renders"}}
+    assert settings.storage_roots == [tmp_path / "storage"]
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        (
+            {"RESOLVE_FARM_VISIBILITY_TIMEOUT": "600", "RESOLVE_FARM_RENDER_TIME_LIMIT": "3600"},
+            r"visibility_timeout \(600s\) must exceed",
+        ),
+        ({"RESOLVE_FARM_BROKER_URL": "amqp://x"}, "broker_url"),
+        ({"RESOLVE_FARM_NODE_TAGS": "studio,gp u"}, "node_tags"),
+        ({"RESOLVE_FARM_STORAGE_ROOTS": "relative/root"}, "must be an absolute path"),
+        ({"RESOLVE_FARM_HEARTBEAT_INTERVAL": "-1"}, "heartbeat_interval"),
+        ({"RESOLVE_FARM_BRIDGE": "magic"}, "bridge"),
+        ({"RESOLVE_FARM_NO_SUCH_SETTING": "1"}, None),
+    ],
+)
+def test_bad_settings_name_the_setting(monkeypatch, env: dict[str, str], message: str | None) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if message is None:
+        FarmSettings()  # unknown variables are ignored; unknown TOML keys are refused (below)
+        return
+    with pytest.raises(ValidationError, match=message):
+        FarmSettings()
+
+
+def test_unknown_toml_key_is_refused(monkeypatch, tmp_path: Path) -> None:
+    config = tmp_path / "farm.toml"
+    config.write_text("segment_size = 10\n")
+    monkeypatch.setenv("RESOLVE_FARM_CONFIG", str(config))
+    with pytest.raises(ValidationError, match="segment_size"):
+        FarmSettings()
+
+
+def test_render_spec_defaults() -> None:
+    spec = RenderSpec(project="Demo", timeline="Main")
+    assert (spec.format_key, spec.codec_key, spec.split, spec.audio, spec.frames) == (
+        "mov",
+        "ProRes422HQ",
+        "auto",
+        True,
+        None,
+    )
+    assert spec.intra
+    assert not RenderSpec(project="Demo", timeline="Main", format="mp4", codec="H264").intra
+    with pytest.raises(ValidationError, match="either a preset or format/codec"):
+        RenderSpec(project="Demo", timeline="Main", preset="H.264 Master", codec="H264")
+    with pytest.raises(ValidationError, match="not a Resolve render setting"):
+        RenderSpec(project="Demo", timeline="Main", settings={"Brightness": 3})
+    with pytest.raises(ValidationError, match="priority"):
+        RenderSpec(project="Demo", timeline="Main", priority=11)
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        RenderSpec(project="Demo", timeline="Main", colour="red")  # type: ignore[call-arg]
+
+
+def test_edit_spec() -> None:
+    spec = EditSpec(targets=[{"project": "Demo"}], operations=[{"op": "add_marker", "frame": 1}])  # type: ignore[list-item]
+    assert spec.targets[0].timeline is None
+    with pytest.raises(ValidationError, match="operation 0 has no 'op'"):
+        EditSpec(targets=[{"project": "Demo"}], operations=[{"frame": 1}])  # type: ignore[list-item]
+
+
+def test_cut_is_contiguous_and_even() -> None:
+    ranges = cut(100, 1099, 3)
+    assert ranges == [(100, 433), (434, 766), (767, 1099)]
+    assert sum(b - a + 1 for a, b in ranges) == 1000
+    assert cut(5, 5, 1) == [(5, 5)]
+
+
+@pytest.mark.parametrize(
+    "frames,nodes,split,codec,expected",
+    [
+        (2880, 3, "auto", None, 3),
+        (2880, 3, "auto", "H264", 1),  # long-GOP: unsplit unless asked
+        (2880, 3, 4, "H264", 4),
+        (2880, 3, "none", None, 1),
+        (100, 8, "auto", None, 4),  # never shorter than the minimum (24)
+        (20, 3, 5, None, 1),
+        (2880, 0, "auto", None, 1),
+    ],
+)
+def test_segment_count(frames: int, nodes: int, split: object, codec: str | None, expected: int) -> None:
+    spec = RenderSpec(project="p", timeline="t", split=split, **({"format": "mp4", "codec": codec} if codec else {}))  # type: ignore[arg-type]
+    assert segment_count(frames, nodes, spec, min_frames=24, per_node=1) == expected
+
+
+def test_plan_names_sort_at_any_count(tmp_path: Path) -> None:
+    spec = RenderSpec(project="p", timeline="t", split=120)
+    plan = make_plan(spec, 0, 119 * 24 + 23, ["a"], tmp_path, tmp_path / "out", min_frames=24, per_node=1)
+    names = [Path(s.file).name for s in plan.segments]
+    assert len(names) == 120 and names == sorted(names) and names[0] == "seg_0001.mov"
+    assert plan.audio_file == str(tmp_path / "audio.mov") and plan.stitch == "copy"
+    single = make_plan(
+        RenderSpec(project="p", timeline="t", split="none"), 0, 99, ["a"], tmp_path, tmp_path / "o", 24, 1
+    )
+    assert single.single_pass and single.audio_file is None and single.stitch == "move"
+
+
+def test_confine(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "jobs").mkdir(parents=True)
+    (root / "escape").symlink_to(tmp_path)
+    assert confine("jobs", [root]) == root / "jobs"
+    assert confine(str(root / "jobs" / "new"), [root]) == root / "jobs" / "new"
+    for bad, reason in [("../x", "'..'"), ("/etc", "outside"), ("escape/x", "outside"), ("a\x00b", "NUL")]:
+        with pytest.raises(PathRefused, match=reason):
+            confine(bad, [root], "output_dir")
+    assert plain_name("Master_v3") == "Master_v3"
+    for bad in ("", "..", "a/b", "a\\b", "C:x"):
+        with pytest.raises(PathRefused):
+            plain_name(bad)
+
+
+def test_path_mapping() -> None:
+    rules = PathMap({"/mnt/renders": {"windows": "R:\\renders", "darwin": "/Volumes/renders"},
+                     "/mnt/renders/vfx": {"windows": "V:\\"}})  # fmt: skip
+    assert rules.to_node("/mnt/renders/job/seg.mov", "windows") == "R:\\renders\\job\\seg.mov"
+    assert rules.to_node("/mnt/renders/vfx/a.mov", "windows") == "V:\\a.mov"
+    assert rules.to_node("/mnt/renders/job", "darwin") == "/Volumes/renders/job"
+    assert rules.to_node("/mnt/renders/job", "linux") == "/mnt/renders/job"
+    assert rules.to_node("/mnt/rendersX/job", "darwin") == "/mnt/rendersX/job"
+    assert rules.from_node("R:\\renders\\job\\seg.mov", "windows") == "/mnt/renders/job/seg.mov"
+    assert rules.from_node("/Volumes/renders/job", "darwin") == "/mnt/renders/job"
+
+
+def test_queues_carry_the_version_key() -> None:
+    assert routing.RENDER == "v1.render" and routing.POST == "v1.post"
+    assert routing.resolve_queue("render", node="bay-2") == "v1.node.bay-2"
+    assert routing.resolve_queue("edit", tags=["studio", "gpu"]) == "v1.tag.gpu"
+    assert routing.worker_queues("bay-2", ["gpu"], post=True) == [
+        "v1.render",
+        "v1.edit",
+        "v1.node.bay-2",
+        "v1.tag.gpu",
+        "v1.post",
+    ]
+    assert routing.queue("render", version_key="2") == "v2.render"
+
+
+def test_progress_and_eta() -> None:
+    record = JobRecord(kind="render", spec={}, state="running", started_at=100.0, tasks=[
+        TaskRecord(name="a", kind="segment", frames_total=100, frames_done=50),
+        TaskRecord(name="b", kind="segment", frames_total=100, frames_done=0),
+        TaskRecord(name="audio", kind="audio"),
+    ])  # fmt: skip
+    record.refresh_progress(now=110.0)
+    assert record.progress == pytest.approx(24.75) and record.eta_seconds == pytest.approx(30.0)
+    public = record.public()
+    assert {"id", "kind", "state", "progress", "tasks", "outputs", "errors"} <= set(public)
+    assert {"name", "node", "state", "attempts", "frames_done", "frames_total"} <= set(public["tasks"][0])
