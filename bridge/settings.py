@@ -29,7 +29,7 @@ class BridgeSettings(BaseModel):
     host: str | None = Field(None, description="Resolve on another machine (network scripting)")
     connect_timeout: float = Field(30.0, gt=0)
     call_timeout: float = Field(60.0, gt=0)
-    poll_interval: float = Field(0.2, gt=0)
+    poll_interval: float = Field(0.1, gt=0)
     sim: SimConfig = Field(default_factory=SimConfig.from_env)
 
     @classmethod

@@ -97,11 +97,15 @@ def join_reencode(segments: list[str], audio: str | None, dest: str, rate: Fract
 
 
 def describe(path: str) -> dict[str, float | int]:
-    """Frames of the first video stream (counted from packets) and seconds of audio."""
+    """Frames of the first video stream and seconds of audio, as the written file states them.
+
+    Note: QuickTime and MP4 keep a sample table, whose count is read from the header; for
+    containers without one (MXF) the packets are counted.
+    """
     with av.open(path) as container:
         frames = 0
         if container.streams.video:
-            frames = sum(1 for p in container.demux(video=0) if p.size)
+            frames = container.streams.video[0].frames or sum(1 for p in container.demux(video=0) if p.size)
         audio_seconds = 0.0
         if container.streams.audio:
             stream = container.streams.audio[0]

@@ -85,7 +85,7 @@ class Runtime:
             "platform": platform.platform(),
             "tags": self.settings.node_tags,
             "roles": list(roles),
-            "bridge": self.settings.bridge,
+            "bridge": self.settings.bridge if "resolve" in roles else None,
             "resolve": resolve,
             "version_key": VERSION_KEY,
             "pid": os.getpid(),

@@ -6,7 +6,7 @@ cannot be handed an object, so the configuration comes from environment variable
 
 - `RESOLVE_SIM_LIBRARY`: the shared library file (default: a file in the user's data folder).
 - `RESOLVE_SIM_FPS`: render speed in frames per second (default 240).
-- `RESOLVE_SIM_AUDIO_FPS`: speed of audio-only renders (default 20 times the video speed:
+- `RESOLVE_SIM_AUDIO_FPS`: speed of audio-only renders (default 50 times the video speed:
   like Resolve, the simulator renders sound alone far faster than pictures).
 - `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
   renders at 256x144).
@@ -26,7 +26,7 @@ from pathlib import Path
 
 DEFAULT_FPS = 240.0
 DEFAULT_SCALE = 2 / 15
-AUDIO_SPEEDUP = 20
+AUDIO_SPEEDUP = 50
 STUDIO = "DaVinci Resolve Studio"
 FREE = "DaVinci Resolve"
 
