@@ -287,3 +287,15 @@ def test_retry_runs_only_what_failed(farm) -> None:
     again = jobs.wait(farm, first.id, timeout=60)
     assert again.state == "failed"
     assert {t.name for t in again.tasks if t.state == "done"} >= done_before
+
+
+def test_a_node_of_another_release_is_shown_and_kept_off_jobs(farm) -> None:
+    farm.nodes.announce({"name": "old-bay", "roles": ["resolve"], "tags": [], "version_key": "0"})
+    try:
+        node = {n["name"]: n for n in farm.nodes.all()}["old-bay"]
+        assert node["up"] and node["version_mismatch"]
+        assert "old-bay" not in {n["name"] for n in farm.nodes.eligible()}
+        with pytest.raises(jobs.SubmitRefused, match="no Resolve node named 'old-bay'"):
+            jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "node": "old-bay"})
+    finally:
+        farm.nodes.forget("old-bay")

@@ -93,3 +93,19 @@ def test_demo(tmp_path: Path) -> None:
     assert "verified: 360 frames 86400..86759 in order, none missing or doubled" in done.stdout
     assert str(out) in done.stdout and out.is_file()
     assert "speed-up" in done.stdout
+
+
+def test_secrets_stay_out_of_logs_and_records(tmp_path: Path) -> None:
+    from farm_helpers import running_farm
+
+    secret = "Sup3r-Secret-PW"
+    with running_farm(tmp_path, {"pw-1": {}}, RESOLVE_FARM_REDIS_PASSWORD=secret) as (_local, farm):
+        from farm_helpers import run
+
+        record = run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "pw"})
+        assert record.state == "succeeded"
+        assert secret not in record.model_dump_json()
+        assert secret not in json.dumps(farm.nodes.all())
+        logs = list((tmp_path / "logs").glob("*.log"))
+    assert logs and all(secret not in log.read_text(errors="replace") for log in logs)
+    assert "redis://:**@" in (tmp_path / "logs" / "pw-1.log").read_text()
