@@ -299,3 +299,35 @@ def test_a_node_of_another_release_is_shown_and_kept_off_jobs(farm) -> None:
             jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "node": "old-bay"})
     finally:
         farm.nodes.forget("old-bay")
+
+
+def test_progress_goes_out_as_celery_events(farm) -> None:
+    """Flower and other event consumers see `task-progress` events from running renders."""
+    import threading
+
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+    receivers: list[Any] = []
+
+    def listen() -> None:
+        with farm.app.connection_for_read() as connection:
+            receiver = farm.app.events.Receiver(connection, handlers={"task-progress": seen.append})
+            receivers.append(receiver)
+            ready.set()
+            receiver.capture(limit=None, timeout=None, wakeup=True)
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    ready.wait(10)
+    time.sleep(0.5)
+    record = run(farm, {"project": "Demo", "timeline": "Social", "split": 2, "output_name": "events"})
+    assert record.state == "succeeded"
+    deadline = time.monotonic() + 10
+    while not any(e.get("job_id") == record.id for e in seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    receivers[0].should_stop = True
+    thread.join(timeout=10)
+    mine = [e for e in seen if e.get("job_id") == record.id]
+    assert mine, "no task-progress event arrived"
+    assert {"task", "node", "frames_done", "frames_total", "job_progress"} <= set(mine[0])
+    assert max(e["frames_done"] for e in mine) > 0
