@@ -402,6 +402,23 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from mcp_server.run import Refused as McpRefused
+    from mcp_server.run import parse_bind, serve_http, serve_stdio
+
+    farm = _farm()
+    try:
+        if args.http:
+            host, port = parse_bind(args.http)
+            err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
+            serve_http(farm, host, port)
+        else:
+            serve_stdio(farm)
+    except McpRefused as exc:
+        raise Refused(str(exc)) from None
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from orchestrator.demo import run_demo
 
@@ -488,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nodes", help="the farm's nodes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nodes)
+
+    p = sub.add_parser("mcp", help="serve the farm to MCP clients (stdio, or streamable HTTP with --http)")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP here (tokens: RESOLVE_FARM_MCP_TOKENS)")
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("demo", help="start a local farm, render the demo timeline across it, verify, stop")
     p.add_argument("--nodes", type=int, default=3)

@@ -269,3 +269,61 @@ def wait(
         if deadline is not None and time.monotonic() >= deadline:
             return record
         time.sleep(interval)
+
+
+_rates: dict[int, tuple[float, float | None]] = {}  # id(farm) -> (computed at, frames/s of one node)
+RATE_MAX_AGE = 10.0
+
+
+def node_rate(farm: Farm, history: int = 20) -> float | None:
+    """Median frames per second of one node over recently finished segments (cached for a few seconds)."""
+    cached = _rates.get(id(farm))
+    if cached is not None and time.monotonic() - cached[0] < RATE_MAX_AGE:
+        return cached[1]
+    rates = []
+    for past in farm.store.list(kind="render", state="succeeded", limit=history):
+        for task in past.tasks:
+            if task.kind in ("segment", "render") and task.started_at and task.finished_at and task.frames_total:
+                rates.append(task.frames_total / max(task.finished_at - task.started_at, 1e-3))
+    rate = sorted(rates)[len(rates) // 2] if rates else None
+    _rates[id(farm)] = (time.monotonic(), rate)
+    return rate
+
+
+def estimate_seconds(farm: Farm, record: JobRecord) -> float | None:
+    """How long a render should take, from the speed of recently finished segments; None without history."""
+    rate = node_rate(farm)
+    if rate is None or record.kind != "render":
+        return None
+    longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
+    return round(longest / rate, 1)
+
+
+INSPECT = "tasks.inspect_resolve"
+
+
+def inspect(farm: Farm, node: str | None, timeout: float) -> dict[str, Any]:
+    """Ask a node's Resolve what it holds, through the queue; the node's catalog when it is busy."""
+    known = {n["name"]: n for n in farm.nodes.all() if "resolve" in n.get("roles", [])}
+    if node is not None and node not in known:
+        raise SubmitRefused("node", f"no Resolve node named {node!r} (known: {', '.join(sorted(known)) or 'none'})")
+    queue = routing.node_queue(node) if node else routing.RENDER
+    task_id = uuid.uuid4().hex
+    farm.app.send_task(INSPECT, queue=queue, task_id=task_id, priority=0)
+    result = farm.app.AsyncResult(task_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result.state == "SUCCESS":
+            return {"live": True, **dict(result.result)}
+        if result.state == "FAILURE":
+            raise SubmitRefused("node", f"inspecting failed: {result.result}")
+        time.sleep(0.1)
+    farm.app.control.revoke(task_id)
+    names = [node] if node else list(known)
+    catalogs = farm.catalog.of(names)
+    busy = {n: known[n].get("current_task") for n in names if known[n].get("current_task")}
+    return {
+        "live": False,
+        "note": f"no answer within {timeout:g}s (busy: {busy or 'none'}); this is the catalog the node(s) published",
+        "catalog": catalogs[0] if catalogs else {},
+    }

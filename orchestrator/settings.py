@@ -82,8 +82,11 @@ class FarmSettings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20)
     progress_interval: float = Field(0.5, gt=0, description="seconds between progress reports of a task")
     lock_ttl: int = Field(30, ge=2, description="seconds a dead worker's task lock outlives it")
+    mcp_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="bearer tokens of the MCP server over HTTP"
+    )
 
-    @field_validator("node_tags", "storage_roots", "roles", mode="before")
+    @field_validator("node_tags", "storage_roots", "roles", "mcp_tokens", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)

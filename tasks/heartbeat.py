@@ -83,3 +83,19 @@ def heartbeat() -> dict[str, Any]:
         resolve = {"error": str(exc)}
     runtime.farm().nodes.heartbeat(runtime.node, resolve=resolve)
     return resolve
+
+
+@shared_task(name="tasks.inspect_resolve", acks_late=True)
+def inspect_resolve() -> dict[str, Any]:
+    """What this node's Resolve holds, read now (and published as its catalog)."""
+    catalog, resolve = build_catalog()
+    runtime.farm().catalog.publish(runtime.node, catalog)
+    return {"node": runtime.node, "resolve": resolve, "catalog": catalog}
+
+
+@shared_task(name="tasks.noop", acks_late=True)
+def noop() -> float:
+    """Nothing, at once: the baseline the benchmarks compare the farm's own overhead with."""
+    import time
+
+    return time.time()

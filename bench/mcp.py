@@ -1,0 +1,177 @@
+"""Benchmark the MCP path: an agent's render_timeline call, against a bare Celery apply_async.
+
+    python bench/mcp.py [--write] [--jobs 200]
+
+In one run, on a real local farm (embedded Redis, 3 simulated nodes, a post worker) and an
+MCP client session held in-process: latency from the client's `render_timeline` call to its
+answer, and to the job's first segment starting on a worker (p50/p95); the same for a bare
+`apply_async` of a no-op task on the same Redis (to its return, and to the task starting);
+and submissions per second from one client. Goals (issue "The MCP server"): the MCP path
+adds <= 5 ms p50 over bare Celery; >= 200 submissions/s from one client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# This file is named mcp.py: keep its folder off the path, or it would shadow the mcp package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+from mcp import Client  # noqa: E402
+
+from mcp_server.server import build_server  # noqa: E402
+from orchestrator.farm import Farm  # noqa: E402
+from orchestrator.local import LocalFarm  # noqa: E402
+from orchestrator.routing import RENDER  # noqa: E402
+from orchestrator.settings import FarmSettings  # noqa: E402
+
+SPEC = {
+    "project": "Demo",
+    "timeline": "Teaser",
+    "start_frame": 86400,
+    "end_frame": 86401,
+    "split": "none",
+    "audio": False,
+}
+
+
+def pct(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50": statistics.median(ordered) * 1000, "p95": ordered[int(0.95 * (len(ordered) - 1))] * 1000}
+
+
+def started_at(farm: Farm, job_id: str, timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = farm.store.get(job_id).tasks[0]
+        if task.started_at:
+            return task.started_at
+        time.sleep(0.001)
+    raise TimeoutError(job_id)
+
+
+async def mcp_figures(farm: Farm, count: int) -> dict[str, Any]:
+    answer, start = [], []
+    async with Client(build_server(farm)) as client:
+        for i in range(5):  # warm up
+            await client.call_tool("render_timeline", {**SPEC, "output_name": f"warm_{i}"})
+        await asyncio.sleep(2)
+        # Latency, one job at a time, each measured until its segment starts on a node.
+        for i in range(min(count, 50)):
+            t0 = time.time()
+            result = await client.call_tool("render_timeline", {**SPEC, "output_name": f"lat_{i}"})
+            answer.append(time.time() - t0)
+            assert not result.is_error, result.content
+            begun = await asyncio.to_thread(started_at, farm, result.structured_content["job_id"])
+            start.append(begun - t0)
+        # Throughput: `count` submissions back to back from one client.
+        t0 = time.perf_counter()
+        burst = []
+        for i in range(count):
+            s0 = time.perf_counter()
+            result = await client.call_tool("render_timeline", {**SPEC, "output_name": f"burst_{i}"})
+            burst.append(time.perf_counter() - s0)
+            assert not result.is_error
+        seconds = time.perf_counter() - t0
+    return {"answer": pct(answer + burst), "start": pct(start), "rate": count / seconds, "count": count}
+
+
+def celery_figures(farm: Farm, count: int) -> dict[str, Any]:
+    answer, start = [], []
+    for _ in range(5):
+        farm.app.send_task("tasks.noop", queue=RENDER)
+    time.sleep(1)
+    for _ in range(min(count, 50)):
+        t0 = time.time()
+        result = farm.app.send_task("tasks.noop", queue=RENDER)
+        answer.append(time.time() - t0)
+        deadline = time.monotonic() + 30
+        while result.state != "SUCCESS" and time.monotonic() < deadline:
+            time.sleep(0.001)
+        start.append(float(result.result) - t0)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        s0 = time.perf_counter()
+        farm.app.send_task("tasks.noop", queue=RENDER)
+        answer.append(time.perf_counter() - s0)
+    seconds = time.perf_counter() - t0
+    return {"answer": pct(answer), "start": pct(start), "rate": count / seconds, "count": count}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-mcp-"))
+    env = {"RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"),
+           "RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5"}  # fmt: skip
+    os.environ.update(env)
+    local = LocalFarm(FarmSettings(), env=env)
+    try:
+        url = local.start_redis()
+        for n in (1, 2, 3):
+            local.add_worker(f"sim-{n}")
+        local.add_worker("post", post=True, resolve=False)
+        local.wait_ready(["sim-1", "sim-2", "sim-3", "post"], timeout=120)
+        farm = Farm(FarmSettings(broker_url=url))
+        bare = celery_figures(farm, args.jobs)
+        mcp = asyncio.run(mcp_figures(farm, args.jobs))
+    finally:
+        local.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    report = render(mcp, bare)
+    print(report)
+    if args.write:
+        write_docs(report)
+
+
+def render(mcp: dict[str, Any], bare: dict[str, Any]) -> str:
+    added = mcp["answer"]["p50"] - bare["answer"]["p50"]
+    added_start = mcp["start"]["p50"] - bare["start"]["p50"]
+    return "\n".join([
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; 3 simulated nodes; "
+        f"{mcp['count']} submissions from one in-process MCP client session (latency to start: 50 jobs one at a time).",
+        "",
+        "| path | call -> answer p50 | p95 | call -> first segment started p50 | p95 | submissions/s |",
+        "|---|---|---|---|---|---|",
+        f"| bare Celery `apply_async` of a no-op (baseline) | {bare['answer']['p50']:.2f} ms | {bare['answer']['p95']:.2f} ms "
+        f"| {bare['start']['p50']:.2f} ms | {bare['start']['p95']:.2f} ms | {bare['rate']:,.0f} |",
+        f"| MCP `render_timeline` (validate, plan, record, chord) | {mcp['answer']['p50']:.2f} ms | {mcp['answer']['p95']:.2f} ms "
+        f"| {mcp['start']['p50']:.2f} ms | {mcp['start']['p95']:.2f} ms | {mcp['rate']:,.0f} |",
+        "",
+        "| figure | value | goal | met |",
+        "|---|---|---|---|",
+        f"| MCP answer p50 over bare Celery | +{added:.2f} ms | <= +5 ms | {'yes' if added <= 5 else 'no'} |",
+        f"| MCP to segment start p50 over bare Celery to task start | +{added_start:.2f} ms | - | - |",
+        f"| submissions per second, one client | {mcp['rate']:,.0f} | >= 200 | {'yes' if mcp['rate'] >= 200 else 'no'} |",
+    ])  # fmt: skip
+
+
+def write_docs(report: str) -> None:
+    docs = ROOT / "docs" / "benchmarks.md"
+    text = docs.read_text(encoding="utf-8")
+    begin, end = "<!-- bench/mcp.py begin -->", "<!-- bench/mcp.py end -->"
+    block = f"{begin}\n{report}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text += f"\n## MCP (`python bench/mcp.py --write`)\n\n{block}\n"
+    docs.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

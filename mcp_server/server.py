@@ -1,0 +1,332 @@
+"""The farm's MCP server: tools that submit, follow and steer jobs, and resources that show them.
+
+Every tool answers at once except `wait_for_job`, which follows a job while sending MCP
+progress notifications. A refused request is a tool error naming the field and the reason;
+nothing is queued for it. Blocking calls to Redis run in worker threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from anyio import to_thread
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.subscriptions import ResourceUpdated
+from pydantic import Field, ValidationError
+
+from mcp_server.auth import StaticTokenVerifier
+from mcp_server.views import busy_nodes, job_view, node_view
+from orchestrator import jobs
+from orchestrator.farm import Farm
+from orchestrator.redis_server import RedisNotRunning
+from orchestrator.store import JobNotFound
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+WATCH_INTERVAL = 0.5
+INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once and applies batch edits.
+Submit with render_timeline or batch_edit (they answer at once with a job id), follow with wait_for_job
+(progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes shows the machines;
+inspect_resolve lists projects, timelines, formats, codecs and presets."""
+
+Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+async def _call(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking orchestrator call in a thread; turn its refusals into tool errors."""
+    try:
+        return await to_thread.run_sync(fn, *args)
+    except ValidationError as exc:
+        raise ToolError(f"refused: {_errors(exc)}") from None
+    except jobs.SubmitRefused as exc:
+        raise ToolError(f"refused: {exc}") from None
+    except JobNotFound as exc:
+        raise ToolError(str(exc)) from None
+    except RedisNotRunning as exc:
+        raise ToolError(f"the farm is not reachable: {exc}") from None
+
+
+def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = None) -> MCPServer:
+    """The MCP server for `farm`; with `tokens` (HTTP), every request needs one of them."""
+    bus = InMemorySubscriptionBus()
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch, farm, bus)
+            yield
+            group.cancel_scope.cancel()
+
+    auth = None
+    verifier = None
+    if tokens:
+        verifier = StaticTokenVerifier(tokens)
+        auth = AuthSettings(
+            issuer_url=url or "http://127.0.0.1", resource_server_url=url, validate_token_resource=False
+        )
+    server = MCPServer(
+        name="resolve-farm", instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
+        token_verifier=verifier, auth=auth,
+    )  # fmt: skip
+    _tools(server, farm)
+    _resources(server, farm)
+    return server
+
+
+async def _watch(farm: Farm, bus: InMemorySubscriptionBus) -> None:
+    """Publish resource-updated events for jobs that move and for the node list."""
+    seen: dict[str, tuple[str, float]] = {}
+    nodes_seen = ""
+    while True:
+        try:
+            records = await to_thread.run_sync(lambda: farm.store.list(limit=200))
+            for record in records:
+                mark = (record.state, round(record.progress, 1))
+                if seen.get(record.id, mark) != mark or (record.id not in seen and not record.finished):
+                    await bus.publish(ResourceUpdated(uri=f"job://{record.id}"))
+                seen[record.id] = mark
+            nodes = await to_thread.run_sync(farm.nodes.all)
+            fingerprint = json.dumps([(n["name"], n["up"], n.get("current_task")) for n in nodes])
+            if fingerprint != nodes_seen:
+                nodes_seen = fingerprint
+                await bus.publish(ResourceUpdated(uri="farm://nodes"))
+        except Exception as exc:  # Redis away for a moment: keep watching, say so in the log
+            log.warning("job watcher: %s", exc)
+        await anyio.sleep(WATCH_INTERVAL)
+
+
+def _tools(server: MCPServer, farm: Farm) -> None:
+    @server.tool()
+    async def render_timeline(
+        project: Annotated[
+            str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+        ],
+        timeline: Annotated[str, Field(description="timeline name in the project, e.g. 'Master_v3'")],
+        format: Annotated[
+            Literal["mov", "mxf_op1a", "mp4"] | None, Field(description="container; default mov (QuickTime)")
+        ] = None,
+        codec: Annotated[
+            str | None, Field(description="codec key, e.g. 'ProRes422HQ' (default), 'DNxHRHQ', 'H264'")
+        ] = None,
+        preset: Annotated[
+            str | None, Field(description="a Resolve render preset instead of format/codec, e.g. 'H.264 Master'")
+        ] = None,
+        start_frame: Annotated[
+            int | None,
+            Field(
+                ge=0, description="first timeline frame (e.g. 86400 = 01:00:00:00 at 24 fps); default: timeline start"
+            ),
+        ] = None,
+        end_frame: Annotated[
+            int | None, Field(ge=0, description="last timeline frame, included; default: timeline end")
+        ] = None,
+        output_dir: Annotated[
+            str | None,
+            Field(description="folder inside the farm's storage roots, relative to the first, e.g. 'deliveries/2026'"),
+        ] = None,
+        output_name: Annotated[
+            str | None, Field(description="file name without extension; default '<project>_<timeline>'")
+        ] = None,
+        split: Annotated[
+            Splits, Field(description="'auto' (across live nodes), 'none' (one node), or a number of segments")
+        ] = "auto",
+        audio: Annotated[bool, Field(description="render audio too")] = True,
+        priority: Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")] = 5,
+        node: Annotated[str | None, Field(description="run only on this node (see list_nodes)")] = None,
+        tags: Annotated[
+            list[str] | None, Field(description="run only on nodes with all these tags, e.g. ['studio']")
+        ] = None,
+        render_settings: Annotated[
+            dict[str, str | int | float | bool] | None,
+            Field(description="extra Resolve render settings, e.g. {'VideoQuality': 'Best'}"),
+        ] = None,
+        max_attempts: Annotated[
+            int | None, Field(ge=1, le=20, description="attempts per segment before the job fails")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Render a timeline on the farm, split across machines; answers at once with the job id and plan.
+
+        Example: render_timeline(project="Ad_2026", timeline="Master_v3", codec="ProRes422HQ")
+        Then follow it with wait_for_job(job_id). Frame numbers are timeline frames (Resolve's
+        MarkIn/MarkOut), both included.
+        """
+        spec: dict[str, Any] = {"project": project, "timeline": timeline, "split": split, "audio": audio,
+                                "priority": priority}  # fmt: skip
+        for key, value in (("format", format), ("codec", codec), ("preset", preset), ("output_dir", output_dir),
+                           ("output_name", output_name), ("node", node), ("max_attempts", max_attempts)):  # fmt: skip
+            if value is not None:
+                spec[key] = value
+        if tags:
+            spec["tags"] = tags
+        if render_settings:
+            spec["settings"] = render_settings
+        if start_frame is not None or end_frame is not None:
+            if start_frame is None or end_frame is None:
+                raise ToolError(
+                    "refused: start_frame and end_frame go together (or leave both out for the whole timeline)"
+                )
+            spec["frames"] = {"start": start_frame, "end": end_frame}
+        record = await _call(jobs.submit_render, farm, spec)
+        estimate = await _call(jobs.estimate_seconds, farm, record)
+        plan = record.plan
+        return {
+            "job_id": record.id,
+            "state": record.state,
+            "plan": {
+                "frames": plan["frames"], "segments": plan["segments"], "eligible_nodes": plan["eligible_nodes"],
+                "stitch": plan["stitch"], "output": plan["output"],
+            },
+            "estimate_seconds": estimate,
+            "next": f"wait_for_job(job_id='{record.id}')",
+        }  # fmt: skip
+
+    @server.tool()
+    async def batch_edit(
+        targets: Annotated[
+            list[dict[str, Any]],
+            Field(description="[{'project': 'Demo', 'timeline': 'Main'}] or {'project': 'Demo'} for all its timelines"),
+        ],
+        operations: Annotated[
+            list[dict[str, Any]],
+            Field(
+                description="edit operations, e.g. [{'op': 'add_marker', 'frame': 48, 'color': 'Red', 'name': 'fix'}]; "
+                "ops: add_marker, delete_markers, set_clip_color, set_clip_property, set_metadata, rename_timeline, "
+                "duplicate_timeline, apply_lut, set_cdl, import_media, append_clips"
+            ),
+        ],
+        dry_run: Annotated[bool, Field(description="report what would change and change nothing")] = False,
+        wait_seconds: Annotated[
+            float, Field(ge=0, le=60, description="wait this long for a quick result (dry runs are usually instant)")
+        ] = 5.0,
+    ) -> dict[str, Any]:
+        """Apply the same edits to several timelines, one task per timeline, spread across machines.
+
+        Example: batch_edit(targets=[{"project": "Demo", "timeline": "Main"}],
+                            operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)
+        Answers with the job id, and with the per-item report when the job finishes within wait_seconds.
+        """
+        record = await _call(jobs.submit_edit, farm, {"targets": targets, "operations": operations, "dry_run": dry_run})
+        final = await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds))
+        return {"job_id": record.id, "state": final.state, "finished": final.finished, "job": job_view(final)}
+
+    @server.tool()
+    async def get_job(
+        job_id: Annotated[str, Field(description="the id render_timeline or batch_edit returned")],
+    ) -> dict[str, Any]:
+        """A job's state, percent, frames done/total, ETA, each segment or target with its node, outputs and errors.
+
+        Example: get_job(job_id="3f2a9c0e1b7d4a55")
+        """
+        return job_view(await _call(farm.store.get, job_id))
+
+    @server.tool()
+    async def list_jobs(
+        state: Annotated[
+            Literal["queued", "running", "stitching", "succeeded", "failed", "cancelled"] | None,
+            Field(description="only jobs in this state"),
+        ] = None,
+        kind: Annotated[Literal["render", "edit"] | None, Field(description="only renders or only edits")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="page size")] = 20,
+        offset: Annotated[int, Field(ge=0, description="jobs to skip, newest first")] = 0,
+    ) -> dict[str, Any]:
+        """Jobs, newest first, filtered and paged. Example: list_jobs(state="running")"""
+        records = await _call(lambda: farm.store.list(state=state, kind=kind, offset=offset, limit=limit))
+        return {"jobs": [{"id": r.id, "kind": r.kind, "state": r.state, "progress": round(r.progress, 1),
+                          "created_at": r.created_at, "outputs": r.outputs, "errors": r.errors} for r in records],
+                "offset": offset, "limit": limit}  # fmt: skip
+
+    @server.tool()
+    async def cancel_job(job_id: Annotated[str, Field(description="the job to cancel")]) -> dict[str, Any]:
+        """Cancel a job: queued work is dropped, running renders are stopped, partial files removed.
+
+        Example: cancel_job(job_id="3f2a9c0e1b7d4a55")
+        """
+        return job_view(await _call(lambda: jobs.cancel(farm, job_id, wait=15)))
+
+    @server.tool()
+    async def retry_job(job_id: Annotated[str, Field(description="a failed or cancelled job")]) -> dict[str, Any]:
+        """Run again only what failed (or was cancelled) in a job; finished parts are kept.
+
+        Example: retry_job(job_id="3f2a9c0e1b7d4a55")
+        """
+        return job_view(await _call(jobs.retry, farm, job_id))
+
+    @server.tool()
+    async def wait_for_job(
+        job_id: Annotated[str, Field(description="the job to follow")],
+        timeout_seconds: Annotated[
+            float, Field(ge=0, le=3600, description="stop waiting after this long; the job goes on")
+        ] = 60.0,
+        ctx: Context = None,  # type: ignore[assignment]
+    ) -> dict[str, Any]:
+        """Wait for a job while sending progress notifications (percent, and which nodes are busy).
+
+        Returns the final state, or state "still running" with the latest progress when the
+        timeout comes first. Cancelling this call does not cancel the job.
+        Example: wait_for_job(job_id="3f2a9c0e1b7d4a55", timeout_seconds=300)
+        """
+        deadline = time.monotonic() + timeout_seconds
+        last: tuple[str, float] | None = None
+        while True:
+            record = await _call(farm.store.get, job_id)
+            mark = (record.state, round(record.progress, 1))
+            if mark != last:
+                last = mark
+                message = f"{record.state}: {busy_nodes(record)}" if not record.finished else record.state
+                await ctx.report_progress(round(record.progress, 1), 100.0, message)
+            if record.finished and not any(t.state == "running" for t in record.tasks):
+                return {"finished": True, **job_view(record)}
+            if time.monotonic() >= deadline:
+                return {"finished": False, "note": "still running: call wait_for_job again", **job_view(record)}
+            await anyio.sleep(0.25)
+
+    @server.tool()
+    async def list_nodes() -> dict[str, Any]:
+        """The farm's machines: up or down, tags, OS, Resolve product and version, bridge, current task, version mismatch.
+
+        Example: list_nodes()
+        """
+        return {"nodes": [node_view(n) for n in await _call(farm.nodes.all)]}
+
+    @server.tool()
+    async def inspect_resolve(
+        node: Annotated[
+            str | None, Field(description="the node to ask (see list_nodes); default: any free one")
+        ] = None,
+        timeout_seconds: Annotated[float, Field(ge=1, le=300, description="how long to wait for the node")] = 20.0,
+    ) -> dict[str, Any]:
+        """What a node's Resolve holds: projects, timelines (frame range, fps, resolution), formats, codecs, presets.
+
+        Goes through the queue to that node; a node busy rendering answers from the catalog it
+        published last. Example: inspect_resolve(node="bay-2")
+        """
+        return await _call(lambda: jobs.inspect(farm, node, timeout_seconds))
+
+
+def _resources(server: MCPServer, farm: Farm) -> None:
+    @server.resource("job://{job_id}", name="job", mime_type="application/json",
+                     description="A farm job's full record (JSON): state, progress, tasks, outputs, errors.")  # fmt: skip
+    async def job_resource(job_id: str) -> str:
+        try:
+            record = await to_thread.run_sync(farm.store.get, job_id)
+        except JobNotFound as exc:
+            raise ValueError(str(exc)) from None
+        return record.model_dump_json()
+
+    @server.resource("farm://nodes", name="nodes", mime_type="application/json",
+                     description="The farm's nodes (JSON): health, tags, Resolve, bridge, current task.")  # fmt: skip
+    async def nodes_resource() -> str:
+        return json.dumps([node_view(n) for n in await to_thread.run_sync(farm.nodes.all)])

@@ -1,0 +1,319 @@
+"""The MCP server: in-process sessions against a real local farm, a real stdio session, HTTP with tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from farm_helpers import queued_messages, running_farm
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from bridge.sim import framecode
+from mcp_server.server import build_server
+from orchestrator.demo import verify
+
+TOOLS = {"render_timeline", "batch_edit", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
+         "list_nodes", "inspect_resolve"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory):
+    with running_farm(tmp_path_factory.mktemp("mcp"), {"sim-1": {}, "sim-2": {}, "sim-3": {}}) as (_local, farm):
+        yield farm
+
+
+def call(farm, *steps):
+    """Run `steps(client)` coroutines against an in-process session; returns their results."""
+
+    async def main() -> list[Any]:
+        async with Client(build_server(farm)) as client:
+            return [await step(client) for step in steps]
+
+    return asyncio.run(main())
+
+
+def test_tools_are_described_for_an_agent(farm) -> None:
+    (tools,) = call(farm, lambda c: c.list_tools())
+    assert {t.name for t in tools.tools} == TOOLS
+    for tool in tools.tools:
+        assert tool.description and "Example" in tool.description, tool.name
+        for name, prop in tool.input_schema.get("properties", {}).items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+    render = next(t for t in tools.tools if t.name == "render_timeline").input_schema["properties"]
+    assert render["format"]["anyOf"][0]["enum"] == ["mov", "mxf_op1a", "mp4"]
+    assert render["priority"]["maximum"] == 9
+
+
+def test_render_and_wait_with_progress(farm) -> None:
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    async def submit(client):
+        return await client.call_tool(
+            "render_timeline", {"project": "Demo", "timeline": "Social", "output_name": "mcp_social"}
+        )
+
+    (submitted,) = call(farm, submit)
+    answer = submitted.structured_content
+    assert not submitted.is_error and answer["state"] == "queued"
+    assert answer["plan"]["segments"] == 3 and sorted(answer["plan"]["eligible_nodes"]) == ["sim-1", "sim-2", "sim-3"]
+
+    async def wait(client):
+        return await client.call_tool("wait_for_job", {"job_id": answer["job_id"], "timeout_seconds": 120},
+                                      progress_callback=on_progress)  # fmt: skip
+
+    (waited,) = call(farm, wait)
+    final = waited.structured_content
+    assert final["finished"] and final["state"] == "succeeded", final
+    assert final["frames_done"] == final["frames_total"] == 720 and final["progress"] == 100.0
+    assert len(progress) >= 2 and progress[-1][0] == 100.0 and all(t == 100.0 for _, t, _ in progress)
+    assert [p for p, _, _ in progress] == sorted(p for p, _, _ in progress)
+    assert any(m and "on sim-" in m for _, _, m in progress)  # the message names busy nodes
+    assert framecode.read_file(final["outputs"][0]) == list(range(86400, 86400 + 720))
+
+
+def test_estimate_once_history_exists(farm) -> None:
+    (first,) = call(
+        farm, lambda c: c.call_tool("render_timeline", {"project": "Demo", "timeline": "Teaser", "output_name": "est"})
+    )
+    assert first.structured_content["estimate_seconds"] is None or first.structured_content["estimate_seconds"] > 0
+
+
+def test_job_views_and_resources(farm) -> None:
+    async def steps(client):
+        listed = await client.call_tool("list_jobs", {"state": "succeeded", "limit": 5})
+        job_id = listed.structured_content["jobs"][0]["id"]
+        got = await client.call_tool("get_job", {"job_id": job_id})
+        resource = await client.read_resource(f"job://{job_id}")
+        nodes = await client.read_resource("farm://nodes")
+        node_tool = await client.call_tool("list_nodes", {})
+        return job_id, got, resource, nodes, node_tool
+
+    ((job_id, got, resource, nodes, node_tool),) = call(farm, steps)
+    assert got.structured_content["id"] == job_id and got.structured_content["state"] == "succeeded"
+    assert {"name", "node", "state", "attempts", "frames_done", "frames_total"} <= set(
+        got.structured_content["tasks"][0]
+    )
+    record = json.loads(resource.contents[0].text)
+    assert record["id"] == job_id and record["outputs"]
+    names = {n["name"] for n in json.loads(nodes.contents[0].text)}
+    assert names == {"sim-1", "sim-2", "sim-3", "post"}
+    listed = {n["name"]: n for n in node_tool.structured_content["nodes"]}
+    assert listed["sim-1"]["resolve"]["product"] == "DaVinci Resolve Studio" and listed["sim-1"]["up"]
+
+
+def test_refusals_are_tool_errors_and_queue_nothing(farm) -> None:
+    before = (len(farm.store.list(limit=10_000)), queued_messages(farm))
+    bad_calls = [
+        ("render_timeline", {"project": "Demo", "timeline": "Nope"}, "unknown timeline 'Nope'"),
+        ("render_timeline", {"project": "Demo", "timeline": "Main", "priority": 42}, "priority"),
+        ("render_timeline", {"project": "Demo", "timeline": "Main", "output_dir": "../../etc"}, "'..' is not allowed"),
+        (
+            "render_timeline",
+            {"project": "Demo", "timeline": "Main", "start_frame": 90000, "end_frame": 90001},
+            "outside timeline",
+        ),
+        (
+            "render_timeline",
+            {"project": "Demo", "timeline": "Main", "start_frame": 86400},
+            "start_frame and end_frame go together",
+        ),
+        ("render_timeline", {"project": "Demo", "timeline": "Main", "format": "avi"}, "format"),
+        ("render_timeline", {"timeline": "Main"}, "project"),
+        (
+            "batch_edit",
+            {"targets": [{"project": "Nope", "timeline": "Main"}], "operations": [{"op": "add_marker", "frame": 1}]},
+            "unknown project",
+        ),
+        ("get_job", {"job_id": "nope"}, "no job 'nope'"),
+        ("retry_job", {"job_id": "nope"}, "no job 'nope'"),
+        ("render_timeline", {"project": "Demo" * 10_000, "timeline": "\x00"}, "project"),
+        ("no_such_tool", {}, "no_such_tool"),
+    ]
+
+    async def steps(client):
+        return [await client.call_tool(name, args) for name, args, _ in bad_calls]
+
+    (results,) = call(farm, steps)
+    for (name, _, reason), result in zip(bad_calls, results, strict=True):
+        text = result.content[0].text
+        assert result.is_error, name
+        assert reason in text, (name, text)
+        assert "Traceback" not in text
+    assert (len(farm.store.list(limit=10_000)), queued_messages(farm)) == before
+    (alive,) = call(farm, lambda c: c.call_tool("list_nodes", {}))
+    assert not alive.is_error  # nothing crashed the server
+
+
+def test_wait_timeout_and_cancelled_wait_leave_the_job_running(farm) -> None:
+    async def steps(client):
+        submitted = await client.call_tool(
+            "render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "mcp_main"}
+        )
+        job_id = submitted.structured_content["job_id"]
+        short = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 0.5})
+        with anyio.move_on_after(1.0):  # the client gives up on the wait: cancels its request
+            await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 60})
+        after = await client.call_tool("get_job", {"job_id": job_id})
+        final = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 120})
+        return short, after, final
+
+    ((short, after, final),) = call(farm, steps)
+    assert short.structured_content["finished"] is False and "still running" in short.structured_content["note"]
+    assert after.structured_content["state"] in ("running", "stitching", "queued")
+    assert final.structured_content["state"] == "succeeded"
+    assert verify(
+        final.structured_content["outputs"][0], {"frames": {"start": 86400, "end": 89279}, "fps": 24, "audio": True}
+    )["exact"]
+
+
+def test_cancel_and_retry(farm) -> None:
+    async def steps(client):
+        submitted = await client.call_tool(
+            "render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "mcp_cancel"}
+        )
+        job_id = submitted.structured_content["job_id"]
+        await anyio.sleep(1.0)
+        cancelled = await client.call_tool("cancel_job", {"job_id": job_id})
+        retried = await client.call_tool("retry_job", {"job_id": job_id})
+        final = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 120})
+        return cancelled, retried, final
+
+    ((cancelled, retried, final),) = call(farm, steps)
+    assert cancelled.structured_content["state"] == "cancelled"
+    assert retried.structured_content["state"] == "queued"
+    assert final.structured_content["state"] == "succeeded", final.structured_content["errors"]
+
+
+def test_batch_edit_dry_run_answers_with_the_report(farm) -> None:
+    (result,) = call(farm, lambda c: c.call_tool("batch_edit", {
+        "targets": [{"project": "Demo", "timeline": "Teaser"}],
+        "operations": [{"op": "set_clip_color", "items": {"track": 1}, "color": "Navy"}], "dry_run": True}))  # fmt: skip
+    answer = result.structured_content
+    assert answer["finished"] and answer["state"] == "succeeded"
+    items = answer["job"]["tasks"][0]["results"]
+    assert items and all(i["dry_run"] and i["change"] == "clip color -> Navy" for i in items)
+
+
+def test_inspect_resolve(farm) -> None:
+    (result,) = call(farm, lambda c: c.call_tool("inspect_resolve", {"node": "sim-2"}))
+    answer = result.structured_content
+    assert answer["live"] and answer["node"] == "sim-2"
+    timelines = answer["catalog"]["databases"]["Local Database"]["Demo"]
+    assert timelines["Main"]["fps"] == 24.0 and timelines["Main"]["width"] == 1920
+    assert "ProRes422HQ" in answer["catalog"]["render"]["codecs"]["mov"].values()
+    (bad,) = call(farm, lambda c: c.call_tool("inspect_resolve", {"node": "ghost"}))
+    assert bad.is_error and "no Resolve node named 'ghost'" in bad.content[0].text
+
+
+def test_subscribed_client_hears_a_job_progress(farm) -> None:
+    async def steps(client):
+        submitted = await client.call_tool(
+            "render_timeline", {"project": "Demo", "timeline": "Social", "output_name": "mcp_sub"}
+        )
+        uri = f"job://{submitted.structured_content['job_id']}"
+        events = []
+        async with client.listen(resource_subscriptions=[uri]) as subscription:
+            with anyio.move_on_after(30):
+                async for event in subscription:
+                    events.append(event)
+                    record = json.loads((await client.read_resource(uri)).contents[0].text)
+                    if record["state"] == "succeeded":
+                        break
+        return uri, events
+
+    ((uri, events),) = call(farm, steps)
+    assert len(events) >= 2 and all(getattr(e, "uri", None) == uri for e in events)
+
+
+# --- real transports -------------------------------------------------------------------
+
+
+def _env(farm) -> dict[str, str]:
+    return {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url}
+
+
+def test_stdio_session(farm) -> None:
+    """A desktop client's way in: `resolve-farm mcp` as a subprocess speaking on stdio."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "orchestrator.cli", "mcp"], env=_env(farm))
+    progress: list[float] = []
+
+    async def main():
+        async with Client(params) as client:
+            tools = await client.list_tools()
+            submitted = await client.call_tool(
+                "render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "stdio_main"}
+            )
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)
+
+            waited = await client.call_tool("wait_for_job", {"job_id": submitted.structured_content["job_id"],
+                                                             "timeout_seconds": 120}, progress_callback=on_progress)  # fmt: skip
+            return tools, waited
+
+    tools, waited = asyncio.run(main())
+    assert {t.name for t in tools.tools} == TOOLS
+    final = waited.structured_content
+    assert final["state"] == "succeeded" and len(progress) >= 2 and progress[-1] == 100.0
+    assert framecode.read_file(final["outputs"][0]) == list(range(86400, 89280))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_http_with_tokens(farm, tmp_path: Path) -> None:
+    port = _free_port()
+    token = "farm-token-123456"
+    env = {**_env(farm), "RESOLVE_FARM_MCP_TOKENS": f"other-token,{token}"}
+    log = tmp_path / "mcp.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"127.0.0.1:{port}"],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = httpx2.post(url, json={}).status_code
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()
+                time.sleep(0.2)
+        assert status == 401  # no token
+        assert httpx2.post(url, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+        async def main():
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                return await client.call_tool("list_nodes", {})
+
+        answer = asyncio.run(main())
+        assert not answer.is_error and {n["name"] for n in answer.structured_content["nodes"]} >= {"sim-1"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert token not in log.read_text()  # never logged
+
+
+def test_http_refuses_an_open_address_without_tokens(farm) -> None:
+    env = {k: v for k, v in _env(farm).items() if k != "RESOLVE_FARM_MCP_TOKENS"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"0.0.0.0:{_free_port()}"],
+                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode == 2 and "without a token" in done.stderr
