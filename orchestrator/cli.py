@@ -8,6 +8,7 @@ through Redis and Celery.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -148,10 +149,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from orchestrator.farm import Farm
     from orchestrator.local import LocalFarm
+    from orchestrator.metrics import serve as serve_metrics
+    from orchestrator.watch import start_flower
 
     farm = LocalFarm(_settings())
     stop = {"now": False}
+    flower: Any = None
+    metrics: Any = None
 
     def ask_stop(signum: int, frame: Any) -> None:
         stop["now"] = True
@@ -165,8 +171,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             farm.add_worker(name, bridge=args.bridge)
         farm.add_worker("post", post=True, resolve=False)
         farm.wait_ready([*names, "post"])
+        settings = farm.settings.model_copy(update={"broker_url": url})
+        flower = start_flower(settings, "127.0.0.1", args.flower_port, farm.home / "logs" / "flower.log")
+        metrics = serve_metrics(Farm(settings), "127.0.0.1", args.metrics_port)
         where = "embedded, " + url.split("@")[-1] if farm.redis else "external"
         err.print(f"resolve-farm is up: {len(names)} Resolve node(s) ({args.bridge}) and a post worker; Redis {where}")
+        err.print(f"Flower: http://127.0.0.1:{args.flower_port}")
+        err.print(f"metrics: http://127.0.0.1:{metrics.server_port}/metrics")
         err.print(f"home: {farm.home}; logs in {farm.home / 'logs'}; Ctrl-C stops everything")
         pids = {name: w.process.pid for name, w in farm.workers.items()}
         started = {"broker_url": _safe_url(url), "home": str(farm.home), "nodes": names, "pids": pids}
@@ -179,6 +190,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.sleep(0.2)
     finally:
         err.print("stopping the farm...")
+        if flower is not None and flower.poll() is None:
+            flower.terminate()
+            flower.wait(timeout=10)
+        if metrics is not None:
+            metrics.shutdown()
         farm.stop()
         err.print("stopped")
     return 0
@@ -419,6 +435,29 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flower(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from orchestrator.watch import Exposed, flower_command
+
+    try:
+        cmd, env = flower_command(_settings(), args.address, args.port)
+    except Exposed as exc:
+        raise Refused(str(exc)) from None
+    err.print(f"Flower: http://{args.address}:{args.port}")
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from orchestrator.metrics import serve
+
+    serve(_farm(), args.host, args.port)
+    err.print(f"metrics: http://{args.host}:{args.port}/metrics")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        signal.pause()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from orchestrator.demo import run_demo
 
@@ -438,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="run a local farm: embedded Redis, simulated nodes, a post worker")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--bridge", choices=BRIDGE_MODES, default="sim")
+    p.add_argument("--flower-port", type=int, default=5555)
+    p.add_argument("--metrics-port", type=int, default=9808)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("worker", help="run this host's worker")
@@ -505,6 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nodes", help="the farm's nodes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nodes)
+
+    p = sub.add_parser("flower", help="Flower for the farm (basic auth from RESOLVE_FARM_FLOWER_USER/PASSWORD)")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.set_defaults(func=cmd_flower)
+
+    p = sub.add_parser("metrics", help="serve Prometheus metrics (resolve_farm_*)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9808)
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("mcp", help="serve the farm to MCP clients (stdio, or streamable HTTP with --http)")
     p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP here (tokens: RESOLVE_FARM_MCP_TOKENS)")

@@ -156,10 +156,13 @@ def _send_render(farm: Farm, record: JobRecord, names: list[str]) -> None:
             RENDER_AUDIO if task.kind == "audio" else RENDER_SEGMENT, args=(record.id, name),
             queue=queue, priority=spec.priority,
         )  # fmt: skip
-        header.append(sig.set(task_id=task.celery_id))
+        # What Flower shows instead of the bare arguments.
+        shown = f"job {record.id} | {spec.project}/{spec.timeline} {name} | frames {task.start}..{task.end} | {queue}"
+        header.append(sig.set(task_id=task.celery_id, argsrepr=shown))
     stitch = record.task("stitch")
     body = farm.app.signature(STITCH, args=(record.id,), queue=routing.POST, priority=spec.priority)
-    chord(header, app=farm.app)(body.set(task_id=stitch.celery_id))
+    shown = f"job {record.id} | {spec.project}/{spec.timeline} stitch -> {record.plan['output']}"
+    chord(header, app=farm.app)(body.set(task_id=stitch.celery_id, argsrepr=shown))
 
 
 def submit_edit(farm: Farm, spec: EditSpec | dict[str, Any]) -> JobRecord:
@@ -199,8 +202,11 @@ def _send_edits(farm: Farm, record: JobRecord, names: list[str]) -> None:
     spec = EditSpec.model_validate(record.spec)
     queue = routing.resolve_queue("edit", spec.node, spec.tags)
     for name in names:
+        shown = (
+            f"job {record.id} | edit {name} | {len(spec.operations)} operation(s){' dry run' if spec.dry_run else ''}"
+        )
         farm.app.send_task(APPLY_EDITS, args=(record.id, name), queue=queue, priority=spec.priority,
-                           task_id=record.task(name).celery_id)  # fmt: skip
+                           task_id=record.task(name).celery_id, argsrepr=shown)  # fmt: skip
 
 
 def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> JobRecord:

@@ -82,6 +82,8 @@ class FarmSettings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20)
     progress_interval: float = Field(0.5, gt=0, description="seconds between progress reports of a task")
     lock_ttl: int = Field(30, ge=2, description="seconds a dead worker's task lock outlives it")
+    flower_user: str | None = Field(None, min_length=1, description="Flower's basic-auth user")
+    flower_password: SecretStr | None = Field(None, description="Flower's basic-auth password")
     mcp_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="bearer tokens of the MCP server over HTTP"
     )

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied
-from orchestrator import routing
+from orchestrator import metrics, routing
 from orchestrator.models import EditSpec, JobRecord
 from tasks.runtime import runtime
 
@@ -65,7 +65,9 @@ def apply_edits(self: Task, job_id: str, name: str) -> dict[str, Any]:
         if isinstance(exc, (HelperDied, CallTimeout, ConnectError)):
             runtime.drop_session()
         attempts = farm.store.get(job_id).task(name).attempts
-        if attempts < int(record.plan.get("max_attempts", 1)):
+        retrying = attempts < int(record.plan.get("max_attempts", 1))
+        metrics.record_failure(farm.redis, "edit", runtime.node, retried=retrying)
+        if retrying:
             farm.store.update(job_id, lambda r: setattr(r.task(name), "state", "pending"))
             raise self.retry(
                 countdown=0.5, queue=routing.resolve_queue("edit", spec.node, spec.tags), max_retries=None

@@ -19,7 +19,7 @@ from celery import Task, shared_task
 
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
-from orchestrator import routing
+from orchestrator import metrics, routing
 from orchestrator.models import JobRecord, RenderSpec
 from orchestrator.nodes import NodeRegistry
 from tasks.progress import LockKeeper, Reporter
@@ -185,6 +185,8 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
         farm.store.release(job_id, name, reporter.owner)
         farm.nodes.heartbeat(runtime.node, current_task=None)
     _finish(job_id, name, "done", made, frames if not audio_only else 0)
+    if not audio_only:
+        metrics.record_render(farm.redis, runtime.node, frames, result.seconds)
     return {"output": made, "frames": frames, "node": runtime.node, "seconds": round(result.seconds, 3)}
 
 
@@ -220,7 +222,9 @@ def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseExcep
             t.state = "pending"
 
     record = runtime.farm().store.update(job_id, fail)
-    if record.task(name).state == "failed":
+    gave_up = record.task(name).state == "failed"
+    metrics.record_failure(runtime.farm().redis, "render", me, retried=not gave_up)
+    if gave_up:
         return {"failed": reason}
     other = _other_node(runtime.farm().nodes, record, spec, {me})
     queue = routing.node_queue(other) if other else routing.resolve_queue("render", spec.node, spec.tags)

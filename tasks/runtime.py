@@ -40,6 +40,7 @@ class Runtime:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             client = redis_connect(self.settings.redis_url)
+            self.redis = client
             self.store = JobStore(client, self.settings.job_retention)
             self.nodes = NodeRegistry(client, self.settings.heartbeat_timeout)
             self.catalog = Catalog(client)

@@ -18,6 +18,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from orchestrator import metrics
 from orchestrator.models import JobRecord
 from tasks.join import describe, join_copy, join_reencode
 from tasks.progress import LockKeeper
@@ -85,6 +86,7 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
                 final.unlink()
             return {"skipped": record.state}
         shutil.rmtree(record.plan["work_dir"], ignore_errors=True)
+        metrics.record_stitch(farm.redis, seconds)
         return {"output": str(final), "seconds": round(seconds, 3)}
     except Exception as exc:
         if temp is not None:
@@ -144,7 +146,9 @@ def _failed(task: Task, job_id: str, exc: BaseException) -> dict[str, Any]:
             t.state = "pending"
 
     record = runtime.farm().store.update(job_id, fail)
-    if record.task("stitch").state == "failed":
+    gave_up = record.task("stitch").state == "failed"
+    metrics.record_failure(runtime.farm().redis, "stitch", runtime.node, retried=not gave_up)
+    if gave_up:
         return {"failed": reason}
     raise task.retry(countdown=1)
 
