@@ -202,9 +202,7 @@ def _send_edits(farm: Farm, record: JobRecord, names: list[str]) -> None:
     spec = EditSpec.model_validate(record.spec)
     queue = routing.resolve_queue("edit", spec.node, spec.tags)
     for name in names:
-        shown = (
-            f"job {record.id} | edit {name} | {len(spec.operations)} operation(s){' dry run' if spec.dry_run else ''}"
-        )
+        shown = f"job {record.id} | edit {name} | {len(spec.operations)} operation(s){' (dry run)' * spec.dry_run}"
         farm.app.send_task(APPLY_EDITS, args=(record.id, name), queue=queue, priority=spec.priority,
                            task_id=record.task(name).celery_id, argsrepr=shown)  # fmt: skip
 

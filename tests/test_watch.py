@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from farm_helpers import run, running_farm
+from pydantic import SecretStr
 
 from orchestrator.metrics import serve
 from orchestrator.watch import Exposed, flower_command, start_flower
@@ -34,7 +35,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def watched(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("watch")
     with running_farm(home, {"w-1": {}, "w-2": {}}, RESOLVE_FARM_FLOWER_USER="ops",
-                      RESOLVE_FARM_FLOWER_PASSWORD="fl0wer-pw") as (local, farm):  # fmt: skip
+                      RESOLVE_FARM_FLOWER_PASSWORD="fl0wer-pw") as (_local, farm):  # fmt: skip
         settings = farm.settings.model_copy(update={"flower_user": "ops"})
         port = _free_port()
         flower = start_flower(settings, "127.0.0.1", port, home / "logs" / "flower.log")
@@ -106,7 +107,9 @@ def test_flower_refuses_an_open_address_without_auth(tmp_path: Path) -> None:
     settings = FarmSettings(home=tmp_path, broker_url="redis://127.0.0.1:1/0")
     with pytest.raises(Exposed, match="without auth"):
         flower_command(settings, "0.0.0.0", 5555)
-    cmd, env = flower_command(settings.model_copy(update={"flower_user": "a", "flower_password": "b"}), "0.0.0.0", 5555)
+    cmd, env = flower_command(
+        settings.model_copy(update={"flower_user": "a", "flower_password": SecretStr("b")}), "0.0.0.0", 5555
+    )
     assert env["FLOWER_BASIC_AUTH"] == "a:b" and not any(part.split("=")[-1] == "b" for part in cmd)
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "flower", "--address", "0.0.0.0"],
                           env={**os.environ, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_FARM_BROKER_URL": "redis://127.0.0.1:1/0"},
