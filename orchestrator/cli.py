@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -580,6 +581,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": str(exc)}))
         err.print(f"[red]refused[/]: {exc}")
         return 2
+    except redis.exceptions.ConnectionError as exc:
+        message = f"the farm's Redis is not reachable ({exc}): is the farm up, and RESOLVE_FARM_BROKER_URL right?"
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message}))
+        err.print(f"[red]error[/]: {message}")
+        return 3
     except KeyboardInterrupt:
         return 130
 

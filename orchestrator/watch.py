@@ -44,6 +44,8 @@ def flower_command(settings: FarmSettings, address: str, port: int) -> tuple[lis
         sys.executable, "-m", "celery", "-A", "orchestrator.app", "flower",
         f"--address={address}", f"--port={port}", "--persistent=False", "--purge_offline_workers=300",
         "--enable_events=True", "--natural_time=False",
+        # Readable arguments (job, segment, frame range, queue) right in the task list.
+        "--tasks_columns=name,args,state,received,started,runtime,worker",
     ]  # fmt: skip
     return cmd, env
 

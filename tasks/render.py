@@ -37,6 +37,10 @@ class Locked(Exception):
     """Another copy of the task holds its lock."""
 
 
+class Superseded(Exception):
+    """This copy's lock lapsed (its worker was cut off) and another copy owns the piece now."""
+
+
 def count_frames(path: str) -> int:
     """Video frames in a file, counted from its packets (no decoding)."""
     with av.open(path) as container:
@@ -139,9 +143,12 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
     output = Path(piece.output)
     reporter = Reporter(task, job_id, name)
     keeper = LockKeeper(farm.store, job_id, name, reporter.owner, runtime.settings.lock_ttl)
+    # Each attempt renders under its own name and is renamed into place only when complete,
+    # verified and still ours: a partial file never shows under the piece's name, and a worker
+    # cut off from Redis can never delete or replace what another node made meanwhile.
+    attempt = f"{output.stem}.{task.request.id[:8]}-{piece.attempts}"
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        _remove(output)  # a partial file of an earlier attempt is never trusted
         _open_project(spec)
         settings: dict[str, Any] = dict(spec.settings)
         single = piece.kind == "render"
@@ -157,7 +164,7 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
             piece.start,
             piece.end,
             runtime.to_node(str(output.parent)),
-            output.stem,
+            attempt,
             format=fmt,
             codec=codec,
             preset=preset,
@@ -165,18 +172,26 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
             progress=reporter,
             cancel=reporter.cancel,
         )
-        made = runtime.from_node(result.outputs[0])
+        rendered = Path(runtime.from_node(result.outputs[0]))
         frames = piece.end - piece.start + 1
         if not audio_only:
-            counted = count_frames(made)
+            counted = count_frames(str(rendered))
             if counted != frames:
-                raise BridgeError(f"{made} holds {counted} frames, {frames} were asked for")
+                raise BridgeError(f"{rendered} holds {counted} frames, {frames} were asked for")
+        if farm.store.holder(job_id, name) != reporter.owner:
+            raise Superseded(f"{name} of job {job_id} was taken over by another node while {runtime.node} rendered it")
+        made = str(output.with_suffix(rendered.suffix))
+        os.replace(rendered, made)
     except RenderCancelled:
-        _remove(output)
+        _remove_attempt(output.parent, attempt)
         _finish(job_id, name, "cancelled", None)
         return {"cancelled": True}
+    except Superseded as exc:
+        _remove_attempt(output.parent, attempt)
+        log.warning("%s", exc)
+        return {"superseded": True}
     except Exception as exc:
-        _remove(output)
+        _remove_attempt(output.parent, attempt)
         if isinstance(exc, (HelperDied, CallTimeout, ConnectError)):
             runtime.drop_session()
         return _failed(task, job_id, name, spec, exc)
@@ -231,9 +246,11 @@ def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseExcep
     raise task.retry(exc=None, queue=queue, countdown=0.5, max_retries=None)
 
 
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def _remove_attempt(folder: Path, attempt: str) -> None:
+    """Delete what this attempt wrote (and nothing of any other attempt)."""
+    for path in folder.glob(f"{attempt}.*"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 @shared_task(bind=True, name="tasks.render_segment", acks_late=True)

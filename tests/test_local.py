@@ -18,6 +18,12 @@ from orchestrator.settings import FarmSettings
 from orchestrator.store import connect
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_embedded_redis_keeps_queued_messages_across_a_restart(tmp_path: Path) -> None:
     with farm_env(tmp_path, RESOLVE_FARM_REDIS_PASSWORD="s3cret-pw"):
         settings = FarmSettings()
@@ -58,7 +64,9 @@ def test_wrong_password_is_refused(tmp_path: Path) -> None:
 
 def test_up_runs_a_farm_until_interrupted(tmp_path: Path) -> None:
     env = {**os.environ, **FAST, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_SIM_LIBRARY": str(tmp_path / "lib.json")}
-    up = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "up", "--nodes", "2"], env=env,
+    flower_port, metrics_port = _free_port(), _free_port()
+    up = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "up", "--nodes", "2", "--flower-port", str(flower_port),
+                           "--metrics-port", str(metrics_port)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert up.stdout is not None
@@ -70,11 +78,17 @@ def test_up_runs_a_farm_until_interrupted(tmp_path: Path) -> None:
         record = json.loads(done.stdout)
         assert record["state"] == "succeeded" and Path(record["outputs"][0]).is_file()
         assert record["plan"]["segments"] == 2
+        import httpx2
+
+        scraped = httpx2.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'resolve_farm_jobs{state="succeeded"} 1.0' in scraped
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0
     stderr = up.stderr.read() if up.stderr else ""
     assert "resolve-farm is up: 2 Resolve node(s)" in stderr and "stopped" in stderr
+    assert f"Flower: http://127.0.0.1:{flower_port}" in stderr
+    assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in stderr
     port = json.loads((tmp_path / "redis" / "state.json").read_text())["port"]
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # Redis stopped with the farm
