@@ -104,7 +104,7 @@ def test_flower_api_needs_auth_and_shows_the_farm(watched) -> None:
 def test_flower_refuses_an_open_address_without_auth(tmp_path: Path) -> None:
     from orchestrator.settings import FarmSettings
 
-    settings = FarmSettings(home=tmp_path, broker_url="redis://127.0.0.1:1/0")
+    settings = FarmSettings(home=tmp_path, broker_url="redis://127.0.0.1:1/0", flower_user=None, flower_password=None)
     with pytest.raises(Exposed, match="without auth"):
         flower_command(settings, "0.0.0.0", 5555)
     cmd, env = flower_command(
@@ -112,6 +112,7 @@ def test_flower_refuses_an_open_address_without_auth(tmp_path: Path) -> None:
     )
     assert env["FLOWER_BASIC_AUTH"] == "a:b" and not any(part.split("=")[-1] == "b" for part in cmd)
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "flower", "--address", "0.0.0.0"],
-                          env={**os.environ, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_FARM_BROKER_URL": "redis://127.0.0.1:1/0"},
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("RESOLVE_FARM_FLOWER")},
+                               "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_FARM_BROKER_URL": "redis://127.0.0.1:1/0"},
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "without auth" in done.stderr
