@@ -70,3 +70,13 @@ def queued_messages(farm: Farm) -> int:
         if farm.redis.type(key) == "list":
             total += farm.redis.llen(key)
     return total
+
+
+def settle(farm: Farm, timeout: float = 60) -> None:
+    """Wait until no job is unfinished and no message waits: a quiet farm to compare against."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while any(not r.finished for r in farm.store.list(limit=10_000)) or queued_messages(farm):
+        assert time.monotonic() < deadline, "the farm did not settle"
+        time.sleep(0.1)

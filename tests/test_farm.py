@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import queued_messages, run, running_farm
+from farm_helpers import queued_messages, run, running_farm, settle
 from pydantic import ValidationError
 
 from bridge.sim import framecode
@@ -188,6 +188,7 @@ def test_job_pinned_to_a_node_or_tags_runs_only_there(farm) -> None:
     ],
 )
 def test_refused_at_submit_with_nothing_queued(farm, spec: dict[str, Any], field: str, reason: str) -> None:
+    settle(farm)
     before_jobs = len(farm.store.list(limit=10_000))
     before_messages = queued_messages(farm)
     with pytest.raises((jobs.SubmitRefused, ValidationError)) as err:

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from farm_helpers import queued_messages, running_farm
+from farm_helpers import queued_messages, running_farm, settle
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -116,6 +116,7 @@ def test_job_views_and_resources(farm) -> None:
 
 
 def test_refusals_are_tool_errors_and_queue_nothing(farm) -> None:
+    settle(farm)
     before = (len(farm.store.list(limit=10_000)), queued_messages(farm))
     bad_calls = [
         ("render_timeline", {"project": "Demo", "timeline": "Nope"}, "unknown timeline 'Nope'"),
