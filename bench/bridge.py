@@ -193,15 +193,9 @@ def render(f: dict[str, dict[str, Any]]) -> str:
 
 
 def write_docs(report: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
-    begin, end = "<!-- bench/bridge.py begin -->", "<!-- bench/bridge.py end -->"
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += f"\n## Bridge (`python bench/bridge.py`)\n\n{block}\n"
-    docs.write_text(text, encoding="utf-8")
+    from figures import write_section
+
+    write_section("bench/bridge.py", "Bridge (`python bench/bridge.py --write`)", report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import statistics
 import sys
@@ -168,15 +167,9 @@ def render(f: dict[str, Any], fps: float, timeline: str) -> str:
 
 
 def write_docs(report: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8")
-    begin, end = "<!-- bench/farm.py begin -->", "<!-- bench/farm.py end -->"
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += f"\n## Farm (`python bench/farm.py --write`)\n\n{block}\n"
-    docs.write_text(text, encoding="utf-8")
+    from figures import write_section
+
+    write_section("bench/farm.py", "Farm (`python bench/farm.py --write`)", report)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -76,15 +75,9 @@ def render(results: dict[int, dict[str, Any]], fps: float) -> str:
 
 
 def write_docs(report: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8")
-    begin, end = "<!-- bench/hosts.py begin -->", "<!-- bench/hosts.py end -->"
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += f"\n## Across hosts (`sudo python bench/hosts.py --write`)\n\n{block}\n"
-    docs.write_text(text, encoding="utf-8")
+    from figures import write_section
+
+    write_section("bench/hosts.py", "Across hosts (`sudo python bench/hosts.py --write`)", report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import shutil
 import statistics
 import sys
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # This file is named mcp.py: keep its folder off the path, or it would shadow the mcp package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # last: for figures.py, after the real mcp
 
 from mcp import Client  # noqa: E402
 
@@ -162,15 +162,9 @@ def render(mcp: dict[str, Any], bare: dict[str, Any]) -> str:
 
 
 def write_docs(report: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8")
-    begin, end = "<!-- bench/mcp.py begin -->", "<!-- bench/mcp.py end -->"
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += f"\n## MCP (`python bench/mcp.py --write`)\n\n{block}\n"
-    docs.write_text(text, encoding="utf-8")
+    from figures import write_section
+
+    write_section("bench/mcp.py", "MCP (`python bench/mcp.py --write`)", report)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 
@@ -11,19 +10,11 @@ import uvicorn
 
 from mcp_server.server import build_server
 from orchestrator.farm import Farm
+from orchestrator.watch import loopback
 
 
 class Refused(ValueError):
     """A way of serving that would expose the farm."""
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -42,7 +33,7 @@ def serve_stdio(farm: Farm) -> None:
 def serve_http(farm: Farm, host: str, port: int) -> None:
     """Serve streamable HTTP at http://host:port/mcp; refuses a non-loopback address without tokens."""
     tokens = farm.settings.mcp_tokens
-    if not _loopback(host) and not tokens:
+    if not loopback(host) and not tokens:
         raise Refused(
             f"refusing to serve MCP on {host} without a token: set RESOLVE_FARM_MCP_TOKENS, or bind to 127.0.0.1"
         )
