@@ -98,6 +98,9 @@ def test_flower_api_needs_auth_and_shows_the_farm(watched) -> None:
     render = next(t for t in mine if t["name"] == "tasks.render_segment")
     assert f"job {record.id} | Demo/Teaser segment 1/2 | frames 86400..86579 | v1.render" in [t["args"] for t in mine]
     assert render["args"].startswith(f"job {record.id} | Demo/Teaser")
+    queues = httpx2.get(f"{flower_url}/api/queues/length", auth=auth, timeout=30).json()
+    names = {q["name"] for q in queues["active_queues"]}
+    assert {"v1.render", "v1.edit", "v1.post", "v1.node.w-1", "v1.node.w-2"} <= names, names
     assert "fl0wer-pw" not in (home / "logs" / "flower.log").read_text()
 
 
