@@ -91,6 +91,9 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
                 rec.state, rec.finished_at = "failed", time.time()
                 rec.errors.append(f"{name}: {t.error} (after {t.attempts} attempt(s))")
                 return
+            t.state = "pending"
+        if rec.blocked_nodes.get(me, 0) >= BLOCK_AFTER or me in t.failed_on[-1:]:
+            return  # this node just lost it (or is blocked): leave it pending for another node
         t.state, t.node, t.error = "running", me, None
         t.attempts += 1
         t.started_at, t.finished_at = time.time(), None
@@ -99,8 +102,12 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
             rec.state, rec.started_at = "running", rec.started_at or time.time()
 
     record = farm.store.update(job_id, start)
-    if record.task(name).state != "running":
+    claimed = record.task(name)
+    if claimed.state != "running" or claimed.node != me:
         farm.store.release(job_id, name, f"{me}:{task.request.id}")
+        if claimed.state == "pending":
+            _move(task, record, spec, name, {me}, f"{me} lost this piece before")
+            raise Locked(1)  # nowhere else to go right now: try again shortly
         return None
     farm.nodes.heartbeat(me, current_task=f"{job_id}:{name}")
     return record, spec
@@ -253,13 +260,13 @@ def _remove_attempt(folder: Path, attempt: str) -> None:
             path.unlink()
 
 
-@shared_task(bind=True, name="tasks.render_segment", acks_late=True)
+@shared_task(bind=True, name="tasks.render_segment", acks_late=True, default_retry_delay=1)
 def render_segment(self: Task, job_id: str, name: str) -> dict[str, Any]:
     """Render one segment (video only), or the whole range in one pass for unsplit jobs."""
     return _render(self, job_id, name, audio_only=False)
 
 
-@shared_task(bind=True, name="tasks.render_audio", acks_late=True)
+@shared_task(bind=True, name="tasks.render_audio", acks_late=True, default_retry_delay=1)
 def render_audio(self: Task, job_id: str, name: str) -> dict[str, Any]:
     """Render the job's audio once, for the whole range, to be muxed at the stitch."""
     return _render(self, job_id, name, audio_only=True)

@@ -1,0 +1,199 @@
+"""Faults inflicted on a running farm, and hostile input: the job ends right or is refused cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from farm_helpers import queued_messages, run, running_farm, settle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from orchestrator import jobs, routing
+from orchestrator.demo import verify
+from orchestrator.models import EditSpec, RenderSpec
+
+NODES: dict[str, dict[str, Any]] = {"r-1": {}, "r-2": {}}
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory):
+    with running_farm(tmp_path_factory.mktemp("reliability"), NODES, RESOLVE_SIM_FPS="120") as pair:
+        yield pair
+
+
+def _running_segment(farm, job_id: str, frames: int = 20) -> Any:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [
+            t
+            for t in farm.store.get(job_id).tasks
+            if t.kind == "segment" and t.state == "running" and t.frames_done > frames
+        ]
+        if running:
+            return running[0]
+        time.sleep(0.05)
+    raise AssertionError("no segment started")
+
+
+def test_warm_shutdown_lets_the_running_segment_finish(farm) -> None:
+    local, farm = farm
+    record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Social", "split": 2, "output_name": "warm"})
+    piece = _running_segment(farm, record.id)
+    code = local.stop_worker(piece.node, signal.SIGTERM, timeout=60)  # Celery's warm shutdown
+    assert code == 0
+    final = jobs.wait(farm, record.id, timeout=90)
+    assert final.state == "succeeded", final.errors
+    assert final.task(piece.name).node == piece.node and final.task(piece.name).attempts == 1  # it finished there
+    assert verify(final.outputs[0], final.plan)["exact"]
+    local.add_worker(piece.node)
+    local.wait_ready([piece.node])
+
+
+def test_the_same_segment_delivered_twice_is_rendered_once(farm) -> None:
+    _, farm = farm
+    record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "twice"})
+    segment = next(t for t in record.tasks if t.kind == "segment")
+    farm.app.send_task(jobs.RENDER_SEGMENT, args=(record.id, segment.name), queue=routing.RENDER)  # a duplicate copy
+    final = jobs.wait(farm, record.id, timeout=90)
+    assert final.state == "succeeded"
+    assert final.task(segment.name).attempts == 1  # the copy found it locked, then done
+    assert verify(final.outputs[0], final.plan)["exact"]
+
+
+def test_unwritable_output_fails_clearly_naming_the_path(farm) -> None:
+    _, farm = farm
+    root = farm.settings.storage_roots[0]
+    (root / "blocked").write_text("a file where a folder should be")
+    final = run(farm, {"project": "Demo", "timeline": "Teaser", "output_dir": "blocked/out", "output_name": "nowhere"})
+    assert final.state == "failed"
+    assert str(root / "blocked") in final.errors[0]
+    assert not list(root.glob("blocked*/**/*.mov"))
+
+
+def test_a_pickled_message_is_refused_and_never_run(farm, tmp_path: Path) -> None:
+    local, farm = farm
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # what unpickling would run
+            return (open, (str(marker), "w"))
+
+    payload = pickle.dumps(((Exploit(),), {}, {}))
+    with farm.app.producer_or_acquire() as producer:
+        producer.publish(payload, routing_key=routing.RENDER, exchange="", serializer=None,
+                         content_type="application/x-python-serialize", content_encoding="binary",
+                         headers={"task": "tasks.render_segment", "id": "pickled-1", "lang": "py"})  # fmt: skip
+    deadline = time.monotonic() + 20
+    logs = list(local.workers.values())
+    while time.monotonic() < deadline:
+        text = "".join(w.log.read_text(errors="replace") for w in logs)
+        if "pickled-1" in text or "disallowed" in text.lower() or "refusing" in text.lower():
+            break
+        time.sleep(0.2)
+    text = "".join(w.log.read_text(errors="replace") for w in logs)
+    assert "ContentDisallowed" in text or "disallowed" in text.lower() or "Refusing" in text, text[-2000:]
+    assert not marker.exists()  # no code from the message ran
+    settle(farm)  # and the farm goes on
+    assert run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "after_pickle"}).state == "succeeded"
+
+
+# --- hostile and malformed input --------------------------------------------------------------
+
+TEXT = st.one_of(st.text(max_size=40), st.text(min_size=300, max_size=3000), st.sampled_from(
+    ["..", "../../etc", "/etc/passwd", "a/../../b", "x\x00y", "Demo", "Main", "C:\\Windows", "~root", "ünïcødé 🎬"]))  # fmt: skip
+NUMBER = st.one_of(st.integers(-(2**63), 2**63), st.floats(allow_nan=True), st.sampled_from([86400, 89279, -1, 0]))
+VALUE = st.one_of(
+    TEXT, NUMBER, st.booleans(), st.none(), st.lists(TEXT, max_size=3), st.dictionaries(TEXT, TEXT, max_size=3)
+)
+RENDER_KEYS = ["project", "timeline", "format", "codec", "preset", "settings", "frames", "output_dir", "output_name",
+               "split", "audio", "priority", "node", "tags", "max_attempts", "database", "drp", "unknown_field"]  # fmt: skip
+SPECS = st.dictionaries(
+    st.sampled_from(RENDER_KEYS), st.one_of(VALUE, st.fixed_dictionaries({"start": NUMBER, "end": NUMBER})), max_size=8
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SPECS)
+def test_render_spec_never_does_anything_but_validate_or_refuse(data: dict[str, Any]) -> None:
+    try:
+        spec = RenderSpec.model_validate(data)
+    except ValidationError as exc:
+        assert exc.errors()  # every refusal names a field and a reason
+        return
+    assert spec.project and spec.timeline
+    assert spec.output_name is None or (
+        "/" not in spec.output_name and "\\" not in spec.output_name and ".." not in spec.output_name[:2]
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["targets", "operations", "dry_run", "priority", "node", "tags", "other"]), VALUE, max_size=5
+    )
+)
+def test_edit_spec_never_does_anything_but_validate_or_refuse(data: dict[str, Any]) -> None:
+    try:
+        EditSpec.model_validate(data)
+    except ValidationError as exc:
+        assert exc.errors()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(SPECS)
+def test_submit_refuses_cleanly_and_queues_nothing_for_refused_input(farm, data: dict[str, Any]) -> None:
+    _, farm = farm
+    data = {"project": "Demo", "timeline": "Teaser", **data}
+    before = {r.id for r in farm.store.list(limit=100_000)}
+    try:
+        record = jobs.submit_render(farm, data)
+    except (ValidationError, jobs.SubmitRefused) as exc:
+        assert str(exc)
+        assert {r.id for r in farm.store.list(limit=100_000)} == before  # nothing stored
+        return
+    jobs.cancel(farm, record.id, wait=0)  # a valid one: not what this test is about
+    output = Path(record.plan["output"])
+    assert any(os.path.commonpath([output, root]) == str(root) for root in farm.settings.storage_roots)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["render_timeline", "batch_edit", "get_job", "list_jobs", "cancel_job", "retry_job",
+                        "wait_for_job", "inspect_resolve", "nope"]),
+       st.dictionaries(st.sampled_from(["project", "timeline", "job_id", "targets", "operations", "start_frame", "end_frame",
+                                        "split", "priority", "timeout_seconds", "node", "state", "limit", "zzz"]), VALUE, max_size=5))  # fmt: skip
+def test_no_tool_input_crashes_the_mcp_server(farm, tool: str, arguments: dict[str, Any]) -> None:
+    import asyncio
+
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    _, farm = farm
+    if tool == "wait_for_job":
+        arguments["timeout_seconds"] = 0
+    if tool == "inspect_resolve":
+        arguments["timeout_seconds"] = 1
+
+    async def main() -> tuple[Any, Any]:
+        async with Client(build_server(farm)) as client:
+            result = await client.call_tool(tool, arguments)
+            alive = await client.call_tool("list_nodes", {})
+            return result, alive
+
+    result, alive = asyncio.run(main())
+    assert not alive.is_error  # the server still answers
+    if result.is_error:
+        assert "Traceback" not in result.content[0].text
+    for record in farm.store.list(limit=100_000):
+        if not record.finished:
+            jobs.cancel(farm, record.id, wait=0)  # keep the farm quiet for the next example
+    assert json.dumps(result.structured_content or {}) is not None
+    assert queued_messages(farm) >= 0
