@@ -64,6 +64,9 @@ def celery_config(settings: FarmSettings) -> dict[str, Any]:
         # A task is acknowledged when it ends; a lost worker's task runs again.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A task killed by its time limit (a call hung in Resolve) goes back on the queue; its
+        # next copy finds the attempt dead and hands the piece to another node.
+        "task_acks_on_failure_or_timeout": False,
         "task_retry_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": 1,

@@ -74,6 +74,7 @@ class NodeRegistry:
             age = now - float(node.get("last_seen", 0))
             node["age_seconds"] = round(age, 1)
             node["up"] = age <= self.timeout and not node.get("stopped")
+            node.setdefault("unhealthy", None)
             node["version_mismatch"] = node.get("version_key") != VERSION_KEY
             nodes.append(node)
         return nodes
@@ -83,7 +84,7 @@ class NodeRegistry:
         wanted = set(tags)
         return [
             n for n in self.all()
-            if n["up"] and not n["version_mismatch"] and "resolve" in n.get("roles", [])
+            if n["up"] and not n["version_mismatch"] and "resolve" in n.get("roles", []) and not n.get("unhealthy")
             and (node is None or n["name"] == node) and wanted <= set(n.get("tags", []))
         ]  # fmt: skip
 

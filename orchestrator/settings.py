@@ -150,7 +150,7 @@ class FarmSettings(BaseSettings):
 
     @property
     def soft_time_limit(self) -> int:
-        return max(1, self.render_time_limit - min(60, self.render_time_limit // 10))
+        return max(1, self.render_time_limit - min(60, max(1, self.render_time_limit // 10)))
 
     @property
     def redis_url(self) -> str:

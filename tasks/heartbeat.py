@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from bridge import BridgeError
+from orchestrator import routing
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,17 @@ def _announce(sender: Any = None, **_: Any) -> None:
 
 
 def _beat() -> None:
+    checked = 0.0
     while not _stop.wait(runtime.settings.heartbeat_interval):
         try:
-            runtime.farm().nodes.heartbeat(runtime.node)
+            farm = runtime.farm()
+            farm.nodes.heartbeat(runtime.node)
+            me = next((n for n in farm.nodes.all() if n["name"] == runtime.node), {})
+            now = time.monotonic()
+            if me.get("unhealthy") and now - checked > 3 * runtime.settings.heartbeat_interval:
+                # Marked unhealthy (a call hung or crashed): let a pool process check Resolve.
+                checked = now
+                current_app.send_task("tasks.heartbeat", queue=routing.node_queue(runtime.node), priority=0)
         except Exception as exc:  # Redis away for a moment: keep beating, it will come back
             log.warning("heartbeat of %s failed: %s", runtime.node, exc)
 
@@ -80,8 +90,9 @@ def heartbeat() -> dict[str, Any]:
         resolve: dict[str, Any] = runtime.session().describe()
     except BridgeError as exc:
         runtime.drop_session()
-        resolve = {"error": str(exc)}
-    runtime.farm().nodes.heartbeat(runtime.node, resolve=resolve)
+        runtime.farm().nodes.heartbeat(runtime.node, resolve={"error": str(exc)})
+        return {"error": str(exc)}
+    runtime.farm().nodes.heartbeat(runtime.node, resolve=resolve, unhealthy=None)  # a good heartbeat
     return resolve
 
 
@@ -96,6 +107,4 @@ def inspect_resolve() -> dict[str, Any]:
 @shared_task(name="tasks.noop", acks_late=True)
 def noop() -> float:
     """Nothing, at once: the baseline the benchmarks compare the farm's own overhead with."""
-    import time
-
     return time.time()

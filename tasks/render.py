@@ -16,6 +16,7 @@ from typing import Any
 
 import av
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
@@ -101,8 +102,12 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
         if rec.state == "queued":
             rec.state, rec.started_at = "running", rec.started_at or time.time()
 
+    before = record.task(name)
     record = farm.store.update(job_id, start)
     claimed = record.task(name)
+    if before.state == "running" and before.node and before.node in claimed.failed_on[-1:]:
+        # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
+        farm.nodes.heartbeat(before.node, unhealthy=f"lost {name} of job {job_id}")
     if claimed.state != "running" or claimed.node != me:
         farm.store.release(job_id, name, f"{me}:{task.request.id}")
         if claimed.state == "pending":
@@ -232,6 +237,8 @@ def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseExcep
 
     def fail(rec: JobRecord) -> None:
         t = rec.task(name)
+        if rec.finished or t.state == "done" or (t.node != me and t.state == "running"):
+            return  # a stale copy (this worker was cut off): the piece is someone else's now
         t.failed_on.append(me)
         t.error = str(exc)
         rec.blocked_nodes[me] = rec.blocked_nodes.get(me, 0) + 1
@@ -244,6 +251,11 @@ def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseExcep
             t.state = "pending"
 
     record = runtime.farm().store.update(job_id, fail)
+    if record.finished or record.task(name).state in ("done", "running"):
+        return {"stale": reason}
+    if isinstance(exc, (SoftTimeLimitExceeded, CallTimeout)):
+        # A call into Resolve hung: keep new work off this host until Resolve answers again.
+        runtime.farm().nodes.heartbeat(me, unhealthy=f"a call hung rendering {name} of job {job_id}")
     gave_up = record.task(name).state == "failed"
     metrics.record_failure(runtime.farm().redis, "render", me, retried=not gave_up)
     if gave_up:

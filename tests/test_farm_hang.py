@@ -1,0 +1,37 @@
+"""A call that hangs inside Resolve: the time limit ends it, the piece runs elsewhere, the host is
+kept off new work until its next good heartbeat."""
+
+from __future__ import annotations
+
+import time
+
+from farm_helpers import run, running_farm
+
+from orchestrator.demo import verify
+
+HANG = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "8"}
+
+
+def test_hung_call_is_ended_and_the_piece_runs_elsewhere(tmp_path) -> None:
+    nodes = {"hangy": {"tags": ["hang"], "env": {"RESOLVE_SIM_QUIRKS": "hang:Project.GetRenderJobStatus"}},
+             "sure": {"tags": ["hang"]}}  # fmt: skip
+    with running_farm(tmp_path, nodes, **HANG) as (_local, farm):
+        record = run(
+            farm,
+            {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["hang"], "output_name": "hung"},
+            timeout=120,
+        )
+        assert record.state == "succeeded", record.errors
+        assert verify(record.outputs[0], record.plan)["exact"]
+        pieces = [t for t in record.tasks if t.kind != "stitch"]
+        assert all(t.node == "sure" for t in pieces)
+        assert any("hangy" in t.failed_on for t in pieces)
+        # Marked unhealthy when the call hung; cleared by its next good heartbeat (Resolve answers a ping).
+        deadline = time.monotonic() + 30
+        while True:
+            hangy = next(n for n in farm.nodes.all() if n["name"] == "hangy")
+            if hangy["up"] and not hangy["unhealthy"]:
+                break
+            assert time.monotonic() < deadline, hangy
+            time.sleep(0.5)
+        assert hangy["resolve"]["product"] == "DaVinci Resolve Studio"
