@@ -249,6 +249,7 @@ def retry(farm: Farm, job_id: str) -> JobRecord:
                 again.append(task.name)
         record.state, record.cancel_requested, record.finished_at = "queued", False, None
         record.errors, record.blocked_nodes = [], {}
+        record.plan["stitch_requested"] = False
 
     record = farm.store.update(job_id, reset)
     if record.kind == "render":

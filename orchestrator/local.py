@@ -57,6 +57,14 @@ class LocalFarm:
             self.url = self.redis.start()
         return self.url
 
+    def restart_redis(self, down_for: float = 0.0) -> None:
+        """Stop the embedded Redis (flushing its append-only file) and start it again on its port."""
+        assert self.redis is not None, "the farm uses an external Redis"
+        self.redis.stop()
+        time.sleep(down_for)
+        self.redis = EmbeddedRedis(self.settings)
+        self.redis.start()
+
     def worker_env(self, **extra: str) -> dict[str, str]:
         env = {
             **os.environ,

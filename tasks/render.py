@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import av
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from bridge import BridgeError
@@ -28,6 +28,7 @@ from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 BLOCK_AFTER = 2  # failures of one node in one job
+STITCH = "tasks.stitch"
 
 
 class Moved(Exception):
@@ -218,15 +219,30 @@ def _render(task: Task, job_id: str, name: str, audio_only: bool) -> dict[str, A
 
 
 def _finish(job_id: str, name: str, state: str, output: str | None, frames: int = 0) -> None:
+    """Record the piece's end; the piece that completes the set asks for the stitch itself.
+
+    Note: the chord's body normally does that, but a chord counts in Redis and can lose a
+    count when Redis restarts under it; the record cannot. A second stitch finds the job
+    done (or locked) and does nothing.
+    """
+
+    completed = [False]  # set by the one update that completes the set (a re-run resets it)
+
     def finish(rec: JobRecord) -> None:
+        completed[0] = False
         t = rec.task(name)
         t.state, t.finished_at = state, time.time()  # type: ignore[assignment]
         if output:
             t.output = output
         if state == "done":
             t.frames_done = frames or t.frames_total
+        pieces = [p for p in rec.tasks if p.kind != "stitch"]
+        if all(p.state == "done" for p in pieces) and not rec.finished and not rec.plan.get("stitch_requested"):
+            rec.plan["stitch_requested"] = completed[0] = True
 
     runtime.farm().store.update(job_id, finish)
+    if completed[0]:
+        current_app.send_task(STITCH, args=([], job_id), queue=routing.POST)
 
 
 def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseException) -> dict[str, Any]:
