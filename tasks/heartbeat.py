@@ -16,11 +16,21 @@ from celery import current_app, shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from bridge import BridgeError
-from orchestrator import routing
+from orchestrator import janitor, routing
+from orchestrator.farm import Farm
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
+JANITOR_INTERVAL = 5.0  # seconds between sweeps for lost pieces, on post workers
+_farms: list[Farm] = []
+
+
+def _control_farm() -> Farm:
+    """The orchestrator's view of the farm, for the janitor (built once per process)."""
+    if not _farms:
+        _farms.append(Farm(runtime.settings))
+    return _farms[0]
 
 
 def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -59,11 +69,14 @@ def _announce(sender: Any = None, **_: Any) -> None:
 
 
 def _beat() -> None:
-    checked = 0.0
+    checked = swept = 0.0
     while not _stop.wait(runtime.settings.heartbeat_interval):
         try:
             farm = runtime.farm()
             farm.nodes.heartbeat(runtime.node)
+            if "post" in runtime.settings.roles and time.monotonic() - swept > JANITOR_INTERVAL:
+                swept = time.monotonic()
+                janitor.sweep(_control_farm())
             me = next((n for n in farm.nodes.all() if n["name"] == runtime.node), {})
             now = time.monotonic()
             if me.get("unhealthy") and now - checked > 3 * runtime.settings.heartbeat_interval:

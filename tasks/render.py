@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -239,10 +240,12 @@ def _finish(job_id: str, name: str, state: str, output: str | None, frames: int 
         pieces = [p for p in rec.tasks if p.kind != "stitch"]
         if all(p.state == "done" for p in pieces) and not rec.finished and not rec.plan.get("stitch_requested"):
             rec.plan["stitch_requested"] = completed[0] = True
+            rec.task("stitch").celery_id = stitch_id
 
+    stitch_id = uuid.uuid4().hex
     runtime.farm().store.update(job_id, finish)
     if completed[0]:
-        current_app.send_task(STITCH, args=([], job_id), queue=routing.POST)
+        current_app.send_task(STITCH, args=([], job_id), queue=routing.POST, task_id=stitch_id)
 
 
 def _failed(task: Task, job_id: str, name: str, spec: RenderSpec, exc: BaseException) -> dict[str, Any]:

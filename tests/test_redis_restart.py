@@ -34,3 +34,22 @@ def test_redis_restart_loses_no_job(tmp_path) -> None:
             )
             assert verify(final.outputs[0], final.plan)["exact"]
         print(f"recovered all {len(finals)} jobs {recovery:.1f}s after the restart")
+
+
+def test_lost_messages_are_sent_again_by_the_janitor(tmp_path) -> None:
+    import os
+    import signal
+
+    with running_farm(tmp_path, {"y-1": {}}, **ENV) as (local, farm):
+        worker = local.workers["y-1"]
+        os.killpg(worker.process.pid, signal.SIGSTOP)  # hold the node while we lose the messages
+        try:
+            record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "lost"})
+            for key in list(farm.redis.scan_iter("v1.render*")):
+                if farm.redis.type(key) == "list":
+                    farm.redis.delete(key)  # every message of the job is gone
+        finally:
+            os.killpg(worker.process.pid, signal.SIGCONT)
+        final = jobs.wait(farm, record.id, timeout=120)
+        assert final.state == "succeeded", final.errors
+        assert verify(final.outputs[0], final.plan)["exact"]
