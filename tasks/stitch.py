@@ -57,6 +57,9 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
     ttl = runtime.settings.lock_ttl
     if not farm.store.acquire(job_id, "stitch", owner, ttl):
         raise self.retry(countdown=max(1, ttl // 2))  # another copy stitches; look again later
+    if farm.store.get(job_id).finished:  # another copy finished while this one waited for the lock
+        farm.store.release(job_id, "stitch", owner)
+        return {"skipped": "done by another copy"}
     keeper = LockKeeper(farm.store, job_id, "stitch", owner, ttl)
     started = time.monotonic()
     temp: Path | None = None
@@ -136,6 +139,8 @@ def _failed(task: Task, job_id: str, exc: BaseException) -> dict[str, Any]:
 
     def fail(rec: JobRecord) -> None:
         t = rec.task("stitch")
+        if rec.finished:
+            return  # a late copy: the job's outcome stands
         t.error = str(exc)
         if t.attempts >= int(rec.plan.get("max_attempts", 1)):
             t.state, t.finished_at = "failed", time.time()
@@ -146,6 +151,8 @@ def _failed(task: Task, job_id: str, exc: BaseException) -> dict[str, Any]:
             t.state = "pending"
 
     record = runtime.farm().store.update(job_id, fail)
+    if record.finished:
+        return {"skipped": record.state}
     gave_up = record.task("stitch").state == "failed"
     metrics.record_failure(runtime.farm().redis, "stitch", runtime.node, retried=not gave_up)
     if gave_up:

@@ -44,7 +44,9 @@ def test_lost_messages_are_sent_again_by_the_janitor(tmp_path) -> None:
         worker = local.workers["y-1"]
         os.killpg(worker.process.pid, signal.SIGSTOP)  # hold the node while we lose the messages
         try:
-            record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "lost"})
+            record = jobs.submit_render(
+                farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "lost"}
+            )
             for key in list(farm.redis.scan_iter("v1.render*")):
                 if farm.redis.type(key) == "list":
                     farm.redis.delete(key)  # every message of the job is gone

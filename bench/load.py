@@ -1,0 +1,161 @@
+"""Load: many jobs at once across four simulated nodes, and many MCP clients at once.
+
+    python bench/load.py [--jobs 1000] [--clients 50] [--write]
+
+Queues `--jobs` short render jobs at once (24 frames each, one segment, no audio) on a local
+farm of 4 simulated nodes and a post worker, waits for all, and checks every record is
+consistent (succeeded, every piece done, one output that exists). Reports the jobs per
+second the farm sustained and Redis memory per job. Then `--clients` MCP client sessions at
+once, each submitting jobs and polling them, and reports errors and p95 latency. Bounded in
+count and time, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/mcp.py would shadow the mcp package: keep this folder last on the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from orchestrator import jobs  # noqa: E402
+from orchestrator.farm import Farm  # noqa: E402
+from orchestrator.local import LocalFarm  # noqa: E402
+from orchestrator.settings import FarmSettings  # noqa: E402
+
+SHORT = {
+    "project": "Demo",
+    "timeline": "Teaser",
+    "frames": {"start": 86400, "end": 86423},
+    "split": "none",
+    "audio": False,
+}
+
+
+def many_jobs(farm: Farm, count: int) -> dict[str, Any]:
+    memory_before = int(farm.redis.info("memory")["used_memory"])
+    started = time.time()
+    ids = [jobs.submit_render(farm, {**SHORT, "output_name": f"load_{i}"}).id for i in range(count)]
+    submitted = time.time() - started
+    deadline = time.monotonic() + 1800
+    pending = set(ids)
+    while pending:
+        assert time.monotonic() < deadline, f"{len(pending)} jobs unfinished"
+        for record in farm.store.list(limit=count + 100):
+            if record.id in pending and record.finished:
+                pending.discard(record.id)
+        time.sleep(0.5)
+    seconds = time.time() - started
+    memory_after = int(farm.redis.info("memory")["used_memory"])
+    consistent = 0
+    for job_id in ids:
+        record = farm.store.get(job_id)
+        ok = record.state == "succeeded" and all(t.state == "done" for t in record.tasks)
+        ok = ok and len(record.outputs) == 1 and Path(record.outputs[0]).is_file()
+        consistent += ok
+        if not ok:
+            print(
+                "inconsistent:",
+                record.id,
+                record.state,
+                record.errors,
+                [(t.name, t.state, t.node, t.attempts) for t in record.tasks],
+                record.outputs,
+                file=sys.stderr,
+            )
+    return {"jobs": count, "seconds": seconds, "submit_seconds": submitted, "consistent": consistent,
+            "redis_bytes_per_job": (memory_after - memory_before) / count}  # fmt: skip
+
+
+async def many_clients(farm: Farm, clients: int, per_client: int) -> dict[str, Any]:
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def client(n: int) -> None:
+        async with Client(build_server(farm)) as session:
+            for i in range(per_client):
+                t0 = time.perf_counter()
+                result = await session.call_tool("render_timeline", {"project": "Demo", "timeline": "Teaser",
+                                                                     "start_frame": 86400, "end_frame": 86405, "split": "none",
+                                                                     "audio": False, "output_name": f"mcp_{n}_{i}"})  # fmt: skip
+                latencies.append(time.perf_counter() - t0)
+                if result.is_error:
+                    errors.append(result.content[0].text)
+                    continue
+                job_id = result.structured_content["job_id"]
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    polled = await session.call_tool("get_job", {"job_id": job_id})
+                    latencies.append(time.perf_counter() - t0)
+                    if polled.is_error:
+                        errors.append(polled.content[0].text)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    ordered = sorted(latencies)
+    return {"clients": clients, "calls": len(latencies), "errors": len(errors), "seconds": time.perf_counter() - started,
+            "p50_ms": statistics.median(ordered) * 1000, "p95_ms": ordered[int(0.95 * (len(ordered) - 1))] * 1000}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    env = {"RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"),
+           "RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "10"}  # fmt: skip
+    os.environ.update(env)
+    local = LocalFarm(FarmSettings(), env=env)
+    try:
+        url = local.start_redis()
+        names = [f"n{i}" for i in range(1, 5)]
+        for name in names:
+            local.add_worker(name)
+        local.add_worker("post", post=True, resolve=False)
+        local.wait_ready([*names, "post"], timeout=120)
+        farm = Farm(FarmSettings(broker_url=url))
+        load = many_jobs(farm, args.jobs)
+        mcp = asyncio.run(many_clients(farm, args.clients, 4))
+    finally:
+        local.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    report = "\n".join([
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; 4 simulated nodes "
+        "and a post worker, embedded Redis.",
+        "",
+        "| load | figure |",
+        "|---|---|",
+        f"| {load['jobs']} render jobs queued at once (submitted in {load['submit_seconds']:.1f} s) | all finished in "
+        f"{load['seconds']:.1f} s: {load['jobs'] / load['seconds']:.1f} jobs/s; {load['consistent']}/{load['jobs']} records "
+        "consistent (succeeded, every piece done, output on disk) |",
+        f"| Redis memory per job record (+ its Celery results) | {load['redis_bytes_per_job'] / 1024:.1f} KiB |",
+        f"| {mcp['clients']} MCP clients at once, {mcp['calls']} calls (submit + 3 polls each, 4 jobs per client) | "
+        f"{mcp['errors']} errors; p50 {mcp['p50_ms']:.1f} ms, p95 {mcp['p95_ms']:.1f} ms |",
+    ])  # fmt: skip
+    print(report)
+    if args.write:
+        from figures import write_section
+
+        write_section("bench/load.py", "Load (`python bench/load.py --write`)", report)
+
+
+if __name__ == "__main__":
+    main()
