@@ -95,8 +95,8 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
                 rec.errors.append(f"{name}: {t.error} (after {t.attempts} attempt(s))")
                 return
             t.state = "pending"
-        if rec.blocked_nodes.get(me, 0) >= BLOCK_AFTER or me in t.failed_on[-1:]:
-            return  # this node just lost it (or is blocked): leave it pending for another node
+        if elsewhere is not None and (rec.blocked_nodes.get(me, 0) >= BLOCK_AFTER or me in t.failed_on[-1:]):
+            return  # this node just lost it (or is blocked) and another can take it: leave it pending
         t.state, t.node, t.error = "running", me, None
         t.attempts += 1
         t.started_at, t.finished_at = time.time(), None
@@ -105,6 +105,8 @@ def _begin(task: Task, job_id: str, name: str) -> tuple[JobRecord, RenderSpec] |
             rec.state, rec.started_at = "running", rec.started_at or time.time()
 
     before = record.task(name)
+    # With no other node able to take it, this one renders it after all: better late than never.
+    elsewhere = _other_node(farm.nodes, record, spec, {me})
     record = farm.store.update(job_id, start)
     claimed = record.task(name)
     if before.state == "running" and before.node and before.node in claimed.failed_on[-1:]:
