@@ -29,8 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import jobs  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
-from orchestrator.local import LocalFarm  # noqa: E402
-from orchestrator.settings import FarmSettings  # noqa: E402
 
 # Node n belongs to every group of size >= n, so a job tagged gN runs on exactly N nodes.
 GROUPS = {1: ["g1", "g2", "g4"], 2: ["g2", "g4"], 3: ["g4"], 4: ["g4"]}
@@ -54,25 +52,12 @@ def main() -> None:
     parser.add_argument("--timeline", default="Main")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-farm-"))
-    env = {
-        "RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"),
-        "RESOLVE_SIM_FPS": str(args.fps), "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5",
-        "RESOLVE_FARM_PROGRESS_INTERVAL": "0.5",
-    }  # fmt: skip
-    os.environ.update(env)
-    local = LocalFarm(FarmSettings(), env=env)
-    try:
-        url = local.start_redis()
-        for n, tags in GROUPS.items():
-            local.add_worker(f"n{n}", tags=tags)
-        local.add_worker("post", post=True, resolve=False)
-        local.wait_ready([*(f"n{n}" for n in GROUPS), "post"], timeout=120)
-        farm = Farm(FarmSettings(broker_url=url))
+    from figures import local_farm
+
+    env = {"RESOLVE_SIM_FPS": str(args.fps), "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5",
+           "RESOLVE_FARM_PROGRESS_INTERVAL": "0.5"}  # fmt: skip
+    with local_farm("bench-farm-", {f"n{n}": tags for n, tags in GROUPS.items()}, env) as farm:
         figures = measure(farm, args.timeline)
-    finally:
-        local.stop()
-        shutil.rmtree(home, ignore_errors=True)
     report = render(figures, args.fps, args.timeline)
     print(report)
     if args.write:

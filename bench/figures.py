@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.farm import Farm
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -18,3 +24,30 @@ def write_section(bench: str, title: str, report: str) -> None:
     else:
         text += f"\n## {title}\n\n{block}\n"
     DOCS.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def local_farm(prefix: str, nodes: dict[str, list[str]], env: dict[str, str]) -> Iterator[Farm]:
+    """A local farm for one benchmark: embedded Redis, the named nodes (with tags) and a post worker."""
+    import os
+    import shutil
+    import tempfile
+
+    from orchestrator.farm import Farm
+    from orchestrator.local import LocalFarm
+    from orchestrator.settings import FarmSettings
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {"RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"), **env}
+    os.environ.update(env)
+    local = LocalFarm(FarmSettings(), env=env)
+    try:
+        url = local.start_redis()
+        for name, tags in nodes.items():
+            local.add_worker(name, tags=tags)
+        local.add_worker("post", post=True, resolve=False)
+        local.wait_ready([*nodes, "post"], timeout=120)
+        yield Farm(FarmSettings(broker_url=url))
+    finally:
+        local.stop()
+        shutil.rmtree(home, ignore_errors=True)

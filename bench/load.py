@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,6 @@ sys.path.append(str(Path(__file__).resolve().parent))
 
 from orchestrator import jobs  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
-from orchestrator.local import LocalFarm  # noqa: E402
-from orchestrator.settings import FarmSettings  # noqa: E402
 
 SHORT = {
     "project": "Demo",
@@ -119,24 +115,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    env = {"RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"),
-           "RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "10"}  # fmt: skip
-    os.environ.update(env)
-    local = LocalFarm(FarmSettings(), env=env)
-    try:
-        url = local.start_redis()
-        names = [f"n{i}" for i in range(1, 5)]
-        for name in names:
-            local.add_worker(name)
-        local.add_worker("post", post=True, resolve=False)
-        local.wait_ready([*names, "post"], timeout=120)
-        farm = Farm(FarmSettings(broker_url=url))
+    from figures import local_farm
+
+    env = {"RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "10"}
+    with local_farm("bench-load-", {f"n{i}": [] for i in range(1, 5)}, env) as farm:
         load = many_jobs(farm, args.jobs)
         mcp = asyncio.run(many_clients(farm, args.clients, 4))
-    finally:
-        local.stop()
-        shutil.rmtree(home, ignore_errors=True)
     report = "\n".join([
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; 4 simulated nodes "
         "and a post worker, embedded Redis.",

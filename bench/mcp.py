@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,7 @@ from mcp import Client  # noqa: E402
 
 from mcp_server.server import build_server  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
-from orchestrator.local import LocalFarm  # noqa: E402
 from orchestrator.routing import RENDER  # noqa: E402
-from orchestrator.settings import FarmSettings  # noqa: E402
 
 SPEC = {
     "project": "Demo",
@@ -116,23 +112,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-mcp-"))
-    env = {"RESOLVE_FARM_HOME": str(home), "RESOLVE_SIM_LIBRARY": str(home / "sim" / "library.json"),
-           "RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5"}  # fmt: skip
-    os.environ.update(env)
-    local = LocalFarm(FarmSettings(), env=env)
-    try:
-        url = local.start_redis()
-        for n in (1, 2, 3):
-            local.add_worker(f"sim-{n}")
-        local.add_worker("post", post=True, resolve=False)
-        local.wait_ready(["sim-1", "sim-2", "sim-3", "post"], timeout=120)
-        farm = Farm(FarmSettings(broker_url=url))
+    from figures import local_farm
+
+    env = {"RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5"}
+    with local_farm("bench-mcp-", {"sim-1": [], "sim-2": [], "sim-3": []}, env) as farm:
         bare = celery_figures(farm, args.jobs)
         mcp = asyncio.run(mcp_figures(farm, args.jobs))
-    finally:
-        local.stop()
-        shutil.rmtree(home, ignore_errors=True)
     report = render(mcp, bare)
     print(report)
     if args.write:

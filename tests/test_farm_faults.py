@@ -11,7 +11,7 @@ from farm_helpers import running_farm
 from orchestrator import jobs
 from orchestrator.demo import verify
 
-SLOW = {"RESOLVE_SIM_FPS": "60", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "8", "RESOLVE_FARM_RENDER_TIME_LIMIT": "7"}
+SLOW = {"RESOLVE_SIM_FPS": "60", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from farm_helpers import running_farm
 from orchestrator import jobs
 from orchestrator.demo import verify
 
-ENV = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "8", "RESOLVE_FARM_RENDER_TIME_LIMIT": "7"}
+ENV = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}
 
 
 def test_redis_restart_loses_no_job(tmp_path) -> None:
