@@ -111,8 +111,20 @@ def _join(record: JobRecord) -> tuple[Path, Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = final.with_name(f".{final.stem}.{record.id}.partial{ext}")
     expected = int(plan["frames"]["count"])
+    try:
+        _write(plan, files, audio, temp, expected)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()  # a full disk or a failed check leaves nothing behind, not even the temporary file
+        raise
+    os.replace(temp, final)  # atomic: the final name only ever shows a verified file
+    return final, temp
+
+
+def _write(plan: dict[str, Any], files: list[str], audio: str | None, temp: Path, expected: int) -> None:
+    """Join into `temp` and check it against the plan."""
     if plan["stitch"] == "move":
-        shutil.copyfile(files[0], temp) if _other_device(files[0], final.parent) else os.link(files[0], temp)
+        shutil.copyfile(files[0], temp) if _other_device(files[0], temp.parent) else os.link(files[0], temp)
     elif plan["stitch"] == "copy":
         join_copy(files, audio, str(temp))
     else:
@@ -125,8 +137,6 @@ def _join(record: JobRecord) -> tuple[Path, Path]:
         want = expected / float(plan["fps"])
         if abs(float(found["audio_seconds"]) - want) > 2.0 / float(plan["fps"]) + 0.05:
             raise StitchError(f"the joined file holds {found['audio_seconds']:.3f}s of audio; {want:.3f}s expected")
-    os.replace(temp, final)  # atomic: the final name only ever shows a verified file
-    return final, temp
 
 
 def _other_device(path: str, folder: Path) -> bool:
