@@ -230,7 +230,10 @@ def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for item in args.setting or []:
         key, _, raw = item.partition("=")
-        settings[key] = json.loads(raw) if raw[:1] in "0123456789-[{tf" and raw not in ("", "-") else raw
+        try:
+            settings[key] = json.loads(raw)  # numbers and booleans: 1920, true
+        except ValueError:
+            settings[key] = raw  # anything else is a string: Best, Same as Project
     if settings:
         spec["settings"] = settings
     return spec

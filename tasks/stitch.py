@@ -62,7 +62,6 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
         return {"skipped": "done by another copy"}
     keeper = LockKeeper(farm.store, job_id, "stitch", owner, ttl)
     started = time.monotonic()
-    temp: Path | None = None
     try:
 
         def begin(rec: JobRecord) -> None:
@@ -73,7 +72,7 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
                 rec.state = "stitching"
 
         record = farm.store.update(job_id, begin)
-        final, temp = _join(record)
+        final = _join(record)
         seconds = time.monotonic() - started
 
         def succeed(rec: JobRecord) -> None:
@@ -91,17 +90,14 @@ def stitch(self: Task, results: Any, job_id: str) -> dict[str, Any]:
         shutil.rmtree(record.plan["work_dir"], ignore_errors=True)
         metrics.record_stitch(farm.redis, seconds)
         return {"output": str(final), "seconds": round(seconds, 3)}
-    except Exception as exc:
-        if temp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+    except Exception as exc:  # _join has removed its temporary file already
         return _failed(self, job_id, exc)
     finally:
         keeper.stop()
         farm.store.release(job_id, "stitch", owner)
 
 
-def _join(record: JobRecord) -> tuple[Path, Path]:
+def _join(record: JobRecord) -> Path:
     plan = record.plan
     pieces = [t for t in record.tasks if t.kind in ("segment", "render")]
     audio = next((t.output for t in record.tasks if t.kind == "audio"), None)
@@ -118,7 +114,7 @@ def _join(record: JobRecord) -> tuple[Path, Path]:
             temp.unlink()  # a full disk or a failed check leaves nothing behind, not even the temporary file
         raise
     os.replace(temp, final)  # atomic: the final name only ever shows a verified file
-    return final, temp
+    return final
 
 
 def _write(plan: dict[str, Any], files: list[str], audio: str | None, temp: Path, expected: int) -> None:

@@ -220,10 +220,26 @@ def _cli(farm, *args: str, timeout: float = 120):
 
 
 def test_cli_render_wait_json(farm) -> None:
-    done = _cli(farm, "render", "Demo", "Teaser", "--split", "2", "--name", "cli", "--wait", "--json")
+    done = _cli(
+        farm,
+        "render",
+        "Demo",
+        "Teaser",
+        "--split",
+        "2",
+        "--name",
+        "cli",
+        "--setting",
+        "VideoQuality=Best",
+        "--setting",
+        "AudioBitDepth=24",
+        "--wait",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)  # stdout holds only the final record
     assert record["state"] == "succeeded" and record["outputs"][0].endswith("cli.mov")
+    assert record["spec"]["settings"] == {"VideoQuality": "Best", "AudioBitDepth": 24}
     assert "job" in done.stderr  # the progress went to stderr
     status = _cli(farm, "status", record["id"], "--json")
     assert status.returncode == 0 and json.loads(status.stdout)["id"] == record["id"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import queued_messages, run, running_farm, settle
+from farm_helpers import run, running_farm, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -195,5 +194,4 @@ def test_no_tool_input_crashes_the_mcp_server(farm, tool: str, arguments: dict[s
     for record in farm.store.list(limit=100_000):
         if not record.finished:
             jobs.cancel(farm, record.id, wait=0)  # keep the farm quiet for the next example
-    assert json.dumps(result.structured_content or {}) is not None
-    assert queued_messages(farm) >= 0
+    assert result.content and result.content[0].text  # every answer, refusal or not, says something
