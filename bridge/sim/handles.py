@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bridge.sim import state as S
+from bridge.sim.library import Address, get_in
 
 T = TypeVar("T")
 
@@ -33,17 +34,25 @@ class Handle:
         self._state = state
         self._pid = project_id
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
+    def _address(self, data: dict[str, Any]) -> Address:
+        """Where this handle's object sits in the library `data`."""
         raise NotImplementedError
+
+    def _project_address(self, data: dict[str, Any]) -> Address:
+        return S.project_address(data, self._state, self._pid)
 
     def _project_of(self, data: dict[str, Any]) -> dict[str, Any]:
         return S.project(data, self._state, self._pid)
 
+    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
+        return get_in(data, self._address(data))
+
     def _get(self) -> dict[str, Any]:
         return self._locate(self._state.library.read())
 
-    def _change(self, change: Callable[[dict[str, Any]], T]) -> T:
-        return self._state.library.update(lambda data: change(self._locate(data)))
+    def _change(self, change: Callable[[Any], T], *within: str) -> T:
+        """Apply `change` to this handle's object (or to its part `within`, e.g. "markers") and save it."""
+        return self._state.library.update_at(lambda data: (*self._address(data), *within), change)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.GetUniqueId() == self.GetUniqueId()  # type: ignore[attr-defined]
@@ -65,10 +74,10 @@ class Markers(Handle):
             return False
         key = str(S.number(frameId))
 
-        def add(obj: dict[str, Any]) -> bool:
-            if key in obj["markers"]:
+        def add(markers: dict[str, Any]) -> bool:
+            if key in markers:
                 return False  # Resolve refuses a second marker on the same frame
-            obj["markers"][key] = {
+            markers[key] = {
                 "color": color,
                 "duration": S.number(duration),
                 "note": note,
@@ -77,7 +86,7 @@ class Markers(Handle):
             }
             return True
 
-        return self._change(add)
+        return self._change(add, "markers")
 
     def GetMarkers(self) -> dict[float, dict[str, Any]]:
         return {S.number(k): dict(v) for k, v in sorted(self._get()["markers"].items(), key=lambda kv: float(kv[0]))}
@@ -92,21 +101,22 @@ class Markers(Handle):
     def UpdateMarkerCustomData(self, frameId: float, customData: str) -> bool:
         key = str(S.number(frameId))
 
-        def update(obj: dict[str, Any]) -> bool:
-            if key not in obj["markers"]:
+        def update(markers: dict[str, Any]) -> bool:
+            if key not in markers:
                 return False
-            obj["markers"][key]["customData"] = customData
+            markers[key]["customData"] = customData
             return True
 
-        return self._change(update)
+        return self._change(update, "markers")
 
     def _delete_markers(self, keep: Callable[[str, dict[str, Any]], bool]) -> bool:
-        def delete(obj: dict[str, Any]) -> bool:
-            before = len(obj["markers"])
-            obj["markers"] = {k: v for k, v in obj["markers"].items() if keep(k, v)}
-            return len(obj["markers"]) < before
+        def delete(markers: dict[str, Any]) -> bool:
+            doomed = [k for k, v in markers.items() if not keep(k, v)]
+            for k in doomed:
+                del markers[k]
+            return bool(doomed)
 
-        return self._change(delete)
+        return self._change(delete, "markers")
 
     def DeleteMarkersByColor(self, color: str) -> bool:
         if color != "All" and color not in S.MARKER_COLORS:

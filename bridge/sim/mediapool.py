@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.sim import state as S
 from bridge.sim.handles import Colored, Handle, Markers, put
-from bridge.sim.library import new_id, new_item
+from bridge.sim.library import Address, new_id, new_item
 from bridge.sim.timeline import Timeline, TimelineItem
 
 MEDIA_SUFFIXES = (".mov", ".mp4", ".mxf", ".avi", ".mkv", ".wav", ".mp3", ".braw", ".r3d", ".dng", ".tif", ".png")
@@ -68,8 +68,8 @@ def _import(state: S.SimState, project_id: str, bin_id: str, paths: list[str]) -
 class MediaPool(Handle):
     """The media pool of a simulated project."""
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._project_of(data)
+    def _address(self, data: dict[str, Any]) -> Address:
+        return self._project_address(data)
 
     def GetUniqueId(self) -> str:
         return f"{self._pid}:pool"
@@ -134,9 +134,10 @@ class MediaPool(Handle):
         if not tid or not entries:
             return []
 
-        def append(proj: dict[str, Any]) -> list[str]:
+        def append(proj: dict[str, Any]) -> list[tuple[str, Address]]:
             tl = S.timeline(proj, tid)
-            added = []
+            added: list[str] = []
+            ends: dict[int, int] = {}  # track index -> end of its last item, kept as clips are added
             for entry in entries:
                 info = entry if isinstance(entry, dict) else {"mediaPoolItem": entry}
                 mpi = info.get("mediaPoolItem")
@@ -152,17 +153,24 @@ class MediaPool(Handle):
                 if not 1 <= index <= len(tracks):
                     continue
                 items = tracks[index - 1]["items"]
+                if index not in ends:
+                    ends[index] = max([tl["start_frame"]] + [i["end"] for i in items])
                 record = info.get("recordFrame")
-                start = int(record) if record is not None else max([tl["start_frame"]] + [i["end"] for i in items])
+                start = int(record) if record is not None else ends[index]
                 item = new_item(clip, start, last - first, left_offset=first)
                 items.append(item)
-                items.sort(key=lambda i: i["start"])
+                ends[index] = max(ends[index], item["end"])
                 tl["frames"] = max(tl["frames"], item["end"] - tl["start_frame"])
                 added.append(item["id"])
-            return added
+            where: dict[str, Address] = {}  # so the new items' handles find them without a scan
+            for index in ends:
+                items = tl["tracks"]["video"][index - 1]["items"]
+                items.sort(key=lambda i: i["start"])
+                where.update((it["id"], ("tracks", "video", index - 1, "items", n)) for n, it in enumerate(items))
+            return [(i, where[i]) for i in added]
 
-        ids = self._change(append)
-        return [TimelineItem(self._state, self._pid, tid, i) for i in ids]
+        added = self._change(append)
+        return [TimelineItem(self._state, self._pid, tid, i, hint) for i, hint in added]
 
     def DeleteTimelines(self, timeline: list[Timeline]) -> bool:
         doomed = {t.GetUniqueId() for t in timeline}
@@ -212,8 +220,8 @@ class Folder(Handle):
         super().__init__(state, project_id)
         self._bid = bin_id
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return S.find_bin(self._project_of(data), self._bid)
+    def _address(self, data: dict[str, Any]) -> Address:
+        return (*self._project_address(data), *S.bin_address(self._project_of(data), self._bid))
 
     def GetUniqueId(self) -> str:
         return self._bid
@@ -241,8 +249,8 @@ class MediaPoolItem(Markers, Colored):
         super().__init__(state, project_id)
         self._cid = clip_id
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return S.clip(self._project_of(data), self._cid)
+    def _address(self, data: dict[str, Any]) -> Address:
+        return (*self._project_address(data), *S.clip_address(self._project_of(data), self._cid))
 
     def GetUniqueId(self) -> str:
         return self._cid

@@ -9,6 +9,7 @@ from typing import Any
 from bridge.sim import formats
 from bridge.sim import state as S
 from bridge.sim.handles import Handle, put
+from bridge.sim.library import Address
 from bridge.sim.mediapool import MediaPool
 from bridge.sim.renderer import RenderJob, frame_rate
 from bridge.sim.timeline import Timeline
@@ -77,8 +78,8 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
 class Project(Handle):
     """A simulated project, open on one simulated host."""
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._project_of(data)
+    def _address(self, data: dict[str, Any]) -> Address:
+        return self._project_address(data)
 
     def GetUniqueId(self) -> str:
         return self._pid

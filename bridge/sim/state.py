@@ -7,12 +7,13 @@ handle reads the object's current data on every call and changes it through
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.colors import CLIP_COLORS, MARKER_COLORS
 from bridge.sim.config import SimConfig
-from bridge.sim.library import LOCAL_DB, Library
+from bridge.sim.library import LOCAL_DB, Address, Library, get_in
 from bridge.sim.renderer import Renderer, RenderJob
 
 __all__ = ["CLIP_COLORS", "MARKER_COLORS"]  # re-exported for the API handles
@@ -55,7 +56,9 @@ class SimState:
         return self.render.setdefault(project_id, ProjectRenderState())
 
 
-# --- locating data in a library snapshot ----------------------------------------------------
+# --- locating data in the library -------------------------------------------------------
+# Each `*_address` finds where an object sits (for `Library.update_at`), relative to its
+# container, and raises `Gone` when it is not there; the plain function returns the object.
 
 
 def database(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -65,44 +68,71 @@ def database(data: dict[str, Any], name: str) -> dict[str, Any]:
         raise Gone(f"database {name}") from None
 
 
+def project_address(data: dict[str, Any], state: SimState, project_id: str) -> Address:
+    if project_id not in database(data, state.database)["projects"]:
+        raise Gone(f"project {project_id}")
+    return ("databases", state.database, "projects", project_id)
+
+
 def project(data: dict[str, Any], state: SimState, project_id: str) -> dict[str, Any]:
-    try:
-        return database(data, state.database)["projects"][project_id]
-    except KeyError:
-        raise Gone(f"project {project_id}") from None
+    return get_in(data, project_address(data, state, project_id))
 
 
-def timeline(proj: dict[str, Any], timeline_id: str) -> dict[str, Any]:
-    for tl in proj["timelines"]:
+def timeline_address(proj: dict[str, Any], timeline_id: str) -> Address:
+    for index, tl in enumerate(proj["timelines"]):
         if tl["id"] == timeline_id:
-            return tl
+            return ("timelines", index)
     raise Gone(f"timeline {timeline_id}")
 
 
-def item(tl: dict[str, Any], item_id: str) -> dict[str, Any]:
+def timeline(proj: dict[str, Any], timeline_id: str) -> dict[str, Any]:
+    return get_in(proj, timeline_address(proj, timeline_id))
+
+
+def item_address(tl: dict[str, Any], item_id: str, hint: Address = ()) -> Address:
+    """Where item `item_id` sits in `tl`; `hint`, where it was last seen, is tried first.
+
+    Note: items are found by a scan otherwise, so a caller going through thousands of items
+    passes hints to keep each lookup constant-time.
+    """
+    if len(hint) == 5:
+        with contextlib.suppress(LookupError, TypeError):
+            if get_in(tl, hint)["id"] == item_id:
+                return hint
     for kind in TRACK_TYPES:
-        for track in tl["tracks"][kind]:
-            for it in track["items"]:
+        for t, track in enumerate(tl["tracks"][kind]):
+            for i, it in enumerate(track["items"]):
                 if it["id"] == item_id:
-                    return it
+                    return ("tracks", kind, t, "items", i)
     raise Gone(f"timeline item {item_id}")
 
 
+def item(tl: dict[str, Any], item_id: str) -> dict[str, Any]:
+    return get_in(tl, item_address(tl, item_id))
+
+
+def clip_address(proj: dict[str, Any], clip_id: str) -> Address:
+    if clip_id not in proj["clips"]:
+        raise Gone(f"clip {clip_id}")
+    return ("clips", clip_id)
+
+
 def clip(proj: dict[str, Any], clip_id: str) -> dict[str, Any]:
-    try:
-        return proj["clips"][clip_id]
-    except KeyError:
-        raise Gone(f"clip {clip_id}") from None
+    return get_in(proj, clip_address(proj, clip_id))
+
+
+def bin_address(proj: dict[str, Any], bin_id: str) -> Address:
+    stack: list[tuple[Address, dict[str, Any]]] = [(("root_bin",), proj["root_bin"])]
+    while stack:
+        address, b = stack.pop()
+        if b["id"] == bin_id:
+            return address
+        stack.extend(((*address, "bins", i), sub) for i, sub in enumerate(b["bins"]))
+    raise Gone(f"bin {bin_id}")
 
 
 def find_bin(proj: dict[str, Any], bin_id: str) -> dict[str, Any]:
-    stack = [proj["root_bin"]]
-    while stack:
-        b = stack.pop()
-        if b["id"] == bin_id:
-            return b
-        stack.extend(b["bins"])
-    raise Gone(f"bin {bin_id}")
+    return get_in(proj, bin_address(proj, bin_id))
 
 
 def number(value: Any) -> int | float:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.sim import state as S
 from bridge.sim.handles import Colored, Markers, put
-from bridge.sim.library import new_id
+from bridge.sim.library import Address, get_in, new_id
 
 TIMELINE_SETTINGS = ("timelineFrameRate", "timelineResolutionWidth", "timelineResolutionHeight")
 LUT_SUFFIXES = (".cube", ".3dl", ".dat", ".ilut", ".olut", ".davlut")
@@ -30,8 +30,8 @@ class Timeline(Markers):
         super().__init__(state, project_id)
         self._tid = timeline_id
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return S.timeline(self._project_of(data), self._tid)
+    def _address(self, data: dict[str, Any]) -> Address:
+        return (*self._project_address(data), *S.timeline_address(self._project_of(data), self._tid))
 
     def GetUniqueId(self) -> str:
         return self._tid
@@ -94,7 +94,7 @@ class Timeline(Markers):
     def SetSetting(self, settingName: str, settingValue: str) -> bool:
         if settingName not in TIMELINE_SETTINGS or not str(settingValue).replace(".", "", 1).isdigit():
             return False
-        return self._change(put("settings", settingName, value=str(settingValue)))
+        return self._change(put(settingName, value=str(settingValue)), "settings")
 
     def GetTrackCount(self, trackType: str) -> int:
         kind = _track_type(trackType)
@@ -122,9 +122,12 @@ class Timeline(Markers):
     def GetItemListInTrack(self, trackType: str, index: int) -> list[TimelineItem]:
         kind = _track_type(trackType)
         tracks = self._get()["tracks"][kind] if kind else []
-        if not 1 <= index <= len(tracks):
+        if kind is None or not 1 <= index <= len(tracks):
             return []
-        return [TimelineItem(self._state, self._pid, self._tid, it["id"]) for it in tracks[index - 1]["items"]]
+        return [
+            TimelineItem(self._state, self._pid, self._tid, it["id"], ("tracks", kind, index - 1, "items", i))
+            for i, it in enumerate(tracks[index - 1]["items"])
+        ]
 
     def GetItemsInTrack(self, trackType: str, index: int) -> dict[int, TimelineItem]:
         return dict(enumerate(self.GetItemListInTrack(trackType, index), 1))
@@ -152,13 +155,16 @@ class Timeline(Markers):
 class TimelineItem(Markers, Colored):
     """A clip on a track of a simulated timeline."""
 
-    def __init__(self, state: S.SimState, project_id: str, timeline_id: str, item_id: str) -> None:
+    def __init__(self, state: S.SimState, project_id: str, timeline_id: str, item_id: str, hint: Address = ()) -> None:
         super().__init__(state, project_id)
         self._tid = timeline_id
         self._iid = item_id
+        self._hint = hint  # where the item was last seen in its timeline
 
-    def _locate(self, data: dict[str, Any]) -> dict[str, Any]:
-        return S.item(S.timeline(self._project_of(data), self._tid), self._iid)
+    def _address(self, data: dict[str, Any]) -> Address:
+        timeline = (*self._project_address(data), *S.timeline_address(self._project_of(data), self._tid))
+        self._hint = S.item_address(get_in(data, timeline), self._iid, self._hint)
+        return (*timeline, *self._hint)
 
     def GetUniqueId(self) -> str:
         return self._iid
