@@ -330,11 +330,24 @@ def _print_result(record: Any) -> None:
         for path in record.outputs:
             out.print(f"[green]succeeded[/]: {path}")
         for task in record.tasks:
-            for item in task.results:
-                mark = "ok" if item["ok"] else f"refused: {item['error']}"
-                out.print(f"  {task.name}: {item['kind']} {item['target']}: {item['change']} ({mark})")
+            _print_items(task.name, task.results)
     else:
         out.print(f"[red]{record.state}[/]: " + ("; ".join(record.errors) or "no reason recorded"))
+
+
+def _print_items(target: str, results: list[dict[str, Any]], shown: int = 50) -> None:
+    """Every item of a short report; counts per operation and the refusals of a long one (all in --json)."""
+    listed = results if len(results) <= shown else [r for r in results if not r["ok"]][:shown]
+    if len(results) > shown:
+        for op in sorted({r["op"] for r in results}):
+            mine = [r for r in results if r["op"] == op]
+            ok = sum(r["ok"] for r in mine)
+            out.print(f"  {target}: {mine[0]['kind']}: {ok} item(s) changed, {len(mine) - ok} refused")
+    for item in listed:
+        mark = "ok" if item["ok"] else f"refused: {item['error']}"
+        out.print(f"  {target}: {item['kind']} {item['target']}: {item['change']} ({mark})")
+    if len(results) > len(listed):
+        out.print(f"  ({len(results) - len(listed)} more item(s): resolve-farm status JOB --json lists them all)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -20,7 +20,9 @@ def session(sim_env):
 
 
 def _library_bytes(sim_env) -> bytes:
-    return Path(sim_env["RESOLVE_SIM_LIBRARY"]).read_bytes()
+    """The library's snapshot and journal: unchanged bytes mean nothing was written."""
+    snapshot = Path(sim_env["RESOLVE_SIM_LIBRARY"])
+    return snapshot.read_bytes() + Path(f"{snapshot}.journal").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from farm_helpers import queued_messages, run, running_farm, settle
 from pydantic import ValidationError
 
 from bridge.sim import framecode
+from bridge.sim.library import Library
 from orchestrator import jobs
 from orchestrator.demo import verify
 
@@ -98,11 +99,11 @@ def test_batch_edit_across_two_timelines(farm) -> None:
     spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}, {"project": "Demo", "timeline": "Social"}],
             "operations": ops}  # fmt: skip
     library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
-    before = json.loads(library.read_text())
+    before = Library(library).read()
     dry = run(farm, {**spec, "dry_run": True}, kind="edit")
     assert dry.state == "succeeded"
     assert all(r["dry_run"] for t in dry.tasks for r in t.results) and sum(len(t.results) for t in dry.tasks) > 4
-    assert json.loads(library.read_text())["databases"] == before["databases"]  # dry run changed nothing
+    assert Library(library).read()["databases"] == before["databases"]  # dry run changed nothing
     record = run(farm, spec, kind="edit")
     assert record.state == "succeeded", record.errors
     assert len({t.node for t in record.tasks}) == 2
@@ -116,12 +117,12 @@ def test_batch_edit_across_two_timelines(farm) -> None:
 
 def test_bad_edit_operations_fail_the_job_and_touch_nothing(farm) -> None:
     library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
-    before = json.loads(library.read_text())["databases"]
+    before = Library(library).read()["databases"]
     spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}],
             "operations": [{"op": "add_marker", "frame": 1}, {"op": "set_clip_color", "color": "Magenta"}]}  # fmt: skip
     record = run(farm, spec, kind="edit")
     assert record.state == "failed" and "color" in record.errors[0]
-    assert json.loads(library.read_text())["databases"] == before
+    assert Library(library).read()["databases"] == before
 
 
 def test_cancel_mid_render_leaves_nothing(farm) -> None:

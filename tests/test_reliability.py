@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import signal
@@ -102,6 +103,50 @@ def test_a_pickled_message_is_refused_and_never_run(farm, tmp_path: Path) -> Non
     assert not marker.exists()  # no code from the message ran
     settle(farm)  # and the farm goes on
     assert run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "after_pickle"}).state == "succeeded"
+
+
+def test_a_batch_edit_touching_ten_thousand_items(farm, capsys: pytest.CaptureFixture[str]) -> None:
+    """One edit job over a 10,000-item timeline: every item changed, every result recorded, the record consistent."""
+    from bridge.sim import SimConfig, create
+    from bridge.sim.bulk import many_items_project
+    from bridge.sim.library import Library
+
+    _, farm = farm
+    assert many_items_project(create(SimConfig.from_env()), "Load", "Ten thousand", 10_000) == 10_000
+    jobs.inspect(farm, "r-1", timeout=30)  # the node publishes the new project in its catalog
+    operations = [{"op": "set_clip_color", "color": "Teal"},
+                  {"op": "set_cdl", "slope": [1.1, 1.0, 0.9], "saturation": 0.9}]  # fmt: skip
+    spec = {"targets": [{"project": "Load", "timeline": "Ten thousand"}], "operations": operations}
+    record = run(farm, spec, kind="edit", timeout=300)
+    assert record.state == "succeeded" and not record.errors, record.errors
+    (task,) = record.tasks
+    assert task.state == "done" and len(task.results) == 20_000 and all(r["ok"] for r in task.results)
+    assert farm.store.get(record.id).model_dump() == record.model_dump()  # stored whole, reads back the same
+    library = Library(Path(os.environ["RESOLVE_SIM_LIBRARY"])).read()
+    project = next(p for p in library["databases"]["Local Database"]["projects"].values() if p["name"] == "Load")
+    items = next(t for t in project["timelines"] if t["name"] == "Ten thousand")["tracks"]["video"][0]["items"]
+    assert len(items) == 10_000
+    assert all(it["color"] == "Teal" and it["cdl"]["1"]["Slope"] == [1.1, 1.0, 0.9] for it in items)
+    assert project["saved"]
+    # An agent gets counts per operation and a sample, not 20,000 lines; the CLI likewise.
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    async def get_job() -> Any:
+        async with Client(build_server(farm)) as client:
+            return await client.call_tool("get_job", {"job_id": record.id})
+
+    view = asyncio.run(get_job()).structured_content["tasks"][0]
+    assert view["results_summary"] == [{"op": 0, "kind": "set_clip_color", "ok": 10_000, "refused": 0},
+                                       {"op": 1, "kind": "set_cdl", "ok": 10_000, "refused": 0}]  # fmt: skip
+    assert len(view["results"]) == 50 and view["results_omitted"] == 19_950
+    from orchestrator.cli import _print_result
+
+    _print_result(record)
+    printed = capsys.readouterr().out
+    assert "set_clip_color: 10000 item(s) changed, 0 refused" in printed and "20000 more item(s)" in printed
+    assert len(printed.splitlines()) < 10
 
 
 # --- hostile and malformed input --------------------------------------------------------------

@@ -166,15 +166,10 @@ def test_ten_thousand_items_are_edited_through_the_bridge(sim_env) -> None:
     """A batch edit touching 10,000 timeline items, through `ops.apply_edits`, all applied and saved."""
     from bridge import ops
     from bridge.sim import scriptapp
+    from bridge.sim.bulk import many_items_project
 
     resolve = scriptapp("Resolve")
-    project = resolve.GetProjectManager().LoadProject("Demo")
-    pool = project.GetMediaPool()
-    clips = pool.GetRootFolder().GetSubFolderList()[0].GetClipList()
-    timeline = pool.CreateEmptyTimeline("Ten thousand")
-    assert project.SetCurrentTimeline(timeline)
-    infos = [{"mediaPoolItem": clips[n % len(clips)], "startFrame": 0, "endFrame": 12} for n in range(10_000)]
-    assert len(pool.AppendToTimeline(infos)) == 10_000
+    assert many_items_project(resolve, "Load", "Ten thousand", 10_000) == 10_000
     cdl = {"slope": [1.1, 1.0, 0.9], "offset": [0.0, 0.0, 0.01], "power": [1.0, 1.0, 1.0], "saturation": 0.9}
     results = ops.apply_edits(
         resolve,
@@ -184,7 +179,7 @@ def test_ten_thousand_items_are_edited_through_the_bridge(sim_env) -> None:
     assert len(results) == 20_000 and all(r["ok"] for r in results), [r for r in results if not r["ok"]][:3]
     assert ops.save_project(resolve)
     fresh = Library(Path(sim_env["RESOLVE_SIM_LIBRARY"])).read()
-    proj = next(p for p in fresh["databases"]["Local Database"]["projects"].values() if p["name"] == "Demo")
+    proj = next(p for p in fresh["databases"]["Local Database"]["projects"].values() if p["name"] == "Load")
     items = next(t for t in proj["timelines"] if t["name"] == "Ten thousand")["tracks"]["video"][0]["items"]
     assert len(items) == 10_000
     assert all(it["color"] == "Teal" and it["cdl"]["1"]["Saturation"] == 0.9 for it in items)

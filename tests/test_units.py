@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -177,3 +178,21 @@ def test_progress_and_eta() -> None:
     public = record.public()
     assert {"id", "kind", "state", "progress", "tasks", "outputs", "errors"} <= set(public)
     assert {"name", "node", "state", "attempts", "frames_done", "frames_total"} <= set(public["tasks"][0])
+
+
+def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
+    from mcp_server.views import results_view
+
+    def result(n: int, ok: bool) -> dict[str, Any]:
+        return {"op": n % 2, "kind": ["set_clip_color", "set_cdl"][n % 2], "target": f"item {n}", "ok": ok,
+                "change": "c", "error": "" if ok else "Resolve refused the change"}  # fmt: skip
+
+    short = [result(n, True) for n in range(10)]
+    assert results_view(short) == {"results": short}
+    long = [result(n, n not in (7, 40, 99)) for n in range(100)]
+    view = results_view(long)
+    assert [r["target"] for r in view["results"][:3]] == ["item 7", "item 40", "item 99"]
+    assert all(r["ok"] for r in view["results"][3:]) and len(view["results"]) == 50
+    assert view["results_omitted"] == 50
+    assert view["results_summary"] == [{"op": 0, "kind": "set_clip_color", "ok": 49, "refused": 1},
+                                       {"op": 1, "kind": "set_cdl", "ok": 48, "refused": 2}]  # fmt: skip
