@@ -3,10 +3,14 @@
 Each record is one JSON value at `rf:job:<id>`, listed in the sorted set `rf:jobs` by
 creation time. Every change is a read-modify-write inside a WATCH/MULTI transaction, retried
 on conflict, so two workers reporting at once can never lose or corrupt each other's update.
+A batch edit's per-item results (thousands of lines for a big timeline) live beside the
+record, in the hash `rf:job:<id>:results` (one field per task), written in the same
+transaction: listings and progress updates never carry them; `get` does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,21 +52,49 @@ class JobStore:
     def key(job_id: str) -> str:
         return f"{PREFIX}:job:{job_id}"
 
+    @staticmethod
+    def results_key(job_id: str) -> str:
+        return f"{PREFIX}:job:{job_id}:results"
+
     def create(self, record: JobRecord) -> JobRecord:
         record.refresh_progress()
         pipe = self.redis.pipeline()
-        pipe.set(self.key(record.id), record.model_dump_json(), nx=True)
+        self._write(pipe, record, {}, nx=True)
         pipe.zadd(JOBS, {record.id: record.created_at})
-        created, _ = pipe.execute()
-        if not created:
+        if not pipe.execute()[0]:
             raise ValueError(f"job {record.id} exists already")
         return record
 
     def get(self, job_id: str) -> JobRecord:
-        raw = self.redis.get(self.key(job_id))
+        raw, stored = self.redis.pipeline().get(self.key(job_id)).hgetall(self.results_key(job_id)).execute()
+        return self._record(job_id, raw, stored)
+
+    @staticmethod
+    def _record(job_id: str, raw: str | None, stored: dict[str, str]) -> JobRecord:
+        """A record read back, with the per-item results stored beside it (JSON per task name)."""
         if raw is None:
             raise JobNotFound(job_id)
-        return JobRecord.model_validate_json(raw)
+        record = JobRecord.model_validate_json(raw)
+        for task in record.tasks:
+            if task.name in stored:
+                task.results = json.loads(stored[task.name])
+        return record
+
+    def _write(self, pipe: Any, record: JobRecord, stored: dict[str, str], nx: bool = False) -> None:
+        """Queue on `pipe` the record without its results (first), then the results that changed."""
+        results_key = self.results_key(record.id)
+        body = record.model_dump_json(exclude={"tasks": {"__all__": {"results"}}})
+        pipe.set(self.key(record.id), body, ex=self.retention if record.finished else None, nx=nx)
+        for task in record.tasks:
+            text = json.dumps(task.results, separators=(",", ":")) if task.results else None
+            if text is not None and text != stored.get(task.name):
+                pipe.hset(results_key, task.name, text)
+            elif text is None and task.name in stored:
+                pipe.hdel(results_key, task.name)
+        if record.finished:
+            pipe.expire(results_key, self.retention)
+        else:
+            pipe.persist(results_key)  # a job retried after it finished keeps its results
 
     def update(self, job_id: str, change: Callable[[JobRecord], Any]) -> JobRecord:
         """Apply `change` to the current record atomically; returns the record as written.
@@ -74,17 +106,12 @@ class JobStore:
         written: list[JobRecord] = []
 
         def transaction(pipe: redis.client.Pipeline) -> None:
-            raw = pipe.get(key)
-            if raw is None:
-                raise JobNotFound(job_id)
-            record = JobRecord.model_validate_json(raw)
+            stored = pipe.hgetall(self.results_key(job_id))
+            record = self._record(job_id, pipe.get(key), stored)
             change(record)
             record.refresh_progress()
             pipe.multi()
-            if record.finished:
-                pipe.set(key, record.model_dump_json(), ex=self.retention)
-            else:
-                pipe.set(key, record.model_dump_json())
+            self._write(pipe, record, stored)
             written[:] = [record]
 
         self.redis.transaction(transaction, key)
@@ -93,7 +120,7 @@ class JobStore:
     def list(
         self, state: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50
     ) -> list[JobRecord]:
-        """Newest first, filtered, one page."""
+        """Newest first, filtered, one page; without per-item results (`get` has them)."""
         found: list[JobRecord] = []
         skipped = 0
         for record in self._newest_first():

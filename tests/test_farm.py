@@ -208,6 +208,43 @@ def test_listing_and_retention(farm) -> None:
     assert farm.store.list(kind="edit", state="running") == []
 
 
+def test_per_item_results_are_kept_beside_the_record(farm) -> None:
+    """Listings and progress updates never carry a big batch's results; `get` always does."""
+    from orchestrator.models import JobRecord, TaskRecord
+
+    results = [{"op": 0, "kind": "set_clip_color", "target": f"item {n}", "ok": True, "change": "c", "error": ""}
+               for n in range(1000)]  # fmt: skip
+    record = JobRecord(
+        kind="edit", spec={}, tasks=[TaskRecord(name="P/A", kind="edit"), TaskRecord(name="P/B", kind="edit")]
+    )
+    farm.store.create(record)
+    key, results_key = farm.store.key(record.id), farm.store.results_key(record.id)
+
+    def finish(name: str):
+        def change(rec: JobRecord) -> None:
+            rec.task(name).state, rec.task(name).results = "done", results
+            if all(t.state == "done" for t in rec.tasks):
+                rec.state = "succeeded"
+
+        return change
+
+    farm.store.update(record.id, finish("P/A"))
+    assert "item 999" not in farm.redis.get(key) and farm.redis.hkeys(results_key) == ["P/A"]
+    assert farm.store.get(record.id).task("P/A").results == results
+    listed = next(r for r in farm.store.list(kind="edit", limit=100) if r.id == record.id)
+    assert listed.task("P/A").results == []  # a listing stays light
+    farm.store.update(record.id, finish("P/B"))
+    final = farm.store.get(record.id)
+    assert final.state == "succeeded" and [len(t.results) for t in final.tasks] == [1000, 1000]
+    assert 0 < farm.redis.ttl(results_key) <= farm.settings.job_retention  # expires with the record
+    assert abs(farm.redis.ttl(results_key) - farm.redis.ttl(key)) <= 1
+    farm.store.update(record.id, lambda rec: setattr(rec, "state", "queued"))  # retried: kept again
+    assert farm.redis.ttl(results_key) == -1 and farm.redis.ttl(key) == -1
+    farm.store.update(record.id, lambda rec: setattr(rec.task("P/A"), "results", []))
+    assert farm.redis.hkeys(results_key) == ["P/B"]
+    farm.store.update(record.id, lambda rec: setattr(rec, "state", "cancelled"))
+
+
 # --- the CLI against the same farm ---------------------------------------------------------
 
 
