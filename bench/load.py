@@ -117,7 +117,9 @@ def many_items(farm: Farm, count: int) -> dict[str, Any]:
         library.update(lambda data, n=n: recolor(n)(get_in(data, (*address, n))))
     rewritten = (time.perf_counter() - t0) / 10
     return {"items": count, "seconds": seconds, "changed": changed, "consistent": consistent,
-            "record_bytes": int(farm.redis.memory_usage(f"rf:job:{record.id}") or 0), "snapshot_bytes": library.path.stat().st_size,
+            "record_bytes": int(farm.redis.memory_usage(farm.store.key(record.id)) or 0),
+            "results_bytes": int(farm.redis.memory_usage(farm.store.results_key(record.id)) or 0),
+            "snapshot_bytes": library.path.stat().st_size,
             "journaled_ms": journaled * 1000, "rewritten_ms": rewritten * 1000}  # fmt: skip
 
 
@@ -182,7 +184,8 @@ def main() -> None:
         f"| a batch edit touching {edit['items']} timeline items (clip colour + CDL: {2 * edit['items']} changes) | "
         f"finished in {edit['seconds']:.1f} s ({2 * edit['items'] / edit['seconds']:.0f} changes/s); {edit['changed']}/"
         f"{edit['items']} items changed in the library; record {'consistent' if edit['consistent'] else 'INCONSISTENT'} "
-        f"({2 * edit['items']} per-item results, {edit['record_bytes'] / 1024 / 1024:.1f} MiB in Redis) |",
+        f"(in Redis: the record {edit['record_bytes'] / 1024:.1f} KiB, its {2 * edit['items']} per-item results beside it "
+        f"{edit['results_bytes'] / 1024 / 1024:.1f} MiB) |",
         f"| one item change in the simulator's library ({edit['snapshot_bytes'] / 1024 / 1024:.1f} MiB snapshot) | "
         f"journaled {edit['journaled_ms']:.2f} ms vs whole-library rewrite (baseline) {edit['rewritten_ms']:.1f} ms: "
         f"{edit['rewritten_ms'] / edit['journaled_ms']:.0f}x faster |",
