@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models import JobRecord
-
-RESULTS_SHOWN = 50
+from orchestrator.models import JobRecord, results_report
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:
@@ -30,32 +28,12 @@ def job_view(record: JobRecord) -> dict[str, Any]:
                 "frames_done": t.frames_done,
                 "frames_total": t.frames_total,
                 **({"error": t.error} if t.error else {}),
-                **(results_view(t.results) if t.results else {}),
+                **(results_report(t.results) if t.results else {}),
             }
             for t in record.tasks
         ],
         "outputs": record.outputs,
         "errors": record.errors,
-    }
-
-
-def results_view(results: list[dict[str, Any]], shown: int = RESULTS_SHOWN) -> dict[str, Any]:
-    """A target's per-item report: all of it when short; else counts per operation and the refusals first.
-
-    Note: a batch over thousands of items would otherwise hand an agent megabytes of "ok"
-    lines; the full report stays in the record (`resolve-farm status JOB --json`).
-    """
-    if len(results) <= shown:
-        return {"results": results}
-    summary: dict[int, dict[str, Any]] = {}
-    for r in results:
-        counts = summary.setdefault(r["op"], {"op": r["op"], "kind": r["kind"], "ok": 0, "refused": 0})
-        counts["ok" if r["ok"] else "refused"] += 1
-    first = sorted(results, key=lambda r: r["ok"])[:shown]  # refusals first; the sort is stable
-    return {
-        "results_summary": list(summary.values()),
-        "results": first,
-        "results_omitted": len(results) - len(first),
     }
 
 

@@ -335,14 +335,14 @@ def _print_result(record: Any) -> None:
         out.print(f"[red]{record.state}[/]: " + ("; ".join(record.errors) or "no reason recorded"))
 
 
-def _print_items(target: str, results: list[dict[str, Any]], shown: int = 50) -> None:
+def _print_items(target: str, results: list[dict[str, Any]]) -> None:
     """Every item of a short report; counts per operation and the refusals of a long one (all in --json)."""
-    listed = results if len(results) <= shown else [r for r in results if not r["ok"]][:shown]
-    if len(results) > shown:
-        for op in sorted({r["op"] for r in results}):
-            mine = [r for r in results if r["op"] == op]
-            ok = sum(r["ok"] for r in mine)
-            out.print(f"  {target}: {mine[0]['kind']}: {ok} item(s) changed, {len(mine) - ok} refused")
+    from orchestrator.models import results_report
+
+    report = results_report(results)
+    for counts in report.get("results_summary", []):
+        out.print(f"  {target}: {counts['kind']}: {counts['ok']} item(s) changed, {counts['refused']} refused")
+    listed = [r for r in report["results"] if "results_summary" not in report or not r["ok"]]
     for item in listed:
         mark = "ok" if item["ok"] else f"refused: {item['error']}"
         out.print(f"  {target}: {item['kind']} {item['target']}: {item['change']} ({mark})")

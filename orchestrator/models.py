@@ -192,6 +192,26 @@ class EditSpec(_Spec):
 
 # --- the record ---------------------------------------------------------------------------
 
+RESULTS_SHOWN = 50
+
+
+def results_report(results: list[dict[str, Any]], shown: int = RESULTS_SHOWN) -> dict[str, Any]:
+    """A target's per-item report as people and agents read it: all of it when short; else
+    counts per operation (`results_summary`), `shown` results with the refusals first, and how
+    many more there are (`results_omitted`).
+
+    Note: a batch over thousands of items would otherwise hand an agent megabytes of "ok"
+    lines; the full report stays in the record (`resolve-farm status JOB --json`).
+    """
+    if len(results) <= shown:
+        return {"results": results}
+    summary: dict[int, dict[str, Any]] = {}
+    for r in results:
+        counts = summary.setdefault(r["op"], {"op": r["op"], "kind": r["kind"], "ok": 0, "refused": 0})
+        counts["ok" if r["ok"] else "refused"] += 1
+    first = sorted(results, key=lambda r: r["ok"])[:shown]  # refusals first; the sort is stable
+    return {"results_summary": list(summary.values()), "results": first, "results_omitted": len(results) - len(first)}
+
 
 class TaskRecord(BaseModel):
     """One task of a job as users see it: where it runs, how far it got, what it made."""

@@ -122,6 +122,9 @@ def test_a_batch_edit_touching_ten_thousand_items(farm, capsys: pytest.CaptureFi
     (task,) = record.tasks
     assert task.state == "done" and len(task.results) == 20_000 and all(r["ok"] for r in task.results)
     assert farm.store.get(record.id).model_dump() == record.model_dump()  # stored whole, reads back the same
+    light = {"tasks": {"__all__": {"results"}}}
+    listed = next(r for r in farm.store.list(kind="edit", limit=50) if r.id == record.id)
+    assert listed.tasks[0].results == [] and listed.model_dump(exclude=light) == record.model_dump(exclude=light)
     library = Library(Path(os.environ["RESOLVE_SIM_LIBRARY"])).read()
     project = next(p for p in library["databases"]["Local Database"]["projects"].values() if p["name"] == "Load")
     items = next(t for t in project["timelines"] if t["name"] == "Ten thousand")["tracks"]["video"][0]["items"]

@@ -181,16 +181,16 @@ def test_progress_and_eta() -> None:
 
 
 def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
-    from mcp_server.views import results_view
+    from orchestrator.models import results_report
 
     def result(n: int, ok: bool) -> dict[str, Any]:
         return {"op": n % 2, "kind": ["set_clip_color", "set_cdl"][n % 2], "target": f"item {n}", "ok": ok,
                 "change": "c", "error": "" if ok else "Resolve refused the change"}  # fmt: skip
 
     short = [result(n, True) for n in range(10)]
-    assert results_view(short) == {"results": short}
+    assert results_report(short) == {"results": short}
     long = [result(n, n not in (7, 40, 99)) for n in range(100)]
-    view = results_view(long)
+    view = results_report(long)
     assert [r["target"] for r in view["results"][:3]] == ["item 7", "item 40", "item 99"]
     assert all(r["ok"] for r in view["results"][3:]) and len(view["results"]) == 50
     assert view["results_omitted"] == 50

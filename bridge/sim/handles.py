@@ -41,6 +41,11 @@ class Handle:
     def _project_address(self, data: dict[str, Any]) -> Address:
         return S.project_address(data, self._state, self._pid)
 
+    def _in_project(self, data: dict[str, Any], find: Callable[[dict[str, Any]], Address]) -> Address:
+        """The address of what `find` locates inside this handle's project (given the project)."""
+        project = self._project_address(data)
+        return (*project, *find(get_in(data, project)))
+
     def _project_of(self, data: dict[str, Any]) -> dict[str, Any]:
         return S.project(data, self._state, self._pid)
 

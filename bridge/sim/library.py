@@ -95,7 +95,6 @@ class Library:
         self._data: dict[str, Any] = {}
         self._snapshot_key: tuple[int, int, int] | None = None
         self._journal_offset = 0  # bytes of the journal already applied to _data
-        self._journal_current = False  # the journal on disk belongs to _data's snapshot
         self._stale_journal: str | None = None  # generation of a journal known to be stale
         self.ensure()
 
@@ -133,13 +132,13 @@ class Library:
         gone); `change` returns a result; raising aborts the change and leaves the files untouched.
         """
         with self._thread_lock, self._locked():
-            self._refresh()
+            journal_current = self._refresh()
             address = address_of(self._data)
             if not address:
                 raise ValueError("update_at needs the address of an object inside the library: use update")
             value = copy.deepcopy(get_in(self._data, address))
             result = change(value)
-            if self._journal_current and self._journal_offset < max(self.compact_at, self._snapshot_size()):
+            if journal_current and self._journal_offset < max(self.compact_at, self._snapshot_size()):
                 self._append(address, value)
                 _set_in(self._data, address, value)
             else:
@@ -153,7 +152,8 @@ class Library:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> bool:
+        """Bring `_data` up to date; True when the journal on disk belongs to its snapshot."""
         if _file_key(os.stat(self.path)) != self._snapshot_key:
             self._load_snapshot()
         journal = self._catch_up()
@@ -164,7 +164,7 @@ class Library:
             journal = self._catch_up()
             if journal != self._data.get("generation"):
                 self._stale_journal = journal
-        self._journal_current = journal == self._data.get("generation")
+        return journal == self._data.get("generation")
 
     def _load_snapshot(self) -> None:
         with open(self.path, encoding="utf-8") as f:
@@ -229,7 +229,7 @@ class Library:
         self._write_atomically(self.path, json.dumps(data, separators=(",", ":")))
         self._write_atomically(self._journal_path, header)
         self._data, self._snapshot_key = data, _file_key(os.stat(self.path))
-        self._journal_offset, self._journal_current = len(header.encode()), True
+        self._journal_offset = len(header.encode())
 
     def _write_atomically(self, path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".library-", dir=path.parent)

@@ -221,7 +221,7 @@ class Folder(Handle):
         self._bid = bin_id
 
     def _address(self, data: dict[str, Any]) -> Address:
-        return (*self._project_address(data), *S.bin_address(self._project_of(data), self._bid))
+        return self._in_project(data, lambda proj: S.bin_address(proj, self._bid))
 
     def GetUniqueId(self) -> str:
         return self._bid
@@ -250,7 +250,7 @@ class MediaPoolItem(Markers, Colored):
         self._cid = clip_id
 
     def _address(self, data: dict[str, Any]) -> Address:
-        return (*self._project_address(data), *S.clip_address(self._project_of(data), self._cid))
+        return self._in_project(data, lambda proj: S.clip_address(proj, self._cid))
 
     def GetUniqueId(self) -> str:
         return self._cid

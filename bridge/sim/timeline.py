@@ -31,7 +31,7 @@ class Timeline(Markers):
         self._tid = timeline_id
 
     def _address(self, data: dict[str, Any]) -> Address:
-        return (*self._project_address(data), *S.timeline_address(self._project_of(data), self._tid))
+        return self._in_project(data, lambda proj: S.timeline_address(proj, self._tid))
 
     def GetUniqueId(self) -> str:
         return self._tid
@@ -162,9 +162,12 @@ class TimelineItem(Markers, Colored):
         self._hint = hint  # where the item was last seen in its timeline
 
     def _address(self, data: dict[str, Any]) -> Address:
-        timeline = (*self._project_address(data), *S.timeline_address(self._project_of(data), self._tid))
-        self._hint = S.item_address(get_in(data, timeline), self._iid, self._hint)
-        return (*timeline, *self._hint)
+        def find(proj: dict[str, Any]) -> Address:
+            timeline = S.timeline_address(proj, self._tid)
+            self._hint = S.item_address(get_in(proj, timeline), self._iid, self._hint)
+            return (*timeline, *self._hint)
+
+        return self._in_project(data, find)
 
     def GetUniqueId(self) -> str:
         return self._iid
