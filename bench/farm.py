@@ -76,10 +76,10 @@ def measure(farm: Farm, timeline: str) -> dict[str, Any]:
         joined = any(t.kind == "segment" for t in pieces)
         copy_seconds = _remux_seconds(record.outputs[0]) if joined else None
         scaling[nodes] = {
-            "wall": wall, "segments": record.plan["segments"], "nodes_used": len({t.node for t in pieces}),
-            "frames": record.plan["frames"]["count"],
+            "wall": wall, "segments": record.plan.segments, "nodes_used": len({t.node for t in pieces}),
+            "frames": record.plan.frames.count,
             "last_piece_to_final": (stitch.finished_at or 0) - last_piece,
-            "stitch_seconds": record.plan.get("stitch_seconds"), "copy_seconds": copy_seconds,
+            "stitch_seconds": record.task("stitch").details.get("seconds"), "copy_seconds": copy_seconds,
             "output_bytes": Path(record.outputs[0]).stat().st_size,
         }  # fmt: skip
     latencies = []

@@ -33,7 +33,6 @@ def local_farm(prefix: str, nodes: dict[str, list[str]], env: dict[str, str]) ->
     import shutil
     import tempfile
 
-    from orchestrator.farm import Farm
     from orchestrator.local import LocalFarm
     from orchestrator.settings import FarmSettings
 
@@ -42,12 +41,7 @@ def local_farm(prefix: str, nodes: dict[str, list[str]], env: dict[str, str]) ->
     os.environ.update(env)
     local = LocalFarm(FarmSettings(), env=env)
     try:
-        url = local.start_redis()
-        for name, tags in nodes.items():
-            local.add_worker(name, tags=tags)
-        local.add_worker("post", post=True, resolve=False)
-        local.wait_ready([*nodes, "post"], timeout=120)
-        yield Farm(FarmSettings(broker_url=url))
+        yield local.start({name: {"tags": tags} for name, tags in nodes.items()})
     finally:
         local.stop()
         shutil.rmtree(home, ignore_errors=True)

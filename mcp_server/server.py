@@ -99,7 +99,7 @@ async def _watch(farm: Farm, bus: InMemorySubscriptionBus) -> None:
                     await bus.publish(ResourceUpdated(uri=f"job://{record.id}"))
                 seen[record.id] = mark
             nodes = await to_thread.run_sync(farm.nodes.all)
-            fingerprint = json.dumps([(n["name"], n["up"], n.get("current_task")) for n in nodes])
+            fingerprint = json.dumps([(n.name, n.up, n.current_task) for n in nodes])
             if fingerprint != nodes_seen:
                 nodes_seen = fingerprint
                 await bus.publish(ResourceUpdated(uri="farm://nodes"))
@@ -186,8 +186,8 @@ def _tools(server: MCPServer, farm: Farm) -> None:
             "job_id": record.id,
             "state": record.state,
             "plan": {
-                "frames": plan["frames"], "segments": plan["segments"], "eligible_nodes": plan["eligible_nodes"],
-                "stitch": plan["stitch"], "output": plan["output"],
+                "frames": plan.frames.model_dump(), "segments": plan.segments, "eligible_nodes": plan.eligible_nodes,
+                "stitch": plan.stitch, "output": plan.output,
             },
             "estimate_seconds": estimate,
             "next": f"wait_for_job(job_id='{record.id}')",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.models import JobRecord, results_report
+from orchestrator.nodes import NodeRecord
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def busy_nodes(record: JobRecord) -> str:
     return ", ".join(running) or "waiting for a node"
 
 
-def node_view(node: dict[str, Any]) -> dict[str, Any]:
+def node_view(record: NodeRecord) -> dict[str, Any]:
+    node = record.public()
     resolve = node.get("resolve") or {}
     return {
         "name": node["name"],

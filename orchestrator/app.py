@@ -13,10 +13,12 @@ from typing import Any
 from celery import Celery
 from celery.backends.redis import RedisBackend
 
+from orchestrator import kinds
+from orchestrator.redis_server import broker_url
 from orchestrator.routing import RENDER
 from orchestrator.settings import FarmSettings
 
-TASK_MODULES = ["tasks.render", "tasks.stitch", "tasks.edit", "tasks.heartbeat"]
+WORKER_MODULES = ["tasks.worker", "tasks.cleanup"]  # besides the kinds' own task modules
 
 
 class RecordKeepingRedisBackend(RedisBackend):
@@ -37,8 +39,8 @@ class RecordKeepingRedisBackend(RedisBackend):
 BACKEND = f"{__name__}:RecordKeepingRedisBackend"
 
 
-def celery_config(settings: FarmSettings) -> dict[str, Any]:
-    """Celery settings, as DESIGN.md's notes on Celery with Redis require."""
+def celery_config(settings: FarmSettings, url: str) -> dict[str, Any]:
+    """Celery settings for the farm whose Redis is at `url`, as DESIGN.md's notes on Celery with Redis require."""
     redelivery = {
         "visibility_timeout": settings.visibility_timeout,  # above the longest render
         # Look for messages of dead workers every few seconds (kombu's default is ~100 s).
@@ -49,8 +51,8 @@ def celery_config(settings: FarmSettings) -> dict[str, Any]:
         "sep": ":",
     }
     return {
-        "broker_url": settings.redis_url,
-        "result_backend": f"{BACKEND}+{settings.results_url}",
+        "broker_url": url,
+        "result_backend": f"{BACKEND}+{settings.result_url or url}",
         "broker_transport_options": redelivery,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
         "visibility_timeout": settings.visibility_timeout,
@@ -87,21 +89,23 @@ def celery_config(settings: FarmSettings) -> dict[str, Any]:
                 "soft_time_limit": settings.edit_time_limit - 5,
             },
         },
-        "include": TASK_MODULES,
+        "include": [*WORKER_MODULES, *kinds.task_modules()],
         "worker_hijack_root_logger": False,
     }
 
 
-def make_app(settings: FarmSettings) -> Celery:
+def make_app(settings: FarmSettings, url: str) -> Celery:
+    kinds.load_plugins(settings.plugins)
     app = Celery("resolve-farm", set_as_current=False)
-    app.conf.update(celery_config(settings))
+    app.conf.update(celery_config(settings, url))
     return app
 
 
 @lru_cache(maxsize=1)
 def get_app() -> Celery:
     """The app for this process, from its environment's settings."""
-    return make_app(FarmSettings())
+    settings = FarmSettings()
+    return make_app(settings, broker_url(settings))
 
 
 def __getattr__(name: str) -> Any:

@@ -16,38 +16,35 @@ from typing import Any
 
 from orchestrator import jobs
 from orchestrator.farm import Farm
+from orchestrator.kinds.render import RenderPlan
 from orchestrator.local import LocalFarm
 from orchestrator.settings import FarmSettings
 
 
 def run_demo(nodes: int, timeline: str, compare: bool = True) -> int:
-    from orchestrator.cli import _follow, err, out
+    from orchestrator.cli.views import err, follow, out
 
     settings = FarmSettings()
     local = LocalFarm(settings)
     try:
-        url = local.start_redis()
         names = [f"sim-{i}" for i in range(1, nodes + 1)]
-        for name in names:
-            local.add_worker(name, bridge="sim")
-        local.add_worker("post", post=True, resolve=False)
-        local.wait_ready([*names, "post"])
-        farm = Farm(settings.model_copy(update={"broker_url": url}))
-        err.print(f"farm up: {', '.join(names)} + post (Redis {url.split('@')[-1]}, home {settings.home})")
+        farm = local.start({name: {"bridge": "sim"} for name in names}, timeout=60)
+        err.print(f"farm up: {', '.join(names)} + post (Redis {farm.url.split('@')[-1]}, home {settings.home})")
         spec: dict[str, Any] = {"project": "Demo", "timeline": timeline, "output_name": f"Demo_{timeline}_farm"}
-        split, split_seconds = _render(farm, spec, _follow)
-        err.print(f"split render: {split.plan['segments']} segments on {', '.join(split.plan['eligible_nodes'])}")
+        split, split_seconds = _render(farm, spec, follow)
+        err.print(f"split render: {split.plan.segments} segments on {', '.join(split.plan.eligible_nodes)}")
         if split.state != "succeeded":
             out.print(f"[red]the render {split.state}[/]: {'; '.join(split.errors)}")
             return 1
         verdict = verify(split.outputs[0], split.plan)
         out.print(f"{'verified' if verdict['exact'] else 'WRONG'}: {verdict['summary']} -> {split.outputs[0]}")
         out.print(
-            f"split across {len(names)} nodes: {split_seconds:.1f}s (stitch {split.plan.get('stitch_seconds', 0):.2f}s)"
+            f"split across {len(names)} nodes: {split_seconds:.1f}s "
+            f"(stitch {split.task('stitch').details['seconds']:.2f}s)"
         )
         if compare:
             one = {**spec, "node": names[0], "split": "none", "output_name": f"Demo_{timeline}_one_node"}
-            single, single_seconds = _render(farm, one, _follow)
+            single, single_seconds = _render(farm, one, follow)
             if single.state == "succeeded":
                 speedup = single_seconds / split_seconds
                 out.print(f"one node: {single_seconds:.1f}s -> speed-up {speedup:.2f}x on {len(names)} nodes "
@@ -65,19 +62,19 @@ def _render(farm: Farm, spec: dict[str, Any], follow: Any) -> tuple[Any, float]:
     return final, time.monotonic() - started
 
 
-def verify(path: str, plan: dict[str, Any]) -> dict[str, Any]:
+def verify(path: str, plan: RenderPlan) -> dict[str, Any]:
     """Does the file hold exactly the planned frames, in order, and audio of the right length?"""
     import av
 
     from bridge.sim import framecode
 
-    first, last = plan["frames"]["start"], plan["frames"]["end"]
+    first, last = plan.frames.start, plan.frames.end
     frames = framecode.read_file(path)
     with av.open(path) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
         seconds = float(audio.duration * audio.time_base) if audio is not None and audio.duration else 0.0
-    want = (last - first + 1) / float(plan["fps"] or 24)
-    exact = frames == list(range(first, last + 1)) and (not plan.get("audio") or abs(seconds - want) < 0.1)
+    want = (last - first + 1) / float(plan.fps or 24)
+    exact = frames == list(range(first, last + 1)) and (not plan.audio or abs(seconds - want) < 0.1)
     if exact:
         summary = f"{len(frames)} frames {first}..{last} in order, none missing or doubled; audio {seconds:.2f}s"
     else:

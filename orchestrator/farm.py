@@ -1,4 +1,4 @@
-"""One handle on the farm's control plane: settings, Redis, the Celery app and the stores."""
+"""One handle on the farm's control plane: settings, Redis, the Celery app, the stores and the job kinds."""
 
 from __future__ import annotations
 
@@ -8,30 +8,49 @@ from functools import cached_property
 import redis
 from celery import Celery
 
+from orchestrator import kinds
 from orchestrator.app import make_app
 from orchestrator.catalog import Catalog
+from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
+from orchestrator.redis_server import broker_url
 from orchestrator.settings import FarmSettings
 from orchestrator.store import JobStore, connect
 
 
 @dataclass
 class Farm:
-    """What submitting, watching and steering jobs needs, built once per process."""
+    """What submitting, watching and steering jobs needs, built once per process.
+
+    Note: the broker's address is found here, once, on first use (for a local farm it is read
+    from the embedded Redis's state file); a failure is not remembered, so a farm started later
+    is found by the next call.
+    """
 
     settings: FarmSettings
 
+    def __post_init__(self) -> None:
+        kinds.load_plugins(self.settings.plugins)
+
+    @cached_property
+    def url(self) -> str:
+        return broker_url(self.settings)
+
     @cached_property
     def redis(self) -> redis.Redis:
-        return connect(self.settings.redis_url)
+        return connect(self.url)
 
     @cached_property
     def app(self) -> Celery:
-        return make_app(self.settings)
+        return make_app(self.settings, self.url)
 
     @cached_property
     def store(self) -> JobStore:
         return JobStore(self.redis, self.settings.job_retention)
+
+    @cached_property
+    def locks(self) -> PieceLocks:
+        return PieceLocks(self.redis)
 
     @cached_property
     def nodes(self) -> NodeRegistry:

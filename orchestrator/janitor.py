@@ -1,11 +1,15 @@
-"""The janitor: finds pieces of unfinished jobs that no message carries any more, and sends them again.
+"""The janitor: sends again the pieces that no message carries any more, and asks for due cleanups.
 
-A message can be lost where no queue setting helps: a retry sent while Redis was down, a
-chord count lost in a restart. The job record knows every piece that should exist; the
-broker knows every message that does (its queues, and the delivered-but-unacknowledged
-hash). A piece that is pending or "running" without a lock, with no message anywhere, is
-sent again. Sending a piece twice is safe: its lock and the record make the second copy a
-no-op.
+A message can be lost where no queue setting helps: a piece made ready while Redis was
+down, a sender that died between writing the record and sending. The record knows every
+piece that should be carried by a message; the broker knows every message that exists (its
+queues, and the delivered-but-unacknowledged hash). A piece that is `pending`, or `running`
+without a lock, with no message anywhere, gets a new message, by the same rule for every
+kind. Sending a piece twice is safe: only the message its record names may run it, under
+its lock.
+
+Cancelled jobs whose leftovers are due (`cancel_cleanup_delay` after the cancel) get a
+`tasks.discard` message on the post queue, carrying the generation it may clean.
 """
 
 from __future__ import annotations
@@ -14,18 +18,21 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
-from orchestrator import routing
+from orchestrator import engine, lifecycle, routing
 from orchestrator.farm import Farm
-from orchestrator.models import EditSpec, JobRecord, RenderSpec, TaskRecord
+from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.settings import VERSION_KEY
+from orchestrator.store import CLEANUP, JobNotFound
 
 log = logging.getLogger(__name__)
 UNACKED = "unacked"  # kombu's Redis transport keeps delivered, unacknowledged messages here
-NAMES = {"segment": "tasks.render_segment", "render": "tasks.render_segment", "audio": "tasks.render_audio",
-         "edit": "tasks.apply_edits", "stitch": "tasks.stitch"}  # fmt: skip
+DISCARD = "tasks.discard"
+CLEANUP_RETRY = 60.0  # seconds before a cleanup whose message was lost is asked for again
 
 
 def in_flight(client: redis.Redis) -> set[str]:
@@ -41,46 +48,51 @@ def in_flight(client: redis.Redis) -> set[str]:
     return ids
 
 
-def _orphaned(farm: Farm, record: JobRecord, task: TaskRecord, flying: set[str], grace: float) -> bool:
-    if task.celery_id in flying or farm.store.holder(record.id, task.name):
+def _orphaned(farm: Farm, record: JobRecord[Any, Any], piece: TaskRecord, flying: set[str], grace: float) -> bool:
+    if piece.state not in ("pending", "running") or piece.celery_id in flying:
         return False
-    if task.kind == "stitch":
-        pieces = [t for t in record.tasks if t.kind != "stitch"]
-        return task.state in ("pending", "running") and all(t.state == "done" for t in pieces)
-    since = task.started_at or record.created_at
-    return task.state in ("pending", "running") and time.time() - since > grace
+    if farm.locks.holder(record.id, piece.name):
+        return False
+    since = piece.started_at or record.started_at or record.created_at
+    return time.time() - since > grace
 
 
 def sweep(farm: Farm, grace: float | None = None) -> list[str]:
     """Send again every orphaned piece of every unfinished job; returns what was sent."""
     grace = grace if grace is not None else 3.0 * farm.settings.lock_ttl
-    records = farm.store.list(limit=100_000)
+    records = farm.store.active()
     flying = in_flight(farm.redis)  # read after the records: a message cannot slip between the two
     sent: list[str] = []
     for record in records:
         if record.finished or record.cancel_requested:
             continue
-        for task in record.tasks:
-            if not _orphaned(farm, record, task, flying, grace):
+        for piece in record.tasks:
+            if not _orphaned(farm, record, piece, flying, grace):
                 continue
-            new_id = uuid.uuid4().hex
-
-            def renew(rec: JobRecord, name: str = task.name, celery_id: str = new_id) -> None:
-                rec.task(name).celery_id = celery_id
-
-            farm.store.update(record.id, renew)
-            args: tuple[object, ...] = ([], record.id) if task.kind == "stitch" else (record.id, task.name)
-            farm.app.send_task(NAMES[task.kind], args=args, queue=_queue(record, task), task_id=new_id)
-            sent.append(f"{record.id}:{task.name}")
-            log.warning("janitor: %s of job %s had no message left; sent it again", task.name, record.id)
+            _, outcome = engine.advance(farm, record.id, _resend(piece))
+            if outcome.send:
+                sent.append(f"{record.id}:{piece.name}")
+                log.warning("janitor: %s of job %s had no message left; sent it again", piece.name, record.id)
     return sent
 
 
-def _queue(record: JobRecord, task: TaskRecord) -> str:
-    if task.kind == "stitch":
-        return routing.POST
-    if record.kind == "edit":
-        edit = EditSpec.model_validate(record.spec)
-        return routing.resolve_queue("edit", edit.node, edit.tags)
-    render = RenderSpec.model_validate(record.spec)
-    return routing.resolve_queue("render", render.node, render.tags)
+def _resend(piece: TaskRecord) -> Callable[[JobRecord[Any, Any]], lifecycle.Outcome]:
+    return lambda record: lifecycle.resend(record, piece.name, piece.celery_id)
+
+
+def ask_for_cleanups(farm: Farm, now: float | None = None) -> list[str]:
+    """Send a discard for every cancelled job whose leftovers are due; returns the job ids."""
+    now = now or time.time()
+    asked = []
+    for job_id in farm.store.cleanup_due(now):
+        try:
+            record, outcome = farm.store.apply(job_id, lambda rec: lifecycle.postpone_cleanup(rec, now + CLEANUP_RETRY))
+        except JobNotFound:
+            farm.redis.zrem(CLEANUP, job_id)
+            continue
+        if outcome.verdict == "skip":
+            continue
+        farm.app.send_task(DISCARD, args=(job_id, record.generation), queue=routing.POST, task_id=uuid.uuid4().hex,
+                           argsrepr=f"job {job_id} | discard generation {record.generation}")  # fmt: skip
+        asked.append(job_id)
+    return asked

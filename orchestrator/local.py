@@ -13,9 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from orchestrator.farm import Farm
 from orchestrator.nodes import NodeRegistry
 from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.settings import FarmSettings
@@ -48,6 +51,18 @@ class LocalFarm:
     @property
     def home(self) -> Path:
         return self.settings.home
+
+    def start(self, nodes: Mapping[str, Mapping[str, Any]], timeout: float = 120.0) -> Farm:
+        """Redis, the named Resolve nodes ({name: `add_worker` options}) and a post worker, all up; a handle on them.
+
+        Note: `up`, the demo, the tests and the benchmarks all start their farms here.
+        """
+        url = self.start_redis()
+        for name, options in nodes.items():
+            self.add_worker(name, **options)
+        self.add_worker("post", post=True, resolve=False)
+        self.wait_ready([*nodes, "post"], timeout=timeout)
+        return Farm(self.settings.model_copy(update={"broker_url": url}))
 
     def start_redis(self) -> str:
         if self.settings.broker_url:
@@ -107,7 +122,7 @@ class LocalFarm:
         registry = NodeRegistry(connect(self.url), self.settings.heartbeat_timeout)
         deadline = time.monotonic() + timeout
         while True:
-            up = {n["name"] for n in registry.all() if n["up"]}
+            up = {n.name for n in registry.all() if n.up}
             missing = [n for n in names if n not in up]
             if not missing:
                 return

@@ -98,9 +98,9 @@ class FarmCollector(Collector):
         up = GaugeMetricFamily("resolve_farm_node_up", "1 when the node heartbeats, 0 when silent", labels=["node"])
         totals = GaugeMetricFamily("resolve_farm_nodes", "Nodes by status", labels=["status"])
         for node in nodes:
-            up.add_metric([node["name"]], 1 if node["up"] else 0)
-        totals.add_metric(["up"], sum(1 for n in nodes if n["up"]))
-        totals.add_metric(["down"], sum(1 for n in nodes if not n["up"]))
+            up.add_metric([node.name], 1 if node.up else 0)
+        totals.add_metric(["up"], sum(1 for n in nodes if n.up))
+        totals.add_metric(["down"], sum(1 for n in nodes if not n.up))
         yield up
         yield totals
 

@@ -1,57 +1,34 @@
-"""What a job is: the specs users submit and the record the farm keeps of each job.
+"""What a job is: the parts of specs every kind shares, and the record the farm keeps of each job.
 
-Specs are validated here (shape, ranges, names); what only the farm can tell (does the
-project exist, is the output inside the storage roots) is checked by `jobs.submit`.
+Each job kind owns its spec and plan models (`orchestrator.kinds`); the record here holds
+them typed (`JobRecord[RenderSpec, RenderPlan]`), with the pieces the kind compiled.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 JobState = Literal["queued", "running", "stitching", "succeeded", "failed", "cancelled"]
-TaskState = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
+# waiting: for the pieces it runs after; pending: ready, a message carries it.
+TaskState = Literal["waiting", "pending", "running", "done", "failed", "cancelled", "skipped"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-
-# Keys the farm sets itself on every render; a spec may not override them.
-FARM_RENDER_KEYS = frozenset(
-    {"SelectAllFrames", "MarkIn", "MarkOut", "TargetDir", "CustomName", "ExportVideo", "ExportAudio"}
-)
-# Every other key of Resolve's SetRenderSettings (fusionscript-stubs RenderSettings).
-RENDER_SETTING_KEYS = frozenset({
-    "UniqueFilenameStyle", "FormatWidth", "FormatHeight", "FrameRate", "PixelAspectRatio", "VideoQuality",
-    "AudioCodec", "AudioBitDepth", "AudioSampleRate", "ColorSpaceTag", "GammaTag", "ExportAlpha",
-    "EncodingProfile", "MultiPassEncode", "AlphaMode", "NetworkOptimization", "ClipStartFrame",
-    "TimelineStartTimecode", "ReplaceExistingFilesInPlace", "ExportSubtitle", "SubtitleFormat",
-})  # fmt: skip
-# Codecs whose every frame is a keyframe: segments join frame-exactly by stream copy.
-INTRA_CODECS = frozenset(
-    {
-        "ProRes422HQ",
-        "ProRes422",
-        "ProRes4444",
-        "ProRes4444XQ",
-        "ProResLT",
-        "ProResProxy",
-        "DNxHRHQ",
-        "DNxHRHQX",
-        "DNxHRSQ",
-        "DNxHRLB",
-        "DNxHR444",
-        "DNxHD",
-    }
-)
+SETTLED: frozenset[str] = frozenset({"done", "failed", "cancelled", "skipped"})
+SpecT = TypeVar("SpecT", bound=BaseModel)
+PlanT = TypeVar("PlanT", bound=BaseModel)
 
 
-class _Spec(BaseModel):
+class Spec(BaseModel):
+    """A user's request, validated: unknown keys refused, frozen once read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Database(_Spec):
+class Database(Spec):
     """A Resolve project database every host can reach."""
 
     type: Literal["Disk", "PostgreSQL"] = "PostgreSQL"
@@ -65,7 +42,7 @@ class Database(_Spec):
         return info
 
 
-class ProjectRef(_Spec):
+class ProjectRef(Spec):
     """Which project: by name (with folders, "Clients/Acme/Ad_2026"), from a database or a .drp."""
 
     project: Name
@@ -80,7 +57,7 @@ class ProjectRef(_Spec):
         return value
 
 
-class FrameRange(_Spec):
+class FrameRange(Spec):
     """Timeline frames start..end, both included (Resolve's MarkIn/MarkOut)."""
 
     start: int = Field(ge=0, le=100_000_000)
@@ -95,99 +72,6 @@ class FrameRange(_Spec):
     @property
     def frames(self) -> int:
         return self.end - self.start + 1
-
-
-class RenderSpec(ProjectRef):
-    """A render of one timeline (or a range of it), split across hosts or not.
-
-    Defaults when only project and timeline are given: QuickTime ProRes 422 HQ, the whole
-    timeline, split `auto`, audio on, output in the first storage root named
-    `<project>_<timeline>`.
-    """
-
-    timeline: Name
-    format: str | None = Field(None, min_length=1, max_length=64, description="format key, e.g. mov, mxf_op1a, mp4")
-    codec: str | None = Field(None, min_length=1, max_length=64, description="codec key, e.g. ProRes422HQ")
-    preset: Name | None = None
-    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    frames: FrameRange | None = None
-    output_dir: str | None = Field(None, min_length=1, max_length=4096, description="inside a storage root")
-    output_name: str | None = Field(None, min_length=1, max_length=200, description="file name, no extension")
-    split: Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)] = "auto"
-    audio: bool = True
-    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent")
-    node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
-    max_attempts: int | None = Field(None, ge=1, le=20)
-
-    @field_validator("settings")
-    @classmethod
-    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        for key in settings:
-            if key in FARM_RENDER_KEYS:
-                raise ValueError(f"{key} is set by the farm; use frames, output_dir, output_name or audio")
-            if key not in RENDER_SETTING_KEYS:
-                raise ValueError(f"{key!r} is not a Resolve render setting")
-        return settings
-
-    @field_validator("output_name")
-    @classmethod
-    def _name(cls, name: str | None) -> str | None:
-        if name is not None and (
-            name in (".", "..") or name.startswith("..") or any(c in name for c in "/\\:") or not name.isprintable()
-        ):
-            raise ValueError("must be a plain file name, not a path (no '/', '\\', ':', '..' or control characters)")
-        return name
-
-    @model_validator(mode="after")
-    def _codec(self) -> RenderSpec:
-        if self.preset and (self.format or self.codec):
-            raise ValueError("give either a preset or format/codec, not both")
-        if self.preset and isinstance(self.split, int) and self.split > 1:
-            raise ValueError("a preset render cannot be split: name its format and codec to split it")
-        return self
-
-    @property
-    def format_key(self) -> str | None:
-        return None if self.preset else (self.format or "mov")
-
-    @property
-    def codec_key(self) -> str | None:
-        return None if self.preset else (self.codec or "ProRes422HQ")
-
-    @property
-    def intra(self) -> bool:
-        return self.codec_key in INTRA_CODECS
-
-
-class EditTarget(ProjectRef):
-    """One timeline of a project, or all its timelines when `timeline` is omitted."""
-
-    timeline: Name | None = None
-
-
-class EditSpec(_Spec):
-    """A batch edit: the same operations applied to each target, one task per timeline.
-
-    Note: the operations are the bridge's edit vocabulary; the node validates them fully
-    before it touches anything, and a refusal fails the job with the field and the reason.
-    """
-
-    targets: list[EditTarget] = Field(min_length=1, max_length=10_000)
-    operations: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    dry_run: bool = False
-    priority: int = Field(5, ge=0, le=9)
-    node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
-    max_attempts: int | None = Field(None, ge=1, le=20)
-
-    @field_validator("operations")
-    @classmethod
-    def _ops(cls, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, op in enumerate(operations):
-            if not isinstance(op.get("op"), str) or not op["op"]:
-                raise ValueError(f"operation {i} has no 'op' naming what it does")
-        return operations
 
 
 # --- the record ---------------------------------------------------------------------------
@@ -213,11 +97,30 @@ def results_report(results: list[dict[str, Any]], shown: int = RESULTS_SHOWN) ->
     return {"results_summary": list(summary.values()), "results": first, "results_omitted": len(results) - len(first)}
 
 
+class Placement(BaseModel):
+    """Where a piece may run: a pool of workers (`render`, `edit`, `post`), narrowed to a node or tags.
+
+    Note: `node` and `tags` narrow the Resolve pools only; a `post` piece runs on any post worker.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    pool: str
+    node: str | None = None
+    tags: tuple[str, ...] = ()
+
+
 class TaskRecord(BaseModel):
-    """One task of a job as users see it: where it runs, how far it got, what it made."""
+    """One piece of a job as compiled and as it went: what runs it, where, after what, how far it got."""
 
     name: str
-    kind: Literal["segment", "audio", "stitch", "render", "edit"]
+    kind: str  # what the piece is within its job: segment, audio, stitch, render, edit, ...
+    task: str = ""  # the Celery task that runs it, by name
+    placement: Placement = Placement(pool="render")
+    after: list[str] = Field(default_factory=list)  # pieces that must be done first
+    job_state: Literal["running", "stitching"] = "running"  # what the job shows while this piece runs
+    final: bool = False  # its output is one of the job's outputs
+    params: dict[str, Any] = Field(default_factory=dict)  # the kind's own parameters
     state: TaskState = "pending"
     node: str | None = None
     attempts: int = 0
@@ -228,19 +131,25 @@ class TaskRecord(BaseModel):
     output: str | None = None
     target: dict[str, Any] | None = None  # edits: project and timeline
     results: list[dict[str, Any]] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)  # what the piece reported when it finished
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
-    celery_id: str | None = None
+    celery_id: str | None = None  # the one message that may run it now
+    generation: int = 0  # the job generation of its latest claim
     failed_on: list[str] = Field(default_factory=list)
 
 
-class JobRecord(BaseModel):
-    """A job as the farm tracks it in Redis: the source of truth for what users see."""
+class JobRecord(BaseModel, Generic[SpecT, PlanT]):
+    """A job as the farm tracks it in Redis: the source of truth for what users see.
+
+    Note: parametrised by its kind's spec and plan (`kinds.get(kind).record`), so that both
+    are read typed once, where the record is read.
+    """
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])
-    kind: Literal["render", "edit"]
-    spec: dict[str, Any]
+    kind: str
+    spec: SpecT
     state: JobState = "queued"
     progress: float = 0.0  # percent
     eta_seconds: float | None = None
@@ -250,8 +159,13 @@ class JobRecord(BaseModel):
     tasks: list[TaskRecord] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
-    plan: dict[str, Any] = Field(default_factory=dict)
+    plan: PlanT
+    priority: int = 5
+    max_attempts: int = 1
+    fail_fast: bool = True  # a piece that fails for good fails the job at once (renders), or not (edits)
+    generation: int = 1  # a retry starts the next; messages of an older one change nothing
     cancel_requested: bool = False
+    cleanup_at: float | None = None  # when a cancelled job's leftovers are due to be removed
     blocked_nodes: dict[str, int] = Field(default_factory=dict)  # node -> failures in this job
     version_key: str = ""
 
@@ -266,21 +180,20 @@ class JobRecord(BaseModel):
         return self.state in FINISHED
 
     def refresh_progress(self, now: float | None = None) -> None:
-        """Derive progress and ETA from the tasks' frames (edits: from finished targets)."""
+        """Derive progress and ETA from the pieces' frames, or from settled pieces when none counts frames."""
         now = now or time.time()
-        if self.kind == "edit":
-            done = sum(1 for t in self.tasks if t.state in ("done", "failed", "skipped"))
-            self.progress = 100.0 * done / len(self.tasks) if self.tasks else 0.0
-            return
-        video = [t for t in self.tasks if t.kind in ("segment", "render")]
-        total = sum(t.frames_total for t in video)
-        done = sum(t.frames_done for t in video)
+        framed = [t for t in self.tasks if t.frames_total]
+        if framed:
+            total = sum(t.frames_total for t in framed)
+            done = sum(t.frames_done for t in framed)
+        else:
+            total, done = len(self.tasks), sum(1 for t in self.tasks if t.state in SETTLED)
         self.progress = 100.0 if self.state == "succeeded" else (99.0 * done / total if total else 0.0)
-        if self.started_at and done and self.state in ("running", "stitching"):
+        if self.finished:
+            self.eta_seconds = 0.0
+        elif framed and self.started_at and done:
             rate = done / max(now - self.started_at, 1e-6)
             self.eta_seconds = round((total - done) / rate, 1) if rate else None
-        elif self.finished:
-            self.eta_seconds = 0.0
 
     def public(self) -> dict[str, Any]:
         """The JSON form the CLI, the MCP server and the docs show."""

@@ -12,10 +12,44 @@ import time
 from typing import Any
 
 import redis
+from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.models import Placement
 from orchestrator.settings import VERSION_KEY
 
 NODES = "rf:nodes"
+
+
+class NodeRecord(BaseModel):
+    """A node as the registry shows it: who it is, what it can do, and whether it is up now.
+
+    Note: `up`, `age_seconds` and `version_mismatch` are derived when the registry is read
+    (from Redis's clock), never stored.
+    """
+
+    model_config = ConfigDict(extra="allow")  # a newer worker may announce more
+
+    name: str
+    host: str | None = None
+    os: str | None = None
+    platform: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    bridge: str | None = None
+    resolve: dict[str, Any] | None = None
+    version_key: str | None = None
+    pid: int | None = None
+    last_seen: float = 0.0
+    started_at: float | None = None
+    current_task: str | None = None
+    unhealthy: str | None = None
+    stopped: bool = False
+    age_seconds: float = 0.0
+    up: bool = False
+    version_mismatch: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 def redis_now(client: redis.Redis) -> float:
@@ -62,7 +96,7 @@ class NodeRegistry:
         """Say a node is gone (its worker stopped cleanly)."""
         self.heartbeat(name, stopped=True)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[NodeRecord]:
         names = sorted(self.redis.smembers(NODES))
         raws = self.redis.mget([self.key(n) for n in names]) if names else []
         now = redis_now(self.redis)
@@ -70,34 +104,43 @@ class NodeRegistry:
         for raw in raws:
             if raw is None:
                 continue
-            node = json.loads(raw)
-            age = now - float(node.get("last_seen", 0))
-            node["age_seconds"] = round(age, 1)
-            node["up"] = age <= self.timeout and not node.get("stopped")
-            node.setdefault("unhealthy", None)
-            node["version_mismatch"] = node.get("version_key") != VERSION_KEY
+            node = NodeRecord.model_validate_json(raw)
+            age = now - node.last_seen
+            node.age_seconds = round(age, 1)
+            node.up = age <= self.timeout and not node.stopped
+            node.version_mismatch = node.version_key != VERSION_KEY
             nodes.append(node)
         return nodes
 
-    def eligible(self, node: str | None = None, tags: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def eligible(self, node: str | None = None, tags: list[str] | tuple[str, ...] = ()) -> list[NodeRecord]:
         """Live Resolve nodes of this release that satisfy a job's constraints."""
         wanted = set(tags)
         return [
             n for n in self.all()
-            if n["up"] and not n["version_mismatch"] and "resolve" in n.get("roles", []) and not n.get("unhealthy")
-            and (node is None or n["name"] == node) and wanted <= set(n.get("tags", []))
+            if n.up and not n.version_mismatch and "resolve" in n.roles and not n.unhealthy
+            and (node is None or n.name == node) and wanted <= set(n.tags)
         ]  # fmt: skip
+
+    def candidates(self, placement: Placement) -> list[str]:
+        """Nodes a piece so placed could be handed to by name (on their own queue), best first.
+
+        Note: only Resolve hosts listen on a queue of their own; a post piece is never handed to
+        a named node, so it has no candidates: it runs on whichever post worker takes it.
+        """
+        if placement.pool == "post":
+            return []
+        return [n.name for n in self.eligible(placement.node, placement.tags)]
 
     def forget(self, name: str) -> None:
         self.redis.srem(NODES, name)
         self.redis.delete(self.key(name))
 
 
-def describe_age(node: dict[str, Any]) -> str:
-    return "up" if node["up"] else f"down ({node['age_seconds']:.0f}s silent)"
+def describe_age(node: NodeRecord) -> str:
+    return "up" if node.up else f"down ({node.age_seconds:.0f}s silent)"
 
 
-def wait_for_nodes(registry: NodeRegistry, count: int, timeout: float) -> list[dict[str, Any]]:
+def wait_for_nodes(registry: NodeRegistry, count: int, timeout: float) -> list[NodeRecord]:
     """Block until `count` Resolve nodes are up (or raise TimeoutError)."""
     deadline = time.monotonic() + timeout
     while True:

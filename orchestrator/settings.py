@@ -82,13 +82,19 @@ class FarmSettings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20)
     progress_interval: float = Field(0.5, gt=0, description="seconds between progress reports of a task")
     lock_ttl: int = Field(30, ge=2, description="seconds a dead worker's task lock outlives it")
+    cancel_cleanup_delay: float = Field(
+        600.0, ge=0, description="seconds a cancelled job's finished pieces are kept, for a retry to reuse"
+    )
+    plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="modules that register more job kinds and their tasks"
+    )
     flower_user: str | None = Field(None, min_length=1, description="Flower's basic-auth user")
     flower_password: SecretStr | None = Field(None, description="Flower's basic-auth password")
     mcp_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="bearer tokens of the MCP server over HTTP"
     )
 
-    @field_validator("node_tags", "storage_roots", "roles", "mcp_tokens", mode="before")
+    @field_validator("node_tags", "storage_roots", "roles", "mcp_tokens", "plugins", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
@@ -151,16 +157,3 @@ class FarmSettings(BaseSettings):
     @property
     def soft_time_limit(self) -> int:
         return max(1, self.render_time_limit - min(60, max(1, self.render_time_limit // 10)))
-
-    @property
-    def redis_url(self) -> str:
-        """The broker URL, or the embedded server's when none is configured."""
-        if self.broker_url:
-            return self.broker_url
-        from orchestrator.redis_server import EmbeddedRedis
-
-        return EmbeddedRedis(self).url_from_state()
-
-    @property
-    def results_url(self) -> str:
-        return self.result_url or self.redis_url

@@ -1,31 +1,36 @@
 """Job records in Redis: the source of truth for what users see.
 
 Each record is one JSON value at `rf:job:<id>`, listed in the sorted set `rf:jobs` by
-creation time. Every change is a read-modify-write inside a WATCH/MULTI transaction, retried
-on conflict, so two workers reporting at once can never lose or corrupt each other's update.
-A batch edit's per-item results (thousands of lines for a big timeline) live beside the
-record, in the hash `rf:job:<id>:results` (one field per task), written in the same
-transaction: listings and progress updates never carry them; `get` does.
+creation time, read typed by its kind (`kinds.get(kind).record`). Every change is a
+lifecycle transition applied inside a WATCH/MULTI transaction (`apply`), retried on
+conflict, so two workers reporting at once never lose or corrupt each other's update.
+
+Beside each record:
+- `rf:job:<id>:results`: a batch edit's per-item results (one hash field per piece),
+  written in the same transaction, so listings and progress updates stay light; `get` has them.
+- `rf:jobs:active`: the ids of unfinished jobs, kept in the same transaction: the janitor and
+  the metrics read these instead of every record.
+- `rf:jobs:cleanup`: cancelled jobs by the time their leftovers are due to be removed.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
+from orchestrator import kinds
 from orchestrator.models import JobRecord
 
 PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
-LOCK_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
-LOCK_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end
-"""
+ACTIVE = f"{PREFIX}:jobs:active"
+CLEANUP = f"{PREFIX}:jobs:cleanup"
+T = TypeVar("T")
+Record = JobRecord[Any, Any]
 
 
 class JobNotFound(KeyError):
@@ -39,14 +44,18 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30, socket_keepalive=True)
 
 
+def parse(raw: str) -> Record:
+    """A stored record, read with its kind's spec and plan models."""
+    kind = json.loads(raw)["kind"]
+    return kinds.get(kind).record.model_validate_json(raw)
+
+
 class JobStore:
-    """Create, read, change and list job records; and the per-task locks of idempotent tasks."""
+    """Create, read, change (through lifecycle transitions) and list job records."""
 
     def __init__(self, client: redis.Redis, retention: int) -> None:
         self.redis = client
         self.retention = retention
-        self._release = client.register_script(LOCK_RELEASE)
-        self._extend = client.register_script(LOCK_EXTEND)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -56,7 +65,7 @@ class JobStore:
     def results_key(job_id: str) -> str:
         return f"{PREFIX}:job:{job_id}:results"
 
-    def create(self, record: JobRecord) -> JobRecord:
+    def create(self, record: Record) -> Record:
         record.refresh_progress()
         pipe = self.redis.pipeline()
         self._write(pipe, record, {}, nx=True)
@@ -65,23 +74,23 @@ class JobStore:
             raise ValueError(f"job {record.id} exists already")
         return record
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str) -> Record:
         raw, stored = self.redis.pipeline().get(self.key(job_id)).hgetall(self.results_key(job_id)).execute()
         return self._record(job_id, raw, stored)
 
     @staticmethod
-    def _record(job_id: str, raw: str | None, stored: dict[str, str]) -> JobRecord:
-        """A record read back, with the per-item results stored beside it (JSON per task name)."""
+    def _record(job_id: str, raw: str | None, stored: dict[str, str]) -> Record:
+        """A record read back, with the per-item results stored beside it (JSON per piece name)."""
         if raw is None:
             raise JobNotFound(job_id)
-        record = JobRecord.model_validate_json(raw)
+        record = parse(raw)
         for task in record.tasks:
             if task.name in stored:
                 task.results = json.loads(stored[task.name])
         return record
 
-    def _write(self, pipe: Any, record: JobRecord, stored: dict[str, str], nx: bool = False) -> None:
-        """Queue on `pipe` the record without its results (first), then the results that changed."""
+    def _write(self, pipe: Any, record: Record, stored: dict[str, str], nx: bool = False) -> None:
+        """Queue on `pipe` the record without its results (first), then the results that changed, then the indexes."""
         results_key = self.results_key(record.id)
         body = record.model_dump_json(exclude={"tasks": {"__all__": {"results"}}})
         pipe.set(self.key(record.id), body, ex=self.retention if record.finished else None, nx=nx)
@@ -93,35 +102,41 @@ class JobStore:
                 pipe.hdel(results_key, task.name)
         if record.finished:
             pipe.expire(results_key, self.retention)
+            pipe.srem(ACTIVE, record.id)
         else:
             pipe.persist(results_key)  # a job retried after it finished keeps its results
+            pipe.sadd(ACTIVE, record.id)
+        if record.cleanup_at is not None:
+            pipe.zadd(CLEANUP, {record.id: record.cleanup_at})
+        else:
+            pipe.zrem(CLEANUP, record.id)
 
-    def update(self, job_id: str, change: Callable[[JobRecord], Any]) -> JobRecord:
-        """Apply `change` to the current record atomically; returns the record as written.
+    def apply(self, job_id: str, transition: Callable[[Record], T]) -> tuple[Record, T]:
+        """Apply a transition to the current record atomically; the record as written and what the transition returned.
 
-        Note: `change` may run more than once (on a conflicting write it is re-run on the
+        Note: `transition` may run more than once (on a conflicting write it is re-run on the
         fresh record), so it must only compute from the record it is given.
         """
         key = self.key(job_id)
-        written: list[JobRecord] = []
+        written: list[tuple[Record, T]] = []
 
         def transaction(pipe: redis.client.Pipeline) -> None:
             stored = pipe.hgetall(self.results_key(job_id))
             record = self._record(job_id, pipe.get(key), stored)
-            change(record)
+            outcome = transition(record)
             record.refresh_progress()
             pipe.multi()
             self._write(pipe, record, stored)
-            written[:] = [record]
+            written[:] = [(record, outcome)]
 
         self.redis.transaction(transaction, key)
         return written[0]
 
     def list(
         self, state: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50
-    ) -> list[JobRecord]:
+    ) -> builtins.list[Record]:
         """Newest first, filtered, one page; without per-item results (`get` has them)."""
-        found: list[JobRecord] = []
+        found: builtins.list[Record] = []
         skipped = 0
         for record in self._newest_first():
             if (state and record.state != state) or (kind and record.kind != kind):
@@ -134,7 +149,20 @@ class JobStore:
                 break
         return found
 
-    def _newest_first(self, batch: int = 200) -> Iterator[JobRecord]:
+    def active(self) -> builtins.list[Record]:
+        """Every unfinished job (from the index, not a scan of all records)."""
+        ids = sorted(self.redis.smembers(ACTIVE))
+        raws = self.redis.mget([self.key(i) for i in ids]) if ids else []
+        gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if gone:
+            self.redis.srem(ACTIVE, *gone)
+        return [parse(raw) for raw in raws if raw is not None]
+
+    def cleanup_due(self, now: float) -> builtins.list[str]:
+        """Cancelled jobs whose leftovers are due to be removed."""
+        return [str(i) for i in self.redis.zrangebyscore(CLEANUP, "-inf", now)]
+
+    def _newest_first(self, batch: int = 200) -> Iterator[Record]:
         start = 0
         while True:
             ids = self.redis.zrevrange(JOBS, start, start + batch - 1)
@@ -147,24 +175,5 @@ class JobStore:
                 start -= len(expired)
             for raw in raws:
                 if raw is not None:
-                    yield JobRecord.model_validate_json(raw)
+                    yield parse(raw)
             start += batch
-
-    # --- locks ---------------------------------------------------------------------------
-
-    @staticmethod
-    def lock_key(job_id: str, task: str) -> str:
-        return f"{PREFIX}:lock:{job_id}:{task}"
-
-    def acquire(self, job_id: str, task: str, owner: str, ttl: int) -> bool:
-        return bool(self.redis.set(self.lock_key(job_id, task), owner, nx=True, ex=ttl))
-
-    def extend(self, job_id: str, task: str, owner: str, ttl: int) -> bool:
-        return bool(self._extend(keys=[self.lock_key(job_id, task)], args=[owner, ttl]))
-
-    def release(self, job_id: str, task: str, owner: str) -> bool:
-        return bool(self._release(keys=[self.lock_key(job_id, task)], args=[owner]))
-
-    def holder(self, job_id: str, task: str) -> str | None:
-        value = self.redis.get(self.lock_key(job_id, task))
-        return str(value) if value is not None else None

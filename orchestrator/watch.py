@@ -24,7 +24,7 @@ def loopback(host: str) -> bool:
         return False
 
 
-def flower_command(settings: FarmSettings, address: str, port: int) -> tuple[list[str], dict[str, str]]:
+def flower_command(settings: FarmSettings, url: str, address: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The command and environment that start Flower for the farm's app.
 
     Note: the credentials travel in FLOWER_BASIC_AUTH (the environment), never on the command
@@ -36,7 +36,7 @@ def flower_command(settings: FarmSettings, address: str, port: int) -> tuple[lis
             f"refusing to serve Flower on {address} without auth: set RESOLVE_FARM_FLOWER_USER and "
             "RESOLVE_FARM_FLOWER_PASSWORD, or bind to 127.0.0.1"
         )
-    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": settings.redis_url}
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": url}
     env.pop("FLOWER_BASIC_AUTH", None)
     if settings.flower_user and settings.flower_password:
         env["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
@@ -50,8 +50,8 @@ def flower_command(settings: FarmSettings, address: str, port: int) -> tuple[lis
     return cmd, env
 
 
-def start_flower(settings: FarmSettings, address: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd, env = flower_command(settings, address, port)
+def start_flower(settings: FarmSettings, url: str, address: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd, env = flower_command(settings, url, address, port)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,4 +1,4 @@
-"""Progress from a running render: into the job record, out as a Celery event, and back as cancel."""
+"""Progress from a running piece: into the job record, out as a Celery event, and back as cancel."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from typing import Any
 
 from celery import Task
 
-from orchestrator.models import JobRecord
-from orchestrator.store import JobStore
+from orchestrator import lifecycle
+from orchestrator.locks import PieceLocks
 from tasks.runtime import runtime
 
 
 class Reporter:
-    """The bridge's progress callback for one task of one job.
+    """The bridge's progress callback for one piece of one job.
 
-    Note: throttled to one record write per `progress_interval`; each write also reads the
-    job's cancel flag, so a cancel reaches a running render within that interval.
+    Note: throttled to one record write per `progress_interval`; each write also learns whether
+    the piece should stop (the job was cancelled or finished, or the piece moved on), so a
+    cancel reaches a running render within that interval.
     """
 
     def __init__(self, task: Task, job_id: str, name: str) -> None:
@@ -33,42 +34,34 @@ class Reporter:
             return
         self._last = now
         farm = runtime.farm()
-
-        def report(record: JobRecord) -> None:
-            task = record.task(self.name)
-            task.frames_done = max(task.frames_done, done)
-            task.frames_total = total or task.frames_total
-            if record.cancel_requested or record.finished:
-                self.cancel.set()
-
-        record = farm.store.update(self.job_id, report)
+        record, outcome = farm.store.apply(
+            self.job_id, lambda rec: lifecycle.progress(rec, self.name, runtime.node, done, total)
+        )
+        if outcome.stop:
+            self.cancel.set()
         self.task.send_event(
             "task-progress", job_id=self.job_id, task=self.name, node=runtime.node,
             frames_done=done, frames_total=total, job_progress=round(record.progress, 1),
         )  # fmt: skip
 
-    @property
-    def owner(self) -> str:
-        return f"{runtime.node}:{self.task.request.id}"
-
 
 class LockKeeper:
-    """Keeps a task's lock alive from a thread while the task runs.
+    """Keeps a piece's lock alive from a thread while the piece runs.
 
     Note: the lock's short TTL is what lets a redelivered copy take over soon after a
     worker dies; the keeper is what stops it lapsing under a live one.
     """
 
-    def __init__(self, store: JobStore, job_id: str, name: str, owner: str, ttl: int) -> None:
+    def __init__(self, locks: PieceLocks, job_id: str, name: str, owner: str, ttl: int) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._keep, args=(store, job_id, name, owner, ttl), name="lock-keeper", daemon=True
+            target=self._keep, args=(locks, job_id, name, owner, ttl), name="lock-keeper", daemon=True
         )
         self._thread.start()
 
-    def _keep(self, store: JobStore, job_id: str, name: str, owner: str, ttl: int) -> None:
+    def _keep(self, locks: PieceLocks, job_id: str, name: str, owner: str, ttl: int) -> None:
         while not self._stop.wait(ttl / 3):
-            store.extend(job_id, name, owner, ttl)
+            locks.extend(job_id, name, owner, ttl)
 
     def stop(self) -> None:
         self._stop.set()

@@ -16,18 +16,15 @@ from typing import Any
 
 from bridge import BridgeError, Session, connect
 from bridge.settings import BridgeSettings
-from orchestrator.catalog import Catalog
-from orchestrator.nodes import NodeRegistry
+from orchestrator.farm import Farm
 from orchestrator.paths import PathMap
 from orchestrator.settings import VERSION_KEY, FarmSettings
-from orchestrator.store import JobStore
-from orchestrator.store import connect as redis_connect
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Per-process state of a farm worker."""
+    """Per-process state of a farm worker: its settings, its farm handle, its Resolve session."""
 
     def __init__(self) -> None:
         self._pid = -1
@@ -38,21 +35,21 @@ class Runtime:
 
     def _fresh(self) -> None:
         if self._pid != os.getpid():
+            from orchestrator.app import get_app
+
             self._pid = os.getpid()
-            client = redis_connect(self.settings.redis_url)
-            self.redis = client
-            self.store = JobStore(client, self.settings.job_retention)
-            self.nodes = NodeRegistry(client, self.settings.heartbeat_timeout)
-            self.catalog = Catalog(client)
+            self._farm = Farm(self.settings)
+            self._farm.app = get_app()  # send with the worker's own app
             self._session = None
 
     @property
     def node(self) -> str:
         return self.settings.node_name
 
-    def farm(self) -> Runtime:
+    def farm(self) -> Farm:
+        """The control plane as this process sees it (Redis clients made after fork)."""
         self._fresh()
-        return self
+        return self._farm
 
     def session(self) -> Session:
         """This process's Resolve session, connected on first use and after a failure."""

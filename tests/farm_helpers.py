@@ -21,6 +21,7 @@ FAST = {
     "RESOLVE_FARM_LOCK_TTL": "4",
     "RESOLVE_FARM_PROGRESS_INTERVAL": "0.2",
     "RESOLVE_SIM_FPS": "480",
+    "RESOLVE_FARM_CANCEL_CLEANUP_DELAY": "0",
 }
 
 
@@ -46,12 +47,7 @@ def running_farm(home: Path, nodes: dict[str, dict[str, Any]], **extra: str) -> 
     with farm_env(home, **extra) as env:
         local = LocalFarm(FarmSettings(), env=env)
         try:
-            url = local.start_redis()
-            for name, options in nodes.items():
-                local.add_worker(name, **options)
-            local.add_worker("post", post=True, resolve=False)
-            local.wait_ready([*nodes, "post"], timeout=120)
-            yield local, Farm(FarmSettings(broker_url=url))
+            yield local, local.start(nodes)
         finally:
             local.stop()
 

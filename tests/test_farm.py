@@ -34,11 +34,11 @@ def farm(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_nodes_announce_themselves(farm) -> None:
-    nodes = {n["name"]: n for n in farm.nodes.all()}
+    nodes = {n.name: n for n in farm.nodes.all()}
     assert set(nodes) == {*NODES, "post"}
-    assert all(n["up"] and not n["version_mismatch"] for n in nodes.values())
-    assert nodes["sim-1"]["resolve"]["product"] == "DaVinci Resolve Studio" and nodes["sim-1"]["bridge"] == "sim"
-    assert nodes["studio-1"]["tags"] == ["gpu", "studio"] and nodes["post"]["roles"] == ["post"]
+    assert all(n.up and not n.version_mismatch for n in nodes.values())
+    assert nodes["sim-1"].resolve["product"] == "DaVinci Resolve Studio" and nodes["sim-1"].bridge == "sim"  # type: ignore[index]
+    assert nodes["studio-1"].tags == ["gpu", "studio"] and nodes["post"].roles == ["post"]
     main = farm.catalog.timeline(["sim-1"], "Demo", "Main", None)
     assert main["start_frame"] == 86400 and main["end_frame"] == 89279
 
@@ -46,7 +46,7 @@ def test_nodes_announce_themselves(farm) -> None:
 def test_split_render_is_exact(farm) -> None:
     record = run(farm, {"project": "Demo", "timeline": "Social", "split": 3, "tags": [], "output_name": "social"})
     assert record.state == "succeeded", record.errors
-    assert record.plan["segments"] == 3 and record.progress == 100.0
+    assert record.plan.segments == 3 and record.progress == 100.0
     segments = [t for t in record.tasks if t.kind == "segment"]
     assert [t.state for t in segments] == ["done"] * 3
     assert len({t.node for t in segments}) >= 2  # really spread over hosts
@@ -55,7 +55,7 @@ def test_split_render_is_exact(farm) -> None:
     check = verify(output, record.plan)
     assert check["exact"], check["summary"]
     assert framecode.read_file(output) == list(range(86400, 86400 + 30 * 24))
-    assert not Path(record.plan["work_dir"]).exists()  # segments cleaned up
+    assert not Path(record.plan.work_dir).exists()  # segments cleaned up
     assert [p.name for p in Path(output).parent.glob(".*partial*")] == []
 
 
@@ -82,10 +82,10 @@ def test_long_gop_renders_unsplit_unless_asked(farm) -> None:
     auto = run(
         farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "output_name": "t_auto"}
     )
-    assert auto.state == "succeeded" and auto.plan["segments"] == 1 and auto.plan["stitch"] == "move"
+    assert auto.state == "succeeded" and auto.plan.segments == 1 and auto.plan.stitch == "move"
     split = run(farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "split": 2,
                        "output_name": "t_split"})  # fmt: skip
-    assert split.state == "succeeded" and split.plan["stitch"] == "reencode"
+    assert split.state == "succeeded" and split.plan.stitch == "reencode"
     for record in (auto, split):
         assert framecode.read_file(record.outputs[0]) == list(range(86400, 86400 + 15 * 24))
         assert verify(record.outputs[0], record.plan)["exact"]
@@ -134,12 +134,12 @@ def test_cancel_mid_render_leaves_nothing(farm) -> None:
     final = jobs.cancel(farm, record.id)
     assert final.state == "cancelled"
     assert not any(t.state == "running" for t in final.tasks)
-    work = Path(record.plan["work_dir"])
+    work = Path(record.plan.work_dir)
     deadline = time.monotonic() + 20
     while work.exists():  # the post worker discards segments and audio
         assert time.monotonic() < deadline, list(work.iterdir())
         time.sleep(0.1)
-    output = Path(record.plan["output"] + ".mov")
+    output = Path(record.plan.output + ".mov")
     assert not output.exists() and not list(output.parent.glob(f".{output.stem}*"))
     assert farm.store.get(record.id).state == "cancelled"
 
@@ -210,39 +210,40 @@ def test_listing_and_retention(farm) -> None:
 
 def test_per_item_results_are_kept_beside_the_record(farm) -> None:
     """Listings and progress updates never carry a big batch's results; `get` always does."""
+    from orchestrator.kinds.edit import EditJob, EditPlan, EditSpec
     from orchestrator.models import JobRecord, TaskRecord
 
     results = [{"op": 0, "kind": "set_clip_color", "target": f"item {n}", "ok": True, "change": "c", "error": ""}
                for n in range(1000)]  # fmt: skip
-    record = JobRecord(
-        kind="edit", spec={}, tasks=[TaskRecord(name="P/A", kind="edit"), TaskRecord(name="P/B", kind="edit")]
-    )
+    spec = EditSpec.model_validate({"targets": [{"project": "P"}], "operations": [{"op": "add_marker"}]})
+    record = EditJob(kind="edit", spec=spec, plan=EditPlan(targets=2, known_nodes=[]),
+                     tasks=[TaskRecord(name="P/A", kind="edit"), TaskRecord(name="P/B", kind="edit")])  # fmt: skip
     farm.store.create(record)
     key, results_key = farm.store.key(record.id), farm.store.results_key(record.id)
 
     def finish(name: str):
-        def change(rec: JobRecord) -> None:
+        def change(rec: JobRecord) -> None:  # type: ignore[type-arg]
             rec.task(name).state, rec.task(name).results = "done", results
             if all(t.state == "done" for t in rec.tasks):
                 rec.state = "succeeded"
 
         return change
 
-    farm.store.update(record.id, finish("P/A"))
+    farm.store.apply(record.id, finish("P/A"))
     assert "item 999" not in farm.redis.get(key) and farm.redis.hkeys(results_key) == ["P/A"]
     assert farm.store.get(record.id).task("P/A").results == results
     listed = next(r for r in farm.store.list(kind="edit", limit=100) if r.id == record.id)
     assert listed.task("P/A").results == []  # a listing stays light
-    farm.store.update(record.id, finish("P/B"))
+    farm.store.apply(record.id, finish("P/B"))
     final = farm.store.get(record.id)
     assert final.state == "succeeded" and [len(t.results) for t in final.tasks] == [1000, 1000]
     assert 0 < farm.redis.ttl(results_key) <= farm.settings.job_retention  # expires with the record
     assert abs(farm.redis.ttl(results_key) - farm.redis.ttl(key)) <= 1
-    farm.store.update(record.id, lambda rec: setattr(rec, "state", "queued"))  # retried: kept again
+    farm.store.apply(record.id, lambda rec: setattr(rec, "state", "queued"))  # retried: kept again
     assert farm.redis.ttl(results_key) == -1 and farm.redis.ttl(key) == -1
-    farm.store.update(record.id, lambda rec: setattr(rec.task("P/A"), "results", []))
+    farm.store.apply(record.id, lambda rec: setattr(rec.task("P/A"), "results", []))
     assert farm.redis.hkeys(results_key) == ["P/B"]
-    farm.store.update(record.id, lambda rec: setattr(rec, "state", "cancelled"))
+    farm.store.apply(record.id, lambda rec: setattr(rec, "state", "cancelled"))
 
 
 # --- the CLI against the same farm ---------------------------------------------------------
@@ -347,9 +348,9 @@ def test_retry_runs_only_what_failed(farm) -> None:
 def test_a_node_of_another_release_is_shown_and_kept_off_jobs(farm) -> None:
     farm.nodes.announce({"name": "old-bay", "roles": ["resolve"], "tags": [], "version_key": "0"})
     try:
-        node = {n["name"]: n for n in farm.nodes.all()}["old-bay"]
-        assert node["up"] and node["version_mismatch"]
-        assert "old-bay" not in {n["name"] for n in farm.nodes.eligible()}
+        node = {n.name: n for n in farm.nodes.all()}["old-bay"]
+        assert node.up and node.version_mismatch
+        assert "old-bay" not in {n.name for n in farm.nodes.eligible()}
         with pytest.raises(jobs.SubmitRefused, match="no Resolve node named 'old-bay'"):
             jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "node": "old-bay"})
     finally:

@@ -38,8 +38,8 @@ def test_worker_killed_mid_segment(farm) -> None:
     assert check["exact"], check["summary"]
     redone = final.task(victim.name)
     assert redone.node != victim.node and victim.node in redone.failed_on and redone.attempts == 2
-    down = {n["name"]: n for n in farm.nodes.all()}[victim.node]
-    assert down["up"] is False
+    down = {n.name: n for n in farm.nodes.all()}[victim.node]
+    assert down.up is False
 
 
 def test_a_node_declared_down_comes_back_without_duplicating_work(farm) -> None:
@@ -67,7 +67,7 @@ def test_a_node_declared_down_comes_back_without_duplicating_work(farm) -> None:
     os.killpg(worker.process.pid, signal.SIGSTOP)  # the host freezes: no heartbeat, no progress
     try:
         deadline = time.monotonic() + 20
-        while {n["name"]: n for n in farm.nodes.all()}[victim.node]["up"]:
+        while {n.name: n for n in farm.nodes.all()}[victim.node].up:
             assert time.monotonic() < deadline, "the frozen node never showed down"
             time.sleep(0.2)
         final = jobs.wait(farm, record.id, timeout=90)  # finished by the other node meanwhile
@@ -77,7 +77,7 @@ def test_a_node_declared_down_comes_back_without_duplicating_work(farm) -> None:
     output = final.outputs[0]
     before = os.stat(output).st_mtime_ns
     deadline = time.monotonic() + 20
-    while not {n["name"]: n for n in farm.nodes.all()}[victim.node]["up"]:
+    while not {n.name: n for n in farm.nodes.all()}[victim.node].up:
         assert time.monotonic() < deadline, "the node did not rejoin"
         time.sleep(0.2)
     time.sleep(3)  # its stale render ends now: it must not replace or delete anything
@@ -86,5 +86,5 @@ def test_a_node_declared_down_comes_back_without_duplicating_work(farm) -> None:
     assert again.state == "succeeded" and again.task(victim.name).node != victim.node
     assert again.task(victim.name).state == "done"  # the stale copy changed nothing in the record
     assert verify(output, again.plan)["exact"]
-    leftovers = list(Path(again.plan["work_dir"]).glob("*")) if Path(again.plan["work_dir"]).exists() else []
+    leftovers = list(Path(again.plan.work_dir).glob("*")) if Path(again.plan.work_dir).exists() else []
     assert leftovers == [] or all(".seg_" not in p.name for p in leftovers)

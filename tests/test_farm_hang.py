@@ -29,9 +29,9 @@ def test_hung_call_is_ended_and_the_piece_runs_elsewhere(tmp_path) -> None:
         # Marked unhealthy when the call hung; cleared by its next good heartbeat (Resolve answers a ping).
         deadline = time.monotonic() + 30
         while True:
-            hangy = next(n for n in farm.nodes.all() if n["name"] == "hangy")
-            if hangy["up"] and not hangy["unhealthy"]:
+            hangy = next(n for n in farm.nodes.all() if n.name == "hangy")
+            if hangy.up and not hangy.unhealthy:
                 break
             assert time.monotonic() < deadline, hangy
             time.sleep(0.5)
-        assert hangy["resolve"]["product"] == "DaVinci Resolve Studio"
+        assert hangy.resolve is not None and hangy.resolve["product"] == "DaVinci Resolve Studio"

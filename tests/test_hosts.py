@@ -9,6 +9,7 @@ import pytest
 from netns_farm import NetnsFarm, available
 
 from orchestrator.demo import verify
+from orchestrator.kinds.render import RenderPlan
 
 why_not = available()
 pytestmark = pytest.mark.skipif(why_not is not None, reason=why_not or "")
@@ -41,7 +42,7 @@ def test_split_render_across_three_hosts(hosts: NetnsFarm) -> None:
     assert record["state"] == "succeeded", record["errors"]
     segments = [t for t in record["tasks"] if t["kind"] == "segment"]
     assert {t["node"] for t in segments} == {"h1", "h2", "h3"}  # one segment per host: all three idle
-    check = verify(record["outputs"][0], record["plan"])
+    check = verify(record["outputs"][0], RenderPlan.model_validate(record["plan"]))
     assert check["exact"], check["summary"]
     nodes = {n["name"]: n for n in hosts.cli_json("nodes")}
     assert nodes["h1"]["host"] == nodes["h2"]["host"]  # one machine...
@@ -72,7 +73,7 @@ def test_a_host_cut_off_mid_render(hosts: NetnsFarm) -> None:
     assert status["state"] == "succeeded", status["errors"]
     redone = next(t for t in status["tasks"] if t["name"] == victim["name"])
     assert redone["node"] != victim["node"] and victim["node"] in redone["failed_on"]
-    check = verify(status["outputs"][0], status["plan"])
+    check = verify(status["outputs"][0], RenderPlan.model_validate(status["plan"]))
     assert check["exact"], check["summary"]
     nodes = {n["name"]: n for n in hosts.cli_json("nodes")}
     assert nodes[victim["node"]]["up"] is False

@@ -30,7 +30,7 @@ def test_embedded_redis_keeps_queued_messages_across_a_restart(tmp_path: Path) -
         server = EmbeddedRedis(settings)
         url = server.start()
         assert "s3cret-pw" in url and url.startswith("redis://:")
-        app = make_app(settings.model_copy(update={"broker_url": url}))
+        app = make_app(settings, url)
         app.send_task("tasks.render_segment", args=("job", "segment 1/1"), queue="v1.render")
         client = connect(url)
         client.set("rf:job:survivor", "{}")
@@ -119,7 +119,7 @@ def test_secrets_stay_out_of_logs_and_records(tmp_path: Path) -> None:
         record = run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "pw"})
         assert record.state == "succeeded"
         assert secret not in record.model_dump_json()
-        assert secret not in json.dumps(farm.nodes.all())
+        assert secret not in json.dumps([n.public() for n in farm.nodes.all()])
         logs = list((tmp_path / "logs").glob("*.log"))
     assert logs and all(secret not in log.read_text(errors="replace") for log in logs)
     assert "redis://:**@" in (tmp_path / "logs" / "pw-1.log").read_text()

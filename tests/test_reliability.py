@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from orchestrator import jobs, routing
 from orchestrator.demo import verify
-from orchestrator.models import EditSpec, RenderSpec
+from orchestrator.kinds.edit import EditSpec
+from orchestrator.kinds.render import RenderSpec
 
 NODES: dict[str, dict[str, Any]] = {"r-1": {}, "r-2": {}}
 
@@ -61,7 +62,9 @@ def test_the_same_segment_delivered_twice_is_rendered_once(farm) -> None:
     _, farm = farm
     record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "twice"})
     segment = next(t for t in record.tasks if t.kind == "segment")
-    farm.app.send_task(jobs.RENDER_SEGMENT, args=(record.id, segment.name), queue=routing.RENDER)  # a duplicate copy
+    # A duplicate delivery: the same message (id and arguments) a second time.
+    farm.app.send_task(segment.task, args=(record.id, segment.name, record.generation), queue=routing.RENDER,
+                       task_id=segment.celery_id)  # fmt: skip
     final = jobs.wait(farm, record.id, timeout=90)
     assert final.state == "succeeded"
     assert final.task(segment.name).attempts == 1  # the copy found it locked, then done
@@ -144,9 +147,9 @@ def test_a_batch_edit_touching_ten_thousand_items(farm, capsys: pytest.CaptureFi
     assert view["results_summary"] == [{"op": 0, "kind": "set_clip_color", "ok": 10_000, "refused": 0},
                                        {"op": 1, "kind": "set_cdl", "ok": 10_000, "refused": 0}]  # fmt: skip
     assert len(view["results"]) == 50 and view["results_omitted"] == 19_950
-    from orchestrator.cli import _print_result
+    from orchestrator.cli.views import print_result
 
-    _print_result(record)
+    print_result(record)
     printed = capsys.readouterr().out
     assert "set_clip_color: 10000 item(s) changed, 0 refused" in printed and "20000 more item(s)" in printed
     assert len(printed.splitlines()) < 10
@@ -207,7 +210,7 @@ def test_submit_refuses_cleanly_and_queues_nothing_for_refused_input(farm, data:
         assert {r.id for r in farm.store.list(limit=100_000)} == before  # nothing stored
         return
     jobs.cancel(farm, record.id, wait=0)  # a valid one: not what this test is about
-    output = Path(record.plan["output"])
+    output = Path(record.plan.output)
     assert any(os.path.commonpath([output, root]) == str(root) for root in farm.settings.storage_roots)
 
 

@@ -302,3 +302,12 @@ def test_media_storage(resolve, demo, tmp_path: Path) -> None:
     added = storage.AddItemListToMediaPool(str(tmp_path / "clip.mov"))
     assert [c.GetName() for c in added] == ["clip.mov"]
     assert added[0].GetClipProperty("Offline") == "Yes"
+
+
+def test_a_none_quirk_makes_a_call_return_none_like_a_failing_resolve(tmp_path, monkeypatch) -> None:
+    from bridge.sim import scriptapp
+
+    monkeypatch.setenv("RESOLVE_SIM_LIBRARY", str(tmp_path / "library.json"))
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "none:Timeline.GetTrackCount")
+    timeline = scriptapp("Resolve").GetProjectManager().LoadProject("Demo").GetTimelineByIndex(1)
+    assert timeline.GetTrackCount("video") is None and timeline.GetName() == "Main"

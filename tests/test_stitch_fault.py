@@ -23,7 +23,7 @@ def test_post_worker_killed_mid_stitch(tmp_path) -> None:
             record = jobs.submit_render(
                 farm, {"project": "Demo", "timeline": "Main", "split": 100, "output_name": f"s{attempt}"}
             )
-            final = Path(record.plan["output"] + ".mov")
+            final = Path(record.plan.output + ".mov")
             caught = False
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator import routing
-from orchestrator.models import EditSpec, JobRecord, RenderSpec, TaskRecord
+from orchestrator.kinds.edit import EditSpec
+from orchestrator.kinds.render import RenderJob, RenderSpec, cut, pieces, segment_count
+from orchestrator.models import Placement, TaskRecord
 from orchestrator.paths import PathMap, PathRefused, confine, plain_name
-from orchestrator.planner import cut, make_plan, segment_count
 from orchestrator.settings import FarmSettings
 
 
@@ -114,16 +115,18 @@ def test_segment_count(frames: int, nodes: int, split: object, codec: str | None
     assert segment_count(frames, nodes, spec, min_frames=24, per_node=1) == expected
 
 
-def test_plan_names_sort_at_any_count(tmp_path: Path) -> None:
+def test_pieces_names_sort_at_any_count_and_the_stitch_waits_for_all(tmp_path: Path) -> None:
     spec = RenderSpec(project="p", timeline="t", split=120)
-    plan = make_plan(spec, 0, 119 * 24 + 23, ["a"], tmp_path, tmp_path / "out", min_frames=24, per_node=1)
-    names = [Path(s.file).name for s in plan.segments]
+    made = pieces(spec, 0, 119 * 24 + 23, 120, tmp_path, tmp_path / "out")
+    segments = [p for p in made if p.kind == "segment"]
+    names = [Path(str(s.output)).name for s in segments]
     assert len(names) == 120 and names == sorted(names) and names[0] == "seg_0001.mov"
-    assert plan.audio_file == str(tmp_path / "audio.mov") and plan.stitch == "copy"
-    single = make_plan(
-        RenderSpec(project="p", timeline="t", split="none"), 0, 99, ["a"], tmp_path, tmp_path / "o", 24, 1
-    )
-    assert single.single_pass and single.audio_file is None and single.stitch == "move"
+    assert made[0].kind == "audio" and made[0].output == str(tmp_path / "audio.mov")
+    stitch = made[-1]
+    assert stitch.kind == "stitch" and stitch.placement.pool == "post" and stitch.final
+    assert stitch.after == [p.name for p in made[:-1]]  # every segment and the audio
+    single = pieces(RenderSpec(project="p", timeline="t", split="none"), 0, 99, 1, tmp_path, tmp_path / "o")
+    assert [p.kind for p in single] == ["render", "stitch"] and single[1].after == ["render"]
 
 
 def test_confine(tmp_path: Path) -> None:
@@ -155,8 +158,13 @@ def test_path_mapping() -> None:
 
 def test_queues_carry_the_version_key() -> None:
     assert routing.RENDER == "v1.render" and routing.POST == "v1.post"
-    assert routing.resolve_queue("render", node="bay-2") == "v1.node.bay-2"
-    assert routing.resolve_queue("edit", tags=["studio", "gpu"]) == "v1.tag.gpu"
+    assert routing.queue_for(Placement(pool="render", node="bay-2")) == "v1.node.bay-2"
+    assert routing.queue_for(Placement(pool="edit", tags=("studio", "gpu"))) == "v1.tag.gpu"
+    assert routing.queue_for(Placement(pool="edit")) == "v1.edit"
+    assert routing.queue_for(Placement(pool="post", node="bay-2")) == "v1.post"
+    assert routing.queue_for(Placement(pool="render"), node="bay-3") == "v1.node.bay-3"  # picked by the engine
+    with pytest.raises(ValueError, match="unknown pool 'proxies'"):
+        routing.queue_for(Placement(pool="proxies"))  # a new kind's pool is never silently another's
     assert routing.worker_queues("bay-2", ["gpu"], post=True) == [
         "v1.render",
         "v1.edit",
@@ -167,8 +175,16 @@ def test_queues_carry_the_version_key() -> None:
     assert routing.queue("render", version_key="2") == "v2.render"
 
 
+def _plan() -> Any:
+    from orchestrator.kinds.render import FrameSpan, RenderPlan
+
+    return RenderPlan(frames=FrameSpan(start=0, end=199, count=200), segments=2, single_pass=False, stitch="copy",
+                      work_dir="/w", output="/o", eligible_nodes=[], known_nodes=[])  # fmt: skip
+
+
 def test_progress_and_eta() -> None:
-    record = JobRecord(kind="render", spec={}, state="running", started_at=100.0, tasks=[
+    spec = RenderSpec(project="p", timeline="t")
+    record = RenderJob(kind="render", spec=spec, plan=_plan(), state="running", started_at=100.0, tasks=[
         TaskRecord(name="a", kind="segment", frames_total=100, frames_done=50),
         TaskRecord(name="b", kind="segment", frames_total=100, frames_done=0),
         TaskRecord(name="audio", kind="audio"),

@@ -38,7 +38,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory):
                       RESOLVE_FARM_FLOWER_PASSWORD="fl0wer-pw") as (_local, farm):  # fmt: skip
         settings = farm.settings.model_copy(update={"flower_user": "ops"})
         port = _free_port()
-        flower = start_flower(settings, "127.0.0.1", port, home / "logs" / "flower.log")
+        flower = start_flower(settings, farm.url, "127.0.0.1", port, home / "logs" / "flower.log")
         metrics = serve(farm, "127.0.0.1", 0)
         try:
             yield farm, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics.server_port}/metrics", home
@@ -109,9 +109,12 @@ def test_flower_refuses_an_open_address_without_auth(tmp_path: Path) -> None:
 
     settings = FarmSettings(home=tmp_path, broker_url="redis://127.0.0.1:1/0", flower_user=None, flower_password=None)
     with pytest.raises(Exposed, match="without auth"):
-        flower_command(settings, "0.0.0.0", 5555)
+        flower_command(settings, "redis://127.0.0.1:1/0", "0.0.0.0", 5555)
     cmd, env = flower_command(
-        settings.model_copy(update={"flower_user": "a", "flower_password": SecretStr("b")}), "0.0.0.0", 5555
+        settings.model_copy(update={"flower_user": "a", "flower_password": SecretStr("b")}),
+        "redis://127.0.0.1:1/0",
+        "0.0.0.0",
+        5555,
     )
     assert env["FLOWER_BASIC_AUTH"] == "a:b" and not any(part.split("=")[-1] == "b" for part in cmd)
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "flower", "--address", "0.0.0.0"],

@@ -44,6 +44,7 @@ API_CLASSES = (Resolve, ProjectManager, Project, MediaStorage, MediaPool, Folder
 _apps: dict[SimConfig, Resolve] = {}
 _apps_lock = threading.Lock()
 _hung: set[tuple[type, str]] = set()
+_noned: set[tuple[type, str]] = set()
 
 
 def create(config: SimConfig) -> Resolve:
@@ -52,6 +53,7 @@ def create(config: SimConfig) -> Resolve:
         app = _apps.get(config)
         if app is None:
             _install_hangs(config.quirks)
+            _install_nones(config.quirks)
             app = _apps[config] = Resolve(SimState(config, Library(config.library)))
         return app
 
@@ -91,6 +93,27 @@ def _hanging(func: Any, spec: str) -> Any:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if spec in self._state.config.quirks.hang:
             threading.Event().wait()
+        return func(self, *args, **kwargs)
+
+    return call
+
+
+def _install_nones(quirks: Quirks) -> None:
+    """Make the methods named by `none:` quirks return None, for apps configured so."""
+    for spec in quirks.none:
+        cls_name, _, method = spec.rpartition(".")
+        for cls in API_CLASSES:
+            if (cls_name and cls.__name__ != cls_name) or not hasattr(cls, method) or (cls, method) in _noned:
+                continue
+            _noned.add((cls, method))
+            setattr(cls, method, _returning_none(getattr(cls, method), spec))
+
+
+def _returning_none(func: Any, spec: str) -> Any:
+    @functools.wraps(func)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if spec in self._state.config.quirks.none:
+            return None
         return func(self, *args, **kwargs)
 
     return call

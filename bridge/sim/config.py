@@ -15,7 +15,9 @@ cannot be handed an object, so the configuration comes from environment variable
   `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
   `hang:Method` or `hang:Class.Method` (that call never returns),
   `crash-at:F` (the process exits when a render passes fraction F, e.g. 0.5),
-  `fail-render:MESSAGE` (renders fail with JobStatus Failed and this Error).
+  `fail-render:MESSAGE` (renders fail with JobStatus Failed and this Error),
+  `none:Method` or `none:Class.Method` (that call returns None, as Resolve's API does when
+  it fails in-process without saying why).
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ class Quirks:
     hang: frozenset[str] = frozenset()
     crash_at: float | None = None
     fail_render: str | None = None
+    none: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> Quirks:
-        stall, hang, crash, fail = False, set(), None, None
+        stall, hang, crash, fail, none = False, set(), None, None, set()
         for raw in filter(None, (part.strip() for part in text.split(","))):
             name, _, arg = raw.partition(":")
             if name == "imageseq-stall":
@@ -60,9 +63,11 @@ class Quirks:
                     raise ValueError(f"RESOLVE_SIM_QUIRKS: crash-at must be 0..1, got {arg}")
             elif name == "fail-render":
                 fail = arg or "Render failed"
+            elif name == "none" and arg:
+                none.add(arg)
             else:
                 raise ValueError(f"RESOLVE_SIM_QUIRKS: unknown quirk {raw!r}")
-        return cls(stall, frozenset(hang), crash, fail)
+        return cls(stall, frozenset(hang), crash, fail, frozenset(none))
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class SimConfig:
             quirks.append(f"crash-at:{self.quirks.crash_at}")
         if self.quirks.fail_render:
             quirks.append(f"fail-render:{self.quirks.fail_render}")
+        quirks += [f"none:{n}" for n in sorted(self.quirks.none)]
         return {
             "RESOLVE_SIM_LIBRARY": str(self.library),
             "RESOLVE_SIM_FPS": repr(self.fps),

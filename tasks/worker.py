@@ -1,8 +1,9 @@
-"""A worker's life in the registry: announce, heartbeat, publish the catalog, say goodbye.
+"""A worker's life: announce itself, heartbeat, publish its catalog, sweep (post workers), say goodbye.
 
 The heartbeat runs in a thread of the worker's main process, so a node stays "up" while
 its single pool process is busy with an hour-long render. The `tasks.heartbeat` task, sent
-to one node's queue, checks that node's Resolve itself.
+to one node's queue, checks that node's Resolve itself. Post workers also run the janitor
+from that thread: lost pieces sent again, due cleanups asked for.
 """
 
 from __future__ import annotations
@@ -12,25 +13,16 @@ import threading
 import time
 from typing import Any
 
-from celery import current_app, shared_task
+from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from bridge import BridgeError
 from orchestrator import janitor, routing
-from orchestrator.farm import Farm
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 JANITOR_INTERVAL = 5.0  # seconds between sweeps for lost pieces, on post workers
-_farms: list[Farm] = []
-
-
-def _control_farm() -> Farm:
-    """The orchestrator's view of the farm, for the janitor (built once per process)."""
-    if not _farms:
-        _farms.append(Farm(runtime.settings))
-    return _farms[0]
 
 
 def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -76,13 +68,14 @@ def _beat() -> None:
             farm.nodes.heartbeat(runtime.node)
             if "post" in runtime.settings.roles and time.monotonic() - swept > JANITOR_INTERVAL:
                 swept = time.monotonic()
-                janitor.sweep(_control_farm())
-            me = next((n for n in farm.nodes.all() if n["name"] == runtime.node), {})
+                janitor.sweep(farm)
+                janitor.ask_for_cleanups(farm)
+            me = next((n for n in farm.nodes.all() if n.name == runtime.node), None)
             now = time.monotonic()
-            if me.get("unhealthy") and now - checked > 3 * runtime.settings.heartbeat_interval:
+            if me is not None and me.unhealthy and now - checked > 3 * runtime.settings.heartbeat_interval:
                 # Marked unhealthy (a call hung or crashed): let a pool process check Resolve.
                 checked = now
-                current_app.send_task("tasks.heartbeat", queue=routing.node_queue(runtime.node), priority=0)
+                farm.app.send_task("tasks.heartbeat", queue=routing.node_queue(runtime.node), priority=0)
         except Exception as exc:  # Redis away for a moment: keep beating, it will come back
             log.warning("heartbeat of %s failed: %s", runtime.node, exc)
 

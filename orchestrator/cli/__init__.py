@@ -1,0 +1,159 @@
+"""The `resolve-farm` command: run the farm, submit and follow jobs, check a host.
+
+| module | commands |
+|---|---|
+| `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
+| `jobs` | `render`, `edit`, `status`, `jobs`, `cancel`, `retry`, `nodes` |
+| `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
+| `views` | how all of them print |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import redis
+
+from orchestrator.cli.common import BRIDGE_MODES, Refused
+from orchestrator.cli.host import cmd_doctor, cmd_worker
+from orchestrator.cli.jobs import (
+    cmd_cancel,
+    cmd_edit,
+    cmd_jobs,
+    cmd_nodes,
+    cmd_render,
+    cmd_retry,
+    cmd_status,
+)
+from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_mcp, cmd_metrics, cmd_up
+from orchestrator.cli.views import err
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resolve-farm", description="A render and edit farm for DaVinci Resolve.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="diagnose this host's bridge to Resolve")
+    p.add_argument("--bridge", choices=BRIDGE_MODES, default=os.environ.get("RESOLVE_FARM_BRIDGE", "auto"))
+    p.add_argument("--host", help="a Resolve on another machine (network scripting)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("up", help="run a local farm: embedded Redis, simulated nodes, a post worker")
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--bridge", choices=BRIDGE_MODES, default="sim")
+    p.add_argument("--flower-port", type=int, default=5555)
+    p.add_argument("--metrics-port", type=int, default=9808)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("worker", help="run this host's worker")
+    p.add_argument("--name", help="node name (default: RESOLVE_FARM_NODE_NAME or the host name)")
+    p.add_argument("--tags", help="comma-separated capabilities, e.g. studio,gpu")
+    p.add_argument("--bridge", choices=BRIDGE_MODES, default=os.environ.get("RESOLVE_FARM_BRIDGE", "auto"))
+    p.add_argument("--queues", help="comma-separated queues (default: from name, tags and roles)")
+    p.add_argument("--post", action="store_true", help="also stitch (the post queue)")
+    p.add_argument("--no-resolve", action="store_true", help="take no Resolve tasks (a post-only worker)")
+    p.add_argument("--concurrency", type=int, help="processes (default 1 for Resolve workers)")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("render", help="submit a render")
+    p.add_argument("project")
+    p.add_argument("timeline")
+    p.add_argument("--format", help="format key: mov, mxf_op1a, mp4 (default mov)")
+    p.add_argument("--codec", help="codec key: ProRes422HQ, DNxHRHQ, H264 (default ProRes422HQ)")
+    p.add_argument("--preset", help="a render preset instead of format/codec")
+    p.add_argument("--start", type=int, help="first frame (timeline frame number)")
+    p.add_argument("--end", type=int, help="last frame, included")
+    p.add_argument("--output-dir", help="inside a storage root (default: the first root)")
+    p.add_argument("--name", help="output file name without extension (default: <project>_<timeline>)")
+    p.add_argument("--split", help="auto, none or a number of segments")
+    p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--priority", type=int, help="0 (most urgent) .. 9")
+    p.add_argument("--node", help="run only on this node")
+    p.add_argument("--tag", action="append", help="run only on nodes with this tag (repeatable)")
+    p.add_argument("--database", help="a PostgreSQL project database every host can reach")
+    p.add_argument("--drp", help="a .drp on shared storage to import the project from")
+    p.add_argument("--setting", action="append", help="extra render setting KEY=VALUE (repeatable)")
+    p.add_argument("--max-attempts", type=int)
+    p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("edit", help="submit a batch edit from a JSON or YAML file")
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("status", help="one job")
+    p.add_argument("job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("jobs", help="list jobs, newest first")
+    p.add_argument("--state", choices=("queued", "running", "stitching", "succeeded", "failed", "cancelled"))
+    p.add_argument("--kind", choices=("render", "edit"))
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("cancel", help="cancel a job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("retry", help="run again what failed in a job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("nodes", help="the farm's nodes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_nodes)
+
+    p = sub.add_parser("flower", help="Flower for the farm (basic auth from RESOLVE_FARM_FLOWER_USER/PASSWORD)")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.set_defaults(func=cmd_flower)
+
+    p = sub.add_parser("metrics", help="serve Prometheus metrics (resolve_farm_*)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9808)
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("mcp", help="serve the farm to MCP clients (stdio, or streamable HTTP with --http)")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP here (tokens: RESOLVE_FARM_MCP_TOKENS)")
+    p.set_defaults(func=cmd_mcp)
+
+    p = sub.add_parser("demo", help="start a local farm, render the demo timeline across it, verify, stop")
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--timeline", default="Main")
+    p.add_argument("--no-compare", action="store_true", help="skip the one-node reference render")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from orchestrator.redis_server import RedisNotRunning
+
+    try:
+        return int(args.func(args))
+    except (Refused, RedisNotRunning) as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc)}))
+        err.print(f"[red]refused[/]: {exc}")
+        return 2
+    except redis.exceptions.ConnectionError as exc:
+        message = f"the farm's Redis is not reachable ({exc}): is the farm up, and RESOLVE_FARM_BROKER_URL right?"
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message}))
+        err.print(f"[red]error[/]: {message}")
+        return 3
+    except KeyboardInterrupt:
+        return 130

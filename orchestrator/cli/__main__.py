@@ -1,0 +1,7 @@
+"""`python -m orchestrator.cli`: what the `resolve-farm` script runs."""
+
+import sys
+
+from orchestrator.cli import main
+
+sys.exit(main())

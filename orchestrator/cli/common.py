@@ -1,0 +1,41 @@
+"""What every `resolve-farm` command shares: refusals, settings and the farm handle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+BRIDGE_MODES = ("auto", "native", "subprocess", "sim")
+
+
+class Refused(Exception):
+    """A request the farm refused: printed as such, exit code 2."""
+
+
+def load_settings(**overrides: Any) -> Any:
+    from orchestrator.settings import FarmSettings
+
+    try:
+        return FarmSettings(**overrides)
+    except ValidationError as exc:
+        raise Refused(f"bad settings: {errors(exc)}") from None
+
+
+def errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+def connect_farm() -> Any:
+    from orchestrator.farm import Farm
+
+    return Farm(load_settings())
+
+
+def farm_home() -> Path:
+    from orchestrator.settings import default_home
+
+    explicit = os.environ.get("RESOLVE_FARM_HOME")
+    return Path(explicit) if explicit else default_home()

@@ -1,0 +1,179 @@
+"""Commands on jobs and nodes: submit a render or an edit, follow, list, cancel, retry; the nodes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.table import Table
+
+from orchestrator.cli.common import Refused, connect_farm, errors
+from orchestrator.cli.views import err, follow, out, plan_line, print_result
+
+
+def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = {"project": args.project, "timeline": args.timeline, "audio": not args.no_audio}
+    for key in ("format", "codec", "preset", "output_dir", "node", "priority", "max_attempts"):
+        value = getattr(args, key)
+        if value is not None:
+            spec[key] = value
+    if args.name:
+        spec["output_name"] = args.name
+    if args.start is not None or args.end is not None:
+        spec["frames"] = {"start": args.start, "end": args.end}
+    if args.split:
+        spec["split"] = int(args.split) if args.split.isdigit() else args.split
+    if args.tag:
+        spec["tags"] = args.tag
+    if args.database:
+        spec["database"] = {"name": args.database}
+    if args.drp:
+        spec["drp"] = args.drp
+    settings: dict[str, Any] = {}
+    for item in args.setting or []:
+        key, _, raw = item.partition("=")
+        try:
+            settings[key] = json.loads(raw)  # numbers and booleans: 1920, true
+        except ValueError:
+            settings[key] = raw  # anything else is a string: Best, Same as Project
+    if settings:
+        spec["settings"] = settings
+    return spec
+
+
+def _submit(kind: str, spec: dict[str, Any]) -> Any:
+    from orchestrator import jobs
+
+    farm = connect_farm()
+    try:
+        record = jobs.submit_render(farm, spec) if kind == "render" else jobs.submit_edit(farm, spec)
+    except ValidationError as exc:
+        raise Refused(errors(exc)) from None
+    except jobs.SubmitRefused as exc:
+        raise Refused(str(exc)) from None
+    return farm, record
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    farm, record = _submit("render", _render_spec(args))
+    return _after_submit(farm, record, args)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    text = Path(args.file).read_text(encoding="utf-8")
+    if args.file.endswith((".yaml", ".yml")):
+        import yaml
+
+        spec = yaml.safe_load(text)
+    else:
+        spec = json.loads(text)
+    if not isinstance(spec, dict):
+        raise Refused(f"{args.file}: the batch edit must be an object with targets and operations")
+    if args.dry_run:
+        spec["dry_run"] = True
+    farm, record = _submit("edit", spec)
+    return _after_submit(farm, record, args)
+
+
+def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
+    if not args.wait:
+        if args.json:
+            print(json.dumps(record.public()))
+        else:
+            out.print(f"job {record.id} queued: {plan_line(record)}")
+        return 0
+    if not args.json:
+        err.print(f"job {record.id}: {plan_line(record)}")
+    final = follow(farm, record.id)
+    if args.json:
+        print(json.dumps(final.public()))
+    else:
+        print_result(final)
+    return 0 if final.state == "succeeded" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestrator.store import JobNotFound
+
+    try:
+        record = connect_farm().store.get(args.job)
+    except JobNotFound as exc:
+        raise Refused(str(exc)) from None
+    if args.json:
+        print(json.dumps(record.public()))
+        return 0 if record.state != "failed" else 1
+    table = Table(title=f"job {record.id} ({record.kind}): {record.state}, {record.progress:.1f}%")
+    for column in ("task", "node", "state", "attempts", "frames", "error"):
+        table.add_column(column)
+    for t in record.tasks:
+        frames = f"{t.frames_done}/{t.frames_total}" if t.frames_total else "-"
+        table.add_row(t.name, t.node or "-", t.state, str(t.attempts), frames, t.error or "")
+    out.print(table)
+    for path in record.outputs:
+        out.print(f"output: {path}")
+    for error in record.errors:
+        out.print(f"[red]error[/]: {error}")
+    return 0 if record.state != "failed" else 1
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    records = connect_farm().store.list(state=args.state, kind=args.kind, offset=args.offset, limit=args.limit)
+    if args.json:
+        print(json.dumps([r.public() for r in records]))
+        return 0
+    table = Table(title="jobs")
+    for column in ("id", "kind", "state", "progress", "created", "outputs / errors"):
+        table.add_column(column)
+    for r in records:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", created, "; ".join(r.outputs or r.errors))
+    out.print(table)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from orchestrator import jobs
+    from orchestrator.store import JobNotFound
+
+    try:
+        record = jobs.cancel(connect_farm(), args.job)
+    except JobNotFound as exc:
+        raise Refused(str(exc)) from None
+    out.print(f"job {record.id}: {record.state}")
+    return 0 if record.state == "cancelled" else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from orchestrator import jobs
+
+    try:
+        record = jobs.retry(connect_farm(), args.job)
+    except jobs.SubmitRefused as exc:
+        raise Refused(str(exc)) from None
+    out.print(f"job {record.id}: {record.state} again ({sum(t.state == 'pending' for t in record.tasks)} task(s))")
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from orchestrator.nodes import describe_age
+
+    nodes = connect_farm().nodes.all()
+    if args.json:
+        print(json.dumps([n.public() for n in nodes]))
+        return 0
+    table = Table(title="nodes")
+    for column in ("name", "state", "roles", "tags", "os", "resolve", "bridge", "current task", "version"):
+        table.add_column(column)
+    for n in nodes:
+        resolve = n.resolve or {}
+        product = resolve.get("error") or f"{resolve.get('product', '-')} {resolve.get('version', '')}".strip()
+        version = f"[red]{n.version_key} (mismatch)[/]" if n.version_mismatch else str(n.version_key)
+        roles, tags = ",".join(n.roles), ",".join(n.tags)
+        task = n.current_task or "-"
+        table.add_row(n.name, describe_age(n), roles, tags, n.os or "-", product, n.bridge or "-", task, version)
+    out.print(table)
+    return 0

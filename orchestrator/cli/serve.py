@@ -1,0 +1,115 @@
+"""Commands that run parts of the farm: `up` (a local farm), `mcp`, `flower`, `metrics`, `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import time
+from typing import Any
+
+from orchestrator.cli.common import Refused, connect_farm, load_settings
+from orchestrator.cli.views import err
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from orchestrator.local import LocalFarm
+    from orchestrator.metrics import serve as serve_metrics
+    from orchestrator.watch import start_flower
+
+    farm = LocalFarm(load_settings())
+    stop = {"now": False}
+    flower: Any = None
+    metrics: Any = None
+
+    def ask_stop(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, ask_stop)
+    signal.signal(signal.SIGTERM, ask_stop)
+    try:
+        names = [f"sim-{i}" for i in range(1, args.nodes + 1)]
+        handle = farm.start({name: {"bridge": args.bridge} for name in names}, timeout=60)
+        url = handle.url
+        flower = start_flower(handle.settings, url, "127.0.0.1", args.flower_port, farm.home / "logs" / "flower.log")
+        metrics = serve_metrics(handle, "127.0.0.1", args.metrics_port)
+        where = "embedded, " + url.split("@")[-1] if farm.redis else "external"
+        err.print(f"resolve-farm is up: {len(names)} Resolve node(s) ({args.bridge}) and a post worker; Redis {where}")
+        err.print(f"Flower: http://127.0.0.1:{args.flower_port}")
+        err.print(f"metrics: http://127.0.0.1:{metrics.server_port}/metrics")
+        err.print(f"home: {farm.home}; logs in {farm.home / 'logs'}; Ctrl-C stops everything")
+        pids = {name: w.process.pid for name, w in farm.workers.items()}
+        started = {"broker_url": _safe_url(url), "home": str(farm.home), "nodes": names, "pids": pids}
+        print(json.dumps(started), flush=True)
+        while not stop["now"]:
+            for name, worker in farm.workers.items():
+                if worker.process.poll() is not None:
+                    err.print(f"[red]worker {name} exited with code {worker.process.returncode}[/]")
+                    stop["now"] = True
+            time.sleep(0.2)
+    finally:
+        err.print("stopping the farm...")
+        if flower is not None and flower.poll() is None:
+            flower.terminate()
+            flower.wait(timeout=10)
+        if metrics is not None:
+            metrics.shutdown()
+        farm.stop()
+        err.print("stopped")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password: secrets never reach logs or output."""
+    if "@" in url and ":" in url.split("@")[0]:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from mcp_server.run import Refused as McpRefused
+    from mcp_server.run import parse_bind, serve_http, serve_stdio
+
+    farm = connect_farm()
+    try:
+        if args.http:
+            host, port = parse_bind(args.http)
+            err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
+            serve_http(farm, host, port)
+        else:
+            serve_stdio(farm)
+    except McpRefused as exc:
+        raise Refused(str(exc)) from None
+    return 0
+
+
+def cmd_flower(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from orchestrator.watch import Exposed, flower_command
+
+    try:
+        handle = connect_farm()
+        cmd, env = flower_command(handle.settings, handle.url, args.address, args.port)
+    except Exposed as exc:
+        raise Refused(str(exc)) from None
+    err.print(f"Flower: http://{args.address}:{args.port}")
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from orchestrator.metrics import serve
+
+    serve(connect_farm(), args.host, args.port)
+    err.print(f"metrics: http://{args.host}:{args.port}/metrics")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        signal.pause()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestrator.demo import run_demo
+
+    return run_demo(args.nodes, args.timeline, compare=not args.no_compare)

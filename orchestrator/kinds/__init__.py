@@ -1,0 +1,60 @@
+"""The registry of job kinds: `render` and `edit` here, more from plugin modules.
+
+A kind registers itself when its module is imported (`register(MyKind())`). Plugin modules
+named in the `plugins` setting are imported by the control plane (`load_plugins`) and by
+every worker (as Celery task modules), so one module can bring a kind's compiler and its
+tasks together.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+
+_kinds: dict[str, JobKind[Any, Any]] = {}
+
+
+def register(kind: JobKind[Any, Any]) -> JobKind[Any, Any]:
+    _kinds[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> JobKind[Any, Any]:
+    try:
+        return _kinds[name]
+    except KeyError:
+        raise SubmitRefused("kind", f"unknown job kind {name!r} (known: {', '.join(sorted(_kinds))})") from None
+
+
+def names() -> list[str]:
+    return sorted(_kinds)
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import plugin modules: each registers the kinds it defines."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+def task_modules() -> list[str]:
+    """The task modules of every registered kind, for workers to import."""
+    return sorted({module for kind in _kinds.values() for module in kind.task_modules})
+
+
+from orchestrator.kinds import edit, render  # noqa: E402  (they register themselves)
+
+__all__ = [
+    "Compiled",
+    "JobKind",
+    "SubmitRefused",
+    "edit",
+    "get",
+    "load_plugins",
+    "names",
+    "register",
+    "render",
+    "task_modules",
+]

@@ -1,0 +1,108 @@
+"""The `edit` kind: a batch of edit operations applied to timelines, one piece per timeline.
+
+Pieces are independent (nothing waits for anything) and a failed timeline does not stop the
+others: the job settles when every timeline has, failed if any failed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from orchestrator import kinds
+from orchestrator.kinds import checks
+from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+from orchestrator.models import JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord
+
+if TYPE_CHECKING:
+    from orchestrator.farm import Farm
+
+APPLY_EDITS = "tasks.apply_edits"
+
+
+class EditTarget(ProjectRef):
+    """One timeline of a project, or all its timelines when `timeline` is omitted."""
+
+    timeline: Name | None = None
+
+
+class EditSpec(Spec):
+    """A batch edit: the same operations applied to each target, one task per timeline.
+
+    Note: the operations are the bridge's edit vocabulary; the node validates them fully
+    before it touches anything, and a refusal fails the job with the field and the reason.
+    """
+
+    targets: list[EditTarget] = Field(min_length=1, max_length=10_000)
+    operations: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    dry_run: bool = False
+    priority: int = Field(5, ge=0, le=9)
+    node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
+    max_attempts: int | None = Field(None, ge=1, le=20)
+
+    @field_validator("operations")
+    @classmethod
+    def _ops(cls, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, op in enumerate(operations):
+            if not isinstance(op.get("op"), str) or not op["op"]:
+                raise ValueError(f"operation {i} has no 'op' naming what it does")
+        return operations
+
+
+class EditPlan(BaseModel):
+    """How a batch edit is carried out: how many timelines, on which nodes, for real or not."""
+
+    targets: int
+    known_nodes: list[str]
+    dry_run: bool = False
+
+
+EditJob = JobRecord[EditSpec, EditPlan]
+
+
+class EditKind(JobKind[EditSpec, EditPlan]):
+    """Batch edits fanned out across hosts, one timeline a piece."""
+
+    name = "edit"
+    spec_model = EditSpec
+    plan_model = EditPlan
+    task_modules = ("tasks.edit",)
+    fail_fast = False  # one timeline refusing its edits does not stop the others
+
+    def compile(self, farm: Farm, spec: EditSpec, job_id: str) -> Compiled[EditPlan]:
+        names = checks.known_nodes(farm, spec.node, spec.tags)
+        where = Placement(pool="edit", node=spec.node, tags=tuple(sorted(spec.tags)))
+        made: list[TaskRecord] = []
+        for i, target in enumerate(spec.targets):
+            if target.drp:
+                checks.confined(farm, target.drp, f"targets.{i}.drp")
+            if target.timeline:
+                checks.timeline(farm, target, target.timeline, names, field=f"targets.{i}.")
+                timelines = [target.timeline]
+            else:
+                database = target.database.name if target.database else None
+                projects = farm.catalog.projects(names, database)
+                if target.project not in projects:
+                    raise SubmitRefused(f"targets.{i}.project", f"unknown project {target.project!r}")
+                timelines = projects[target.project]
+            for timeline in timelines:
+                made.append(TaskRecord(
+                    name=f"{target.project}/{timeline}", kind="edit", task=APPLY_EDITS, placement=where,
+                    target={**target.model_dump(mode="json"), "timeline": timeline},
+                ))  # fmt: skip
+        if len({t.name for t in made}) != len(made):
+            raise SubmitRefused("targets", "a timeline is targeted twice")
+        plan = EditPlan(targets=len(made), known_nodes=names, dry_run=spec.dry_run)
+        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts)
+
+    def summary(self, record: JobRecord[Any, Any]) -> str:
+        return f"{record.plan.targets} timeline(s){' (dry run)' if record.plan.dry_run else ''}"
+
+    def shown(self, record: JobRecord[Any, Any], piece: TaskRecord) -> str:
+        spec: EditSpec = record.spec
+        return f"job {record.id} | edit {piece.name} | {len(spec.operations)} operation(s){' (dry run)' * spec.dry_run}"
+
+
+kinds.register(EditKind())

@@ -1,0 +1,270 @@
+"""The `render` kind: one timeline (or a range of it) rendered, split across hosts or not.
+
+Compiles a `RenderSpec` into segments of the range (one per live eligible node times
+`segments_per_node`, none shorter than `min_segment_frames`), an audio pass rendered once
+for the whole range when split, and a stitch on the post queue that waits for all of them.
+Segments of all-intra codecs (ProRes, DNxHR) join frame-exactly by stream copy; long-GOP
+codecs (H.264, H.265) render unsplit unless the user asks, and then the stitch re-encodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from orchestrator import kinds
+from orchestrator.kinds import checks
+from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+
+if TYPE_CHECKING:
+    from orchestrator.farm import Farm
+
+RENDER_SEGMENT = "tasks.render_segment"
+RENDER_AUDIO = "tasks.render_audio"
+STITCH = "tasks.stitch"
+IMAGE_SEQUENCES = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
+EXTENSIONS = {"mov": "mov", "mp4": "mp4", "mxf_op1a": "mxf", "mxf": "mxf", "tif": "tif"}
+
+# Keys the farm sets itself on every render; a spec may not override them.
+FARM_RENDER_KEYS = frozenset(
+    {"SelectAllFrames", "MarkIn", "MarkOut", "TargetDir", "CustomName", "ExportVideo", "ExportAudio"}
+)
+# Every other key of Resolve's SetRenderSettings (fusionscript-stubs RenderSettings).
+RENDER_SETTING_KEYS = frozenset({
+    "UniqueFilenameStyle", "FormatWidth", "FormatHeight", "FrameRate", "PixelAspectRatio", "VideoQuality",
+    "AudioCodec", "AudioBitDepth", "AudioSampleRate", "ColorSpaceTag", "GammaTag", "ExportAlpha",
+    "EncodingProfile", "MultiPassEncode", "AlphaMode", "NetworkOptimization", "ClipStartFrame",
+    "TimelineStartTimecode", "ReplaceExistingFilesInPlace", "ExportSubtitle", "SubtitleFormat",
+})  # fmt: skip
+# Codecs whose every frame is a keyframe: segments join frame-exactly by stream copy.
+INTRA_CODECS = frozenset(
+    {
+        "ProRes422HQ",
+        "ProRes422",
+        "ProRes4444",
+        "ProRes4444XQ",
+        "ProResLT",
+        "ProResProxy",
+        "DNxHRHQ",
+        "DNxHRHQX",
+        "DNxHRSQ",
+        "DNxHRLB",
+        "DNxHR444",
+        "DNxHD",
+    }
+)
+
+
+class RenderSpec(ProjectRef):
+    """A render of one timeline (or a range of it), split across hosts or not.
+
+    Defaults when only project and timeline are given: QuickTime ProRes 422 HQ, the whole
+    timeline, split `auto`, audio on, output in the first storage root named
+    `<project>_<timeline>`.
+    """
+
+    timeline: Name
+    format: str | None = Field(None, min_length=1, max_length=64, description="format key, e.g. mov, mxf_op1a, mp4")
+    codec: str | None = Field(None, min_length=1, max_length=64, description="codec key, e.g. ProRes422HQ")
+    preset: Name | None = None
+    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    frames: FrameRange | None = None
+    output_dir: str | None = Field(None, min_length=1, max_length=4096, description="inside a storage root")
+    output_name: str | None = Field(None, min_length=1, max_length=200, description="file name, no extension")
+    split: Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)] = "auto"
+    audio: bool = True
+    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent")
+    node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
+    max_attempts: int | None = Field(None, ge=1, le=20)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        for key in settings:
+            if key in FARM_RENDER_KEYS:
+                raise ValueError(f"{key} is set by the farm; use frames, output_dir, output_name or audio")
+            if key not in RENDER_SETTING_KEYS:
+                raise ValueError(f"{key!r} is not a Resolve render setting")
+        return settings
+
+    @field_validator("output_name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and (
+            name in (".", "..") or name.startswith("..") or any(c in name for c in "/\\:") or not name.isprintable()
+        ):
+            raise ValueError("must be a plain file name, not a path (no '/', '\\', ':', '..' or control characters)")
+        return name
+
+    @model_validator(mode="after")
+    def _codec(self) -> RenderSpec:
+        if self.preset and (self.format or self.codec):
+            raise ValueError("give either a preset or format/codec, not both")
+        if self.preset and isinstance(self.split, int) and self.split > 1:
+            raise ValueError("a preset render cannot be split: name its format and codec to split it")
+        return self
+
+    @property
+    def format_key(self) -> str | None:
+        return None if self.preset else (self.format or "mov")
+
+    @property
+    def codec_key(self) -> str | None:
+        return None if self.preset else (self.codec or "ProRes422HQ")
+
+    @property
+    def intra(self) -> bool:
+        return self.codec_key in INTRA_CODECS
+
+
+class FrameSpan(BaseModel):
+    """The frames a job renders: start..end, both included."""
+
+    start: int
+    end: int
+    count: int
+
+
+class RenderPlan(BaseModel):
+    """How one render job is carried out (kept on its record, typed)."""
+
+    frames: FrameSpan
+    segments: int
+    single_pass: bool  # one piece renders video (and audio) in one go: nothing to join
+    stitch: Literal["copy", "reencode", "move"]
+    work_dir: str  # segments and audio, under the first storage root; one folder per generation
+    output: str  # the final file, without its extension
+    eligible_nodes: list[str]
+    known_nodes: list[str]
+    fps: float | str | None = None
+    audio: bool = True
+
+
+RenderJob = JobRecord[RenderSpec, RenderPlan]
+
+
+def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, per_node: int) -> int:
+    if spec.split == "none":
+        return 1
+    if spec.split == "auto":
+        if not spec.intra:
+            return 1  # long-GOP codecs and presets render unsplit unless asked
+        wanted = max(1, nodes) * per_node
+    else:
+        wanted = int(spec.split)
+    return max(1, min(wanted, frames // min_frames))
+
+
+def cut(start: int, end: int, count: int) -> list[tuple[int, int]]:
+    """`count` contiguous ranges covering start..end, lengths differing by at most one."""
+    frames = end - start + 1
+    base, extra = divmod(frames, count)
+    ranges, first = [], start
+    for i in range(count):
+        length = base + (1 if i < extra else 0)
+        ranges.append((first, first + length - 1))
+        first += length
+    return ranges
+
+
+def extension(spec: RenderSpec) -> str:
+    return EXTENSIONS.get(spec.format_key or "mov", "mov")
+
+
+def pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
+    """The audio pass (when split with audio), the segments, and the stitch that waits for them all."""
+    ext = extension(spec)
+    single = count == 1
+    width = max(4, len(str(count)))  # file names sort correctly at any count
+    where = Placement(pool="render", node=spec.node, tags=tuple(sorted(spec.tags)))
+    made: list[TaskRecord] = []
+    if spec.audio and not single:
+        audio = str(work_dir / ("audio.mp4" if ext == "mp4" else "audio.mov"))
+        made.append(TaskRecord(name="audio", kind="audio", task=RENDER_AUDIO, placement=where, start=start, end=end,
+                               output=audio))  # fmt: skip
+    shown = len(str(count))
+    for i, (a, b) in enumerate(cut(start, end, count), 1):
+        made.append(TaskRecord(
+            name="render" if single else f"segment {i:0{shown}d}/{count}", kind="render" if single else "segment",
+            task=RENDER_SEGMENT, placement=where, frames_total=b - a + 1, start=a, end=b,
+            output=str(work_dir / f"seg_{i:0{width}d}.{ext}"),
+        ))  # fmt: skip
+    made.append(TaskRecord(
+        name="stitch", kind="stitch", task=STITCH, placement=Placement(pool="post"), output=str(output),
+        after=[p.name for p in made], job_state="stitching", final=True,
+    ))  # fmt: skip
+    return made
+
+
+class RenderKind(JobKind[RenderSpec, RenderPlan]):
+    """Renders, split by frame range across hosts and stitched back into one file."""
+
+    name = "render"
+    spec_model = RenderSpec
+    plan_model = RenderPlan
+    task_modules = ("tasks.render", "tasks.stitch")
+
+    def compile(self, farm: Farm, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
+        names = checks.known_nodes(farm, spec.node, spec.tags)
+        if spec.drp:
+            checks.confined(farm, spec.drp, "drp")
+        info = checks.timeline(farm, spec, spec.timeline, names)
+        if info is None and spec.frames is None:
+            raise SubmitRefused("frames", "a project imported from a .drp needs an explicit frame range")
+        start, end = (spec.frames.start, spec.frames.end) if spec.frames else (info["start_frame"], info["end_frame"])  # type: ignore[index]
+        if info is not None and not (info["start_frame"] <= start and end <= info["end_frame"]):
+            raise SubmitRefused(
+                "frames",
+                f"{start}..{end} is outside timeline {spec.timeline!r} ({info['start_frame']}..{info['end_frame']})",
+            )
+        self._check_format(farm, spec, names)
+        output_dir = checks.confined(farm, spec.output_dir, "output_dir")
+        output_name = checks.file_name(
+            spec.output_name or f"{spec.project.split('/')[-1]}_{spec.timeline}", "output_name"
+        )
+        live = [n.name for n in farm.nodes.eligible(spec.node, spec.tags)]
+        settings = farm.settings
+        count = segment_count(end - start + 1, len(live or names[:1]), spec, settings.min_segment_frames,
+                              settings.segments_per_node)  # fmt: skip
+        work_dir = settings.storage_roots[0] / ".farm" / job_id
+        plan = RenderPlan(
+            frames=FrameSpan(start=start, end=end, count=end - start + 1), segments=count, single_pass=count == 1,
+            stitch="move" if count == 1 else ("copy" if spec.intra else "reencode"), work_dir=str(work_dir),
+            output=str(output_dir / output_name), eligible_nodes=live, known_nodes=names,
+            fps=info["fps"] if info else None, audio=spec.audio,
+        )  # fmt: skip
+        made = pieces(spec, start, end, count, work_dir, output_dir / output_name)
+        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts)
+
+    @staticmethod
+    def _check_format(farm: Farm, spec: RenderSpec, names: list[str]) -> None:
+        if spec.format_key in IMAGE_SEQUENCES:
+            raise SubmitRefused(
+                "format", f"image-sequence renders ({spec.format_key}) are not supported by the farm yet"
+            )
+        if not spec.format_key:
+            return
+        offered = farm.catalog.codecs(names)
+        if offered and spec.format_key not in offered:
+            raise SubmitRefused("format", f"unknown format {spec.format_key!r} (known: {', '.join(sorted(offered))})")
+        if offered and spec.codec_key not in offered[spec.format_key]:
+            codecs = ", ".join(sorted(offered[spec.format_key]))
+            raise SubmitRefused("codec", f"unknown codec {spec.codec_key!r} for {spec.format_key} (known: {codecs})")
+
+    def summary(self, record: JobRecord[Any, Any]) -> str:
+        plan: RenderPlan = record.plan
+        nodes = ", ".join(plan.eligible_nodes) or "none up yet"
+        return f"frames {plan.frames.start}..{plan.frames.end} in {plan.segments} segment(s) on {nodes}"
+
+    def shown(self, record: JobRecord[Any, Any], piece: TaskRecord) -> str:
+        spec: RenderSpec = record.spec
+        if piece.kind == "stitch":
+            return f"job {record.id} | {spec.project}/{spec.timeline} stitch -> {record.plan.output}"
+        return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | frames {piece.start}..{piece.end}"
+
+
+kinds.register(RenderKind())

@@ -1,0 +1,378 @@
+"""Every change of a job's state, as named pure transitions on its record.
+
+Each transition takes the current record (and what the caller observed: the node, the
+message, the live nodes that could take a piece), changes the record in place and returns
+an `Outcome`: what the caller must do next (run the piece, skip it, send pieces, mark a
+host unhealthy). None of them reads Redis, the clock of another host or Celery: the store
+applies them atomically (`JobStore.apply`), the engine and the task base class act on the
+outcome. They are the only code that changes a job record.
+
+| transition | from | to |
+|---|---|---|
+| `submit` | new record | pieces with nothing to wait for `pending` (sent), the rest `waiting` |
+| `claim` | piece `pending` (or `running` on a lost worker) | `running` on this node; or moved, skipped, failed |
+| `progress` | piece `running` | frames counted; says whether to stop |
+| `piece_done` | piece `running` | `done`; dependents that became ready `pending` (sent); job `succeeded` when all are |
+| `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
+| `piece_cancelled` | piece `running` | `cancelled` |
+| `cancel_job` | job unfinished | `cancelled`; pieces not running `cancelled`; cleanup due |
+| `retry_job` | job `failed`/`cancelled` | next generation, `queued`; what is not done runs again |
+| `discard` | job `cancelled`, same generation | its pieces' files no longer count as done |
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator.models import SETTLED, JobRecord, TaskRecord
+
+BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
+Verdict = Literal["run", "skip", "move", "wait", "stale", "retry", "failed", "done", "cancelled", "discard"]
+
+
+@dataclass(frozen=True)
+class Send:
+    """A piece to send now, on its own queue or, when `node` is set, on that node's."""
+
+    piece: str
+    node: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What a transition decided, for the caller to carry out after the record is written."""
+
+    verdict: Verdict
+    reason: str = ""
+    send: list[Send] = field(default_factory=list)
+    revoke: list[str] = field(default_factory=list)  # message ids nobody should run any more
+    unhealthy: str | None = None  # mark the claiming/failing node unhealthy, for this reason
+    lost_on: str | None = None  # a node whose worker died mid-piece
+    count_failure: bool = False
+    stop: bool = False  # progress: the piece should stop (job finished or cancelled)
+
+
+def _new_message(piece: TaskRecord) -> None:
+    piece.celery_id = uuid.uuid4().hex
+
+
+def _make_ready(record: JobRecord[Any, Any]) -> list[Send]:
+    """Waiting pieces whose every predecessor is done become pending, each with a new message."""
+    done = {t.name for t in record.tasks if t.state == "done"}
+    ready = []
+    for piece in record.tasks:
+        if piece.state == "waiting" and set(piece.after) <= done:
+            piece.state = "pending"
+            _new_message(piece)
+            ready.append(Send(piece.name))
+    return ready
+
+
+def _pick(record: JobRecord[Any, Any], candidates: Sequence[str], avoid: set[str]) -> str | None:
+    """The first live eligible node not avoided and not blocked for this job."""
+    for name in candidates:
+        if name not in avoid and record.blocked_nodes.get(name, 0) < BLOCK_AFTER:
+            return name
+    return None
+
+
+def _settle(record: JobRecord[Any, Any], now: float) -> None:
+    """Finish the job once every piece has settled: succeeded when all are done, else failed."""
+    if record.finished or any(t.state not in SETTLED for t in record.tasks):
+        return
+    failed = [t for t in record.tasks if t.state == "failed"]
+    record.state = "failed" if failed else "succeeded"
+    record.finished_at = now
+    record.outputs = [t.output for t in record.tasks if t.final and t.output] if not failed else []
+    record.errors = [f"{t.name}: {t.error}" for t in record.tasks if t.error]
+
+
+def _fail_job(record: JobRecord[Any, Any], reason: str, now: float) -> list[str]:
+    """Fail the job now; pieces that have not started are cancelled. Returns their message ids."""
+    record.state, record.finished_at = "failed", now
+    record.errors.append(reason)
+    return _cancel_unstarted(record, now)
+
+
+def _cancel_unstarted(record: JobRecord[Any, Any], now: float) -> list[str]:
+    revoked = []
+    for piece in record.tasks:
+        if piece.state in ("pending", "waiting"):
+            if piece.state == "pending" and piece.celery_id:
+                revoked.append(piece.celery_id)
+            piece.state, piece.finished_at = "cancelled", now
+    return revoked
+
+
+def _skip_dependents(record: JobRecord[Any, Any], failed: str, now: float) -> None:
+    """Pieces that wait, directly or not, for a piece that gave up will never run: skipped."""
+    gone, grew = {failed}, True
+    while grew:
+        grew = False
+        for piece in record.tasks:
+            if piece.state == "waiting" and gone & set(piece.after):
+                piece.state, piece.finished_at = "skipped", now
+                gone.add(piece.name)
+                grew = True
+
+
+def _record_failure(
+    record: JobRecord[Any, Any], piece: TaskRecord, node: str, error: str, permanent: bool, now: float
+) -> Outcome | None:
+    """Count a failed attempt against the piece and the node; the outcome when the piece gave up."""
+    piece.failed_on.append(node)
+    piece.error = error
+    record.blocked_nodes[node] = record.blocked_nodes.get(node, 0) + 1
+    if not permanent and piece.attempts < record.max_attempts:
+        piece.state = "pending"
+        return None
+    piece.state, piece.finished_at = "failed", now
+    _skip_dependents(record, piece.name, now)
+    reason = f"{piece.name} failed on {node}: {error} (after {piece.attempts} attempt(s))"
+    revoke: list[str] = []
+    if record.fail_fast:
+        revoke = _fail_job(record, reason, now)
+    else:
+        _settle(record, now)
+    return Outcome("failed", reason, revoke=revoke, count_failure=True)
+
+
+# --- the transitions ------------------------------------------------------------------------
+
+
+def submit(record: JobRecord[Any, Any]) -> Outcome:
+    """A new job: every piece gets its state; those with nothing to wait for are sent."""
+    for piece in record.tasks:
+        piece.state = "waiting" if piece.after else "pending"
+        if not piece.after:
+            _new_message(piece)
+    return Outcome("run", send=[Send(t.name) for t in record.tasks if t.state == "pending"])
+
+
+def claim(
+    record: JobRecord[Any, Any],
+    name: str,
+    node: str,
+    message_id: str,
+    generation: int,
+    node_tags: Sequence[str],
+    candidates: Sequence[str],
+    now: float | None = None,
+) -> Outcome:
+    """A worker on `node` got the piece's message and holds its lock: run it here, or say why not.
+
+    `candidates` are the live eligible nodes, best first (read from the registry just before).
+    Note: the caller holds the piece's lock, so a piece still `running` was left by a worker
+    that died (its lock lapsed): that attempt counts as failed on its node.
+    """
+    now = now or time.time()
+    piece = record.task(name)
+    if record.finished or record.cancel_requested:
+        return Outcome("skip", f"the job is {record.state}")
+    if generation != record.generation:
+        return Outcome("skip", f"a message of generation {generation}; the job is at {record.generation}")
+    if piece.state in ("done", "failed", "cancelled", "skipped"):
+        return Outcome("skip", f"{name} is {piece.state} already")
+    if piece.state == "waiting":
+        return Outcome("skip", f"{name} waits for {', '.join(piece.after)}")
+    if message_id != piece.celery_id:
+        return Outcome("skip", f"{name} is carried by another message now")
+    outcome = Outcome("run")
+    if piece.state == "running" and piece.node:
+        lost = piece.node
+        outcome.lost_on = lost
+        gave_up = _record_failure(
+            record, piece, lost, f"the worker on {lost} was lost during attempt {piece.attempts}", False, now
+        )
+        if gave_up is not None:
+            gave_up.lost_on = lost
+            return gave_up
+    placement = piece.placement
+    if not set(placement.tags) <= set(node_tags) or (placement.node and placement.node != node):
+        other = _pick(record, candidates, {node})
+        if other is None:
+            return Outcome("wait", f"{node} lacks what {name} needs and no other node can take it now")
+        _new_message(piece)
+        return Outcome("move", f"{node} lacks what {name} needs", send=[Send(name, other)], lost_on=outcome.lost_on)
+    if record.blocked_nodes.get(node, 0) >= BLOCK_AFTER or node in piece.failed_on[-1:]:
+        other = _pick(record, candidates, {node})
+        if other is not None:  # with nowhere else to go, this node runs it after all: better late than never
+            _new_message(piece)
+            return Outcome("move", f"{node} failed it before", send=[Send(name, other)], lost_on=outcome.lost_on)
+    piece.state, piece.node, piece.error = "running", node, None
+    piece.attempts += 1
+    piece.generation = record.generation
+    piece.started_at, piece.finished_at = now, None
+    piece.frames_done = 0
+    if record.state == "queued" or piece.job_state != "running":
+        record.state = piece.job_state
+    record.started_at = record.started_at or now
+    return outcome
+
+
+def progress(record: JobRecord[Any, Any], name: str, node: str, done: int, total: int) -> Outcome:
+    """A running piece counted frames; it should stop when the job ended or the piece is no longer its."""
+    piece = record.task(name)
+    if record.finished or record.cancel_requested or piece.state != "running" or piece.node != node:
+        return Outcome("stale", stop=True)
+    piece.frames_done = max(piece.frames_done, done)
+    piece.frames_total = total or piece.frames_total
+    return Outcome("run")
+
+
+def _ours(record: JobRecord[Any, Any], piece: TaskRecord, node: str, generation: int) -> bool:
+    """Is this attempt the piece's current one (whatever became of the job meanwhile)?"""
+    return piece.state == "running" and piece.node == node and piece.generation == generation == record.generation
+
+
+def piece_done(
+    record: JobRecord[Any, Any],
+    name: str,
+    node: str,
+    generation: int,
+    output: str | None = None,
+    frames: int | None = None,
+    details: dict[str, Any] | None = None,
+    results: list[dict[str, Any]] | None = None,
+    error: str | None = None,
+    now: float | None = None,
+) -> Outcome:
+    """The piece finished on `node`: record what it made, send what was waiting for it, settle the job."""
+    now = now or time.time()
+    piece = record.task(name)
+    if not _ours(record, piece, node, generation):
+        return Outcome("stale", f"{name} on {node} finished after the piece moved on")
+    if record.finished and piece.final:
+        piece.state, piece.finished_at = "cancelled", now
+        return Outcome("stale", f"the job is {record.state}: the output of {name} is not wanted")
+    piece.state, piece.finished_at, piece.error = "done", now, error
+    if output is not None:
+        piece.output = output
+    piece.frames_done = frames if frames is not None else piece.frames_total
+    piece.details = details or {}
+    if results is not None:
+        piece.results = results
+    if record.finished:
+        return Outcome("done", f"kept for a retry: the job is {record.state}")
+    ready = _make_ready(record)
+    if not record.finished:
+        phases = {t.job_state for t in record.tasks if t.state == "running"}
+        record.state = "stitching" if "stitching" in phases else "running"
+    _settle(record, now)
+    return Outcome("done", send=ready)
+
+
+def piece_failed(
+    record: JobRecord[Any, Any],
+    name: str,
+    node: str,
+    generation: int,
+    error: str,
+    candidates: Sequence[str] = (),
+    permanent: bool = False,
+    hung: bool = False,
+    now: float | None = None,
+) -> Outcome:
+    """An attempt failed on `node`: run it elsewhere while attempts remain, else give it up.
+
+    `hung` (a call into Resolve never returned) keeps new work off the node until it answers
+    again, on every attempt, the last one included.
+    """
+    now = now or time.time()
+    piece = record.task(name)
+    if not _ours(record, piece, node, generation):
+        return Outcome("stale", f"{name} failed on {node} after the piece moved on")
+    if record.finished:
+        piece.state, piece.finished_at, piece.error = "cancelled", now, error
+        return Outcome("stale", f"{name} stopped on {node}: the job is {record.state}")
+    unhealthy = f"a call hung running {name} of job {record.id}" if hung else None
+    gave_up = _record_failure(record, piece, node, error, permanent, now)
+    if gave_up is not None:
+        gave_up.unhealthy = unhealthy
+        return gave_up
+    _new_message(piece)
+    other = _pick(record, candidates, {node})
+    return Outcome("retry", error, send=[Send(name, other)], unhealthy=unhealthy, count_failure=True)
+
+
+def piece_cancelled(record: JobRecord[Any, Any], name: str, node: str, generation: int) -> Outcome:
+    """The piece stopped on `node` because the job was cancelled or finished."""
+    piece = record.task(name)
+    if piece.state != "running" or piece.node != node or piece.generation != generation:
+        return Outcome("stale")
+    piece.state, piece.finished_at = "cancelled", time.time()
+    return Outcome("cancelled")
+
+
+def cancel_job(record: JobRecord[Any, Any], cleanup_after: float, now: float | None = None) -> Outcome:
+    """Cancel: nothing new starts, running pieces stop at their next report, leftovers go later."""
+    now = now or time.time()
+    if record.finished:
+        return Outcome("skip", f"the job is {record.state} already")
+    record.cancel_requested = True
+    record.state, record.finished_at = "cancelled", now
+    record.cleanup_at = now + cleanup_after
+    return Outcome("cancelled", revoke=_cancel_unstarted(record, now))
+
+
+def retry_job(record: JobRecord[Any, Any], now: float | None = None) -> Outcome:
+    """Run again what failed or was cancelled, as the next generation; what is done stays done."""
+    if record.state not in ("failed", "cancelled"):
+        raise ValueError(f"job {record.id} is {record.state}: only failed or cancelled jobs are retried")
+    record.generation += 1
+    again = {t.name for t in record.tasks if t.state != "done"}
+    # A piece runs again when anything it waits for does (a stitch of segments made anew).
+    grew = True
+    while grew:
+        grew = False
+        for piece in record.tasks:
+            if piece.name not in again and again & set(piece.after):
+                again.add(piece.name)
+                grew = True
+    for piece in record.tasks:
+        if piece.name in again:
+            piece.state, piece.error, piece.attempts = "waiting", None, 0
+            piece.frames_done, piece.failed_on, piece.node = 0, [], None
+            piece.started_at = piece.finished_at = None
+    record.state, record.cancel_requested = "queued", False
+    record.finished_at = record.cleanup_at = None
+    record.errors, record.outputs, record.blocked_nodes = [], [], {}
+    return Outcome("run", send=_make_ready(record))
+
+
+def discard(record: JobRecord[Any, Any], generation: int) -> Outcome:
+    """A cancelled job's leftovers are about to be removed: only if it is still that cancelled generation.
+
+    Note: a retry in the meantime started a new generation whose pieces (and the ones it
+    kept) must not be touched; nor may a job that finished some other way.
+    """
+    if record.generation != generation or record.state != "cancelled":
+        return Outcome("skip", f"the job is {record.state} at generation {record.generation}")
+    record.cleanup_at = None
+    for piece in record.tasks:
+        if piece.state == "done":  # its file goes: a later retry renders it again
+            piece.state, piece.frames_done = "cancelled", 0
+    return Outcome("discard")
+
+
+def resend(record: JobRecord[Any, Any], name: str, message_id: str | None) -> Outcome:
+    """The janitor found no message carrying the piece: give it a new one, if nothing changed meanwhile."""
+    piece = record.task(name)
+    if record.finished or record.cancel_requested or piece.celery_id != message_id:
+        return Outcome("skip", f"{name} changed meanwhile")
+    if piece.state not in ("pending", "running"):
+        return Outcome("skip", f"{name} is {piece.state}")
+    _new_message(piece)
+    return Outcome("retry", f"{name} had no message left", send=[Send(name)])
+
+
+def postpone_cleanup(record: JobRecord[Any, Any], until: float) -> Outcome:
+    """The cleanup of a cancelled job was asked for; ask again at `until` if it has not happened by then."""
+    if record.cleanup_at is None:
+        return Outcome("skip")
+    record.cleanup_at = until
+    return Outcome("run")

@@ -1,0 +1,189 @@
+"""`PieceTask`: the one way a piece of any job kind runs on a worker.
+
+A piece's message carries (job id, piece name, generation). The base class takes the
+piece's lock, claims the piece through the lifecycle (which may skip it, move it to another
+node, or record that a previous worker died with it), runs the subclass's `perform`, and
+reports the outcome through the lifecycle again: done (dependents are sent), failed (sent
+elsewhere or given up), cancelled. Subclasses only say what the work is, and may hook in at
+named moments, as Dramatiq's middleware does:
+
+| hook | runs |
+|---|---|
+| `perform(run)` | the work; returns a `PieceResult` or raises |
+| `after_done(run, result, record)` | the piece is recorded done |
+| `after_stale(run, result)` | the work finished but the record no longer wanted it (undo what it made) |
+| `after_failure(run, exc)` | an attempt failed, before it is recorded |
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from orchestrator import engine, lifecycle, metrics
+from orchestrator.models import JobRecord, TaskRecord
+from tasks.progress import LockKeeper
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+Record = JobRecord[Any, Any]
+
+
+class PieceCancelled(Exception):
+    """The work stopped because the job was cancelled or finished meanwhile."""
+
+
+class Superseded(Exception):
+    """This copy's lock lapsed (its worker was cut off) and another copy owns the piece now."""
+
+
+class PermanentFailure(Exception):
+    """A failure no other node or attempt can fix (the request itself is wrong)."""
+
+
+@dataclass
+class PieceRun:
+    """One attempt at one piece, as `perform` sees it."""
+
+    task: Task
+    record: Record
+    piece: TaskRecord
+    owner: str  # the lock's owner: <node>:<message id>
+
+    @property
+    def job_id(self) -> str:
+        return self.record.id
+
+
+@dataclass
+class PieceResult:
+    """What a finished piece made: its output, frames, per-item results, an error it finished with."""
+
+    output: str | None = None
+    frames: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    results: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+
+class PieceTask(Task):
+    """Base class of every piece task: claim, perform, report, by the lifecycle's rules.
+
+    Note: acknowledged late and idempotent: a redelivered copy finds the piece done (and
+    skips), its lock held by a live copy (and looks again later, in case that worker dies),
+    or a message id its record no longer names (and skips).
+    """
+
+    abstract = True
+    acks_late = True
+    hung_errors: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
+    permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure,)
+
+    def perform(self, run: PieceRun) -> PieceResult:
+        raise NotImplementedError(f"{self.name} does not say what its work is")
+
+    def after_done(self, run: PieceRun, result: PieceResult, record: Record) -> None:
+        return None
+
+    def after_stale(self, run: PieceRun, result: PieceResult) -> None:
+        return None
+
+    def after_failure(self, run: PieceRun, exc: BaseException) -> None:
+        return None
+
+    # --- the one path every piece takes ------------------------------------------------
+
+    def run_piece(self, job_id: str, name: str, generation: int) -> dict[str, Any]:
+        farm = runtime.farm()
+        me = runtime.node
+        message_id = str(self.request.id)
+        owner = f"{me}:{message_id}"
+        ttl = runtime.settings.lock_ttl
+        record = farm.store.get(job_id)
+        if record.finished or record.generation != generation:
+            return {"skipped": f"the job is {record.state} at generation {record.generation}"}
+        if not farm.locks.acquire(job_id, name, owner, ttl):
+            # Another copy holds it: not running it twice. Look again later, in case its worker
+            # died (its lock then lapses); dropping this copy could lose the piece.
+            log.info(
+                "%s of job %s is locked by %s: checking again later", name, job_id, farm.locks.holder(job_id, name)
+            )
+            raise self.retry(countdown=max(1, ttl // 2), max_retries=None)
+        try:
+            candidates = farm.nodes.candidates(record.task(name).placement)
+            record, outcome = engine.advance(
+                farm, job_id,
+                lambda rec: lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags,
+                                            candidates),
+            )  # fmt: skip
+            if outcome.lost_on:
+                # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
+                farm.nodes.heartbeat(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
+            if outcome.verdict == "failed":
+                metrics.record_failure(farm.redis, _label(record, name), outcome.lost_on or me, retried=False)
+            if outcome.verdict == "wait":
+                raise self.retry(countdown=1, max_retries=None)
+            if outcome.verdict != "run":
+                log.info("%s of job %s not run on %s: %s (%s)", name, job_id, me, outcome.verdict, outcome.reason)
+                return {outcome.verdict: outcome.reason}
+            return self._run(PieceRun(self, record, record.task(name), owner))
+        finally:
+            farm.locks.release(job_id, name, owner)
+
+    def _run(self, run: PieceRun) -> dict[str, Any]:
+        farm, me, name = runtime.farm(), runtime.node, run.piece.name
+        generation = run.record.generation
+        farm.nodes.heartbeat(me, current_task=f"{run.job_id}:{name}")
+        keeper = LockKeeper(farm.locks, run.job_id, name, run.owner, runtime.settings.lock_ttl)
+        try:
+            result = self.perform(run)
+        except PieceCancelled:
+            engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
+            return {"cancelled": True}
+        except Superseded as exc:
+            log.warning("%s", exc)
+            return {"superseded": True}
+        except Exception as exc:
+            return self._failed(run, exc)
+        finally:
+            keeper.stop()
+            farm.nodes.heartbeat(me, current_task=None)
+        record, outcome = engine.advance(
+            farm, run.job_id,
+            lambda rec: lifecycle.piece_done(rec, name, me, generation, output=result.output, frames=result.frames,
+                                             details=result.details, results=result.results, error=result.error),
+        )  # fmt: skip
+        if outcome.verdict == "stale":
+            log.warning("%s", outcome.reason)
+            self.after_stale(run, result)
+            return {"stale": outcome.reason}
+        self.after_done(run, result, record)
+        return {"output": result.output, "frames": result.frames, "node": me, **result.details}
+
+    def _failed(self, run: PieceRun, exc: Exception) -> dict[str, Any]:
+        farm, me, name = runtime.farm(), runtime.node, run.piece.name
+        log.warning("%s of job %s failed on %s: %s", name, run.job_id, me, exc)
+        self.after_failure(run, exc)
+        candidates = farm.nodes.candidates(run.piece.placement)
+        hung = isinstance(exc, self.hung_errors)
+        permanent = isinstance(exc, self.permanent_errors)
+        record, outcome = engine.advance(
+            farm, run.job_id,
+            lambda rec: lifecycle.piece_failed(rec, name, me, run.record.generation, str(exc), candidates,
+                                               permanent=permanent, hung=hung),
+        )  # fmt: skip
+        if outcome.unhealthy:
+            farm.nodes.heartbeat(me, unhealthy=outcome.unhealthy)
+        if outcome.count_failure:
+            metrics.record_failure(farm.redis, _label(record, name), me, retried=outcome.verdict == "retry")
+        return {outcome.verdict: outcome.reason or str(exc)}
+
+
+def _label(record: Record, name: str) -> str:
+    """The metrics' kind of a piece: its job's kind, or its own for post-queue pieces (the stitch)."""
+    piece = record.task(name)
+    return piece.kind if piece.placement.pool == "post" else record.kind

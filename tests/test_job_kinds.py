@@ -1,0 +1,68 @@
+"""A job kind added from outside the farm's code (tests/plugins): compiled, run, waited on, shown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from farm_helpers import running_farm
+
+from orchestrator import jobs, kinds
+
+PLUGINS = str(Path(__file__).parent / "plugins")
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory):
+    sys.path.insert(0, PLUGINS)
+    pythonpath = os.pathsep.join(filter(None, [PLUGINS, os.environ.get("PYTHONPATH")]))
+    home = tmp_path_factory.mktemp("kinds")
+    try:
+        with running_farm(home, {"k-1": {}}, RESOLVE_FARM_PLUGINS="checksum_kind", PYTHONPATH=pythonpath) as (_, farm):
+            yield farm
+    finally:
+        sys.path.remove(PLUGINS)
+
+
+def test_a_kind_from_a_plugin_runs_with_its_dependencies(farm) -> None:
+    root = farm.settings.storage_roots[0]
+    files = []
+    for i in range(3):
+        path = root / "sums" / f"file{i}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(1000 + i))
+        files.append(path)
+    assert "checksum" in kinds.names()
+    record = jobs.submit(farm, "checksum", {"files": [f"sums/{p.name}" for p in files], "manifest": "sums/all.json"})
+    assert [t.state for t in record.tasks] == ["pending"] * 3 + ["waiting"]  # the manifest waits for the digests
+    final = jobs.wait(farm, record.id, timeout=60)
+    assert final.state == "succeeded", final.errors
+    manifest = json.loads((root / "sums" / "all.json").read_text())
+    assert manifest == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    assert final.outputs == [str(root / "sums" / "all.json")]
+    digests = [t for t in final.tasks if t.kind == "digest"]
+    last_digest = max(t.finished_at or 0 for t in digests)
+    assert final.task("manifest").started_at >= last_digest  # it ran only after every digest was done
+    assert {t.node for t in final.tasks} == {"post"}  # placed on the post pool, as compiled
+
+
+def test_a_plugin_kind_is_refused_like_any_other_and_shown_by_the_cli(farm) -> None:
+    with pytest.raises(jobs.SubmitRefused, match=r"manifest: .*outside the storage roots"):
+        jobs.submit(farm, "checksum", {"files": ["x"], "manifest": "/etc/passwd"})
+    with pytest.raises(jobs.SubmitRefused, match="unknown job kind 'nope'"):
+        jobs.submit(farm, "nope", {})
+    root = farm.settings.storage_roots[0]
+    (root / "one.bin").write_bytes(b"1")
+    record = jobs.submit(farm, "checksum", {"files": ["one.bin"], "manifest": "one.json"})
+    jobs.wait(farm, record.id, timeout=60)
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.url}
+    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", record.id, "--json"],
+                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["kind"] == "checksum" and data["state"] == "succeeded" and data["plan"]["manifest"].endswith("one.json")

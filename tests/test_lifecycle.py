@@ -1,0 +1,286 @@
+"""The lifecycle's transitions, one by one, on records in memory: no Redis, no Celery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from orchestrator import lifecycle
+from orchestrator.models import JobRecord, Placement, TaskRecord
+
+
+class Spec(BaseModel):
+    what: str = "x"
+
+
+class Plan(BaseModel):
+    pieces: int = 0
+
+
+Job = JobRecord[Spec, Plan]
+NODES = ["a", "b", "c"]
+
+
+def job(fail_fast: bool = True, max_attempts: int = 2, tags: tuple[str, ...] = ()) -> Job:
+    """Two segments and a stitch that waits for both, submitted."""
+    where = Placement(pool="render", tags=tags)
+    record = Job(
+        kind="test", spec=Spec(), plan=Plan(pieces=3), max_attempts=max_attempts, fail_fast=fail_fast,
+        tasks=[
+            TaskRecord(name="s1", kind="segment", task="t.seg", placement=where, frames_total=10),
+            TaskRecord(name="s2", kind="segment", task="t.seg", placement=where, frames_total=10),
+            TaskRecord(name="join", kind="stitch", task="t.join", placement=Placement(pool="post"),
+                       after=["s1", "s2"], job_state="stitching", final=True),
+        ],
+    )  # fmt: skip
+    lifecycle.submit(record)
+    return record
+
+
+def claim(record: Job, name: str, node: str = "a", tags: tuple[str, ...] = (), **kw: Any) -> lifecycle.Outcome:
+    piece = record.task(name)
+    return lifecycle.claim(
+        record, name, node, kw.pop("message", piece.celery_id), kw.pop("generation", record.generation),
+        tags, kw.pop("candidates", NODES), **kw,
+    )  # fmt: skip
+
+
+def done(record: Job, name: str, node: str = "a", **kw: Any) -> lifecycle.Outcome:
+    return lifecycle.piece_done(record, name, node, record.generation, output=f"/out/{name}", **kw)
+
+
+def test_submit_sends_what_waits_for_nothing() -> None:
+    record = job()
+    assert [t.state for t in record.tasks] == ["pending", "pending", "waiting"]
+    assert record.task("s1").celery_id and record.task("s1").celery_id != record.task("s2").celery_id
+    assert record.task("join").celery_id is None
+
+
+def test_claim_runs_the_piece_and_starts_the_job() -> None:
+    record = job()
+    outcome = claim(record, "s1", "b")
+    piece = record.task("s1")
+    assert outcome.verdict == "run" and piece.state == "running" and piece.node == "b" and piece.attempts == 1
+    assert record.state == "running" and record.started_at is not None
+
+
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (lambda r: setattr(r, "state", "cancelled"), "the job is cancelled"),
+        (lambda r: setattr(r, "cancel_requested", True), "the job is queued"),
+        (lambda r: setattr(r.task("s1"), "state", "done"), "done already"),
+        (lambda r: setattr(r.task("s1"), "celery_id", "another"), "another message"),
+    ],
+)
+def test_claim_skips_what_is_not_its_to_run(change: Any, reason: str) -> None:
+    record = job()
+    message = record.task("s1").celery_id
+    change(record)
+    outcome = claim(record, "s1", message=message)
+    assert outcome.verdict == "skip" and reason in outcome.reason
+    assert record.task("s1").attempts == 0
+
+
+def test_claim_of_an_older_generation_changes_nothing() -> None:
+    record = job()
+    record.generation = 2
+    before = record.model_dump()
+    outcome = claim(record, "s1", generation=1)
+    assert outcome.verdict == "skip" and "generation 1" in outcome.reason and record.model_dump() == before
+
+
+def test_a_waiting_piece_is_never_claimed() -> None:
+    record = job()
+    record.task("join").celery_id = "m"
+    assert claim(record, "join", message="m").verdict == "skip"
+
+
+def test_a_piece_left_running_by_a_dead_worker_counts_against_that_node() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    outcome = claim(record, "s1", "b")  # the lock was free: a's worker died
+    piece = record.task("s1")
+    assert outcome.verdict == "run" and outcome.lost_on == "a"
+    assert piece.failed_on == ["a"] and record.blocked_nodes == {"a": 1} and piece.node == "b" and piece.attempts == 2
+
+
+def test_a_dead_worker_on_the_last_attempt_fails_the_job() -> None:
+    record = job(max_attempts=1)
+    claim(record, "s1", "a")
+    outcome = claim(record, "s1", "b")
+    assert outcome.verdict == "failed" and outcome.lost_on == "a" and outcome.count_failure
+    assert record.state == "failed" and "lost during attempt 1" in record.errors[0]
+    assert record.task("s2").state == "cancelled" and record.task("s2").celery_id in outcome.revoke
+
+
+def test_a_node_without_the_tags_hands_the_piece_on() -> None:
+    record = job(tags=("gpu",))
+    old = record.task("s1").celery_id
+    outcome = claim(record, "s1", "a", tags=(), candidates=["a", "b"])
+    assert outcome.verdict == "move" and outcome.send == [lifecycle.Send("s1", "b")]
+    assert record.task("s1").state == "pending" and record.task("s1").celery_id != old
+
+
+def test_a_node_without_the_tags_never_runs_it_even_alone() -> None:
+    record = job(tags=("gpu",))
+    outcome = claim(record, "s1", "a", tags=(), candidates=["a"])
+    assert outcome.verdict == "wait" and record.task("s1").state == "pending"
+    assert claim(record, "s1", "a", tags=("gpu",)).verdict == "run"
+
+
+def test_a_node_that_failed_the_piece_leaves_it_to_another_unless_none_can() -> None:
+    record = job(max_attempts=3)
+    claim(record, "s1", "a")
+    lifecycle.piece_failed(record, "s1", "a", 1, "boom", NODES)
+    assert claim(record, "s1", "a").verdict == "move"
+    assert claim(record, "s1", "a", candidates=["a"]).verdict == "run"  # better late than never
+
+
+def test_progress_counts_frames_and_says_when_to_stop() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    assert lifecycle.progress(record, "s1", "a", 4, 10).stop is False and record.task("s1").frames_done == 4
+    assert lifecycle.progress(record, "s1", "b", 6, 10).stop is True  # not b's piece
+    record.cancel_requested = True
+    assert lifecycle.progress(record, "s1", "a", 6, 10).stop is True and record.task("s1").frames_done == 4
+
+
+def test_done_pieces_make_their_dependents_ready_and_the_last_one_finishes_the_job() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    claim(record, "s2", "b")
+    assert done(record, "s1", "a").send == [] and record.task("join").state == "waiting"
+    outcome = done(record, "s2", "b")
+    assert outcome.send == [lifecycle.Send("join")] and record.task("join").state == "pending"
+    assert record.task("join").celery_id and record.state == "running"
+    claim(record, "join", "post")
+    assert record.state == "stitching"
+    done(record, "join", "post")
+    assert record.state == "succeeded" and record.outputs == ["/out/join"] and record.errors == []
+
+
+def test_a_late_done_from_a_superseded_attempt_is_stale() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    claim(record, "s1", "b")  # a was declared lost; b runs it now
+    assert done(record, "s1", "a").verdict == "stale" and record.task("s1").state == "running"
+    record.generation = 2
+    assert lifecycle.piece_done(record, "s1", "b", 1).verdict == "stale" and record.task("s1").state == "running"
+
+
+def test_a_failure_is_retried_elsewhere_with_a_new_message() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    old = record.task("s1").celery_id
+    outcome = lifecycle.piece_failed(record, "s1", "a", 1, "GPU memory full", NODES)
+    piece = record.task("s1")
+    assert outcome.verdict == "retry" and outcome.send == [lifecycle.Send("s1", "b")] and outcome.count_failure
+    assert piece.state == "pending" and piece.celery_id != old and piece.failed_on == ["a"]
+    assert record.blocked_nodes == {"a": 1} and record.state == "running"
+
+
+def test_the_failure_that_ends_the_job_is_counted_and_a_hang_marks_the_host() -> None:
+    record = job(max_attempts=1)
+    claim(record, "s1", "a")
+    outcome = lifecycle.piece_failed(record, "s1", "a", 1, "hung", NODES, hung=True)
+    assert outcome.verdict == "failed" and outcome.count_failure
+    assert outcome.unhealthy is not None and "hung" in outcome.unhealthy
+    assert record.state == "failed" and record.errors == ["s1 failed on a: hung (after 1 attempt(s))"]
+    assert record.task("join").state == "skipped" and record.task("s2").state == "cancelled"
+
+
+def test_a_permanent_failure_gives_up_at_once() -> None:
+    record = job(max_attempts=5)
+    claim(record, "s1", "a")
+    assert lifecycle.piece_failed(record, "s1", "a", 1, "bad ops", NODES, permanent=True).verdict == "failed"
+    assert record.state == "failed"
+
+
+def test_without_fail_fast_the_others_finish_and_the_job_settles_failed() -> None:
+    record = job(fail_fast=False, max_attempts=1)
+    claim(record, "s1", "a")
+    claim(record, "s2", "b")
+    lifecycle.piece_failed(record, "s1", "a", 1, "refused", NODES)
+    assert record.state == "running" and record.task("s2").state == "running"
+    done(record, "s2", "b")
+    assert record.state == "failed" and record.errors == ["s1: refused"] and record.outputs == []
+
+
+def test_a_failure_reported_after_the_job_ended_changes_nothing() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    lifecycle.cancel_job(record, cleanup_after=60)
+    outcome = lifecycle.piece_failed(record, "s1", "a", 1, "late", NODES)
+    assert outcome.verdict == "stale" and not outcome.count_failure and record.task("s1").failed_on == []
+    assert record.task("s1").state == "cancelled" and record.state == "cancelled"
+
+
+def test_a_piece_done_after_the_job_ended_is_kept_for_a_retry_but_a_final_output_is_not() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    claim(record, "s2", "b")
+    done(record, "s2", "b")
+    lifecycle.cancel_job(record, cleanup_after=60)
+    outcome = done(record, "s1", "a")
+    assert outcome.verdict == "done" and outcome.send == [] and record.task("s1").state == "done"
+    assert record.state == "cancelled" and record.task("join").state == "cancelled"
+    record = job()
+    for name in ("s1", "s2"):
+        claim(record, name, "a")
+        done(record, name, "a")
+    claim(record, "join", "post")
+    lifecycle.cancel_job(record, cleanup_after=60)
+    assert done(record, "join", "post").verdict == "stale" and record.task("join").state == "cancelled"
+    assert record.state == "cancelled" and record.outputs == []
+
+
+def test_cancel_stops_what_has_not_started_and_schedules_the_cleanup() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    pending = record.task("s2").celery_id
+    outcome = lifecycle.cancel_job(record, cleanup_after=60, now=1000.0)
+    assert record.state == "cancelled" and record.cancel_requested and record.cleanup_at == 1060.0
+    assert outcome.revoke == [pending]
+    assert [t.state for t in record.tasks] == ["running", "cancelled", "cancelled"]
+    assert lifecycle.piece_cancelled(record, "s1", "a", 1).verdict == "cancelled"
+    assert lifecycle.cancel_job(record, 60).verdict == "skip"
+
+
+def test_retry_runs_again_only_what_is_not_done_as_the_next_generation() -> None:
+    record = job(max_attempts=1)
+    claim(record, "s1", "a")
+    done(record, "s1", "a")
+    claim(record, "s2", "b")
+    lifecycle.piece_failed(record, "s2", "b", 1, "boom", NODES)
+    outcome = lifecycle.retry_job(record)
+    assert record.generation == 2 and record.state == "queued" and record.errors == []
+    assert record.task("s1").state == "done" and record.task("s1").output == "/out/s1"
+    assert record.task("s2").state == "pending" and record.task("s2").attempts == 0
+    assert record.task("join").state == "waiting" and outcome.send == [lifecycle.Send("s2")]
+    assert record.blocked_nodes == {}
+    with pytest.raises(ValueError, match="only failed or cancelled"):
+        lifecycle.retry_job(record)
+
+
+def test_discard_acts_only_on_its_own_cancelled_generation() -> None:
+    record = job()
+    claim(record, "s1", "a")
+    done(record, "s1", "a")
+    lifecycle.cancel_job(record, cleanup_after=0)
+    lifecycle.retry_job(record)  # generation 2, keeps s1
+    assert lifecycle.discard(record, 1).verdict == "skip" and record.task("s1").state == "done"
+    lifecycle.cancel_job(record, cleanup_after=0)
+    assert lifecycle.discard(record, 1).verdict == "skip"  # generation 1's cleanup never touches generation 2
+    assert lifecycle.discard(record, 2).verdict == "discard"
+    assert record.task("s1").state == "cancelled" and record.cleanup_at is None
+
+
+def test_resend_only_what_nothing_changed() -> None:
+    record = job()
+    old = record.task("s1").celery_id
+    assert lifecycle.resend(record, "s1", "not-the-current-one").verdict == "skip"
+    outcome = lifecycle.resend(record, "s1", old)
+    assert outcome.send == [lifecycle.Send("s1")] and record.task("s1").celery_id != old
