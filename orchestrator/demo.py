@@ -62,19 +62,25 @@ def _render(farm: Farm, spec: dict[str, Any], follow: Any) -> tuple[Any, float]:
     return final, time.monotonic() - started
 
 
-def verify(path: str, plan: RenderPlan) -> dict[str, Any]:
-    """Does the file hold exactly the planned frames, in order, and audio of the right length?"""
+def verify(path: str, plan: RenderPlan | dict[str, Any]) -> dict[str, Any]:
+    """Does the file hold exactly the planned frames, in order, and audio of the right length?
+
+    `plan` is the job's plan, typed or as JSON (frames, fps and audio are what is read).
+    """
     import av
 
     from bridge.sim import framecode
 
-    first, last = plan.frames.start, plan.frames.end
+    if isinstance(plan, dict):
+        first, last, fps, audio = plan["frames"]["start"], plan["frames"]["end"], plan.get("fps"), plan.get("audio")
+    else:
+        first, last, fps, audio = plan.frames.start, plan.frames.end, plan.fps, plan.audio
     frames = framecode.read_file(path)
     with av.open(path) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
         seconds = float(audio.duration * audio.time_base) if audio is not None and audio.duration else 0.0
-    want = (last - first + 1) / float(plan.fps or 24)
-    exact = frames == list(range(first, last + 1)) and (not plan.audio or abs(seconds - want) < 0.1)
+    want = (last - first + 1) / float(fps or 24)
+    exact = frames == list(range(first, last + 1)) and (not audio or abs(seconds - want) < 0.1)
     if exact:
         summary = f"{len(frames)} frames {first}..{last} in order, none missing or doubled; audio {seconds:.2f}s"
     else:

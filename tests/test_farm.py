@@ -326,23 +326,26 @@ def test_cli_edit_from_yaml(farm, tmp_path: Path) -> None:
 
 
 def test_retry_runs_only_what_failed(farm) -> None:
-    first = run(
-        farm,
-        {
-            "project": "Demo",
-            "timeline": "Teaser",
-            "split": 2,
-            "node": "flaky",
-            "max_attempts": 1,
-            "output_name": "retry",
-        },
-    )
-    assert first.state == "failed"
-    done_before = {t.name for t in first.tasks if t.state == "done"}
-    jobs.retry(farm, first.id)  # still pinned to the flaky node: it fails again, but only the failed parts ran
+    """Segments and audio succeed, the stitch fails (a folder stands where the output goes); the retry
+    runs the stitch alone: every other piece keeps its attempt and its file."""
+    root = farm.settings.storage_roots[0]
+    blocker = root / "retry_only.mov"
+    blocker.mkdir(parents=True)  # os.replace of the joined file onto a folder fails
+    spec = {"project": "Demo", "timeline": "Teaser", "split": 2, "max_attempts": 1, "output_name": "retry_only"}
+    first = run(farm, spec)
+    assert first.state == "failed" and "stitch" in first.errors[0]
+    pieces = [t for t in first.tasks if t.kind != "stitch"]
+    assert pieces and all(t.state == "done" and t.attempts == 1 for t in pieces)
+    before = {t.name: (t.finished_at, os.stat(str(t.output)).st_mtime_ns) for t in pieces}
+    blocker.rmdir()
+    jobs.retry(farm, first.id)
     again = jobs.wait(farm, first.id, timeout=60)
-    assert again.state == "failed"
-    assert {t.name for t in again.tasks if t.state == "done"} >= done_before
+    assert again.state == "succeeded", again.errors
+    assert verify(again.outputs[0], again.plan)["exact"]
+    assert again.task("stitch").attempts == 1 and again.generation == 2
+    for t in again.tasks:
+        if t.kind != "stitch":
+            assert t.attempts == 1 and t.finished_at == before[t.name][0]  # not rendered again
 
 
 def test_a_node_of_another_release_is_shown_and_kept_off_jobs(farm) -> None:

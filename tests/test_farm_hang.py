@@ -35,3 +35,16 @@ def test_hung_call_is_ended_and_the_piece_runs_elsewhere(tmp_path) -> None:
             assert time.monotonic() < deadline, hangy
             time.sleep(0.5)
         assert hangy.resolve is not None and hangy.resolve["product"] == "DaVinci Resolve Studio"
+
+
+def test_a_hang_on_the_last_attempt_fails_the_job_and_still_marks_the_host(tmp_path) -> None:
+    nodes = {"hangy": {"tags": ["hang"], "env": {"RESOLVE_SIM_QUIRKS": "hang:Project.GetRenderJobStatus"}}}
+    with running_farm(tmp_path, nodes, **HANG) as (_local, farm):
+        record = run(farm, {"project": "Demo", "timeline": "Teaser", "node": "hangy", "max_attempts": 1,
+                            "output_name": "hung_last"}, timeout=120)  # fmt: skip
+        assert record.state == "failed" and "hangy" in record.errors[0]
+        # The failure that ended the job marks the host all the same (its next good heartbeat clears it).
+        deadline = time.monotonic() + 10
+        while not next(n for n in farm.nodes.all() if n.name == "hangy").unhealthy:
+            assert time.monotonic() < deadline, "the host whose call hung was never marked unhealthy"
+            time.sleep(0.02)
