@@ -9,7 +9,7 @@ for every kind. Flamenco's job compilers are the model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
@@ -26,6 +26,14 @@ class SubmitRefused(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+@dataclass
+class Leftovers:
+    """Paths to remove (glob patterns: files, or folders with what they hold), then folders to remove if empty."""
+
+    remove: list[str] = field(default_factory=list)
+    if_empty: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +70,10 @@ class JobKind(ABC, Generic[SpecT, PlanT]):
     @abstractmethod
     def compile(self, farm: Farm, spec: SpecT, job_id: str) -> Compiled[PlanT]:
         """Check `spec` against the farm and cut it into pieces; `SubmitRefused` names what is wrong."""
+
+    def leftovers(self, record: JobRecord[SpecT, PlanT], generation: int) -> Leftovers:
+        """What a cancelled job's generations up to `generation` left on storage, for `tasks.discard` to remove."""
+        return Leftovers()
 
     def summary(self, record: JobRecord[SpecT, PlanT]) -> str:
         """One line on what the job will do (after `job ID queued:`)."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from orchestrator import kinds
 from orchestrator.kinds import checks
-from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
 from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
 
 if TYPE_CHECKING:
@@ -254,6 +254,18 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         if offered and spec.codec_key not in offered[spec.format_key]:
             codecs = ", ".join(sorted(offered[spec.format_key]))
             raise SubmitRefused("codec", f"unknown codec {spec.codec_key!r} for {spec.format_key} (known: {codecs})")
+
+    def leftovers(self, record: JobRecord[Any, Any], generation: int) -> Leftovers:
+        """Each generation's folder of segments and audio, and the partial outputs of its stitches."""
+        plan: RenderPlan = record.plan
+        output = Path(plan.output)
+        return Leftovers(
+            remove=[
+                *(str(Path(plan.work_dir) / f"g{g}") for g in range(1, generation + 1)),
+                *(str(output.parent / f".{output.name}.{record.id}.g{g}.partial*") for g in range(1, generation + 1)),
+            ],
+            if_empty=[plan.work_dir],
+        )
 
     def summary(self, record: JobRecord[Any, Any]) -> str:
         plan: RenderPlan = record.plan
