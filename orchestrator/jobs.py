@@ -17,10 +17,11 @@ from orchestrator import engine, kinds, lifecycle, routing
 from orchestrator.farm import Farm
 from orchestrator.kinds import SubmitRefused
 from orchestrator.models import JobRecord
+from orchestrator.piecelog import PieceLog
 from orchestrator.settings import VERSION_KEY
 
 Record = JobRecord[Any, Any]
-__all__ = ["SubmitRefused", "cancel", "estimate_seconds", "inspect", "retry", "submit", "wait"]
+__all__ = ["SubmitRefused", "cancel", "estimate_seconds", "inspect", "piece_logs", "retry", "submit", "wait"]
 
 
 def submit(farm: Farm, kind_name: str, spec: Any) -> Record:
@@ -115,6 +116,16 @@ def estimate_seconds(farm: Farm, record: Record) -> float | None:
         return None
     longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
     return round(longest / rate, 1)
+
+
+def piece_logs(farm: Farm, job_id: str, piece: str | None = None) -> dict[str, list[str]]:
+    """The lines workers wrote for each piece of a job (or for one), in the job's order of pieces."""
+    record = farm.store.get(job_id)
+    names = [t.name for t in record.tasks]
+    if piece is not None and piece not in names:
+        raise SubmitRefused("piece", f"job {job_id} has no piece {piece!r} (pieces: {', '.join(names)})")
+    log = PieceLog(farm.redis, farm.settings.job_retention)
+    return {name: log.read(job_id, name) for name in ([piece] if piece else names)}
 
 
 INSPECT = "tasks.inspect_resolve"

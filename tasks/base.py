@@ -26,6 +26,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from orchestrator import engine, lifecycle, metrics
 from orchestrator.models import JobRecord, TaskRecord
+from orchestrator.piecelog import PieceLog
+from tasks.piece_log import PieceLogHandler
 from tasks.progress import LockKeeper
 from tasks.runtime import runtime
 
@@ -136,6 +138,13 @@ class PieceTask(Task):
 
     def _run(self, run: PieceRun) -> dict[str, Any]:
         farm, me, name = runtime.farm(), runtime.node, run.piece.name
+        with PieceLogHandler(PieceLog(farm.redis, farm.settings.job_retention), run.job_id, name, me):
+            log.info("%s of job %s: attempt %d on %s (generation %d)", name, run.job_id, run.piece.attempts, me,
+                     run.record.generation)  # fmt: skip
+            return self._attempt(run)
+
+    def _attempt(self, run: PieceRun) -> dict[str, Any]:
+        farm, me, name = runtime.farm(), runtime.node, run.piece.name
         generation = run.record.generation
         farm.nodes.heartbeat(me, current_task=f"{run.job_id}:{name}")
         keeper = LockKeeper(farm.locks, run.job_id, name, run.owner, runtime.settings.lock_ttl)
@@ -143,6 +152,7 @@ class PieceTask(Task):
             result = self.perform(run)
         except PieceCancelled:
             engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
+            log.info("%s stopped: the job was cancelled", name)
             return {"cancelled": True}
         except Superseded as exc:
             log.warning("%s", exc)
@@ -162,6 +172,7 @@ class PieceTask(Task):
             self.after_stale(run, result)
             return {"stale": outcome.reason}
         self.after_done(run, result, record)
+        log.info("%s done: %s", name, result.output or result.details or "ok")
         return {"output": result.output, "frames": result.frames, "node": me, **result.details}
 
     def _failed(self, run: PieceRun, exc: Exception) -> dict[str, Any]:
@@ -180,6 +191,12 @@ class PieceTask(Task):
             farm.nodes.heartbeat(me, unhealthy=outcome.unhealthy)
         if outcome.count_failure:
             metrics.record_failure(farm.redis, _label(record, name), me, retried=outcome.verdict == "retry")
+        if outcome.verdict == "retry":
+            where = outcome.send[0].node or "any eligible node"
+            log.warning("%s will run again on %s (attempt %d of %d)", name, where, run.piece.attempts + 1,
+                        record.max_attempts)  # fmt: skip
+        elif outcome.verdict == "failed":
+            log.error("%s gave up: %s", name, outcome.reason)
         return {outcome.verdict: outcome.reason or str(exc)}
 
 

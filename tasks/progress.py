@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -11,6 +12,8 @@ from celery import Task
 from orchestrator import lifecycle
 from orchestrator.locks import PieceLocks
 from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
 
 
 class Reporter:
@@ -27,8 +30,13 @@ class Reporter:
         self.name = name
         self.cancel = threading.Event()
         self._last = 0.0
+        self._said: tuple[Any, Any] | None = None
 
     def __call__(self, done: int, total: int, status: dict[str, Any]) -> None:
+        said = (status.get("status"), status.get("error"))
+        if said != self._said:  # what Resolve says, into the piece's log when it changes
+            self._said = said
+            log.info("Resolve: %s at %d/%d frames%s", said[0], done, total, f" ({said[1]})" if said[1] else "")
         now = time.monotonic()
         if now - self._last < runtime.settings.progress_interval and done < total:
             return

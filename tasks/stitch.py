@@ -9,6 +9,7 @@ or wrong file is never visible under the final name.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -23,6 +24,8 @@ from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from tasks.base import PieceResult, PieceRun, PieceTask
 from tasks.join import describe, join_copy, join_reencode
+
+log = logging.getLogger(__name__)
 
 
 class StitchError(Exception):
@@ -93,6 +96,8 @@ def _write(plan: RenderPlan, files: list[str], audio: str | None, temp: Path) ->
         rate = Fraction(plan.fps).limit_denominator(1001) if plan.fps else None
         join_reencode(files, audio, str(temp), rate)
     found = describe(str(temp))
+    log.info("joined %d file(s) by %s: %d frames (plan %d), audio %.3fs", len(files), plan.stitch, found["frames"],
+             expected, float(found["audio_seconds"] or 0))  # fmt: skip
     if found["frames"] != expected:
         raise StitchError(f"the joined file holds {found['frames']} frames; the plan has {expected}")
     if plan.audio and plan.fps:

@@ -390,3 +390,33 @@ def test_progress_goes_out_as_celery_events(farm) -> None:
     assert mine, "no task-progress event arrived"
     assert {"task", "node", "frames_done", "frames_total", "job_progress"} <= set(mine[0])
     assert max(e["frames_done"] for e in mine) > 0
+
+
+def test_piece_logs_say_what_happened_on_each_node(farm) -> None:
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["failover"], "output_name": "logged"})
+    assert record.state == "succeeded", record.errors
+    retried = next(t for t in record.tasks if t.failed_on)
+    done = _cli(farm, "log", record.id, retried.name, "--json")
+    assert done.returncode == 0, done.stderr
+    lines = json.loads(done.stdout)["pieces"][retried.name]
+    text = "\n".join(lines)
+    assert "flaky" in text and "GPU memory full" in text  # Resolve's error, on the node that failed
+    assert "will run again on steady" in text and "attempt 2 on steady" in text  # the retry, where it went
+    assert "Resolve: Complete" in text and any(" steady INFO " in line for line in lines)
+    stitch = _cli(farm, "log", record.id)
+    assert stitch.returncode == 0 and "joined 2 file(s) by copy" in stitch.stdout and retried.name in stitch.stdout
+    missing = _cli(farm, "log", record.id, "segment 9/9")
+    assert missing.returncode == 2 and "has no piece 'segment 9/9'" in missing.stderr
+
+
+def test_a_piece_log_is_bounded_and_kept_as_long_as_the_job(farm) -> None:
+    from orchestrator.piecelog import MAX_LINE, MAX_LINES, PieceLog
+
+    log = PieceLog(farm.redis, retention=120)
+    for n in range(MAX_LINES + 100):
+        log.append("bounded", "p", "n1", "INFO", f"line {n}")
+    log.append("bounded", "p", "n1", "INFO", "x" * (MAX_LINE * 2))
+    lines = log.read("bounded", "p")
+    assert len(lines) == MAX_LINES and lines[0].endswith("line 101")  # the oldest went first
+    assert len(lines[-1]) == MAX_LINE and lines[-1].endswith("…")
+    assert 0 < farm.redis.ttl(log.key("bounded", "p")) <= 120

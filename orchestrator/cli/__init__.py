@@ -3,7 +3,7 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `render`, `edit`, `status`, `jobs`, `cancel`, `retry`, `nodes` |
+| `jobs` | `render`, `edit`, `status`, `jobs`, `log`, `cancel`, `retry`, `nodes` |
 | `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
 | `views` | how all of them print |
 """
@@ -22,6 +22,7 @@ from orchestrator.cli.jobs import (
     cmd_cancel,
     cmd_edit,
     cmd_jobs,
+    cmd_log,
     cmd_nodes,
     cmd_render,
     cmd_retry,
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("log", help="what the workers wrote for a job's pieces")
+    p.add_argument("job")
+    p.add_argument("piece", nargs="?", help="one piece, e.g. 'segment 2/4' or stitch (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log)
 
     p = sub.add_parser("cancel", help="cancel a job")
     p.add_argument("job")

@@ -177,3 +177,24 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         table.add_row(n.name, describe_age(n), roles, tags, n.os or "-", product, n.bridge or "-", task, version)
     out.print(table)
     return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """The lines the workers wrote for a job's pieces: Resolve's status and errors, retries, the stitch's checks."""
+    from orchestrator import jobs
+    from orchestrator.store import JobNotFound
+
+    try:
+        logs = jobs.piece_logs(connect_farm(), args.job, args.piece)
+    except JobNotFound as exc:
+        raise Refused(str(exc)) from None
+    except jobs.SubmitRefused as exc:
+        raise Refused(str(exc)) from None
+    if args.json:
+        print(json.dumps({"job": args.job, "pieces": logs}))
+        return 0
+    for name, lines in logs.items():
+        out.print(f"[bold]{name}[/]" + ("" if lines else " [dim](nothing written)[/]"), highlight=False)
+        for line in lines:
+            out.print(f"  {line}", markup=False, highlight=False)
+    return 0
