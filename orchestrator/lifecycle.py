@@ -219,8 +219,8 @@ def progress(record: JobRecord[Any, Any], name: str, node: str, done: int, total
     piece = record.task(name)
     if record.finished or record.cancel_requested or piece.state != "running" or piece.node != node:
         return Outcome("stale", stop=True)
-    piece.frames_done = max(piece.frames_done, done)
-    piece.frames_total = total or piece.frames_total
+    if piece.frames_total:  # only pieces compiled with frames count toward the job's progress
+        piece.frames_done = max(piece.frames_done, min(done, piece.frames_total))
     return Outcome("run")
 
 

@@ -25,7 +25,9 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def confine(path: str | os.PathLike[str], roots: list[Path], field: str = "path") -> Path:
+def confine(
+    path: str | os.PathLike[str], roots: list[Path], field: str = "path", what: str = "the storage roots"
+) -> Path:
     """`path` (relative to the first root, or absolute) resolved and checked to lie within a root."""
     text = os.fspath(path)
     if "\x00" in text:
@@ -39,7 +41,7 @@ def confine(path: str | os.PathLike[str], roots: list[Path], field: str = "path"
         if _inside(real, os.path.realpath(root)):
             return Path(real)
     allowed = ", ".join(str(r) for r in roots)
-    raise PathRefused(f"{field}: {text!r} is outside the storage roots ({allowed})")
+    raise PathRefused(f"{field}: {text!r} is outside {what} ({allowed})")
 
 
 def plain_name(name: str, field: str = "name") -> str:

@@ -70,6 +70,13 @@ class FarmSettings(BaseSettings):
         description="what this worker does: Resolve tasks, stitching or both",
     )
     storage_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    media_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="where edits may read media and LUTs from; default: the storage roots"
+    )
+    database_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description="PostgreSQL hosts a job may point Resolve's project database at",
+    )
     path_mapping: dict[str, dict[OsName, str]] = Field(default_factory=dict)
     visibility_timeout: int = Field(6 * 3600, ge=5, description="seconds")
     render_time_limit: int = Field(4 * 3600, ge=2, description="hard limit of one render task, seconds")
@@ -94,7 +101,9 @@ class FarmSettings(BaseSettings):
         default_factory=list, description="bearer tokens of the MCP server over HTTP"
     )
 
-    @field_validator("node_tags", "storage_roots", "roles", "mcp_tokens", "plugins", mode="before")
+    @field_validator(
+        "node_tags", "storage_roots", "media_roots", "database_hosts", "roles", "mcp_tokens", "plugins", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
@@ -107,7 +116,7 @@ class FarmSettings(BaseSettings):
                 raise ValueError(f"tag {tag!r} may hold letters, digits, '-' and '_' only")
         return sorted(set(tags))
 
-    @field_validator("storage_roots")
+    @field_validator("storage_roots", "media_roots")
     @classmethod
     def _absolute(cls, roots: list[Path]) -> list[Path]:
         for root in roots:
@@ -133,6 +142,8 @@ class FarmSettings(BaseSettings):
             raise ValueError("heartbeat_timeout must exceed heartbeat_interval")
         if not self.storage_roots:
             self.storage_roots = [self.home / "storage"]
+        if not self.media_roots:
+            self.media_roots = list(self.storage_roots)
         return self
 
     @classmethod

@@ -393,7 +393,9 @@ def test_progress_goes_out_as_celery_events(farm) -> None:
 
 
 def test_piece_logs_say_what_happened_on_each_node(farm) -> None:
-    record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["failover"], "output_name": "logged"})
+    record = run(
+        farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["failover"], "output_name": "logged"}
+    )
     assert record.state == "succeeded", record.errors
     retried = next(t for t in record.tasks if t.failed_on)
     done = _cli(farm, "log", record.id, retried.name, "--json")
@@ -420,3 +422,48 @@ def test_a_piece_log_is_bounded_and_kept_as_long_as_the_job(farm) -> None:
     assert len(lines) == MAX_LINES and lines[0].endswith("line 101")  # the oldest went first
     assert len(lines[-1]) == MAX_LINE and lines[-1].endswith("…")
     assert 0 < farm.redis.ttl(log.key("bounded", "p")) <= 120
+
+
+@pytest.mark.parametrize(
+    "operation,field",
+    [
+        ({"op": "import_media", "paths": ["/etc/passwd"]}, "operations.0.paths.0"),
+        ({"op": "import_media", "paths": ["/no/such/file.mov"]}, "operations.0.paths.0"),
+        ({"op": "import_media", "paths": ["C:\\Windows\\win.ini"]}, "operations.0.paths.0"),
+        ({"op": "apply_lut", "path": "/etc/luts/look.cube"}, "operations.0.path"),
+        ({"op": "apply_lut", "path": "../../etc/look.cube"}, "operations.0.path"),
+    ],
+)
+def test_edit_inputs_are_confined_to_the_media_roots(farm, operation: dict[str, Any], field: str) -> None:
+    settle(farm)
+    before = queued_messages(farm), len(farm.store.list(limit=10_000))
+    spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}], "operations": [operation]}
+    with pytest.raises(jobs.SubmitRefused) as refused:
+        jobs.submit_edit(farm, spec)
+    assert refused.value.field == field and "is outside the media roots" in refused.value.reason
+    # The same answer whether the file exists or not: nothing to learn about the hosts' files.
+    assert "exist" not in refused.value.reason
+    assert (queued_messages(farm), len(farm.store.list(limit=10_000))) == before
+
+
+def test_edit_inputs_inside_the_media_roots_and_luts_of_resolve_are_accepted(farm) -> None:
+    root = farm.settings.media_roots[0]
+    spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}], "dry_run": True,
+            "operations": [{"op": "import_media", "paths": [str(root / "media" / "a.mov")]},
+                           {"op": "apply_lut", "path": "Film Looks/Rec709 Kodak 2383.cube"}]}  # fmt: skip
+    record = jobs.submit_edit(farm, spec)
+    assert jobs.wait(farm, record.id, timeout=60).finished
+
+
+def test_project_databases_only_on_configured_hosts(farm) -> None:
+    with pytest.raises(jobs.SubmitRefused) as refused:
+        jobs.submit_render(
+            farm, {"project": "Demo", "timeline": "Main", "database": {"name": "Farm", "host": "10.9.9.9"}}
+        )
+    assert (
+        refused.value.field == "database.host" and "'10.9.9.9' is not a project database host" in refused.value.reason
+    )
+    with pytest.raises(jobs.SubmitRefused) as refused:
+        jobs.submit_edit(farm, {"targets": [{"project": "Demo", "database": {"name": "Farm", "host": "db.evil"}}],
+                                "operations": [{"op": "add_marker", "frame": 1}]})  # fmt: skip
+    assert refused.value.field == "targets.0.database.host"

@@ -143,6 +143,14 @@ def test_progress_counts_frames_and_says_when_to_stop() -> None:
     record = job()
     claim(record, "s1", "a")
     assert lifecycle.progress(record, "s1", "a", 4, 10).stop is False and record.task("s1").frames_done == 4
+    record.refresh_progress()
+    before = record.progress
+    claim(record, "join", "post", message=None)  # not ready: skipped, nothing counted
+    record.task("s2").frames_total = 0  # a piece compiled without frames (an audio pass) ...
+    claim(record, "s2", "b")
+    lifecycle.progress(record, "s2", "b", 360, 360)  # ... reports the frames it renders
+    record.refresh_progress()
+    assert record.task("s2").frames_total == 0 and record.progress >= before  # the job's progress never goes back
     assert lifecycle.progress(record, "s1", "b", 6, 10).stop is True  # not b's piece
     record.cancel_requested = True
     assert lifecycle.progress(record, "s1", "a", 6, 10).stop is True and record.task("s1").frames_done == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ntpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,34 @@ def confined(farm: Farm, value: str | None, field: str) -> Path:
         return confine(value or ".", farm.settings.storage_roots, field)
     except PathRefused as exc:
         raise SubmitRefused(field, str(exc).split(": ", 1)[-1]) from None
+
+
+def media_path(farm: Farm, value: str, field: str) -> None:
+    """A path an edit reads (media, a LUT file) must lie inside the media roots.
+
+    Note: whether the file exists is not looked at here, so the answer for a missing file and
+    for one outside the roots cannot tell an agent what exists on the farm's hosts.
+    """
+    if ntpath.splitdrive(value)[0] or value.startswith("\\") or ".." in Path(value.replace("\\", "/")).parts:
+        raise SubmitRefused(
+            field, f"{value!r} is outside the media roots: give the path as the farm's storage knows it"
+        )
+    try:
+        confine(value, farm.settings.media_roots, field, what="the media roots")
+    except PathRefused as exc:
+        raise SubmitRefused(field, str(exc).split(": ", 1)[-1]) from None
+
+
+def database(farm: Farm, ref: ProjectRef, field: str) -> None:
+    """A project database on PostgreSQL must be on one of the configured hosts."""
+    if ref.database is None or ref.database.type != "PostgreSQL":
+        return
+    allowed = farm.settings.database_hosts
+    if ref.database.host not in allowed:
+        raise SubmitRefused(
+            f"{field}database.host",
+            f"{ref.database.host!r} is not a project database host of this farm (allowed: {', '.join(allowed)})",
+        )
 
 
 def file_name(value: str, field: str) -> str:

@@ -6,6 +6,9 @@ others: the job settles when every timeline has, failed if any failed.
 
 from __future__ import annotations
 
+import ntpath
+import os
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -62,6 +65,24 @@ class EditPlan(BaseModel):
 EditJob = JobRecord[EditSpec, EditPlan]
 
 
+def _check_paths(farm: Farm, operations: list[dict[str, Any]]) -> None:
+    """Files the operations read (media to import, LUT files) must lie inside the media roots."""
+    for i, op in enumerate(operations):
+        if op.get("op") == "import_media" and isinstance(op.get("paths"), list):
+            for j, path in enumerate(op["paths"]):
+                if isinstance(path, str):
+                    checks.media_path(farm, path, f"operations.{i}.paths.{j}")
+        elif op.get("op") == "apply_lut" and isinstance(op.get("path"), str):
+            path = op["path"]
+            if not _in_lut_folder(path):
+                checks.media_path(farm, path, f"operations.{i}.path")
+
+
+def _in_lut_folder(path: str) -> bool:
+    """A relative LUT path names a file in Resolve's own LUT folder; anything absolute or climbing out does not."""
+    return not (os.path.isabs(path) or ntpath.isabs(path) or ".." in PurePath(path.replace("\\", "/")).parts)
+
+
 class EditKind(JobKind[EditSpec, EditPlan]):
     """Batch edits fanned out across hosts, one timeline a piece."""
 
@@ -75,7 +96,9 @@ class EditKind(JobKind[EditSpec, EditPlan]):
         names = checks.known_nodes(farm, spec.node, spec.tags)
         where = Placement(pool="edit", node=spec.node, tags=tuple(sorted(spec.tags)))
         made: list[TaskRecord] = []
+        _check_paths(farm, spec.operations)
         for i, target in enumerate(spec.targets):
+            checks.database(farm, target, f"targets.{i}.")
             if target.drp:
                 checks.confined(farm, target.drp, f"targets.{i}.drp")
             if target.timeline:

@@ -210,6 +210,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
 
     def compile(self, farm: Farm, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
+        checks.database(farm, spec, "")
         if spec.drp:
             checks.confined(farm, spec.drp, "drp")
         info = checks.timeline(farm, spec, spec.timeline, names)
