@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from farm_helpers import FAST, farm_env
 
 from orchestrator.app import make_app
@@ -123,3 +124,24 @@ def test_secrets_stay_out_of_logs_and_records(tmp_path: Path) -> None:
         logs = list((tmp_path / "logs").glob("*.log"))
     assert logs and all(secret not in log.read_text(errors="replace") for log in logs)
     assert "redis://:**@" in (tmp_path / "logs" / "pw-1.log").read_text()
+
+
+@pytest.mark.parametrize("flag", ["--flower-port", "--metrics-port"])
+def test_up_with_a_port_taken_says_which_and_leaves_nothing_running(tmp_path: Path, flag: str) -> None:
+    env = {**os.environ, **FAST, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_SIM_LIBRARY": str(tmp_path / "lib.json")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free = _free_port()
+        ports = {
+            "--flower-port": str(free),
+            "--metrics-port": str(free + 1 if free < 65535 else free - 1),
+            flag: str(port),
+        }
+        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "up", "--nodes", "1",
+                               "--flower-port", ports["--flower-port"], "--metrics-port", ports["--metrics-port"]],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"port {port}" in done.stderr and flag in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "redis" / "state.json").exists() and not (tmp_path / "logs").exists()  # nothing started

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import signal
+import socket
 import time
 from typing import Any
 
@@ -18,6 +19,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.metrics import serve as serve_metrics
     from orchestrator.watch import start_flower
 
+    for port, what, flag in (
+        (args.flower_port, "Flower", "--flower-port"),
+        (args.metrics_port, "metrics", "--metrics-port"),
+    ):
+        if port and not _port_free(port):
+            raise Refused(f"port {port} ({what}) is already in use on 127.0.0.1: choose another with {flag}")
     farm = LocalFarm(load_settings())
     stop = {"now": False}
     flower: Any = None
@@ -32,12 +39,26 @@ def cmd_up(args: argparse.Namespace) -> int:
         names = [f"sim-{i}" for i in range(1, args.nodes + 1)]
         handle = farm.start({name: {"bridge": args.bridge} for name in names}, timeout=60)
         url = handle.url
-        flower = start_flower(handle.settings, url, "127.0.0.1", args.flower_port, farm.home / "logs" / "flower.log")
-        metrics = serve_metrics(handle, "127.0.0.1", args.metrics_port)
+        flower_log = farm.home / "logs" / "flower.log"
+        flower = start_flower(handle.settings, url, "127.0.0.1", args.flower_port, flower_log)
+        try:
+            metrics = serve_metrics(handle, "127.0.0.1", args.metrics_port)
+        except OSError as exc:  # taken since the check above
+            raise Refused(f"metrics could not listen on port {args.metrics_port} ({exc.strerror}): "
+                          "choose another with --metrics-port") from None  # fmt: skip
         where = "embedded, " + url.split("@")[-1] if farm.redis else "external"
         err.print(f"resolve-farm is up: {len(names)} Resolve node(s) ({args.bridge}) and a post worker; Redis {where}")
-        err.print(f"Flower: http://127.0.0.1:{args.flower_port}")
-        err.print(f"metrics: http://127.0.0.1:{metrics.server_port}/metrics")
+        flower_url, metrics_url = (
+            f"http://127.0.0.1:{args.flower_port}",
+            f"http://127.0.0.1:{metrics.server_port}/metrics",
+        )
+        if not _answers(flower_url, flower, timeout=30):
+            raise Refused(f"Flower did not answer on port {args.flower_port} (see {flower_log}): "
+                          "choose another port with --flower-port")  # fmt: skip
+        err.print(f"Flower: {flower_url}")
+        if not _answers(metrics_url, None, timeout=10):
+            raise Refused(f"metrics did not answer on port {metrics.server_port}: choose another with --metrics-port")
+        err.print(f"metrics: {metrics_url}")
         err.print(f"home: {farm.home}; logs in {farm.home / 'logs'}; Ctrl-C stops everything")
         pids = {name: w.process.pid for name, w in farm.workers.items()}
         started = {"broker_url": _safe_url(url), "home": str(farm.home), "nodes": names, "pids": pids}
@@ -58,6 +79,37 @@ def cmd_up(args: argparse.Namespace) -> int:
         farm.stop()
         err.print("stopped")
     return 0
+
+
+def _port_free(port: int) -> bool:
+    """Can a server listen on 127.0.0.1:port now (as Flower and the metrics server would)?"""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(url: str, process: Any, timeout: float) -> bool:
+    """Wait until an HTTP server answers at `url` (any status: Flower may ask for a password); False if it
+    never does, or its process exits first."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered, with 401 or the like
+        except OSError:
+            time.sleep(0.2)  # not listening yet
+    return False
 
 
 def _safe_url(url: str) -> str:
