@@ -5,8 +5,9 @@ down, a sender that died between writing the record and sending. The record know
 piece that should be carried by a message; the broker knows every message that exists (its
 queues, and the delivered-but-unacknowledged hash). A piece that is `pending`, or `running`
 without a lock, with no message anywhere, gets a new message, by the same rule for every
-kind. Sending a piece twice is safe: only the message its record names may run it, under
-its lock.
+kind; so does a piece left `running` without a lock by a node that is down, whose message
+Redis would only hand out again after the visibility timeout. Sending a piece twice is safe:
+only the message its record names may run it, under its lock.
 
 Cancelled jobs whose leftovers are due (`cancel_cleanup_delay` after the cancel) get a
 `tasks.discard` message on the post queue, carrying the generation it may clean.
@@ -48,10 +49,18 @@ def in_flight(client: redis.Redis) -> set[str]:
     return ids
 
 
-def _orphaned(farm: Farm, record: JobRecord[Any, Any], piece: TaskRecord, flying: set[str], grace: float) -> bool:
-    if piece.state not in ("pending", "running") or piece.celery_id in flying:
+def _orphaned(
+    farm: Farm, record: JobRecord[Any, Any], piece: TaskRecord, flying: set[str], down: set[str], grace: float
+) -> bool:
+    """No live worker will ever finish this piece: no message carries it, or it ran on a node that is down.
+
+    Note: the message of a piece whose host died stays delivered-but-unacknowledged until the
+    visibility timeout (hours, above the longest render); its lapsed lock and its silent node
+    say sooner that nobody works on it.
+    """
+    if piece.state not in ("pending", "running") or farm.locks.holder(record.id, piece.name):
         return False
-    if farm.locks.holder(record.id, piece.name):
+    if piece.celery_id in flying and not (piece.state == "running" and piece.node in down):
         return False
     since = piece.started_at or record.started_at or record.created_at
     return time.time() - since > grace
@@ -62,12 +71,13 @@ def sweep(farm: Farm, grace: float | None = None) -> list[str]:
     grace = grace if grace is not None else 3.0 * farm.settings.lock_ttl
     records = farm.store.active()
     flying = in_flight(farm.redis)  # read after the records: a message cannot slip between the two
+    down = {n.name for n in farm.nodes.all() if not n.up}
     sent: list[str] = []
     for record in records:
         if record.finished or record.cancel_requested:
             continue
         for piece in record.tasks:
-            if not _orphaned(farm, record, piece, flying, grace):
+            if not _orphaned(farm, record, piece, flying, down, grace):
                 continue
             _, outcome = engine.advance(farm, record.id, _resend(piece))
             if outcome.send:

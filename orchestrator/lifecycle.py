@@ -217,8 +217,11 @@ def claim(
 def progress(record: JobRecord[Any, Any], name: str, node: str, done: int, total: int) -> Outcome:
     """A running piece counted frames; it should stop when the job ended or the piece is no longer its."""
     piece = record.task(name)
-    if record.finished or record.cancel_requested or piece.state != "running" or piece.node != node:
-        return Outcome("stale", stop=True)
+    if record.finished or record.cancel_requested:
+        return Outcome("stale", f"the job ended: {record.state}", stop=True)
+    if piece.state != "running" or piece.node != node:
+        where = f" on {piece.node}" if piece.node and piece.node != node else ""
+        return Outcome("stale", f"{name} is {piece.state}{where} now", stop=True)
     if piece.frames_total:  # only pieces compiled with frames count toward the job's progress
         piece.frames_done = max(piece.frames_done, min(done, piece.frames_total))
     return Outcome("run")

@@ -150,9 +150,9 @@ class PieceTask(Task):
         keeper = LockKeeper(farm.locks, run.job_id, name, run.owner, runtime.settings.lock_ttl)
         try:
             result = self.perform(run)
-        except PieceCancelled:
+        except PieceCancelled as stopped:
             engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
-            log.info("%s stopped: the job was cancelled", name)
+            log.info("%s stopped: %s", name, stopped)
             return {"cancelled": True}
         except Superseded as exc:
             log.warning("%s", exc)

@@ -29,6 +29,7 @@ class Reporter:
         self.job_id = job_id
         self.name = name
         self.cancel = threading.Event()
+        self.why = ""  # why the piece should stop, once `cancel` is set
         self._last = 0.0
         self._said: tuple[Any, Any] | None = None
 
@@ -46,6 +47,7 @@ class Reporter:
             self.job_id, lambda rec: lifecycle.progress(rec, self.name, runtime.node, done, total)
         )
         if outcome.stop:
+            self.why = outcome.reason
             self.cancel.set()
         self.task.send_event(
             "task-progress", job_id=self.job_id, task=self.name, node=runtime.node,

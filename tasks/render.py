@@ -102,7 +102,7 @@ class RenderPiece(ResolvePiece):
             os.replace(rendered, made)
         except RenderCancelled:
             _remove_attempt(folder, attempt)
-            raise PieceCancelled() from None
+            raise PieceCancelled(reporter.why or "stopped in Resolve") from None
         except BaseException:
             _remove_attempt(folder, attempt)
             raise
