@@ -106,14 +106,16 @@ class PieceTask(Task):
         owner = f"{me}:{message_id}"
         ttl = runtime.settings.lock_ttl
         record = farm.store.get(job_id)
+        said = PieceLog(farm.redis, farm.settings.job_retention)  # what this message did, in the piece's log
         if record.finished or record.generation != generation:
-            return {"skipped": f"the job is {record.state} at generation {record.generation}"}
+            why = f"the job is {record.state} at generation {record.generation}"
+            said.append(job_id, name, me, "INFO", f"message {message_id} not run: skip ({why})")
+            return {"skipped": why}
         if not farm.locks.acquire(job_id, name, owner, ttl):
             # Another copy holds it: not running it twice. Look again later, in case its worker
             # died (its lock then lapses); dropping this copy could lose the piece.
-            log.info(
-                "%s of job %s is locked by %s: checking again later", name, job_id, farm.locks.holder(job_id, name)
-            )
+            holder = farm.locks.holder(job_id, name)
+            said.append(job_id, name, me, "INFO", f"message {message_id} found the piece locked by {holder}: later")
             raise self.retry(countdown=max(1, ttl // 2), max_retries=None)
         try:
             candidates = farm.nodes.candidates(record.task(name).placement)
@@ -130,7 +132,9 @@ class PieceTask(Task):
             if outcome.verdict == "wait":
                 raise self.retry(countdown=1, max_retries=None)
             if outcome.verdict != "run":
-                log.info("%s of job %s not run on %s: %s (%s)", name, job_id, me, outcome.verdict, outcome.reason)
+                said.append(
+                    job_id, name, me, "INFO", f"message {message_id} not run: {outcome.verdict} ({outcome.reason})"
+                )
                 return {outcome.verdict: outcome.reason}
             return self._run(PieceRun(self, record, record.task(name), owner))
         finally:

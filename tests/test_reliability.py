@@ -30,13 +30,13 @@ def farm(tmp_path_factory: pytest.TempPathFactory):
         yield pair
 
 
-def _running_segment(farm, job_id: str, frames: int = 20) -> Any:
+def _running_segment(farm, job_id: str, frames: int = 20, kind: str = "segment") -> Any:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         running = [
             t
             for t in farm.store.get(job_id).tasks
-            if t.kind == "segment" and t.state == "running" and t.frames_done > frames
+            if t.kind == kind and t.state == "running" and t.frames_done > frames
         ]
         if running:
             return running[0]
@@ -59,16 +59,31 @@ def test_warm_shutdown_lets_the_running_segment_finish(farm) -> None:
 
 
 def test_the_same_segment_delivered_twice_is_rendered_once(farm) -> None:
+    """A second copy of a running segment's message meets the lock, looks again later, then finds it done."""
+    from orchestrator.piecelog import PieceLog
+
     _, farm = farm
-    record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "twice"})
-    segment = next(t for t in record.tasks if t.kind == "segment")
+    spec = {"project": "Demo", "timeline": "Social", "split": "none", "audio": False, "output_name": "twice"}
+    record = jobs.submit_render(farm, spec)
+    segment = _running_segment(farm, record.id, kind="render")  # the copy arrives while the original renders...
+    idle = next(n for n in NODES if n != segment.node)  # ...on the other host, which is free to take it
     # A duplicate delivery: the same message (id and arguments) a second time.
-    farm.app.send_task(segment.task, args=(record.id, segment.name, record.generation), queue=routing.RENDER,
-                       task_id=segment.celery_id)  # fmt: skip
+    farm.app.send_task(segment.task, args=(record.id, segment.name, record.generation),
+                       queue=routing.node_queue(idle), task_id=segment.celery_id)  # fmt: skip
     final = jobs.wait(farm, record.id, timeout=90)
     assert final.state == "succeeded"
-    assert final.task(segment.name).attempts == 1  # the copy found it locked, then done
+    assert final.task(segment.name).attempts == 1  # rendered once
     assert verify(final.outputs[0], final.plan)["exact"]
+    log = PieceLog(farm.redis, 60)
+    deadline = time.monotonic() + 30
+    while not any("not run: skip" in line for line in log.read(record.id, segment.name)):  # the copy's last look
+        assert time.monotonic() < deadline, "\n".join(log.read(record.id, segment.name))
+        time.sleep(0.1)
+    lines = log.read(record.id, segment.name)
+    locked = next(i for i, line in enumerate(lines) if "found the piece locked by" in line)
+    done = next(i for i, line in enumerate(lines) if "not run: skip" in line)
+    assert locked < done  # both paths, in that order: the lock first, then the record saying it is done
+    assert "done already" in lines[done] or "the job is succeeded" in lines[done]
 
 
 def test_unwritable_output_fails_clearly_naming_the_path(farm) -> None:
@@ -170,14 +185,27 @@ SPECS = st.dictionaries(
 )
 
 
+def _names_fields_and_reasons(exc: ValidationError, data: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Every refusal names a field of the spec (one given, or one required and missing) and says why."""
+    assert exc.errors()
+    for error in exc.errors():
+        field, reason = error["loc"][0] if error["loc"] else None, error["msg"]
+        assert reason and field is not None, error
+        if field not in fields:  # only a key the user sent can be unknown
+            assert field in data and error["type"] == "extra_forbidden", error
+        elif field not in data:  # a missing field must be a required one
+            assert error["type"] == "missing" and fields[field].is_required(), error
+
+
 @settings(max_examples=300, deadline=None)
 @given(SPECS)
 def test_render_spec_never_does_anything_but_validate_or_refuse(data: dict[str, Any]) -> None:
     try:
         spec = RenderSpec.model_validate(data)
     except ValidationError as exc:
-        assert exc.errors()  # every refusal names a field and a reason
+        _names_fields_and_reasons(exc, data, RenderSpec.model_fields)
         return
+    assert "unknown_field" not in data  # a key the farm does not know is never accepted
     assert spec.project and spec.timeline
     assert spec.output_name is None or (
         "/" not in spec.output_name and "\\" not in spec.output_name and ".." not in spec.output_name[:2]
@@ -194,7 +222,9 @@ def test_edit_spec_never_does_anything_but_validate_or_refuse(data: dict[str, An
     try:
         EditSpec.model_validate(data)
     except ValidationError as exc:
-        assert exc.errors()
+        _names_fields_and_reasons(exc, data, EditSpec.model_fields)
+        return
+    assert "other" not in data  # a key the farm does not know is never accepted
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -205,8 +235,12 @@ def test_submit_refuses_cleanly_and_queues_nothing_for_refused_input(farm, data:
     before = {r.id for r in farm.store.list(limit=100_000)}
     try:
         record = jobs.submit_render(farm, data)
-    except (ValidationError, jobs.SubmitRefused) as exc:
-        assert str(exc)
+    except ValidationError as exc:
+        _names_fields_and_reasons(exc, data, RenderSpec.model_fields)
+        assert {r.id for r in farm.store.list(limit=100_000)} == before  # nothing stored
+        return
+    except jobs.SubmitRefused as exc:
+        assert exc.field.split(".")[0] in RenderSpec.model_fields and exc.reason, exc  # names a field and a reason
         assert {r.id for r in farm.store.list(limit=100_000)} == before  # nothing stored
         return
     jobs.cancel(farm, record.id, wait=0)  # a valid one: not what this test is about
