@@ -8,8 +8,11 @@ conflict, so two workers reporting at once never lose or corrupt each other's up
 Beside each record:
 - `rf:job:<id>:results`: a batch edit's per-item results (one hash field per piece),
   written in the same transaction, so listings and progress updates stay light; `get` has them.
-- `rf:jobs:active`: the ids of unfinished jobs, kept in the same transaction: the janitor and
-  the metrics read these instead of every record.
+- `rf:jobs:active`: the ids of unfinished jobs, kept in the same transaction: the janitor reads
+  these instead of every record.
+- `rf:jobs:state:<state>`: the ids of the jobs in each state, scored by when their record expires
+  (`+inf` while unfinished), and `rf:jobs:kind:<kind>`: listings filter on these and the metrics
+  count them, without reading records that do not match.
 - `rf:jobs:cleanup`: cancelled jobs by the time their leftovers are due to be removed.
 """
 
@@ -17,18 +20,30 @@ from __future__ import annotations
 
 import builtins
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
 
 from orchestrator import kinds
-from orchestrator.models import JobRecord
+from orchestrator.models import FINISHED, JobRecord, JobState
 
 PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
 ACTIVE = f"{PREFIX}:jobs:active"
 CLEANUP = f"{PREFIX}:jobs:cleanup"
+STATES: tuple[JobState, ...] = ("queued", "running", "stitching", "succeeded", "failed", "cancelled")
+
+
+def state_key(state: str) -> str:
+    return f"{PREFIX}:jobs:state:{state}"
+
+
+def kind_key(kind: str) -> str:
+    return f"{PREFIX}:jobs:kind:{kind}"
+
+
 T = TypeVar("T")
 Record = JobRecord[Any, Any]
 
@@ -70,6 +85,7 @@ class JobStore:
         pipe = self.redis.pipeline()
         self._write(pipe, record, {}, nx=True)
         pipe.zadd(JOBS, {record.id: record.created_at})
+        pipe.sadd(kind_key(record.kind), record.id)
         if not pipe.execute()[0]:
             raise ValueError(f"job {record.id} exists already")
         return record
@@ -106,6 +122,11 @@ class JobStore:
         else:
             pipe.persist(results_key)  # a job retried after it finished keeps its results
             pipe.sadd(ACTIVE, record.id)
+        for state in STATES:
+            if state != record.state:
+                pipe.zrem(state_key(state), record.id)
+        expires = time.time() + self.retention if record.finished else float("inf")
+        pipe.zadd(state_key(record.state), {record.id: expires})
         if record.cleanup_at is not None:
             pipe.zadd(CLEANUP, {record.id: record.cleanup_at})
         else:
@@ -135,12 +156,16 @@ class JobStore:
     def list(
         self, state: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50
     ) -> builtins.list[Record]:
-        """Newest first, filtered, one page; without per-item results (`get` has them)."""
+        """Newest first, filtered, one page; without per-item results (`get` has them).
+
+        Note: filtered by the state and kind indexes first, so only matching records are read.
+        """
         found: builtins.list[Record] = []
         skipped = 0
-        for record in self._newest_first():
+        self._prune()
+        for record in self._newest_first(state, kind):
             if (state and record.state != state) or (kind and record.kind != kind):
-                continue
+                continue  # changed between the index and the read
             if skipped < offset:
                 skipped += 1
                 continue
@@ -148,6 +173,32 @@ class JobStore:
             if len(found) >= limit:
                 break
         return found
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are kept in each state, from the indexes (expired records dropped first)."""
+        self._prune()
+        pipe = self.redis.pipeline(transaction=False)
+        for state in STATES:
+            pipe.zcard(state_key(state))
+        return {state: int(n) for state, n in zip(STATES, pipe.execute(), strict=True)}
+
+    def _prune(self) -> None:
+        """Drop finished jobs whose records have expired from every index."""
+        pipe = self.redis.pipeline(transaction=False)
+        for state in FINISHED:
+            pipe.zrangebyscore(state_key(state), "-inf", time.time())
+        expired = [i for ids in pipe.execute() for i in ids]
+        if expired:
+            self._forget(expired)
+
+    def _forget(self, ids: builtins.list[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(JOBS, *ids)
+        for state in STATES:
+            pipe.zrem(state_key(state), *ids)
+        for kind in kinds.names():
+            pipe.srem(kind_key(kind), *ids)
+        pipe.execute()
 
     def active(self) -> builtins.list[Record]:
         """Every unfinished job (from the index, not a scan of all records)."""
@@ -162,18 +213,30 @@ class JobStore:
         """Cancelled jobs whose leftovers are due to be removed."""
         return [str(i) for i in self.redis.zrangebyscore(CLEANUP, "-inf", now)]
 
-    def _newest_first(self, batch: int = 200) -> Iterator[Record]:
+    def _newest_first(self, state: str | None = None, kind: str | None = None, batch: int = 200) -> Iterator[Record]:
         start = 0
         while True:
             ids = self.redis.zrevrange(JOBS, start, start + batch - 1)
             if not ids:
                 return
-            raws = self.redis.mget([self.key(i) for i in ids])
-            expired = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
-            if expired:
-                self.redis.zrem(JOBS, *expired)  # past retention
+            start += batch
+            wanted = ids
+            if state or kind:
+                pipe = self.redis.pipeline(transaction=False)
+                if state:
+                    pipe.zmscore(state_key(state), ids)
+                if kind:
+                    pipe.smismember(kind_key(kind), ids)
+                replies = pipe.execute()
+                keep = [all(r[i] for r in replies) for i in range(len(ids))]
+                wanted = [i for i, ok in zip(ids, keep, strict=True) if ok]
+            if not wanted:
+                continue
+            raws = self.redis.mget([self.key(i) for i in wanted])
+            expired = [i for i, raw in zip(wanted, raws, strict=True) if raw is None]
+            if expired:  # past retention: out of every index
+                self._forget(expired)
                 start -= len(expired)
             for raw in raws:
                 if raw is not None:
                     yield parse(raw)
-            start += batch

@@ -200,6 +200,9 @@ def test_refused_at_submit_with_nothing_queued(farm, spec: dict[str, Any], field
 
 
 def test_listing_and_retention(farm) -> None:
+    for name in ("listed_1", "listed_2", "listed_3"):  # its own jobs: it passes alone and in any order
+        spec = {"project": "Demo", "timeline": "Teaser", "frames": {"start": 86400, "end": 86423}, "output_name": name}
+        assert run(farm, spec).state == "succeeded"
     listed = farm.store.list(kind="render", state="succeeded", limit=2)
     assert len(listed) == 2 and listed[0].created_at >= listed[1].created_at
     page2 = farm.store.list(kind="render", state="succeeded", limit=2, offset=2)
@@ -467,3 +470,29 @@ def test_project_databases_only_on_configured_hosts(farm) -> None:
         jobs.submit_edit(farm, {"targets": [{"project": "Demo", "database": {"name": "Farm", "host": "db.evil"}}],
                                 "operations": [{"op": "add_marker", "frame": 1}]})  # fmt: skip
     assert refused.value.field == "targets.0.database.host"
+
+
+def test_jobs_are_counted_and_listed_from_the_state_and_kind_indexes(farm) -> None:
+    from orchestrator.kinds.edit import EditJob, EditPlan, EditSpec
+    from orchestrator.models import TaskRecord
+    from orchestrator.store import JobStore
+
+    spec = EditSpec.model_validate({"targets": [{"project": "P"}], "operations": [{"op": "add_marker"}]})
+    short = JobStore(farm.redis, retention=1)  # its finished records expire after a second
+    before = short.counts()
+    record = short.create(EditJob(kind="edit", spec=spec, plan=EditPlan(targets=1, known_nodes=[]),
+                                  tasks=[TaskRecord(name="P/A", kind="edit")]))  # fmt: skip
+    assert short.counts()["queued"] == before["queued"] + 1
+    assert [r.id for r in short.list(state="queued", kind="edit")][:1] == [record.id]
+    assert record.id not in {r.id for r in short.list(state="queued", kind="render")}
+    short.apply(record.id, lambda rec: setattr(rec, "state", "succeeded"))
+    counts = short.counts()
+    assert counts["queued"] == before["queued"] and counts["succeeded"] >= before["succeeded"] + 1
+    assert record.id in {r.id for r in short.list(state="succeeded", kind="edit", limit=1000)}
+    deadline = time.monotonic() + 10
+    while farm.redis.exists(short.key(record.id)):  # past its retention
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert short.counts()["succeeded"] == counts["succeeded"] - 1  # an expired record is no longer counted
+    assert record.id not in {r.id for r in short.list(state="succeeded", limit=10_000)}
+    assert farm.redis.zscore("rf:jobs", record.id) is None  # and the listing dropped it from every index
