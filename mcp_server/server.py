@@ -1,7 +1,8 @@
 """The farm's MCP server: tools that submit, follow and steer jobs, and resources that show them.
 
 Every tool answers at once except `wait_for_job`, which follows a job while sending MCP
-progress notifications. A refused request is a tool error naming the field and the reason;
+progress notifications; a client that declared the Tasks extension gets a durable task for a
+submission instead (`tasks_ext`). When the farm is away, every tool says so (`farm_away`). A refused request is a tool error naming the field and the reason;
 nothing is queued for it. Blocking calls to Redis run in worker threads, off the event loop.
 """
 
@@ -38,7 +39,9 @@ WATCH_INTERVAL = 0.5
 INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once and applies batch edits.
 Submit with render_timeline or batch_edit (they answer at once with a job id), follow with wait_for_job
 (progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes shows the machines;
-inspect_resolve lists projects, timelines, formats, codecs and presets."""
+inspect_resolve lists projects, timelines, formats, codecs and presets. A client that declares the Tasks
+extension (io.modelcontextprotocol/tasks) gets a task for render_timeline and batch_edit: follow it with
+tasks/get, stop it with tasks/cancel; the task id is the job id."""
 
 Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
 
