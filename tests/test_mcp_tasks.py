@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -148,10 +149,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def http_url(farm: Farm, tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def http_server(farm: Farm, log: Path) -> Iterator[str]:
+    """`resolve-farm mcp --http` on a free loopback port; yields its URL once it listens."""
     port = _free_port()
-    log = tmp_path / "mcp.log"
     with open(log, "w") as out:
         server = subprocess.Popen([*SERVE, "--http", f"127.0.0.1:{port}"], env=_env(farm), stdout=out,
                                   stderr=subprocess.STDOUT)  # fmt: skip
@@ -169,6 +170,37 @@ def http_url(farm: Farm, tmp_path: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def http_url(farm: Farm, tmp_path: Path) -> Iterator[str]:
+    with http_server(farm, tmp_path / "mcp.log") as url:
+        yield url
+
+
+def test_a_task_survives_a_restart_of_the_http_server(farm: Farm, tmp_path: Path) -> None:
+    with http_server(farm, tmp_path / "first.log") as url:
+        client = HttpClient(url)
+        try:
+            answer = client.call_tool("batch_edit", {"targets": [{"project": "Demo"}], "dry_run": True,
+                                                     "operations": [{"op": "set_clip_color", "items": {"track": 1},
+                                                                     "color": "Navy"}]})  # fmt: skip
+        finally:
+            client.close()
+    task = answer["result"]
+    assert task["resultType"] == "task" and set(task) >= TASK_KEYS, answer
+    assert task["status"] == "working"  # answered at once: batch_edit's wait_seconds is not waited under a task
+    with http_server(farm, tmp_path / "second.log") as url:  # a new process, on another port
+        client = HttpClient(url)
+        try:
+            final, _ = _follow(client, task["taskId"])
+        finally:
+            client.close()
+    assert final["status"] == "completed" and final["result"]["isError"] is False
+    done = final["result"]["structuredContent"]
+    assert done["job_id"] == task["taskId"] and done["state"] == "succeeded" and done["finished"]
+    items = [i for t in done["job"]["tasks"] for i in t["results"]]
+    assert len(done["job"]["tasks"]) == 3 and items and all(i["change"] == "clip color -> Navy" for i in items)
 
 
 def test_cancel_over_http(farm: Farm, http_url: str) -> None:
