@@ -11,6 +11,7 @@ cancels the job. Clients that did not declare the extension get the plain answer
 from __future__ import annotations
 
 import contextvars
+import json
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -111,15 +112,11 @@ def final_result(record: JobRecord) -> dict[str, Any]:
     failed = record.state == "failed"
     text = f"job {record.id} failed: {'; '.join(record.errors) or 'see the tasks'}" if failed else None
     result = CallToolResult(
-        content=[TextContent(type="text", text=text or _json(answer))], structured_content=dict(answer), is_error=failed
+        content=[TextContent(type="text", text=text or json.dumps(answer, indent=2))],
+        structured_content=dict(answer),
+        is_error=failed,
     )
     return result.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, indent=2)
 
 
 class FarmTasks(Extension):
