@@ -15,6 +15,7 @@ import pytest
 from farm_helpers import farm_env
 from mcp import Client
 from mcp_raw import StdioClient
+from mcp_types import INTERNAL_ERROR
 
 from mcp_server.server import build_server
 from orchestrator.farm import Farm
@@ -138,3 +139,19 @@ def test_stdio_server_without_a_farm_logs_one_line_per_failure(tmp_path: Path) -
     lines = log.splitlines()
     assert all(line.startswith("WARNING:") and "no farm is reachable" in line for line in lines), log
     assert 2 <= len(lines) <= 3, log  # one per failed call, and the job watcher's once per outage
+
+
+def test_tasks_without_a_farm_say_so(tmp_path: Path) -> None:
+    """A client following a task while the farm is away is told why, as a JSON-RPC error."""
+    with farm_env(tmp_path) as env:
+        client = StdioClient([sys.executable, "-m", "orchestrator.cli", "mcp"], {**os.environ, **env}, tasks=True)
+        try:
+            submitted = client.call_tool("render_timeline", {"project": "Demo", "timeline": "Main"})
+            got = client.get_task("0123456789abcdef")
+            cancelled = client.cancel_task("0123456789abcdef")
+        finally:
+            client.close()
+    assert submitted["result"]["isError"] and "taskId" not in submitted["result"]
+    for answer in (got, cancelled):
+        assert answer["error"]["code"] == INTERNAL_ERROR, answer
+        assert "no farm is reachable" in answer["error"]["message"] and "resolve-farm up" in answer["error"]["message"]
