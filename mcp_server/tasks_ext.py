@@ -34,7 +34,7 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
-from mcp_server.farm_away import FarmCalls
+from mcp_server.farm_away import FarmAway, FarmCalls
 from mcp_server.views import busy_nodes, job_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.models import JobRecord
@@ -186,7 +186,7 @@ class FarmTasks(Extension):
     async def _record(self, job_id: str) -> JobRecord:
         try:
             return await self.calls.run(lambda: self.calls.farm.store.get(job_id))
-        except ToolError as exc:
-            code = INVALID_PARAMS if str(exc).startswith("no job") else INTERNAL_ERROR
-            message = f"no task {job_id!r}" if code == INVALID_PARAMS else str(exc)
-            raise MCPError(code=code, message=message) from None
+        except FarmAway as exc:
+            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None
+        except ToolError:  # no such job: never submitted, or past its retention
+            raise MCPError(code=INVALID_PARAMS, message=f"no task {job_id!r}") from None
