@@ -89,10 +89,15 @@ class StdioClient(RawClient):
     def request(
         self, method: str, params: dict[str, Any] | None = None, tasks: bool | None = None, timeout: float = 60
     ) -> dict[str, Any]:
-        body = self.body(method, params, tasks)
+        return self.exchange(self.body(method, params, tasks), timeout)
+
+    def exchange(self, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """Send one message as given; for a request (with an id), wait for its response."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(body) + "\n")
         self.process.stdin.flush()
+        if "id" not in body:
+            return {}  # a notification: nothing comes back
         while True:
             line = self._lines.get(timeout=timeout)
             assert line is not None, f"the server closed stdout; stderr: {''.join(self.stderr)}"

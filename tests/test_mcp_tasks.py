@@ -81,6 +81,24 @@ def test_a_client_without_the_extension_gets_the_plain_answer(farm: Farm) -> Non
     assert refused["error"]["code"] == MISSING_REQUIRED_CLIENT_CAPABILITY  # it did not declare the extension
 
 
+def test_a_handshake_era_client_gets_the_plain_answer_even_when_it_declares_tasks(farm: Farm) -> None:
+    """A 2025-11-25 session cannot carry `resultType`: no task for it, whatever it declared."""
+    client = _stdio(farm)
+    try:
+        init = client.exchange({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {"extensions": {TASKS: {}}},
+            "clientInfo": {"name": "legacy", "version": "1"}}})  # fmt: skip
+        client.exchange({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        called = client.exchange({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "render_timeline", "arguments": {"project": "Demo", "timeline": "Teaser", "output_name": "old"}}})  # fmt: skip
+    finally:
+        client.close()
+    assert init["result"]["protocolVersion"] == "2025-11-25", init
+    result = called["result"]
+    assert "taskId" not in result and not result["isError"], called
+    assert result["structuredContent"]["job_id"] and result["structuredContent"]["state"] == "queued"
+
+
 def test_a_task_survives_a_restart_of_the_server(farm: Farm) -> None:
     """The task is created durably before the answer; a new server process follows it to the end."""
     first = _stdio(farm)
