@@ -181,6 +181,13 @@ def task_polling(
         for job_id in finished[-10:]:  # the farm works through the overhead runs first
             jobs.wait(farm, job_id, timeout=300)
         ids += finished[-10:]
+        alone = HttpClient(url)  # the baseline: one client polling a finished task, back to back
+        solo = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            assert alone.get_task(finished[-1])["result"]["status"] == "completed"
+            solo.append(time.perf_counter() - t0)
+        alone.close()
 
         def poll(n: int) -> None:
             client = HttpClient(url)
@@ -209,7 +216,7 @@ def task_polling(
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return {"get": pct(samples), "calls": len(samples), "errors": errors, "statuses": statuses, "clients": clients,
+    return {"get": pct(samples), "solo": pct(solo), "calls": len(samples), "errors": errors, "statuses": statuses, "clients": clients,
             "polls": polls, "interval": interval, "rate": len(samples) / seconds}  # fmt: skip
 
 
@@ -234,6 +241,8 @@ def render_tasks(overhead: dict[str, Any], polling: dict[str, Any]) -> str:
         f"{polling['interval'] * 1000:.0f} ms apart ({polling['calls']} calls, {polling['rate']:.0f}/s; {seen}; "
         f"{len(polling['errors'])} errors) "
         f"| p50 {polling['get']['p50']:.2f} ms, p95 {polling['get']['p95']:.2f} ms | - | - |",
+        f"| `tasks/get` of a completed task, one client over HTTP (200 calls back to back; the baseline) "
+        f"| p50 {polling['solo']['p50']:.2f} ms, p95 {polling['solo']['p95']:.2f} ms | - | - |",
     ])  # fmt: skip
 
 
