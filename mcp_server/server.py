@@ -108,6 +108,8 @@ async def _watch(farm: Farm, calls: FarmCalls, bus: InMemorySubscriptionBus) -> 
             if not away:
                 calls.away(exc)
             away = True
+        except Exception as exc:  # anything else (a record it cannot read): keep watching, say so
+            log.warning("job watcher: %s", exc)
         await anyio.sleep(WATCH_INTERVAL)
 
 
