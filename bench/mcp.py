@@ -1,6 +1,7 @@
 """Benchmark the MCP path: an agent's render_timeline call, against a bare Celery apply_async.
 
     python bench/mcp.py [--write] [--jobs 200]
+    python bench/mcp.py --tasks [--write] [--jobs 200] [--clients 50]
 
 In one run, on a real local farm (embedded Redis, 3 simulated nodes, a post worker) and an
 MCP client session held in-process: latency from the client's `render_timeline` call to its
@@ -8,6 +9,11 @@ answer, and to the job's first segment starting on a worker (p50/p95); the same 
 `apply_async` of a no-op task on the same Redis (to its return, and to the task starting);
 and submissions per second from one client. Goals (issue "The MCP server"): the MCP path
 adds <= 5 ms p50 over bare Celery; >= 200 submissions/s from one client.
+
+With --tasks (issue 14): a `resolve-farm mcp` subprocess spoken to by the raw JSON-RPC client
+of the tests. A task-augmented `render_timeline` against the plain call, interleaved on one
+stdio session (goal: overhead p50 <= 2 ms); then `tasks/get` latency p50/p95 with `--clients`
+clients polling at once over streamable HTTP, one thread and connection each.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(Path(__file__).resolve().parent))  # last: for figures.py, after the real mcp
+sys.path.append(str(ROOT / "tests"))  # the raw JSON-RPC client (mcp_raw.py) the tests use
 
 from mcp import Client  # noqa: E402
 
@@ -107,14 +114,158 @@ def celery_figures(farm: Farm, count: int) -> dict[str, Any]:
     return {"answer": pct(answer), "start": pct(start), "rate": count / seconds, "count": count}
 
 
+def task_overhead(farm: Farm, count: int) -> dict[str, Any]:
+    """Plain and task-augmented render_timeline, alternating on one stdio session."""
+    from mcp_raw import StdioClient
+
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
+    client = StdioClient([sys.executable, "-m", "orchestrator.cli", "mcp"], env)
+    plain: list[float] = []
+    task: list[float] = []
+    ids: list[str] = []  # tasks of short renders, finished by the time they are polled
+    try:
+        for i in range(10):  # warm up both paths
+            client.call_tool("render_timeline", {**SPEC, "output_name": f"tw_{i}"}, tasks=i % 2 == 0)
+        for i in range(count):
+            for declared, samples in ((False, plain), (True, task)) if i % 2 else ((True, task), (False, plain)):
+                t0 = time.perf_counter()
+                answer = client.call_tool("render_timeline", {**SPEC, "output_name": f"t_{i}"}, tasks=declared)
+                samples.append(time.perf_counter() - t0)
+                assert ("taskId" in answer["result"]) is declared, answer
+                if declared:
+                    ids.append(answer["result"]["taskId"])
+    finally:
+        client.close()
+    return {"plain": pct(plain), "task": pct(task), "count": count, "ids": ids}
+
+
+def task_polling(
+    farm: Farm, finished: list[str], clients: int, polls: int = 20, interval: float = 0.25
+) -> dict[str, Any]:
+    """`clients` threads, each its own HTTP connection, polling tasks/get of running and `finished` jobs."""
+    import socket
+    import subprocess
+    import threading
+
+    import httpx2
+    from mcp_raw import HttpClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
+    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    samples: list[float] = []
+    statuses: dict[str, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx2.get(url)
+                break
+            except httpx2.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # not listening yet
+        submitter = HttpClient(url)
+        long = {**SPEC, "timeline": "Main", "end_frame": 86400 + 1439, "split": "auto"}
+        ids = [submitter.call_tool("render_timeline", {**long, "output_name": f"poll_{i}"})["result"]["taskId"]
+               for i in range(10)]  # fmt: skip
+        submitter.close()
+        from orchestrator import jobs
+
+        ids += finished[-10:]
+        for job_id in ids:  # polled once finished: the heavier answer, and renders not competing for the cores
+            jobs.wait(farm, job_id, timeout=600)
+        alone = HttpClient(url)  # the baseline: one client polling a finished task, back to back
+        solo = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            assert alone.get_task(finished[-1])["result"]["status"] == "completed"
+            solo.append(time.perf_counter() - t0)
+        alone.close()
+
+        def poll(n: int) -> None:
+            client = HttpClient(url)
+            try:
+                for k in range(polls):
+                    t0 = time.perf_counter()
+                    answer = client.get_task(ids[(n + k) % len(ids)])
+                    took = time.perf_counter() - t0
+                    with lock:
+                        if "result" in answer:
+                            samples.append(took)
+                            statuses[answer["result"]["status"]] = statuses.get(answer["result"]["status"], 0) + 1
+                        else:
+                            errors.append(str(answer.get("error")))
+                    time.sleep(interval)  # the client's own polling pace
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=poll, args=(n,)) for n in range(clients)]
+        t0 = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return {"get": pct(samples), "solo": pct(solo), "calls": len(samples), "errors": errors, "statuses": statuses, "clients": clients,
+            "polls": polls, "interval": interval, "rate": len(samples) / seconds}  # fmt: skip
+
+
+def render_tasks(overhead: dict[str, Any], polling: dict[str, Any]) -> str:
+    added = overhead["task"]["p50"] - overhead["plain"]["p50"]
+    seen = ", ".join(f"{n} {s}" for s, n in sorted(polling["statuses"].items()))
+    return "\n".join([
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; 3 simulated nodes; "
+        "`resolve-farm mcp` as a subprocess, spoken to by the tests' raw JSON-RPC client (tests/mcp_raw.py).",
+        "",
+        "| call (stdio, one session, alternating) | p50 | p95 |",
+        "|---|---|---|",
+        f"| plain `render_timeline` ({overhead['count']} calls) | {overhead['plain']['p50']:.2f} ms "
+        f"| {overhead['plain']['p95']:.2f} ms |",
+        f"| task-augmented `render_timeline` ({overhead['count']} calls) | {overhead['task']['p50']:.2f} ms "
+        f"| {overhead['task']['p95']:.2f} ms |",
+        "",
+        "| figure | value | goal | met |",
+        "|---|---|---|---|",
+        f"| task answer p50 over the plain answer | {added:+.2f} ms | <= +2 ms | {'yes' if added <= 2 else 'no'} |",
+        f"| `tasks/get` with {polling['clients']} clients polling over HTTP, each {polling['polls']} times "
+        f"{polling['interval'] * 1000:.0f} ms apart ({polling['calls']} calls, {polling['rate']:.0f}/s; {seen}; "
+        f"{len(polling['errors'])} errors) "
+        f"| p50 {polling['get']['p50']:.2f} ms, p95 {polling['get']['p95']:.2f} ms | - | - |",
+        f"| `tasks/get` of a completed task, one client over HTTP (200 calls back to back; the baseline) "
+        f"| p50 {polling['solo']['p50']:.2f} ms, p95 {polling['solo']['p95']:.2f} ms | - | - |",
+    ])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--tasks", action="store_true", help="the Tasks extension's figures instead")
+    parser.add_argument("--clients", type=int, default=50)
     args = parser.parse_args()
     from figures import local_farm
 
     env = {"RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5"}
+    if args.tasks:
+        with local_farm("bench-mcp-tasks-", {"sim-1": [], "sim-2": [], "sim-3": []}, env) as farm:
+            overhead = task_overhead(farm, args.jobs)
+            report = render_tasks(overhead, task_polling(farm, overhead["ids"], args.clients))
+        print(report)
+        if args.write:
+            from figures import write_section
+
+            write_section("bench/mcp.py --tasks", "MCP Tasks (`python bench/mcp.py --tasks --write`)", report)
+        return
     with local_farm("bench-mcp-", {"sim-1": [], "sim-2": [], "sim-3": []}, env) as farm:
         bare = celery_figures(farm, args.jobs)
         mcp = asyncio.run(mcp_figures(farm, args.jobs))

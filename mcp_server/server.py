@@ -1,7 +1,8 @@
 """The farm's MCP server: tools that submit, follow and steer jobs, and resources that show them.
 
 Every tool answers at once except `wait_for_job`, which follows a job while sending MCP
-progress notifications. A refused request is a tool error naming the field and the reason;
+progress notifications; a client that declared the Tasks extension gets a durable task for a
+submission instead (`tasks_ext`). When the farm is away, every tool says so (`farm_away`). A refused request is a tool error naming the field and the reason;
 nothing is queued for it. Blocking calls to Redis run in worker threads, off the event loop.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import anyio
 from anyio import to_thread
@@ -21,52 +22,48 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ResourceUpdated
-from pydantic import Field, ValidationError
+from mcp_types import ToolAnnotations
+from pydantic import Field
 
 from mcp_server.auth import StaticTokenVerifier
-from mcp_server.views import busy_nodes, job_view, node_view
+from mcp_server.farm_away import UNREACHABLE, FarmCalls
+from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, Submitted
+from mcp_server.tasks_ext import FarmTasks, answer_at_once
+from mcp_server.views import busy_nodes, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.farm import Farm
-from orchestrator.redis_server import RedisNotRunning
 from orchestrator.store import JobNotFound
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 WATCH_INTERVAL = 0.5
 INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once and applies batch edits.
 Submit with render_timeline or batch_edit (they answer at once with a job id), follow with wait_for_job
 (progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes shows the machines;
-inspect_resolve lists projects, timelines, formats, codecs and presets."""
+inspect_resolve lists projects, timelines, formats, codecs and presets. A client that declares the Tasks
+extension (io.modelcontextprotocol/tasks) gets a task for render_timeline and batch_edit: follow it with
+tasks/get, stop it with tasks/cancel; the task id is the job id."""
 
 Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
-
-
-async def _call(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking orchestrator call in a thread; turn its refusals into tool errors."""
-    try:
-        return await to_thread.run_sync(fn, *args)
-    except ValidationError as exc:
-        raise ToolError(f"refused: {_errors(exc)}") from None
-    except jobs.SubmitRefused as exc:
-        raise ToolError(f"refused: {exc}") from None
-    except JobNotFound as exc:
-        raise ToolError(str(exc)) from None
-    except RedisNotRunning as exc:
-        raise ToolError(f"the farm is not reachable: {exc}") from None
+# Tool annotations, set truthfully. None of the tools reaches outside the farm (openWorldHint
+# false): they talk to its Redis, its nodes and the Resolve on them.
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+SUBMIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+RETRY = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
 def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = None) -> MCPServer:
     """The MCP server for `farm`; with `tokens` (HTTP), every request needs one of them."""
     bus = InMemorySubscriptionBus()
+    calls = FarmCalls(farm)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[None]:
         async with anyio.create_task_group() as group:
-            group.start_soon(_watch, farm, bus)
+            group.start_soon(_watch, farm, calls, bus)
             yield
             group.cancel_scope.cancel()
 
@@ -79,17 +76,18 @@ def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = 
         )
     server = MCPServer(
         name="resolve-farm", instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
-        token_verifier=verifier, auth=auth,
+        token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls)],
     )  # fmt: skip
-    _tools(server, farm)
-    _resources(server, farm)
+    _tools(server, farm, calls)
+    _resources(server, farm, calls)
     return server
 
 
-async def _watch(farm: Farm, bus: InMemorySubscriptionBus) -> None:
+async def _watch(farm: Farm, calls: FarmCalls, bus: InMemorySubscriptionBus) -> None:
     """Publish resource-updated events for jobs that move and for the node list."""
     seen: dict[str, tuple[str, float]] = {}
     nodes_seen = ""
+    away = False
     while True:
         try:
             records = await to_thread.run_sync(lambda: farm.store.list(limit=200))
@@ -103,13 +101,22 @@ async def _watch(farm: Farm, bus: InMemorySubscriptionBus) -> None:
             if fingerprint != nodes_seen:
                 nodes_seen = fingerprint
                 await bus.publish(ResourceUpdated(uri="farm://nodes"))
-        except Exception as exc:  # Redis away for a moment: keep watching, say so in the log
+            if away:
+                log.warning("job watcher: the farm is reachable again")
+            away = False
+        except UNREACHABLE as exc:  # the farm away: one line when it goes, one when it is back
+            if not away:
+                calls.away(exc)
+            away = True
+        except Exception as exc:  # anything else (a record it cannot read): keep watching, say so
             log.warning("job watcher: %s", exc)
         await anyio.sleep(WATCH_INTERVAL)
 
 
-def _tools(server: MCPServer, farm: Farm) -> None:
-    @server.tool()
+def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
+    _call = calls.run
+
+    @server.tool(title="Render a timeline on the farm", annotations=SUBMIT)
     async def render_timeline(
         project: Annotated[
             str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
@@ -156,7 +163,7 @@ def _tools(server: MCPServer, farm: Farm) -> None:
         max_attempts: Annotated[
             int | None, Field(ge=1, le=20, description="attempts per segment before the job fails")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Submitted:
         """Render a timeline on the farm, split across machines; answers at once with the job id and plan.
 
         Example: render_timeline(project="Ad_2026", timeline="Master_v3", codec="ProRes422HQ")
@@ -181,19 +188,9 @@ def _tools(server: MCPServer, farm: Farm) -> None:
             spec["frames"] = {"start": start_frame, "end": end_frame}
         record = await _call(jobs.submit_render, farm, spec)
         estimate = await _call(jobs.estimate_seconds, farm, record)
-        plan = record.plan
-        return {
-            "job_id": record.id,
-            "state": record.state,
-            "plan": {
-                "frames": plan.frames.model_dump(), "segments": plan.segments, "eligible_nodes": plan.eligible_nodes,
-                "stitch": plan.stitch, "output": plan.output,
-            },
-            "estimate_seconds": estimate,
-            "next": f"wait_for_job(job_id='{record.id}')",
-        }  # fmt: skip
+        return submitted_view(record, estimate)
 
-    @server.tool()
+    @server.tool(title="Apply the same edits to many timelines", annotations=EDIT)
     async def batch_edit(
         targets: Annotated[
             list[dict[str, Any]],
@@ -211,7 +208,7 @@ def _tools(server: MCPServer, farm: Farm) -> None:
         wait_seconds: Annotated[
             float, Field(ge=0, le=60, description="wait this long for a quick result (dry runs are usually instant)")
         ] = 5.0,
-    ) -> dict[str, Any]:
+    ) -> Submitted:
         """Apply the same edits to several timelines, one task per timeline, spread across machines.
 
         Example: batch_edit(targets=[{"project": "Demo", "timeline": "Main"}],
@@ -219,20 +216,21 @@ def _tools(server: MCPServer, farm: Farm) -> None:
         Answers with the job id, and with the per-item report when the job finishes within wait_seconds.
         """
         record = await _call(jobs.submit_edit, farm, {"targets": targets, "operations": operations, "dry_run": dry_run})
-        final = await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds))
-        return {"job_id": record.id, "state": final.state, "finished": final.finished, "job": job_view(final)}
+        if answer_at_once():  # answered with a task: the client follows it with tasks/get
+            return submitted_view(record)
+        return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds)))
 
-    @server.tool()
+    @server.tool(title="Show a job", annotations=READ)
     async def get_job(
         job_id: Annotated[str, Field(description="the id render_timeline or batch_edit returned")],
-    ) -> dict[str, Any]:
+    ) -> JobView:
         """A job's state, percent, frames done/total, ETA, each segment or target with its node, outputs and errors.
 
         Example: get_job(job_id="3f2a9c0e1b7d4a55")
         """
-        return job_view(await _call(farm.store.get, job_id))
+        return job_view(await _call(lambda: farm.store.get(job_id)))
 
-    @server.tool()
+    @server.tool(title="List jobs", annotations=READ)
     async def list_jobs(
         state: Annotated[
             Literal["queued", "running", "stitching", "succeeded", "failed", "cancelled"] | None,
@@ -241,37 +239,37 @@ def _tools(server: MCPServer, farm: Farm) -> None:
         kind: Annotated[Literal["render", "edit"] | None, Field(description="only renders or only edits")] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="page size")] = 20,
         offset: Annotated[int, Field(ge=0, description="jobs to skip, newest first")] = 0,
-    ) -> dict[str, Any]:
+    ) -> JobList:
         """Jobs, newest first, filtered and paged. Example: list_jobs(state="running")"""
         records = await _call(lambda: farm.store.list(state=state, kind=kind, offset=offset, limit=limit))
         return {"jobs": [{"id": r.id, "kind": r.kind, "state": r.state, "progress": round(r.progress, 1),
                           "created_at": r.created_at, "outputs": r.outputs, "errors": r.errors} for r in records],
                 "offset": offset, "limit": limit}  # fmt: skip
 
-    @server.tool()
-    async def cancel_job(job_id: Annotated[str, Field(description="the job to cancel")]) -> dict[str, Any]:
+    @server.tool(title="Cancel a job", annotations=CANCEL)
+    async def cancel_job(job_id: Annotated[str, Field(description="the job to cancel")]) -> JobView:
         """Cancel a job: queued work is dropped, running renders are stopped, partial files removed.
 
         Example: cancel_job(job_id="3f2a9c0e1b7d4a55")
         """
         return job_view(await _call(lambda: jobs.cancel(farm, job_id, wait=15)))
 
-    @server.tool()
-    async def retry_job(job_id: Annotated[str, Field(description="a failed or cancelled job")]) -> dict[str, Any]:
+    @server.tool(title="Retry what failed in a job", annotations=RETRY)
+    async def retry_job(job_id: Annotated[str, Field(description="a failed or cancelled job")]) -> JobView:
         """Run again only what failed (or was cancelled) in a job; finished parts are kept.
 
         Example: retry_job(job_id="3f2a9c0e1b7d4a55")
         """
         return job_view(await _call(jobs.retry, farm, job_id))
 
-    @server.tool()
+    @server.tool(title="Wait for a job, with progress", annotations=READ)
     async def wait_for_job(
         job_id: Annotated[str, Field(description="the job to follow")],
         timeout_seconds: Annotated[
             float, Field(ge=0, le=3600, description="stop waiting after this long; the job goes on")
         ] = 60.0,
         ctx: Context = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> Followed:
         """Wait for a job while sending progress notifications (percent, and which nodes are busy).
 
         Returns the final state, or state "still running" with the latest progress when the
@@ -281,42 +279,42 @@ def _tools(server: MCPServer, farm: Farm) -> None:
         deadline = time.monotonic() + timeout_seconds
         last: tuple[str, float] | None = None
         while True:
-            record = await _call(farm.store.get, job_id)
+            record = await _call(lambda: farm.store.get(job_id))
             mark = (record.state, round(record.progress, 1))
             if mark != last:
                 last = mark
                 message = f"{record.state}: {busy_nodes(record)}" if not record.finished else record.state
                 await ctx.report_progress(round(record.progress, 1), 100.0, message)
-            if record.finished and not any(t.state == "running" for t in record.tasks):
+            if settled(record):
                 return {"finished": True, **job_view(record)}
             if time.monotonic() >= deadline:
                 return {"finished": False, "note": "still running: call wait_for_job again", **job_view(record)}
             await anyio.sleep(0.25)
 
-    @server.tool()
-    async def list_nodes() -> dict[str, Any]:
+    @server.tool(title="List the farm's machines", annotations=READ)
+    async def list_nodes() -> NodeList:
         """The farm's machines: up or down, tags, OS, Resolve product and version, bridge, current task, version mismatch.
 
         Example: list_nodes()
         """
-        return {"nodes": [node_view(n) for n in await _call(farm.nodes.all)]}
+        return {"nodes": [node_view(n) for n in await _call(lambda: farm.nodes.all())]}
 
-    @server.tool()
+    @server.tool(title="Ask a node's Resolve what it holds", annotations=READ)
     async def inspect_resolve(
         node: Annotated[
             str | None, Field(description="the node to ask (see list_nodes); default: any free one")
         ] = None,
         timeout_seconds: Annotated[float, Field(ge=1, le=300, description="how long to wait for the node")] = 20.0,
-    ) -> dict[str, Any]:
+    ) -> Inspection:
         """What a node's Resolve holds: projects, timelines (frame range, fps, resolution), formats, codecs, presets.
 
         Goes through the queue to that node; a node busy rendering answers from the catalog it
         published last. Example: inspect_resolve(node="bay-2")
         """
-        return await _call(lambda: jobs.inspect(farm, node, timeout_seconds))
+        return await _call(lambda: jobs.inspect(farm, node, timeout_seconds))  # type: ignore[arg-type,return-value]
 
 
-def _resources(server: MCPServer, farm: Farm) -> None:
+def _resources(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
     @server.resource("job://{job_id}", name="job", mime_type="application/json",
                      description="A farm job's full record (JSON): state, progress, tasks, outputs, errors.")  # fmt: skip
     async def job_resource(job_id: str) -> str:
@@ -324,9 +322,15 @@ def _resources(server: MCPServer, farm: Farm) -> None:
             record = await to_thread.run_sync(farm.store.get, job_id)
         except JobNotFound as exc:
             raise ValueError(str(exc)) from None
+        except UNREACHABLE as exc:
+            raise ValueError(str(calls.away(exc))) from None
         return record.model_dump_json()
 
     @server.resource("farm://nodes", name="nodes", mime_type="application/json",
                      description="The farm's nodes (JSON): health, tags, Resolve, bridge, current task.")  # fmt: skip
     async def nodes_resource() -> str:
-        return json.dumps([node_view(n) for n in await to_thread.run_sync(farm.nodes.all)])
+        try:
+            nodes = await to_thread.run_sync(farm.nodes.all)
+        except UNREACHABLE as exc:
+            raise ValueError(str(calls.away(exc))) from None
+        return json.dumps([node_view(n) for n in nodes])

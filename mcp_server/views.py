@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from orchestrator.models import JobRecord, results_report
+from mcp_server.schemas import JobView, NodeView, Submitted, TaskView
+from orchestrator.models import JobRecord, TaskRecord, results_report
 from orchestrator.nodes import NodeRecord
 
 
-def job_view(record: JobRecord) -> dict[str, Any]:
+def job_view(record: JobRecord) -> JobView:
     """State, percent, frames, ETA, each segment or target with its node, outputs and errors."""
     video = [t for t in record.tasks if t.kind in ("segment", "render")]
     return {
@@ -19,23 +18,56 @@ def job_view(record: JobRecord) -> dict[str, Any]:
         "frames_done": sum(t.frames_done for t in video),
         "frames_total": sum(t.frames_total for t in video),
         "eta_seconds": record.eta_seconds,
-        "tasks": [
-            {
-                "name": t.name,
-                "kind": t.kind,
-                "node": t.node,
-                "state": t.state,
-                "attempts": t.attempts,
-                "frames_done": t.frames_done,
-                "frames_total": t.frames_total,
-                **({"error": t.error} if t.error else {}),
-                **(results_report(t.results) if t.results else {}),
-            }
-            for t in record.tasks
-        ],
+        "tasks": [task_view(t) for t in record.tasks],
         "outputs": record.outputs,
         "errors": record.errors,
     }
+
+
+def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitted:
+    """A submit tool's answer: the job id, its state and view; for a render, its plan and estimate.
+
+    Note: a completed task for the job answers with this same shape (the final record).
+    """
+    answer: Submitted = {
+        "job_id": record.id,
+        "state": record.state,
+        "finished": settled(record),
+        "job": job_view(record),
+    }
+    if record.kind == "render":
+        plan = record.plan
+        answer["plan"] = {
+            "frames": plan.frames.model_dump(), "segments": plan.segments, "eligible_nodes": plan.eligible_nodes,
+            "stitch": plan.stitch, "output": plan.output,
+        }  # fmt: skip
+        answer["estimate_seconds"] = estimate
+        if not answer["finished"]:
+            answer["next"] = f"wait_for_job(job_id='{record.id}')"
+    return answer
+
+
+def settled(record: JobRecord) -> bool:
+    """Finished, and no task of it still running (a cancel waits for running tasks to stop)."""
+    return record.finished and not any(t.state == "running" for t in record.tasks)
+
+
+def task_view(task: TaskRecord) -> TaskView:
+    """A task as agents see it: where it runs, how far it got, its error and per-item report."""
+    view: TaskView = {
+        "name": task.name,
+        "kind": task.kind,
+        "node": task.node,
+        "state": task.state,
+        "attempts": task.attempts,
+        "frames_done": task.frames_done,
+        "frames_total": task.frames_total,
+    }
+    if task.error:
+        view["error"] = task.error
+    if task.results:
+        view.update(results_report(task.results))  # type: ignore[typeddict-item]
+    return view
 
 
 def busy_nodes(record: JobRecord) -> str:
@@ -43,13 +75,13 @@ def busy_nodes(record: JobRecord) -> str:
     return ", ".join(running) or "waiting for a node"
 
 
-def node_view(record: NodeRecord) -> dict[str, Any]:
+def node_view(record: NodeRecord) -> NodeView:
     node = record.public()
     resolve = node.get("resolve") or {}
     return {
         "name": node["name"],
         "up": node["up"],
-        "seconds_since_heartbeat": node.get("age_seconds"),
+        "age_seconds": node.get("age_seconds"),
         "roles": node.get("roles", []),
         "tags": node.get("tags", []),
         "os": node.get("os"),

@@ -32,6 +32,12 @@ class Farm:
     def __post_init__(self) -> None:
         kinds.load_plugins(self.settings.plugins)
 
+    def reconnect(self) -> None:
+        """Forget the broker's address and every connection made to it: the next use finds the farm anew
+        (for a local farm, its Redis may have come back on another port)."""
+        for name in ("url", "redis", "app", "store", "locks", "nodes", "catalog"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def url(self) -> str:
         return broker_url(self.settings)

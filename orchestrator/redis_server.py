@@ -51,6 +51,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (not a zombie) that is a Redis server, as far as this OS tells."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    proc = f"/proc/{pid}"
+    try:
+        with open(f"{proc}/stat") as stat:
+            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return False  # exited, not yet reaped by its parent
+        with open(f"{proc}/cmdline", "rb") as cmdline:
+            return b"redis" in cmdline.read()  # the pid was reused by something else: gone
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all we know
+
+
 class EmbeddedRedis:
     """Start, find and stop the local farm's Redis.
 
@@ -83,6 +102,23 @@ class EmbeddedRedis:
                 f"with RESOLVE_FARM_HOME={self.settings.home}"
             )
         return self._url(int(state["port"]))
+
+    def stale(self) -> str | None:
+        """Why the address in the state file is stale (the farm that wrote it is gone), or None.
+
+        Note: a clean stop keeps the port (a restart reuses it) and drops the pid; a farm
+        killed outright leaves a pid whose process has exited.
+        """
+        state = self._state()
+        if "port" not in state:
+            return None
+        where = f"127.0.0.1:{state['port']}"
+        pid = state.get("pid")
+        if not pid:
+            return f"the local farm that used {where} was stopped"
+        if not _alive(int(pid)):
+            return f"the local farm's Redis at {where} (pid {pid}, from {self.state_file}) has exited"
+        return None
 
     @property
     def port(self) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from farm_helpers import queued_messages, running_farm, settle
+from farm_helpers import queued_messages, run, running_farm, settle
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -53,6 +53,46 @@ def test_tools_are_described_for_an_agent(farm) -> None:
     render = next(t for t in tools.tools if t.name == "render_timeline").input_schema["properties"]
     assert render["format"]["anyOf"][0]["enum"] == ["mov", "mxf_op1a", "mp4"]
     assert render["priority"]["maximum"] == 9
+
+
+READ_ONLY = {"get_job", "list_jobs", "wait_for_job", "list_nodes", "inspect_resolve"}
+
+
+def test_tools_are_typed_titled_and_annotated(farm) -> None:
+    (tools,) = call(farm, lambda c: c.list_tools())
+    by_name = {t.name: t for t in tools.tools}
+    for tool in tools.tools:
+        hints = tool.annotations
+        assert tool.title and hints is not None, tool.name
+        assert None not in (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint)
+        assert hints.read_only_hint is (tool.name in READ_ONLY), tool.name
+        assert hints.open_world_hint is False  # nothing outside the farm is touched
+        assert tool.output_schema and tool.output_schema["type"] == "object", tool.name
+    assert by_name["cancel_job"].annotations.destructive_hint and by_name["cancel_job"].annotations.idempotent_hint
+    assert by_name["batch_edit"].annotations.destructive_hint  # edits change timelines
+    assert not by_name["render_timeline"].annotations.idempotent_hint  # each call is a new job
+    assert not by_name["get_job"].annotations.destructive_hint
+    job = by_name["get_job"].output_schema
+    assert {"id", "state", "progress", "tasks", "outputs", "errors"} <= set(job["required"])
+
+
+def test_views_use_the_cli_json_keys(farm) -> None:
+    """An agent and a script reading `--json` see the same names for the same things."""
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "keys"})
+
+    async def steps(client):
+        return await client.call_tool("get_job", {"job_id": record.id}), await client.call_tool("list_nodes", {})
+
+    ((got, nodes),) = call(farm, steps)
+    view, public = got.structured_content, farm.store.get(record.id).public()
+    assert set(view) - {"frames_done", "frames_total"} <= set(public)
+    for key in ("id", "kind", "state", "outputs", "errors", "eta_seconds"):
+        assert view[key] == public[key], key
+    for shown, stored in zip(view["tasks"], public["tasks"], strict=True):
+        assert set(shown) <= set(stored) and all(shown[k] == stored[k] for k in shown), shown
+    cli_nodes = {n.name: n.public() for n in farm.nodes.all()}  # what `resolve-farm nodes --json` prints
+    for node in nodes.structured_content["nodes"]:
+        assert set(node) <= set(cli_nodes[node["name"]]), set(node) - set(cli_nodes[node["name"]])
 
 
 def test_render_and_wait_with_progress(farm) -> None:

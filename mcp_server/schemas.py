@@ -1,0 +1,109 @@
+"""The shapes the tools answer with: published as output schemas, checked on every answer.
+
+Note: key names are those of the CLI's `--json` (`JobRecord.public()`, `resolve-farm nodes
+--json`); a job view adds only `frames_done`/`frames_total` summed over its video tasks.
+TypedDicts (not models) so that a key a view leaves out (`error` of a task that did not
+fail) stays out of the answer instead of turning into null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing_extensions import NotRequired, TypedDict
+
+
+class TaskView(TypedDict):
+    name: str
+    kind: str
+    node: str | None
+    state: str
+    attempts: int
+    frames_done: int
+    frames_total: int
+    error: NotRequired[str]
+    results: NotRequired[list[dict[str, Any]]]
+    results_summary: NotRequired[list[dict[str, Any]]]
+    results_omitted: NotRequired[int]
+
+
+class JobView(TypedDict):
+    id: str
+    kind: str
+    state: str
+    progress: float
+    frames_done: int
+    frames_total: int
+    eta_seconds: float | None
+    tasks: list[TaskView]
+    outputs: list[str]
+    errors: list[str]
+
+
+class Plan(TypedDict):
+    frames: dict[str, Any]
+    segments: int
+    eligible_nodes: list[str]
+    stitch: Any
+    output: str
+
+
+class Submitted(TypedDict):
+    """A submit tool's answer; also the result of a completed task for that job."""
+
+    job_id: str
+    state: str
+    finished: bool
+    job: JobView
+    plan: NotRequired[Plan]
+    estimate_seconds: NotRequired[float | None]
+    next: NotRequired[str]
+
+
+class Followed(JobView):
+    """wait_for_job's answer: the job view, whether it finished, and a note when it did not."""
+
+    finished: bool
+    note: NotRequired[str]
+
+
+class JobSummary(TypedDict):
+    id: str
+    kind: str
+    state: str
+    progress: float
+    created_at: float
+    outputs: list[str]
+    errors: list[str]
+
+
+class JobList(TypedDict):
+    jobs: list[JobSummary]
+    offset: int
+    limit: int
+
+
+class NodeView(TypedDict):
+    name: str
+    up: bool
+    age_seconds: float | None
+    roles: list[str]
+    tags: list[str]
+    os: str | None
+    resolve: dict[str, Any]
+    bridge: str | None
+    current_task: str | None
+    version_key: str | None
+    version_mismatch: bool | None
+
+
+class NodeList(TypedDict):
+    nodes: list[NodeView]
+
+
+class Inspection(TypedDict):
+    live: bool
+    node: NotRequired[str]
+    resolve: NotRequired[dict[str, Any]]
+    note: NotRequired[str]
+    catalog: dict[str, Any]

@@ -1,0 +1,242 @@
+"""The Tasks extension over farm jobs, spoken by a raw JSON-RPC client over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from farm_helpers import queued_messages, running_farm, settle
+from mcp_raw import TASKS, HttpClient, RawClient, StdioClient
+from mcp_types import HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY
+
+from bridge.sim import framecode
+from orchestrator.farm import Farm
+
+TASK_KEYS = {"taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"}
+SERVE = [sys.executable, "-m", "orchestrator.cli", "mcp"]
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    with running_farm(tmp_path_factory.mktemp("tasks"), {"sim-1": {}, "sim-2": {}}) as (_local, farm):
+        yield farm
+
+
+def _env(farm: Farm) -> dict[str, str]:
+    return {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
+
+
+def _stdio(farm: Farm, tasks: bool = True) -> StdioClient:
+    return StdioClient(SERVE, _env(farm), tasks=tasks)
+
+
+def _follow(client: RawClient, task_id: str, timeout: float = 120) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll tasks/get (at the task's poll interval) until the task leaves `working`."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.get_task(task_id)
+        assert "result" in answer, answer
+        task = answer["result"]
+        seen.append(task)
+        if task["status"] != "working":
+            return task, seen
+        assert time.monotonic() < deadline, f"task {task_id} still working: {task}"
+        time.sleep(min(task["pollIntervalMs"], 200) / 1000)  # the protocol's own pacing, shortened
+
+
+def _iso(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def test_the_extension_is_advertised(farm: Farm) -> None:
+    client = _stdio(farm)
+    try:
+        discovered = client.request("server/discover", {})
+    finally:
+        client.close()
+    assert TASKS in discovered["result"]["capabilities"]["extensions"], discovered
+
+
+def test_a_client_without_the_extension_gets_the_plain_answer(farm: Farm) -> None:
+    client = _stdio(farm, tasks=False)
+    try:
+        plain = client.call_tool("render_timeline", {"project": "Demo", "timeline": "Teaser", "output_name": "plain"})
+        refused = client.request("tasks/get", {"taskId": "whatever"})
+    finally:
+        client.close()
+    result = plain["result"]
+    assert result.get("resultType", "complete") == "complete" and "taskId" not in result
+    assert result["structuredContent"]["job_id"] and result["structuredContent"]["state"] == "queued"
+    assert refused["error"]["code"] == MISSING_REQUIRED_CLIENT_CAPABILITY  # it did not declare the extension
+
+
+def test_a_handshake_era_client_gets_the_plain_answer_even_when_it_declares_tasks(farm: Farm) -> None:
+    """A 2025-11-25 session cannot carry `resultType`: no task for it, whatever it declared."""
+    client = _stdio(farm)
+    try:
+        init = client.exchange({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {"extensions": {TASKS: {}}},
+            "clientInfo": {"name": "legacy", "version": "1"}}})  # fmt: skip
+        client.exchange({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        called = client.exchange({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "render_timeline", "arguments": {"project": "Demo", "timeline": "Teaser", "output_name": "old"}}})  # fmt: skip
+    finally:
+        client.close()
+    assert init["result"]["protocolVersion"] == "2025-11-25", init
+    result = called["result"]
+    assert "taskId" not in result and not result["isError"], called
+    assert result["structuredContent"]["job_id"] and result["structuredContent"]["state"] == "queued"
+
+
+def test_a_task_survives_a_restart_of_the_server(farm: Farm) -> None:
+    """The task is created durably before the answer; a new server process follows it to the end."""
+    first = _stdio(farm)
+    try:
+        answer = first.call_tool("render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "task_main"})
+    finally:
+        first.close()  # the server that created the task is gone
+    task = answer["result"]
+    assert task["resultType"] == "task" and set(task) >= TASK_KEYS, task
+    assert task["status"] == "working" and task["pollIntervalMs"] > 0
+    assert farm.store.get(task["taskId"]).kind == "render"  # the job is in Redis: durable
+    assert task["ttlMs"] >= farm.settings.job_retention * 1000
+    assert abs(_iso(task["createdAt"]) - farm.store.get(task["taskId"]).created_at) < 0.01
+
+    second = _stdio(farm)
+    try:
+        final, seen = _follow(second, task["taskId"])
+    finally:
+        second.close()
+    working = [t for t in seen if t["status"] == "working"]
+    assert any("%" in t["statusMessage"] and "frames" in t["statusMessage"] and "on sim-" in t["statusMessage"]
+               for t in working), [t["statusMessage"] for t in working]  # fmt: skip
+    assert final["status"] == "completed" and set(final) >= TASK_KEYS
+    result = final["result"]
+    assert result["isError"] is False
+    done = result["structuredContent"]
+    assert done["job_id"] == task["taskId"] and done["state"] == "succeeded" and done["finished"]
+    assert done["job"]["frames_done"] == done["job"]["frames_total"] == 2880
+    assert framecode.read_file(done["job"]["outputs"][0]) == list(range(86400, 89280))
+    assert _iso(final["lastUpdatedAt"]) >= _iso(task["lastUpdatedAt"])
+
+
+def test_a_failed_job_is_a_tool_error_inside_a_completed_task(farm: Farm) -> None:
+    client = _stdio(farm)
+    try:
+        answer = client.call_tool("batch_edit", {"targets": [{"project": "Demo", "timeline": "Teaser"}],
+                                                 "operations": [{"op": "no_such_op"}]})  # fmt: skip
+        task = answer["result"]
+        assert task["resultType"] == "task", answer
+        final, _ = _follow(client, task["taskId"])
+    finally:
+        client.close()
+    assert final["status"] == "completed"
+    assert final["result"]["isError"] is True and "failed" in final["result"]["content"][0]["text"]
+    assert final["result"]["structuredContent"]["state"] == "failed"
+
+
+def test_a_refused_submission_is_a_tool_error_not_a_task(farm: Farm) -> None:
+    settle(farm)
+    before = (len(farm.store.list(limit=10_000)), queued_messages(farm))
+    client = _stdio(farm)
+    try:
+        answer = client.call_tool("render_timeline", {"project": "Demo", "timeline": "Nope"})
+        unknown = client.get_task("0123456789abcdef")
+    finally:
+        client.close()
+    assert answer["result"]["isError"] and "unknown timeline 'Nope'" in answer["result"]["content"][0]["text"]
+    assert "taskId" not in answer["result"]
+    assert unknown["error"]["code"] == -32602 and "no task" in unknown["error"]["message"]
+    assert (len(farm.store.list(limit=10_000)), queued_messages(farm)) == before
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def http_server(farm: Farm, log: Path) -> Iterator[str]:
+    """`resolve-farm mcp --http` on a free loopback port; yields its URL once it listens."""
+    port = _free_port()
+    with open(log, "w") as out:
+        server = subprocess.Popen([*SERVE, "--http", f"127.0.0.1:{port}"], env=_env(farm), stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx2.get(url)
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()
+                time.sleep(0.1)  # not listening yet
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def http_url(farm: Farm, tmp_path: Path) -> Iterator[str]:
+    with http_server(farm, tmp_path / "mcp.log") as url:
+        yield url
+
+
+def test_a_task_survives_a_restart_of_the_http_server(farm: Farm, tmp_path: Path) -> None:
+    with http_server(farm, tmp_path / "first.log") as url:
+        client = HttpClient(url)
+        try:
+            answer = client.call_tool("batch_edit", {"targets": [{"project": "Demo"}], "dry_run": True,
+                                                     "operations": [{"op": "set_clip_color", "items": {"track": 1},
+                                                                     "color": "Navy"}]})  # fmt: skip
+        finally:
+            client.close()
+    task = answer["result"]
+    assert task["resultType"] == "task" and set(task) >= TASK_KEYS, answer
+    assert task["status"] == "working"  # answered at once: batch_edit's wait_seconds is not waited under a task
+    with http_server(farm, tmp_path / "second.log") as url:  # a new process, on another port
+        client = HttpClient(url)
+        try:
+            final, _ = _follow(client, task["taskId"])
+        finally:
+            client.close()
+    assert final["status"] == "completed" and final["result"]["isError"] is False
+    done = final["result"]["structuredContent"]
+    assert done["job_id"] == task["taskId"] and done["state"] == "succeeded" and done["finished"]
+    items = [i for t in done["job"]["tasks"] for i in t["results"]]
+    assert len(done["job"]["tasks"]) == 3 and items and all(i["change"] == "clip color -> Navy" for i in items)
+
+
+def test_cancel_over_http(farm: Farm, http_url: str) -> None:
+    client = HttpClient(http_url)
+    try:
+        answer = client.call_tool("render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "task_cx"})
+        task = answer["result"]
+        assert task["resultType"] == "task" and task["status"] == "working", answer
+        client.name_override = "some-other-task"
+        mismatched = client.get_task(task["taskId"])
+        client.name_override = None
+        cancelled = client.cancel_task(task["taskId"])
+        got = client.get_task(task["taskId"])
+        again = client.cancel_task(task["taskId"])
+    finally:
+        client.close()
+    assert mismatched["error"]["code"] == HEADER_MISMATCH and "mcp-name" in mismatched["error"]["message"]
+    assert cancelled["result"]["status"] == "cancelled" and cancelled["result"]["taskId"] == task["taskId"]
+    assert farm.store.get(task["taskId"]).state == "cancelled"
+    assert got["result"]["status"] == "cancelled" and "result" not in got["result"]
+    assert again["error"]["code"] == -32602 and "nothing to cancel" in again["error"]["message"]
