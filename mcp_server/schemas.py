@@ -107,3 +107,10 @@ class Inspection(TypedDict):
     resolve: NotRequired[dict[str, Any]]
     note: NotRequired[str]
     catalog: dict[str, Any]
+
+
+class PieceLogs(TypedDict):
+    """`get_job_log`: the lines workers wrote for each piece asked for, oldest first."""
+
+    job_id: str
+    pieces: dict[str, list[str]]

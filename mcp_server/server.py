@@ -27,7 +27,7 @@ from pydantic import Field
 
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
-from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, Submitted
+from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
 from mcp_server.tasks_ext import FarmTasks, answer_at_once
 from mcp_server.views import busy_nodes, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
@@ -229,6 +229,20 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         Example: get_job(job_id="3f2a9c0e1b7d4a55")
         """
         return job_view(await _call(lambda: farm.store.get(job_id)))
+
+    @server.tool(title="Read what the workers wrote for a job", annotations=READ)
+    async def get_job_log(
+        job_id: Annotated[str, Field(description="the id render_timeline or batch_edit returned")],
+        piece: Annotated[
+            str | None, Field(description="one piece by name, e.g. 'segment 2/4' or 'stitch'; all when omitted")
+        ] = None,
+    ) -> PieceLogs:
+        """The lines the workers wrote for each piece of a job: Resolve's status and errors, retries and where they
+        went, the stitch's checks. Bounded per piece; kept as long as the job.
+
+        Example: get_job_log(job_id="3f2a9c0e1b7d4a55", piece="stitch")
+        """
+        return {"job_id": job_id, "pieces": await _call(lambda: jobs.piece_logs(farm, job_id, piece))}
 
     @server.tool(title="List jobs", annotations=READ)
     async def list_jobs(

@@ -24,7 +24,7 @@ from mcp_server.server import build_server
 from orchestrator.demo import verify
 
 TOOLS = {"render_timeline", "batch_edit", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
-         "list_nodes", "inspect_resolve"}  # fmt: skip
+         "list_nodes", "inspect_resolve", "get_job_log"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_tools_are_described_for_an_agent(farm) -> None:
     assert render["priority"]["maximum"] == 9
 
 
-READ_ONLY = {"get_job", "list_jobs", "wait_for_job", "list_nodes", "inspect_resolve"}
+READ_ONLY = {"get_job", "get_job_log", "list_jobs", "wait_for_job", "list_nodes", "inspect_resolve"}
 
 
 def test_tools_are_typed_titled_and_annotated(farm) -> None:
@@ -362,3 +362,16 @@ def test_http_refuses_an_open_address_without_tokens(farm) -> None:
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"0.0.0.0:{_free_port()}"],
                           env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert done.returncode == 2 and "without a token" in done.stderr
+
+
+def test_a_job_log_through_mcp(farm) -> None:
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "mcp_log"})
+
+    async def steps(client):
+        return (await client.call_tool("get_job_log", {"job_id": record.id, "piece": "stitch"}),
+                await client.call_tool("get_job_log", {"job_id": record.id, "piece": "nope"}))  # fmt: skip
+
+    ((one, missing),) = call(farm, steps)
+    lines = one.structured_content["pieces"]["stitch"]
+    assert not one.is_error and any("joined 2 file(s) by copy" in line for line in lines)
+    assert missing.is_error and "has no piece 'nope'" in missing.content[0].text
