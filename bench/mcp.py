@@ -143,34 +143,17 @@ def task_polling(
     farm: Farm, finished: list[str], clients: int, polls: int = 20, interval: float = 0.25
 ) -> dict[str, Any]:
     """`clients` threads, each its own HTTP connection, polling tasks/get of running and `finished` jobs."""
-    import socket
-    import subprocess
+    import tempfile
     import threading
 
-    import httpx2
-    from mcp_raw import HttpClient
+    from mcp_raw import HttpClient, http_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
-    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"127.0.0.1:{port}"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/mcp"
     samples: list[float] = []
     statuses: dict[str, int] = {}
     errors: list[str] = []
     lock = threading.Lock()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx2.get(url)
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)  # not listening yet
+    with tempfile.TemporaryDirectory() as folder, http_server(env, Path(folder) / "mcp.log") as url:
         submitter = HttpClient(url)
         long = {**SPEC, "timeline": "Main", "end_frame": 86400 + 1439, "split": "auto"}
         ids = [submitter.call_tool("render_timeline", {**long, "output_name": f"poll_{i}"})["result"]["taskId"]
@@ -213,9 +196,6 @@ def task_polling(
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - t0
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return {"get": pct(samples), "solo": pct(solo), "calls": len(samples), "errors": errors, "statuses": statuses, "clients": clients,
             "polls": polls, "interval": interval, "rate": len(samples) / seconds}  # fmt: skip
 

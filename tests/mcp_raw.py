@@ -8,11 +8,17 @@ streamable HTTP each POST also carries `MCP-Protocol-Version`, `Mcp-Method` and,
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import queue
+import socket
 import subprocess
+import sys
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,6 +26,33 @@ import httpx2
 PROTOCOL = "2026-07-28"
 TASKS = "io.modelcontextprotocol/tasks"
 NAME_PARAM = {"tools/call": "name", "tasks/get": "taskId", "tasks/cancel": "taskId"}
+SERVE = [sys.executable, "-m", "orchestrator.cli", "mcp"]
+
+
+@contextlib.contextmanager
+def http_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`resolve-farm mcp --http` on a free loopback port; yields its URL once it listens, stops it after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with open(log, "w") as out:
+        server = subprocess.Popen([*SERVE, "--http", f"127.0.0.1:{port}"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx2.get(url)
+                break
+            except httpx2.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"the MCP server did not listen on {url}: {log.read_text()}") from None
+                time.sleep(0.1)  # not listening yet
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def envelope(tasks: bool) -> dict[str, Any]:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import mcp_raw
 import pytest
 from farm_helpers import queued_messages, running_farm, settle
 from mcp_raw import TASKS, HttpClient, RawClient, StdioClient
@@ -23,7 +20,7 @@ from bridge.sim import framecode
 from orchestrator.farm import Farm
 
 TASK_KEYS = {"taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"}
-SERVE = [sys.executable, "-m", "orchestrator.cli", "mcp"]
+SERVE = mcp_raw.SERVE
 
 
 @pytest.fixture(scope="module")
@@ -161,33 +158,8 @@ def test_a_refused_submission_is_a_tool_error_not_a_task(farm: Farm) -> None:
     assert (len(farm.store.list(limit=10_000)), queued_messages(farm)) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def http_server(farm: Farm, log: Path) -> Iterator[str]:
-    """`resolve-farm mcp --http` on a free loopback port; yields its URL once it listens."""
-    port = _free_port()
-    with open(log, "w") as out:
-        server = subprocess.Popen([*SERVE, "--http", f"127.0.0.1:{port}"], env=_env(farm), stdout=out,
-                                  stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx2.get(url)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, log.read_text()
-                time.sleep(0.1)  # not listening yet
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def http_server(farm: Farm, log: Path) -> contextlib.AbstractContextManager[str]:
+    return mcp_raw.http_server(_env(farm), log)
 
 
 @pytest.fixture

@@ -43,8 +43,7 @@ API_CLASSES = (Resolve, ProjectManager, Project, MediaStorage, MediaPool, Folder
 
 _apps: dict[SimConfig, Resolve] = {}
 _apps_lock = threading.Lock()
-_hung: set[tuple[type, str]] = set()
-_noned: set[tuple[type, str]] = set()
+_wrapped: set[tuple[type, str, str]] = set()  # (class, method, quirk kind) already wrapped
 
 
 def create(config: SimConfig) -> Resolve:
@@ -52,8 +51,7 @@ def create(config: SimConfig) -> Resolve:
     with _apps_lock:
         app = _apps.get(config)
         if app is None:
-            _install_hangs(config.quirks)
-            _install_nones(config.quirks)
+            _install_quirks(config.quirks)
             app = _apps[config] = Resolve(SimState(config, Library(config.library)))
         return app
 
@@ -77,42 +75,31 @@ def _is_this_host(host: str) -> bool:
         return False
 
 
-def _install_hangs(quirks: Quirks) -> None:
-    """Make the methods named by `hang:` quirks block forever, for apps configured so."""
-    for spec in quirks.hang:
-        cls_name, _, method = spec.rpartition(".")
-        for cls in API_CLASSES:
-            if (cls_name and cls.__name__ != cls_name) or not hasattr(cls, method) or (cls, method) in _hung:
-                continue
-            _hung.add((cls, method))
-            setattr(cls, method, _hanging(getattr(cls, method), spec))
+def _install_quirks(quirks: Quirks) -> None:
+    """Wrap the methods named by `hang:` and `none:` quirks, for apps configured so."""
+    for kind, specs in (("hang", quirks.hang), ("none", quirks.none)):
+        for spec in specs:
+            cls_name, _, method = spec.rpartition(".")
+            for cls in API_CLASSES:
+                if (
+                    (cls_name and cls.__name__ != cls_name)
+                    or not hasattr(cls, method)
+                    or (cls, method, kind) in _wrapped
+                ):
+                    continue
+                _wrapped.add((cls, method, kind))
+                setattr(cls, method, _quirky(getattr(cls, method), kind, spec))
 
 
-def _hanging(func: Any, spec: str) -> Any:
+def _quirky(func: Any, kind: str, spec: str) -> Any:
+    """The method, unless this app's quirks say it hangs (blocks forever) or returns None."""
+
     @functools.wraps(func)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if spec in self._state.config.quirks.hang:
+        quirks = self._state.config.quirks
+        if kind == "hang" and spec in quirks.hang:
             threading.Event().wait()
-        return func(self, *args, **kwargs)
-
-    return call
-
-
-def _install_nones(quirks: Quirks) -> None:
-    """Make the methods named by `none:` quirks return None, for apps configured so."""
-    for spec in quirks.none:
-        cls_name, _, method = spec.rpartition(".")
-        for cls in API_CLASSES:
-            if (cls_name and cls.__name__ != cls_name) or not hasattr(cls, method) or (cls, method) in _noned:
-                continue
-            _noned.add((cls, method))
-            setattr(cls, method, _returning_none(getattr(cls, method), spec))
-
-
-def _returning_none(func: Any, spec: str) -> Any:
-    @functools.wraps(func)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if spec in self._state.config.quirks.none:
+        if kind == "none" and spec in quirks.none:
             return None
         return func(self, *args, **kwargs)
 
