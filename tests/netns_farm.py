@@ -129,6 +129,16 @@ class NetnsFarm:
         """Take a host's link down: the host is cut off from the farm."""
         _ip("link", "set", f"rfv-{host}"[:15], "down", ns=self.ns(host))
 
+    def reconnect(self, host: str, timeout: float = 60) -> None:
+        """Bring a cut host's link back up; wait until it is up and healthy again, which its worker shows by
+        taking the Resolve check its heartbeat sends to its own queue (so it consumes again)."""
+        _ip("link", "set", f"rfv-{host}"[:15], "up", ns=self.ns(host))
+        deadline = time.monotonic() + timeout
+        while not any(n["name"] == host and n["up"] and not n["unhealthy"] for n in self.cli_json("nodes")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{host} did not come back within {timeout:g}s")
+            time.sleep(0.5)
+
     def stop(self) -> None:
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
