@@ -266,7 +266,7 @@ def render(mcp: dict[str, Any], bare: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
         f"| bare Celery `apply_async` of a no-op (baseline) | {bare['answer']['p50']:.2f} ms | {bare['answer']['p95']:.2f} ms "
         f"| {bare['start']['p50']:.2f} ms | {bare['start']['p95']:.2f} ms | {bare['rate']:,.0f} |",
-        f"| MCP `render_timeline` (validate, plan, record, chord) | {mcp['answer']['p50']:.2f} ms | {mcp['answer']['p95']:.2f} ms "
+        f"| MCP `render_timeline` (validate, compile, record, send) | {mcp['answer']['p50']:.2f} ms | {mcp['answer']['p95']:.2f} ms "
         f"| {mcp['start']['p50']:.2f} ms | {mcp['start']['p95']:.2f} ms | {mcp['rate']:,.0f} |",
         "",
         "| figure | value | goal | met |",
