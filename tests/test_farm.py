@@ -386,10 +386,14 @@ def test_progress_goes_out_as_celery_events(farm) -> None:
             ready.set()
             receiver.capture(limit=None, timeout=None, wakeup=True)
 
+    patterns = farm.redis.execute_command("PUBSUB", "NUMPAT")
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     ready.wait(10)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while farm.redis.execute_command("PUBSUB", "NUMPAT") <= patterns:  # the receiver is subscribed to the events
+        assert time.monotonic() < deadline, "the event receiver never subscribed"
+        time.sleep(0.02)
     record = run(farm, {"project": "Demo", "timeline": "Social", "split": 2, "output_name": "events"})
     assert record.state == "succeeded"
     deadline = time.monotonic() + 10

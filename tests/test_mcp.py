@@ -231,7 +231,10 @@ def test_cancel_and_retry(farm) -> None:
             "render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "mcp_cancel"}
         )
         job_id = submitted.structured_content["job_id"]
-        await anyio.sleep(1.0)
+        with anyio.fail_after(30):  # cancelled once it really renders
+            while not any(t["state"] == "running" and t["frames_done"] for t in
+                          (await client.call_tool("get_job", {"job_id": job_id})).structured_content["tasks"]):  # fmt: skip
+                await anyio.sleep(0.05)
         cancelled = await client.call_tool("cancel_job", {"job_id": job_id})
         retried = await client.call_tool("retry_job", {"job_id": job_id})
         final = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 120})

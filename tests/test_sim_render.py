@@ -111,7 +111,10 @@ def test_render_runs_in_the_background_at_the_configured_speed(sim_env, monkeypa
     assert time.monotonic() - started < 0.5  # returns at once
     assert project.IsRenderingInProgress()
     assert project.StartRendering([job]) is False  # one render at a time
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while project.GetRenderJobStatus(job)["CompletionPercentage"] == 0:  # under way
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     status = project.GetRenderJobStatus(job)
     assert status["JobStatus"] == "Rendering" and 0 < status["CompletionPercentage"] < 100
     assert status["EstimatedTimeRemainingInMs"] > 0
