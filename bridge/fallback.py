@@ -147,7 +147,7 @@ class Helper:
         if self._stderr is not None:
             self._stderr.seek(0)
             tail = self._stderr.read()[-2000:].strip()
-        self._proc = None
+        self._forget()
         return HelperDied(f"the helper exited (code {code}) during {op!r}" + (f": {tail}" if tail else ""))
 
     def _kill(self) -> None:
@@ -156,6 +156,11 @@ class Helper:
                 self._proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
+            self._forget()
+
+    def _forget(self) -> None:
+        """Close a gone helper's pipes (a dead helper's too: each restart would leak two descriptors)."""
+        if self._proc is not None:
             for stream in (self._proc.stdin, self._proc.stdout):
                 if stream:
                     with contextlib.suppress(OSError):
