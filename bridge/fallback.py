@@ -64,6 +64,8 @@ class Helper:
         self._kill()
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         # Kept open for the helper's life, so that a death can be explained with its last words.
+        if self._stderr is not None:
+            self._stderr.close()  # the last helper's, read already
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
@@ -106,6 +108,9 @@ class Helper:
                 with contextlib.suppress(subprocess.TimeoutExpired):  # _kill below ends it
                     self._proc.wait(timeout=2)
             self._kill()
+            if self._stderr is not None:
+                self._stderr.close()
+                self._stderr = None
 
     def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> Any:
         assert self._proc is not None and self._proc.stdin is not None
