@@ -48,3 +48,22 @@ def test_a_hang_on_the_last_attempt_fails_the_job_and_still_marks_the_host(tmp_p
         while not next(n for n in farm.nodes.all() if n.name == "hangy").unhealthy:
             assert time.monotonic() < deadline, "the host whose call hung was never marked unhealthy"
             time.sleep(0.02)
+
+
+def test_a_call_no_signal_can_break_is_ended_by_the_hard_limit(tmp_path) -> None:
+    """Stuck inside Resolve's C library (signals masked): the soft limit cannot end it; the hard limit kills the
+    pool process, the piece runs on another host, and the host is kept off new work until Resolve answers."""
+    nodes = {"deaf": {"tags": ["hang"], "env": {"RESOLVE_SIM_QUIRKS": "hang-hard:Project.GetRenderJobStatus"}},
+             "sure": {"tags": ["hang"]}}  # fmt: skip
+    with running_farm(tmp_path, nodes, **HANG) as (_local, farm):
+        record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["hang"],
+                            "output_name": "deaf"}, timeout=120)  # fmt: skip
+        assert record.state == "succeeded", record.errors
+        assert verify(record.outputs[0], record.plan)["exact"]
+        pieces = [t for t in record.tasks if t.kind != "stitch"]
+        assert all(t.node == "sure" for t in pieces)
+        lost = [t for t in pieces if "deaf" in t.failed_on]
+        assert lost and all(t.attempts >= 2 for t in lost)
+        log = (tmp_path / "logs" / "deaf.log").read_text(errors="replace")
+        assert "TimeLimitExceeded" in log or "Hard time limit" in log  # ended by the hard limit, not the soft one
+        assert "SoftTimeLimitExceeded" not in log

@@ -7,7 +7,10 @@ import importlib.metadata
 import inspect
 import itertools
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from bridge.sim import API_CLASSES
 
@@ -311,3 +314,39 @@ def test_a_none_quirk_makes_a_call_return_none_like_a_failing_resolve(tmp_path, 
     monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "none:Timeline.GetTrackCount")
     timeline = scriptapp("Resolve").GetProjectManager().LoadProject("Demo").GetTimelineByIndex(1)
     assert timeline.GetTrackCount("video") is None and timeline.GetName() == "Main"
+
+
+@pytest.mark.parametrize("quirk,deaf", [("hang", False), ("hang-hard", True)])
+def test_a_hard_hang_is_deaf_to_signals_and_ends_only_by_kill(tmp_path, quirk: str, deaf: bool) -> None:
+    """`hang:` waits where a Python signal handler still runs (a soft time limit ends it); `hang-hard:` is a call
+    stuck in C: the alarm's handler never runs, and only SIGKILL ends the process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import signal, sys\n"
+        "from bridge.sim import scriptapp\n"
+        "def fired(*_):\n    print('handler ran', flush=True); sys.exit(3)\n"
+        "signal.signal(signal.SIGALRM, fired)\n"
+        "project = scriptapp('Resolve').GetProjectManager().LoadProject('Demo')\n"
+        "print('calling', flush=True)\n"
+        "signal.alarm(1)\n"
+        "project.GetTimelineCount()\n"
+    )
+    env = {
+        **os.environ,
+        "RESOLVE_SIM_LIBRARY": str(tmp_path / "lib.json"),
+        "RESOLVE_SIM_QUIRKS": f"{quirk}:Project.GetTimelineCount",
+    }
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "calling"
+    try:
+        code = child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        code = None
+    if not deaf:
+        assert code == 3 and child.stdout.read().strip() == "handler ran"
+        return
+    assert code is None  # the alarm fired four seconds ago: its handler never ran
+    child.kill()
+    assert child.wait(timeout=10) == -9 and child.stdout.read() == ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import signal
 import socket
 import threading
 from typing import Any
@@ -77,7 +78,7 @@ def _is_this_host(host: str) -> bool:
 
 def _install_quirks(quirks: Quirks) -> None:
     """Wrap the methods named by `hang:` and `none:` quirks, for apps configured so."""
-    for kind, specs in (("hang", quirks.hang), ("none", quirks.none)):
+    for kind, specs in (("hang", quirks.hang), ("none", quirks.none), ("hang-hard", quirks.hang_hard)):
         for spec in specs:
             cls_name, _, method = spec.rpartition(".")
             for cls in API_CLASSES:
@@ -91,6 +92,13 @@ def _install_quirks(quirks: Quirks) -> None:
                 setattr(cls, method, _quirky(getattr(cls, method), kind, spec))
 
 
+def _hang_deaf() -> None:
+    """Block forever with every signal masked in this thread, as C code stuck in a call does: Python's
+    handlers (a soft time limit's SIGUSR1, SIGALRM) never run here; SIGKILL still ends the process."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP})
+    threading.Event().wait()
+
+
 def _quirky(func: Any, kind: str, spec: str) -> Any:
     """The method, unless this app's quirks say it hangs (blocks forever) or returns None."""
 
@@ -99,6 +107,8 @@ def _quirky(func: Any, kind: str, spec: str) -> Any:
         quirks = self._state.config.quirks
         if kind == "hang" and spec in quirks.hang:
             threading.Event().wait()
+        if kind == "hang-hard" and spec in quirks.hang_hard:
+            _hang_deaf()
         if kind == "none" and spec in quirks.none:
             return None
         return func(self, *args, **kwargs)

@@ -14,6 +14,8 @@ cannot be handed an object, so the configuration comes from environment variable
 - `RESOLVE_SIM_QUIRKS`: comma-separated quirks:
   `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
   `hang:Method` or `hang:Class.Method` (that call never returns),
+  `hang-hard:Method` (it never returns and no signal reaches Python meanwhile, as a call stuck
+  inside Resolve's C library: a soft time limit cannot end it, only killing the process can),
   `crash-at:F` (the process exits when a render passes fraction F, e.g. 0.5),
   `fail-render:MESSAGE` (renders fail with JobStatus Failed and this Error),
   `none:Method` or `none:Class.Method` (that call returns None, as Resolve's API does when
@@ -47,10 +49,11 @@ class Quirks:
     crash_at: float | None = None
     fail_render: str | None = None
     none: frozenset[str] = frozenset()
+    hang_hard: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> Quirks:
-        stall, hang, crash, fail, none = False, set(), None, None, set()
+        stall, hang, crash, fail, none, hard = False, set(), None, None, set(), set()
         for raw in filter(None, (part.strip() for part in text.split(","))):
             name, _, arg = raw.partition(":")
             if name == "imageseq-stall":
@@ -65,9 +68,11 @@ class Quirks:
                 fail = arg or "Render failed"
             elif name == "none" and arg:
                 none.add(arg)
+            elif name == "hang-hard" and arg:
+                hard.add(arg)
             else:
                 raise ValueError(f"RESOLVE_SIM_QUIRKS: unknown quirk {raw!r}")
-        return cls(stall, frozenset(hang), crash, fail, frozenset(none))
+        return cls(stall, frozenset(hang), crash, fail, frozenset(none), frozenset(hard))
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class SimConfig:
         if self.quirks.fail_render:
             quirks.append(f"fail-render:{self.quirks.fail_render}")
         quirks += [f"none:{n}" for n in sorted(self.quirks.none)]
+        quirks += [f"hang-hard:{n}" for n in sorted(self.quirks.hang_hard)]
         return {
             "RESOLVE_SIM_LIBRARY": str(self.library),
             "RESOLVE_SIM_FPS": repr(self.fps),
