@@ -16,6 +16,7 @@ import ctypes
 import importlib.machinery
 import importlib.util
 import os
+import re
 import socket
 import sys
 import threading
@@ -119,7 +120,7 @@ def open_library(path: Path) -> LoadedLibrary:
     try:
         handle = ctypes.CDLL(str(path), mode=getattr(os, "RTLD_GLOBAL", 0))
     except OSError as exc:
-        raise _explain_load_error(path, str(exc)) from exc
+        raise _explain_load_error(path, exc) from exc
     try:
         getattr(handle, ENTRY_POINT)
     except AttributeError:
@@ -131,15 +132,37 @@ def open_library(path: Path) -> LoadedLibrary:
     return LoadedLibrary(path, info, steps=["found", "header ok", "dlopen ok", f"{ENTRY_POINT} resolved"])
 
 
-def _explain_load_error(path: Path, message: str) -> LibraryLoadError:
-    text = message.lower()
-    if "wrong elf class" in text or "incompatible architecture" in text or "193" in text:
+# Windows' LoadLibrary error codes, and the dynamic loaders' own words after the path they name.
+WIN_WRONG_ARCHITECTURE, WIN_MODULE_NOT_FOUND, WIN_PROCEDURE_NOT_FOUND = 193, 126, 127
+WRONG_ARCHITECTURE = re.compile(r"wrong ELF class|incompatible architecture|not a mach-o file", re.IGNORECASE)
+MISSING_DEPENDENCY = re.compile(
+    r"(?:^|: )(\S+): cannot open shared object file|Library not loaded: (\S+)|image not found", re.IGNORECASE
+)
+MISSING_SYMBOL = re.compile(r"undefined symbol: (\S+)|version `([^']+)' not found|Symbol not found: (\S+)")
+
+
+def _explain_load_error(path: Path, exc: OSError) -> LibraryLoadError:
+    """Classify a failed load by the loader's error code (Windows) or the words it puts after the path (dlerror).
+
+    Note: the path itself is cut off first: a folder named "193" or "wrong ELF class" must not decide.
+    """
+    message = str(exc)
+    winerror = getattr(exc, "winerror", None)
+    said = message.split(f"{path}: ", 1)[1] if f"{path}: " in message else message.replace(str(path), "")
+    if winerror == WIN_WRONG_ARCHITECTURE or (winerror is None and WRONG_ARCHITECTURE.search(said)):
         return LibraryLoadError(f"cannot load {path}: wrong architecture ({message})", "wrong_architecture")
-    if "no such file" in text or "not found" in text or "126" in text or "image not found" in text:
+    if winerror == WIN_MODULE_NOT_FOUND or (winerror is None and MISSING_DEPENDENCY.search(said)):
         return LibraryLoadError(
             f"cannot load {path}: a library it needs is missing ({message})",
             "missing_dependency",
             fix="check Resolve's installation is complete; on Windows, Resolve's folder must be on the DLL path",
+        )
+    if winerror == WIN_PROCEDURE_NOT_FOUND or (winerror is None and MISSING_SYMBOL.search(said)):
+        return LibraryLoadError(
+            f"cannot load {path}: a symbol or symbol version it needs is missing ({message})",
+            "missing_symbol",
+            fix="the library was built against newer system libraries or another Python: use the subprocess "
+            "bridge with RESOLVE_PYTHON set to the Python Resolve documents",
         )
     return LibraryLoadError(f"cannot load {path}: {message}", "load_failed")
 
