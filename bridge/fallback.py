@@ -17,6 +17,24 @@ from typing import IO, Any, cast
 from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
 
 HELPER = Path(__file__).with_name("helper.py")
+# Resolve 21.1 ships its own interpreter beside the application (assumed locations, as the
+# application's own folder is on each OS); it matches the scripting library by construction.
+BUNDLED_PYTHON = {
+    "linux": ["/opt/resolve/bin/ResolvePython"],
+    "darwin": ["/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/MacOS/ResolvePython"],
+    "win32": [r"C:\Program Files\Blackmagic Design\DaVinci Resolve\ResolvePython.exe"],
+}
+
+
+def helper_python(configured: str | None) -> str:
+    """The helper's interpreter: RESOLVE_PYTHON when set, else Resolve's bundled one when installed, else this one."""
+    if configured:
+        return configured
+    system = "win32" if sys.platform == "win32" else ("darwin" if sys.platform == "darwin" else "linux")
+    for candidate in BUNDLED_PYTHON[system]:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
 
 
 class Helper:
@@ -34,7 +52,7 @@ class Helper:
         connect_timeout: float = 30.0,
         args: tuple[str, ...] = (),
     ) -> None:
-        self.python = python or sys.executable
+        self.python = helper_python(python)
         self.env = env or {}
         self.host = host
         self.connect_timeout = connect_timeout

@@ -171,3 +171,26 @@ def test_a_dead_helper_leaves_no_open_pipe_behind(sim_api, monkeypatch, tmp_path
             gc.collect()
         unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
         assert unclosed == []
+
+
+def test_the_helper_runs_under_resolves_bundled_python_unless_told_otherwise(
+    sim_api, monkeypatch, tmp_path: Path
+) -> None:
+    """Resolve 21.1's ResolvePython, when installed, is the helper's interpreter; RESOLVE_PYTHON still wins."""
+    import bridge.fallback as fallback
+
+    if sys.platform != "linux":
+        pytest.skip("the stand-in ResolvePython is a shell script")
+    marker = tmp_path / "used"
+    bundled = tmp_path / "ResolvePython"
+    bundled.write_text(f'#!/bin/sh\necho "$$" >> "{marker}"\nexec "{sys.executable}" "$@"\n')
+    bundled.chmod(0o755)
+    monkeypatch.setitem(fallback.BUNDLED_PYTHON, "linux", [str(tmp_path / "absent"), str(bundled)])
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        assert session.ping() == "19.1.4.11"
+        assert session.backend.helper.python == str(bundled) and marker.read_text().strip()
+    marker.unlink()
+    monkeypatch.setenv("RESOLVE_PYTHON", sys.executable)
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        assert session.ping() == "19.1.4.11" and session.backend.helper.python == sys.executable
+    assert not marker.exists()  # the configured interpreter was used, not the bundled one
