@@ -91,6 +91,37 @@ def test_audio_only(demo, tmp_path: Path) -> None:
         assert not c.streams.video and sum(f.samples for f in c.decode(audio=0)) == 48000
 
 
+def test_deliver_page_is_sticky(demo, tmp_path: Path) -> None:
+    """A preset's settings stay on the page: a job that does not set them inherits them, as in Resolve."""
+    assert demo.LoadRenderPreset("Audio Only")
+    assert demo.SetRenderSettings({"MarkIn": 86400, "MarkOut": 86423, "TargetDir": str(tmp_path), "CustomName": "a"})
+    assert demo.StartRendering(demo.AddRenderJob())
+    _wait(demo)
+    # What the bridge used to send for a plain video job: format, codec, range, folder, name.
+    path = _render(demo, tmp_path, "mov", "ProRes422HQ", 86400, 86423)
+    with av.open(path) as c:
+        assert not c.streams.video  # the preset's ExportVideo=False was still on the page
+    assert demo.GetRenderJobList()[-1]["IsExportVideo"] is False
+    assert demo.SetRenderSettings({"ExportVideo": True})  # changes that key and nothing else
+    path = _render(demo, tmp_path, "mov", "ProRes422HQ", 86400, 86401)
+    with av.open(path) as c:
+        assert c.streams.video and c.streams.audio[0].codec_context.name == "pcm_s16le"
+
+
+def test_format_change_keeps_the_page_but_drops_what_the_codec_cannot_take(demo) -> None:
+    assert demo.SetCurrentRenderFormatAndCodec("mp4", "H264")
+    assert demo.SetRenderSettings({"EncodingProfile": "Main", "ExportAudio": False, "TargetDir": "/tmp"})
+    assert demo.SetCurrentRenderFormatAndCodec("mxf_op1a", "DNxHRHQ")
+    assert demo.SetRenderSettings({"MarkIn": 86400})
+    assert demo.SetCurrentRenderFormatAndCodec("mp4", "H264")
+    assert demo.SaveAsNewRenderPreset("probe")
+    assert demo.LoadRenderPreset("probe")
+    assert demo.GetCurrentRenderFormatAndCodec() == {"format": "mp4", "codec": "H264"}
+    saved = demo._render().settings
+    assert saved["ExportAudio"] is False and saved["TargetDir"] == "/tmp" and saved["MarkIn"] == 86400
+    assert "EncodingProfile" not in saved  # DNxHR could not hold it
+
+
 def test_whole_timeline_with_select_all_frames(demo, tmp_path: Path) -> None:
     demo.SetCurrentTimeline(demo.GetTimelineByIndex(2))  # Teaser: 15 s
     path = _render(demo, tmp_path, "mov", "ProRes422HQ", 86400, 86400, SelectAllFrames=True, ExportAudio=False)

@@ -72,7 +72,14 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     },
     "ProRes 422 HQ": {"format": "mov", "codec": "ProRes422HQ", "settings": {}},
     "DNxHR HQ MXF": {"format": "mxf_op1a", "codec": "DNxHRHQ", "settings": {}},
+    # The Deliver page's "Audio Only" tile: it turns video off, and it stays off for whatever
+    # is rendered next until someone turns it on again.
+    "Audio Only": {"format": "mov", "codec": "ProRes422HQ", "settings": {"ExportVideo": False, "AudioCodec": "lpcm"}},
 }
+# Settings that only some codecs or formats accept: changing format/codec drops them, as
+# Resolve greys them out; every other setting stays on the page.
+CODEC_ONLY = {"EncodingProfile": ("H264", "H265"), "MultiPassEncode": ("H264", "H265")}
+FORMAT_ONLY = {"NetworkOptimization": ("mov", "mp4")}
 
 
 class Project(Handle):
@@ -155,10 +162,21 @@ class Project(Handle):
         return {"format": self._render().format, "codec": self._render().codec}
 
     def SetCurrentRenderFormatAndCodec(self, format: str, codec: str) -> bool:
+        """Change format and codec only: every other setting on the page stays as it was.
+
+        Note: this is half of what makes the Deliver page sticky (see `SetRenderSettings`).
+        """
         fmt = formats.find(format)
         if fmt is None or fmt.codec(codec) is None:
             return False
-        self._render().format, self._render().codec = fmt.key, codec
+        render = self._render()
+        render.format, render.codec = fmt.key, codec
+        for key, codecs in CODEC_ONLY.items():
+            if codec not in codecs:
+                render.settings.pop(key, None)
+        for key, keys in FORMAT_ONLY.items():
+            if fmt.key not in keys:
+                render.settings.pop(key, None)
         return True
 
     def GetCurrentRenderMode(self) -> int:
@@ -174,7 +192,11 @@ class Project(Handle):
         return [{"Width": w, "Height": h} for w, h in ((1280, 720), (1920, 1080), (3840, 2160))]
 
     def SetRenderSettings(self, settings: dict[str, Any]) -> bool:
-        """Apply render settings; an unknown key or a bad value refuses the whole call."""
+        """Apply render settings; an unknown key or a bad value refuses the whole call.
+
+        Note: only the keys given change. The rest of the page (an earlier job's settings, a
+        loaded preset's) stays, per project, for every later job on this host, as in Resolve.
+        """
         if not isinstance(settings, dict):
             return False
         render = self._render()
@@ -183,9 +205,9 @@ class Project(Handle):
             check = RENDER_SETTING_CHECKS.get(key)
             if check is None or not check(value):
                 return False
-            if key in ("EncodingProfile", "MultiPassEncode") and render.codec not in ("H264", "H265"):
+            if key in CODEC_ONLY and render.codec not in CODEC_ONLY[key]:
                 return False
-            if key == "NetworkOptimization" and fmt is not None and fmt.key not in ("mov", "mp4"):
+            if key in FORMAT_ONLY and fmt is not None and fmt.key not in FORMAT_ONLY[key]:
                 return False
         render.settings.update(settings)
         return True
@@ -197,6 +219,11 @@ class Project(Handle):
         return list(self._preset_table())
 
     def LoadRenderPreset(self, presetName: str) -> bool:
+        """Replace the whole page (format, codec, every setting) with the preset's.
+
+        Note: a preset is a complete Deliver page; settings it does not name return to
+        Resolve's defaults (modelled as absent). What it sets persists for later jobs.
+        """
         preset = self._preset_table().get(presetName)
         if preset is None:
             return False
