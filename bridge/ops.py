@@ -223,14 +223,18 @@ def start_render(
         raise OperationError("Resolve is already rendering", fix="Resolve renders one job at a time per host")
     if not project.SetCurrentTimeline(tl):
         raise OperationError(f"Resolve could not switch to timeline {timeline!r}")
+    # The Deliver page is sticky: whatever an earlier job or preset left applies to this job
+    # unless this job sets it. A preset replaces the whole page; a plain job sets every key
+    # the farm relies on, so nothing of the page's past shows in its output.
     if preset and not project.LoadRenderPreset(preset):
         raise OperationError(f"render preset {preset!r} does not exist (known: {list(project.GetRenderPresetList())})")
-    if format or codec:
-        current = project.GetCurrentRenderFormatAndCodec()
-        fmt, cod = format or current["format"], codec or current["codec"]
+    fmt = project.GetCurrentRenderFormatAndCodec()["format"] if preset else (format or DEFAULT_FORMAT)
+    if format or codec or not preset:
+        cod = codec or (project.GetCurrentRenderFormatAndCodec()["codec"] if preset else _default_codec(project, fmt))
         if not project.SetCurrentRenderFormatAndCodec(fmt, cod):
             raise OperationError(f"Resolve refused format {fmt!r} with codec {cod!r}")
     wanted = {
+        **({} if preset else known_state(info, fmt)),
         **(settings or {}),
         "SelectAllFrames": False,
         "MarkIn": int(mark_in),
@@ -259,6 +263,32 @@ def start_render(
 
 
 IMAGE_SEQUENCE_FORMATS = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
+DEFAULT_FORMAT, DEFAULT_CODEC = "mov", "ProRes422HQ"  # what a job naming neither preset nor format gets
+
+
+def known_state(timeline: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The settings a plain render job means, whatever the Deliver page held before it.
+
+    Video and audio on, the timeline's own picture size and frame rate (segments rendered on
+    different hosts must match to be joined), and uncompressed audio except in MP4 (the audio
+    pass is muxed by stream copy: AAC would click at joins elsewhere). The caller's settings
+    and the range are applied over these.
+    """
+    state: dict[str, Any] = {
+        "ExportVideo": True,
+        "ExportAudio": True,
+        "FormatWidth": int(timeline["width"]),
+        "FormatHeight": int(timeline["height"]),
+        "FrameRate": float(timeline["fps"]),
+    }
+    if fmt not in IMAGE_SEQUENCE_FORMATS:
+        state["AudioCodec"] = "aac" if fmt == "mp4" else "lpcm"
+    return state
+
+
+def _default_codec(project: Any, fmt: str) -> str:
+    codecs = list(dict(project.GetRenderCodecs(fmt) or {}).values())
+    return DEFAULT_CODEC if DEFAULT_CODEC in codecs or not codecs else str(codecs[0])
 
 
 def render_status(resolve: Any, job_id: str) -> dict[str, Any]:

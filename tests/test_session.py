@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import av
 import pytest
 
 from bridge.errors import OperationError, RenderCancelled, RenderFailed
@@ -122,6 +123,31 @@ def test_render_with_preset_codec_and_settings(session, tmp_path: Path) -> None:
         session.render("Teaser", 86400, 86401, str(tmp_path), "x", settings={"AudioBitDepth": 7})
     with pytest.raises(OperationError, match="outside timeline"):
         session.render("Teaser", 86000, 86401, str(tmp_path), "x")
+
+
+def test_a_plain_render_after_a_preset_starts_from_a_known_state(sim_env, monkeypatch, tmp_path: Path) -> None:
+    """Issue 15: an explicit video render came out audio-only after an earlier preset on the same host."""
+    monkeypatch.setenv("RESOLVE_SIM_SCALE", "0.25")  # big enough that a leaked picture size shows
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as session:
+        session.open_project("Demo")
+        project = session.backend.resolve.GetProjectManager().GetCurrentProject()
+        # A preset that leaves everything wrong for the next job: no video, 720p, 30 fps, AAC.
+        assert project.LoadRenderPreset("Audio Only")
+        assert project.SetRenderSettings(
+            {"FormatWidth": 1280, "FormatHeight": 720, "FrameRate": 30, "AudioCodec": "aac"}
+        )
+        assert project.SaveAsNewRenderPreset("Leaky")
+        first = session.render("Teaser", 86400, 86423, str(tmp_path), "preset", preset="Leaky")
+        with av.open(first.outputs[0]) as c:
+            assert not c.streams.video and c.streams.audio[0].codec_context.name == "aac"
+        plain = session.render("Teaser", 86410, 86433, str(tmp_path), "plain", format="mov", codec="ProRes422HQ")
+    assert plain.outputs == [str(tmp_path / "plain.mov")]
+    with av.open(plain.outputs[0]) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert video.codec_context.name == "prores" and video.average_rate == 24
+        assert (video.width, video.height) == (480, 270)  # the 1080p timeline at 1/4, not 720p's 320x180
+        assert audio.codec_context.name == "pcm_s16le"
+    assert framecode.read_file(plain.outputs[0]) == list(range(86410, 86434))
 
 
 def test_cancel_stops_the_render(sim_env, monkeypatch, tmp_path: Path) -> None:
