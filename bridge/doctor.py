@@ -150,11 +150,12 @@ def report(settings: BridgeSettings) -> dict[str, Any]:
         connection, attempts = _connection(settings)
         if settings.mode == "auto":
             auto = {"chosen": connection.get("mode"), "attempts": attempts}
-    problems = [
-        {"what": s["error"], "fix": s.get("fix", "")}
-        for s in (library, probe, connection)
-        if s.get("error") and (settings.mode != "sim" or s is connection)
-    ]
+    problems: list[dict[str, str]] = []
+    for section in (library, probe, connection):
+        problem = {"what": section.get("error", ""), "fix": section.get("fix", "")}
+        # A free 21.1 refuses the probe and the connection alike: say it once.
+        if problem["what"] and (settings.mode != "sim" or section is connection) and problem not in problems:
+            problems.append(problem)
     if connection.get("ok") and not connection.get("studio"):
         problems.append(
             {

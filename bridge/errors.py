@@ -48,6 +48,12 @@ class ConnectError(BridgeError):
     reason = "connection failed"
 
 
+class ScriptingUnavailable(ConnectError):
+    """Resolve answered but refuses scripting: a free edition of 21.1 or later (a Studio feature there)."""
+
+    reason = "scripting unavailable (not Studio)"
+
+
 class CallTimeout(BridgeError):
     """A call into Resolve did not return in time."""
 
@@ -82,6 +88,7 @@ ERRORS = {
         LibraryLoadError,
         EntryPointMissing,
         ConnectError,
+        ScriptingUnavailable,
         CallTimeout,
         HelperDied,
         OperationError,

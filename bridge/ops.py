@@ -18,11 +18,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from bridge.errors import OperationError
+from bridge.errors import OperationError, ScriptingUnavailable
 
 T = TypeVar("T")
 UNTITLED = "Untitled Project"
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # modal dialogs and autosave make calls fail for a moment
+SCRIPTING_STUDIO_ONLY_SINCE = (21, 1)  # Resolve 21.1 made Python scripting a Studio feature
 
 OPERATIONS = (
     "ping",
@@ -60,12 +61,32 @@ def ping(resolve: Any) -> str:
 
 
 def describe(resolve: Any) -> dict[str, Any]:
+    """Product, version and edition; raises `ScriptingUnavailable` where scripting is refused.
+
+    Note: every connection (native, helper, simulator) passes here first, so a free 21.1
+    fails at connect with the plain reason instead of at its first project call with a None.
+    """
     product = str(resolve.GetProductName())
-    return {
+    info = {
         "product": product,
         "version": str(resolve.GetVersionString()),
         "studio": "studio" in product.lower(),
     }
+    if not info["studio"] and _version(resolve) >= SCRIPTING_STUDIO_ONLY_SINCE:
+        raise ScriptingUnavailable(
+            f"Python scripting is a Studio feature since DaVinci Resolve 21.1, and this host runs "
+            f"{product} {info['version']} (the free edition): Resolve refuses every scripting call",
+            fix="install DaVinci Resolve Studio on this host (a licence or dongle), or take the host off the farm",
+        )
+    return info
+
+
+def _version(resolve: Any) -> tuple[int, int]:
+    parts = list(resolve.GetVersion() or [])
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, TypeError, ValueError):
+        return 0, 0  # an unreadable version: leave the verdict to the calls themselves
 
 
 def _project_manager(resolve: Any) -> Any:

@@ -85,3 +85,18 @@ def test_doctor_reports_a_crash_inside_init(sim_env, tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert "crashed (SIGSEGV) inside PyInit_fusionscript" in report["library"]["initialised"]["error"]
     assert "PYTHONHOME" in report["library"]["initialised"]["fix"]
+
+
+def test_doctor_says_plainly_that_free_21_1_has_no_scripting(sim_env) -> None:
+    env = {**sim_env, "RESOLVE_SIM_PRODUCT": "DaVinci Resolve", "RESOLVE_SIM_VERSION": "21.1.0.5"}
+    done = _cli("doctor", "--bridge", "sim", "--json", env=env)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["connection"]["reason"] == "scripting unavailable (not Studio)"
+    [problem] = report["problems"]
+    assert problem["what"].startswith("Python scripting is a Studio feature since DaVinci Resolve 21.1")
+    assert "DaVinci Resolve 21.1.0.5 (the free edition)" in problem["what"]
+    assert "install DaVinci Resolve Studio" in problem["fix"]
+    human = _cli("doctor", "--bridge", "sim", env=env)
+    assert "Python scripting is a Studio feature since DaVinci Resolve 21.1" in human.stdout
+    assert "usable bridge: no" in human.stdout

@@ -11,6 +11,11 @@ cannot be handed an object, so the configuration comes from environment variable
 - `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
   renders at 256x144).
 - `RESOLVE_SIM_PRODUCT`: "DaVinci Resolve Studio" (default) or "DaVinci Resolve".
+- `RESOLVE_SIM_VERSION`: the version `GetVersion` reports, "major.minor.patch.build"
+  (default 19.1.4.11). From 21.1 on, Python scripting is a Studio feature: a free edition
+  ("DaVinci Resolve") of 21.1 or later answers `GetProductName`/`GetVersion*` and refuses
+  everything else (`GetProjectManager()` is None), as the API documents Studio functions
+  called from the free version.
 - `RESOLVE_SIM_QUIRKS`: comma-separated quirks:
   `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
   `hang:Method` or `hang:Class.Method` (that call never returns),
@@ -29,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_FPS = 240.0
+DEFAULT_VERSION = (19, 1, 4, 11, "")
+SCRIPTING_STUDIO_ONLY_SINCE = (21, 1)  # Resolve 21.1 made Python scripting a Studio feature
 DEFAULT_SCALE = 2 / 15
 AUDIO_SPEEDUP = 50
 STUDIO = "DaVinci Resolve Studio"
@@ -38,6 +45,18 @@ FREE = "DaVinci Resolve"
 def default_library() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "resolve-farm" / "sim" / "library.json"
+
+
+def parse_version(text: str) -> tuple[int, int, int, int, str]:
+    """ "21.1.0.5" (missing parts are 0) as `GetVersion` returns it."""
+    try:
+        parts = [int(p) for p in text.strip().split(".")]
+    except ValueError:
+        parts = []
+    if not 1 <= len(parts) <= 4 or any(p < 0 for p in parts):
+        raise ValueError(f"RESOLVE_SIM_VERSION must look like 21.1.0.5, got {text!r}")
+    major, minor, patch, build = [*parts, 0, 0, 0][:4]
+    return (major, minor, patch, build, "")
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ class SimConfig:
     audio_fps: float = DEFAULT_FPS * AUDIO_SPEEDUP
     scale: float = DEFAULT_SCALE
     product: str = STUDIO
-    version: tuple[int, int, int, int, str] = (19, 1, 4, 11, "")
+    version: tuple[int, int, int, int, str] = DEFAULT_VERSION
     quirks: Quirks = Quirks()
 
     @classmethod
@@ -101,14 +120,21 @@ class SimConfig:
         if product not in (STUDIO, FREE):
             raise ValueError(f"RESOLVE_SIM_PRODUCT must be {STUDIO!r} or {FREE!r}, got {product!r}")
         library = env.get("RESOLVE_SIM_LIBRARY")
+        version = parse_version(env["RESOLVE_SIM_VERSION"]) if env.get("RESOLVE_SIM_VERSION") else DEFAULT_VERSION
         return cls(
             library=Path(library) if library else default_library(),
             fps=fps,
             audio_fps=audio_fps,
             scale=scale,
             product=product,
+            version=version,
             quirks=Quirks.parse(env.get("RESOLVE_SIM_QUIRKS", "")),
         )
+
+    @property
+    def scripting_refused(self) -> bool:
+        """A free edition from 21.1 on: scripting is a Studio feature there."""
+        return self.product != STUDIO and self.version[:2] >= SCRIPTING_STUDIO_ONLY_SINCE
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that recreate this configuration in another process."""
@@ -127,6 +153,7 @@ class SimConfig:
             "RESOLVE_SIM_AUDIO_FPS": repr(self.audio_fps),
             "RESOLVE_SIM_SCALE": repr(self.scale),
             "RESOLVE_SIM_PRODUCT": self.product,
+            "RESOLVE_SIM_VERSION": ".".join(str(part) for part in self.version[:4]),
             "RESOLVE_SIM_QUIRKS": ",".join(quirks),
         }
 

@@ -35,20 +35,23 @@ class Resolve:
         major, minor, patch, build, suffix = self._state.config.version
         return f"{major}.{minor}.{patch}.{build}" + (f" {suffix}" if suffix else "")
 
-    def GetProjectManager(self) -> ProjectManager:
-        return ProjectManager(self._state)
+    # Note: a free edition from 21.1 on answers the identity calls above and refuses the
+    # rest (scripting is a Studio feature there): every other object is reached from here.
 
-    def GetMediaStorage(self) -> MediaStorage:
-        return MediaStorage(self._state)
+    def GetProjectManager(self) -> ProjectManager | None:
+        return None if self._state.config.scripting_refused else ProjectManager(self._state)
+
+    def GetMediaStorage(self) -> MediaStorage | None:
+        return None if self._state.config.scripting_refused else MediaStorage(self._state)
 
     def OpenPage(self, pageName: str) -> bool:
-        if pageName not in PAGES:
+        if pageName not in PAGES or self._state.config.scripting_refused:
             return False
         self._page = pageName
         return True
 
-    def GetCurrentPage(self) -> str:
-        return self._page
+    def GetCurrentPage(self) -> str | None:
+        return None if self._state.config.scripting_refused else self._page
 
 
 class ProjectManager:
