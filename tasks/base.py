@@ -11,7 +11,7 @@ named moments, as Dramatiq's middleware does:
 |---|---|
 | `perform(run)` | the work; returns a `PieceResult` or raises |
 | `after_done(run, result, record)` | the piece is recorded done |
-| `after_stale(run, result)` | the work finished but the record no longer wanted it (undo what it made) |
+| `after_stale(run, result, record)` | the work finished but the record no longer wanted it (undo what it made) |
 | `after_failure(run, exc)` | an attempt failed, before it is recorded |
 """
 
@@ -91,7 +91,7 @@ class PieceTask(Task):
     def after_done(self, run: PieceRun, result: PieceResult, record: Record) -> None:
         return None
 
-    def after_stale(self, run: PieceRun, result: PieceResult) -> None:
+    def after_stale(self, run: PieceRun, result: PieceResult, record: Record) -> None:
         return None
 
     def after_failure(self, run: PieceRun, exc: BaseException) -> None:
@@ -173,7 +173,7 @@ class PieceTask(Task):
         )  # fmt: skip
         if outcome.verdict == "stale":
             log.warning("%s", outcome.reason)
-            self.after_stale(run, result)
+            self.after_stale(run, result, record)
             return {"stale": outcome.reason}
         self.after_done(run, result, record)
         log.info("%s done: %s", name, result.output or result.details or "ok")

@@ -65,7 +65,7 @@ def open_project(spec: ProjectRef) -> None:
 
 
 class RenderPiece(ResolvePiece):
-    """Renders a piece's frame range (video, or the audio pass) through the bridge."""
+    """Renders a piece's frame range (video only, or the whole range in one pass) through the bridge."""
 
     abstract = True
     audio_only = False
@@ -125,11 +125,9 @@ class RenderPiece(ResolvePiece):
         return settings
 
 
-class SegmentPiece(RenderPiece):
-    abstract = True
-
-
 class AudioPiece(RenderPiece):
+    """The audio pass: the whole range, sound only, muxed in at the stitch."""
+
     abstract = True
     audio_only = True
 
@@ -141,7 +139,7 @@ def _remove_attempt(folder: Path, attempt: str) -> None:
             path.unlink()
 
 
-@shared_task(bind=True, base=SegmentPiece, name="tasks.render_segment", default_retry_delay=1)
+@shared_task(bind=True, base=RenderPiece, name="tasks.render_segment", default_retry_delay=1)
 def render_segment(self: Task, job_id: str, name: str, generation: int) -> dict[str, Any]:
     """Render one segment (video only), or the whole range in one pass for unsplit jobs."""
     return self.run_piece(job_id, name, generation)

@@ -24,6 +24,7 @@ from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from tasks.base import PieceResult, PieceRun, PieceTask
 from tasks.join import describe, join_copy, join_reencode
+from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +52,14 @@ class StitchPiece(PieceTask):
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":
             shutil.rmtree(record.plan.work_dir, ignore_errors=True)
-            metrics.record_stitch(self._redis(), float(result.details["seconds"]))
+            metrics.record_stitch(runtime.farm().redis, float(result.details["seconds"]))
 
-    def after_stale(self, run: PieceRun, result: PieceResult) -> None:
-        # Cancelled (or retried) while joining: the job does not want this file.
-        if result.output:
+    def after_stale(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
+        # Cancelled while joining: the job does not want this file. A job that succeeded meanwhile
+        # (another copy stitched it) keeps the file under its name: it is that copy's output too.
+        if result.output and record.state != "succeeded":
             with contextlib.suppress(FileNotFoundError):
                 Path(result.output).unlink()
-
-    @staticmethod
-    def _redis() -> Any:
-        from tasks.runtime import runtime
-
-        return runtime.farm().redis
 
 
 def _join(record: JobRecord[Any, Any]) -> Path:

@@ -212,3 +212,20 @@ def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
     assert view["results_omitted"] == 50
     assert view["results_summary"] == [{"op": 0, "kind": "set_clip_color", "ok": 49, "refused": 1},
                                        {"op": 1, "kind": "set_cdl", "ok": 48, "refused": 2}]  # fmt: skip
+
+
+@pytest.mark.parametrize("state,kept", [("cancelled", False), ("succeeded", True)])
+def test_a_stale_stitch_takes_its_file_back_only_from_a_job_that_did_not_succeed(
+    tmp_path: Path, state: str, kept: bool
+) -> None:
+    """Cancelled while joining: the file goes. Stitched by another copy meanwhile: the file under the name stays."""
+    from tasks.base import PieceResult, PieceRun
+    from tasks.stitch import stitch
+
+    final = tmp_path / "out.mov"
+    final.write_bytes(b"joined")
+    record = RenderJob(kind="render", spec=RenderSpec(project="p", timeline="t"), plan=_plan(), state=state,
+                       tasks=[TaskRecord(name="stitch", kind="stitch")])  # fmt: skip
+    run = PieceRun(stitch, record, record.task("stitch"), "post:m")
+    stitch.after_stale(run, PieceResult(output=str(final)), record)
+    assert final.exists() is kept
