@@ -48,6 +48,12 @@ class ConnectError(BridgeError):
     reason = "connection failed"
 
 
+class ScriptModuleMissing(ConnectError):
+    """The helper's interpreter cannot import `DaVinciResolveScript`: it says nothing about Resolve."""
+
+    reason = "scripting module not found"
+
+
 class ScriptingUnavailable(ConnectError):
     """Resolve answered but refuses scripting: a free edition of 21.1 or later (a Studio feature there)."""
 
@@ -88,6 +94,7 @@ ERRORS = {
         LibraryLoadError,
         EntryPointMissing,
         ConnectError,
+        ScriptModuleMissing,
         ScriptingUnavailable,
         CallTimeout,
         HelperDied,

@@ -17,6 +17,7 @@ from typing import IO, Any, cast
 from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
 
 HELPER = Path(__file__).with_name("helper.py")
+PARENT_VARIABLE = "RESOLVE_HELPER_PARENT"  # as bridge/helper.py reads it (the helper imports nothing of ours)
 # Resolve 21.1 ships its own interpreter beside the application (assumed locations, as the
 # application's own folder is on each OS); it matches the scripting library by construction.
 BUNDLED_PYTHON = {
@@ -80,7 +81,7 @@ class Helper:
 
     def _start(self) -> dict[str, Any]:
         self._kill()
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", PARENT_VARIABLE: str(os.getpid())}
         # Kept open for the helper's life, so that a death can be explained with its last words.
         if self._stderr is not None:
             self._stderr.close()  # the last helper's, read already

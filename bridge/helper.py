@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 from typing import Any, TextIO
 
@@ -71,12 +73,12 @@ class Server:
         self.resolve: Any = None
 
     def connect(self, host: str | None = None) -> dict[str, Any]:
-        from bridge.errors import ConnectError
+        from bridge.errors import ConnectError, ScriptModuleMissing
 
         try:
             import DaVinciResolveScript as dvr
         except ImportError as exc:
-            raise ConnectError(
+            raise ScriptModuleMissing(
                 f"cannot import DaVinciResolveScript under {sys.executable}: {exc}",
                 fix="set RESOLVE_SCRIPT_API to Resolve's Developer/Scripting folder (it holds Modules/)",
             ) from exc
@@ -106,7 +108,38 @@ class Server:
         return getattr(self.ops, op)(self.resolve, **args)
 
 
+PARENT_VARIABLE = "RESOLVE_HELPER_PARENT"  # the pid of the process the helper serves
+
+
+def _die_with_parent() -> None:
+    """End this helper when the process it serves dies, even while a call is stuck in Resolve.
+
+    Note: a worker's pool process that outlives its hard time limit is killed with SIGKILL and
+    cannot close its helper; a helper left behind would hold its hung connection forever. On
+    Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG: when the starting thread ends, so start
+    helpers from a long-lived thread); elsewhere a thread watches for a new parent.
+    """
+    parent = int(os.environ.get(PARENT_VARIABLE) or 0)
+    if not parent:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(70)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> int:
+    _die_with_parent()
     out = _protocol_stream()
     _import_path()
     from bridge.errors import BridgeError

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge import native, ops
 from bridge.errors import (
@@ -21,6 +21,9 @@ from bridge.errors import (
     RenderFailed,
 )
 from bridge.settings import BridgeSettings
+
+if TYPE_CHECKING:
+    from bridge.fallback import Helper
 
 log = logging.getLogger(__name__)
 SIM_SCRIPT_API = Path(__file__).with_name("sim") / "scriptapi"
@@ -290,15 +293,22 @@ def _connect_native(settings: BridgeSettings) -> Session:
     return Session("native", InProcess(resolve), settings, ops.describe(resolve))
 
 
-def _connect_subprocess(settings: BridgeSettings) -> Session:
+def helper_for(settings: BridgeSettings, connect_timeout: float | None = None) -> Helper:
+    """A fallback helper (not started) reaching the Resolve `settings` name; for `sim`, the simulator."""
     from bridge.fallback import Helper
 
     env: dict[str, str] = {}
+    if settings.mode == "sim":
+        env = sim_script_env(settings.sim)
     if settings.script_api:
         env["RESOLVE_SCRIPT_API"] = str(settings.script_api)
     if settings.script_lib:
         env["RESOLVE_SCRIPT_LIB"] = str(settings.script_lib)
-    helper = Helper(settings.python, env, settings.host, settings.connect_timeout)
+    return Helper(settings.python, env, settings.host, connect_timeout or settings.connect_timeout)
+
+
+def _connect_subprocess(settings: BridgeSettings) -> Session:
+    helper = helper_for(settings)
     try:
         info = helper.start()
     except BridgeError:

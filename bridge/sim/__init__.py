@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from bridge.sim.config import Quirks, SimConfig
+from bridge.sim.host import HostState
 from bridge.sim.library import Library
 from bridge.sim.mediapool import Folder, MediaPool, MediaPoolItem, MediaStorage
 from bridge.sim.project import Project
@@ -27,6 +28,7 @@ from bridge.sim.timeline import Timeline, TimelineItem
 __all__ = [
     "API_CLASSES",
     "Folder",
+    "HostState",
     "MediaPool",
     "MediaPoolItem",
     "MediaStorage",
@@ -76,8 +78,18 @@ def _is_this_host(host: str) -> bool:
         return False
 
 
+def host_state(config: SimConfig) -> HostState:
+    """Whether the simulated host `config` names answers (see `bridge.sim.host`)."""
+    return HostState(config.library, config.host)
+
+
 def _install_quirks(quirks: Quirks) -> None:
-    """Wrap the methods named by `hang:` and `none:` quirks, for apps configured so."""
+    """Wrap the methods named by `hang:`, `none:` and `freeze-on:` quirks, for apps configured so.
+
+    Note: an app that can freeze has every method wrapped, since a frozen host answers nothing.
+    """
+    if quirks.freeze_on:
+        _install_freeze_checks()
     for kind, specs in (("hang", quirks.hang), ("none", quirks.none), ("hang-hard", quirks.hang_hard)):
         for spec in specs:
             cls_name, _, method = spec.rpartition(".")
@@ -90,6 +102,32 @@ def _install_quirks(quirks: Quirks) -> None:
                     continue
                 _wrapped.add((cls, method, kind))
                 setattr(cls, method, _quirky(getattr(cls, method), kind, spec))
+
+
+def _install_freeze_checks() -> None:
+    for cls in API_CLASSES:
+        for method, func in list(vars(cls).items()):
+            if method.startswith("_") or not callable(func) or (cls, method, "freeze") in _wrapped:
+                continue
+            _wrapped.add((cls, method, "freeze"))
+            setattr(cls, method, _freezable(func, f"{cls.__name__}.{method}"))
+
+
+def _freezable(func: Any, name: str) -> Any:
+    """The method, waiting first while this app's host is frozen; a `freeze-on:` method freezes it."""
+    short = name.rpartition(".")[2]
+
+    @functools.wraps(func)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        config = self._state.config
+        if config.quirks.freeze_on:
+            host = host_state(config)
+            if name in config.quirks.freeze_on or short in config.quirks.freeze_on:
+                host.freeze()
+            host.wait_while_frozen()
+        return func(self, *args, **kwargs)
+
+    return call
 
 
 def _hang_deaf() -> None:

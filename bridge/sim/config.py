@@ -16,6 +16,9 @@ cannot be handed an object, so the configuration comes from environment variable
   ("DaVinci Resolve") of 21.1 or later answers `GetProductName`/`GetVersion*` and refuses
   everything else (`GetProjectManager()` is None), as the API documents Studio functions
   called from the free version.
+- `RESOLVE_SIM_HOST`: the name of the simulated machine (default: this machine's name). Every
+  connection to one host reaches one application: a host that stops answering stops answering
+  them all.
 - `RESOLVE_SIM_QUIRKS`: comma-separated quirks:
   `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
   `hang:Method` or `hang:Class.Method` (that call never returns),
@@ -24,12 +27,16 @@ cannot be handed an object, so the configuration comes from environment variable
   `crash-at:F` (the process exits when a render passes fraction F, e.g. 0.5),
   `fail-render:MESSAGE` (renders fail with JobStatus Failed and this Error),
   `none:Method` or `none:Class.Method` (that call returns None, as Resolve's API does when
-  it fails in-process without saying why).
+  it fails in-process without saying why),
+  `freeze-on:Method` (that call freezes the whole application, as a Resolve stuck behind a
+  modal dialog or in a driver: it and every later call from any process connected to this
+  host block, deaf to signals, until the host is thawed; see `bridge.sim.host`).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,10 +76,11 @@ class Quirks:
     fail_render: str | None = None
     none: frozenset[str] = frozenset()
     hang_hard: frozenset[str] = frozenset()
+    freeze_on: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> Quirks:
-        stall, hang, crash, fail, none, hard = False, set(), None, None, set(), set()
+        stall, hang, crash, fail, none, hard, freeze = False, set(), None, None, set(), set(), set()
         for raw in filter(None, (part.strip() for part in text.split(","))):
             name, _, arg = raw.partition(":")
             if name == "imageseq-stall":
@@ -89,9 +97,11 @@ class Quirks:
                 none.add(arg)
             elif name == "hang-hard" and arg:
                 hard.add(arg)
+            elif name == "freeze-on" and arg:
+                freeze.add(arg)
             else:
                 raise ValueError(f"RESOLVE_SIM_QUIRKS: unknown quirk {raw!r}")
-        return cls(stall, frozenset(hang), crash, fail, frozenset(none), frozenset(hard))
+        return cls(stall, frozenset(hang), crash, fail, frozenset(none), frozenset(hard), frozenset(freeze))
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class SimConfig:
     product: str = STUDIO
     version: tuple[int, int, int, int, str] = DEFAULT_VERSION
     quirks: Quirks = Quirks()
+    host: str = field(default_factory=socket.gethostname)
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> SimConfig:
@@ -129,6 +140,7 @@ class SimConfig:
             product=product,
             version=version,
             quirks=Quirks.parse(env.get("RESOLVE_SIM_QUIRKS", "")),
+            host=env.get("RESOLVE_SIM_HOST") or socket.gethostname(),
         )
 
     @property
@@ -147,6 +159,7 @@ class SimConfig:
             quirks.append(f"fail-render:{self.quirks.fail_render}")
         quirks += [f"none:{n}" for n in sorted(self.quirks.none)]
         quirks += [f"hang-hard:{n}" for n in sorted(self.quirks.hang_hard)]
+        quirks += [f"freeze-on:{n}" for n in sorted(self.quirks.freeze_on)]
         return {
             "RESOLVE_SIM_LIBRARY": str(self.library),
             "RESOLVE_SIM_FPS": repr(self.fps),
@@ -155,6 +168,7 @@ class SimConfig:
             "RESOLVE_SIM_PRODUCT": self.product,
             "RESOLVE_SIM_VERSION": ".".join(str(part) for part in self.version[:4]),
             "RESOLVE_SIM_QUIRKS": ",".join(quirks),
+            "RESOLVE_SIM_HOST": self.host,
         }
 
     def picture_size(self, width: int, height: int) -> tuple[int, int]:

@@ -1,0 +1,146 @@
+"""The heartbeat's ping of Resolve (`bridge.probe`), and a simulated host that stops answering.
+
+A real Resolve that is stuck answers no scripting client at all; the simulator models that
+per host (`freeze-on:` and `bridge.sim.host`), across every process connected to it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge import sim
+from bridge.errors import CallTimeout
+from bridge.probe import ProbeUnavailable, ResolveProbe
+from bridge.session import connect
+from bridge.settings import BridgeSettings
+
+FREEZING = "freeze-on:Project.GetRenderJobStatus"
+
+
+def gone(pid: int) -> bool:
+    """The process ended (a zombie that nobody reaped yet counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_frozen_host_fails_the_ping_within_its_timeout_then_answers_once_thawed(sim_env, monkeypatch) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", FREEZING)  # a host that can freeze (frozen here from outside)
+    settings = BridgeSettings.from_env(mode="sim")
+    host = sim.host_state(settings.sim)
+    probe = ResolveProbe(settings, timeout=1.0)
+    try:
+        assert probe.check()["studio"] is True
+        helper = probe._helper.pid
+        assert helper is not None
+        host.freeze()
+        with pytest.raises(CallTimeout, match=r"did not answer within 1s"):
+            probe.check()
+        assert gone(helper)  # the helper stuck in the frozen call was killed
+        with pytest.raises(CallTimeout):
+            probe.check()  # a fresh helper cannot connect either while the host is frozen
+        host.thaw()
+        assert probe.check()["product"] == "DaVinci Resolve Studio"
+    finally:
+        host.thaw()
+        probe.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_freezing_call_freezes_every_connection_to_that_host_and_no_other(sim_env, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", FREEZING)
+    monkeypatch.setenv("RESOLVE_SIM_HOST", "frosty")
+    frosty = BridgeSettings.from_env(mode="sim")
+    monkeypatch.setenv("RESOLVE_SIM_HOST", "sunny")
+    sunny = BridgeSettings.from_env(mode="sim")
+    assert (frosty.sim.host, sunny.sim.host) == ("frosty", "sunny")
+    host = sim.host_state(frosty.sim)
+    session = connect(frosty)
+    session.open_project("Demo")
+    first = session.timeline_info("Teaser")["start_frame"]
+    rendered: list[object] = []
+    render = threading.Thread(
+        target=lambda: rendered.append(session.render("Teaser", first, first + 11, str(tmp_path / "out"), "frozen")),
+        daemon=True,
+    )
+    probes = [ResolveProbe(frosty, timeout=1.0), ResolveProbe(sunny, timeout=1.0)]
+    try:
+        assert all(p.check()["studio"] for p in probes)
+        render.start()  # its first status poll freezes the host
+        wait_for(lambda: host.frozen, 10, "the render's status poll never froze the host")
+        with pytest.raises(CallTimeout):
+            probes[0].check()  # another process connected to the frozen host gets no answer
+        assert probes[1].check()["studio"]  # another host answers
+        assert not rendered
+        host.thaw()
+        render.join(timeout=30)
+        assert not render.is_alive() and rendered, "the render did not go on once the host answered"
+    finally:
+        host.thaw()
+        for p in probes:
+            p.close()
+        session.close()
+
+
+def test_a_probe_that_cannot_import_resolves_module_says_so_instead_of_blaming_resolve(sim_env, tmp_path) -> None:
+    nothing = tmp_path / "no-api"
+    (nothing / "Modules").mkdir(parents=True)
+    probe = ResolveProbe(BridgeSettings(mode="native", script_api=nothing, script_lib=tmp_path / "x.so"), 5.0)
+    try:
+        with pytest.raises(ProbeUnavailable, match="cannot import DaVinciResolveScript"):
+            probe.check()
+    finally:
+        probe.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_helper_stuck_in_resolve_dies_with_the_process_it_serves(sim_env, monkeypatch, tmp_path) -> None:
+    """A pool process killed by the hard time limit cannot close its helper: the helper must not outlive it."""
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", FREEZING)
+    monkeypatch.setenv("RESOLVE_SIM_HOST", "frosty")
+    host = sim.host_state(BridgeSettings.from_env(mode="sim").sim)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from bridge.session import helper_for
+            from bridge.settings import BridgeSettings
+            helper = helper_for(BridgeSettings.from_env(mode="sim"))
+            helper.start()
+            print(helper.pid, flush=True)
+            sys.stdin.readline()
+            helper.call("describe", {}, 600)  # the host is frozen by now: stuck here
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None and parent.stdin is not None
+        helper = int(parent.stdout.readline())
+        host.freeze()
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        parent.stdin.close()
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        wait_for(lambda: gone(helper), 10, f"helper {helper} outlived the process it served")
+    finally:
+        host.thaw()
+        if parent.poll() is None:
+            parent.kill()
