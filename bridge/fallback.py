@@ -150,6 +150,11 @@ class Helper:
                 f"Resolve call {op!r} did not return within {timeout:g}s; the helper was killed and will restart",
                 fix="close any modal dialog in Resolve",
             ) from None
+        except BaseException:
+            # Interrupted mid-call (a soft time limit): the helper may be stuck in Resolve, and its
+            # late answer would meet the next request. Kill it; the next call starts a fresh one.
+            self._kill()
+            raise
         if line is None:
             raise self._died(op)
         response = json.loads(line)

@@ -111,7 +111,11 @@ class LocalFarm:
         with open(log, "ab") as out:
             # Its own process group: a test can kill a worker with its pool, as a host dies.
             process = subprocess.Popen(
-                cmd, env=self.worker_env(**(env or {})), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                env=self.worker_env(RESOLVE_SIM_HOST=name, **(env or {})),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         worker = WorkerProcess(name, process, log)
         self.workers[name] = worker

@@ -18,6 +18,7 @@ from orchestrator.models import Placement
 from orchestrator.settings import VERSION_KEY
 
 NODES = "rf:nodes"
+NOT_ANSWERING = "Resolve does not answer"  # the heartbeat probe's reason; only the probe clears it
 
 
 class NodeRecord(BaseModel):
@@ -91,6 +92,36 @@ class NodeRegistry:
             pipe.sadd(NODES, name)
 
         self.redis.transaction(beat, key)
+
+    def resolve_answered(self, name: str, resolve: dict[str, Any], unhealthy: str | None) -> bool:
+        """Record what a heartbeat's ping of Resolve found; True when the node's health changed.
+
+        A failed ping (`unhealthy` given) marks a healthy node; a good one clears only what a
+        failed ping marked. A mark a piece left (a call hung, a piece lost) stays until a pool
+        process proves it can reach Resolve again (`tasks.heartbeat`).
+        """
+        key = self.key(name)
+        changed = False
+
+        def record(pipe: redis.client.Pipeline) -> None:
+            nonlocal changed
+            raw = pipe.get(key)
+            node = json.loads(raw) if raw else {"name": name}
+            marked = node.get("unhealthy")
+            changed = False
+            if unhealthy and not marked:
+                node.update(unhealthy=unhealthy, resolve=resolve)
+                changed = True
+            elif not unhealthy and marked and str(marked).startswith(NOT_ANSWERING):
+                node.update(unhealthy=None, resolve=resolve)
+                changed = True
+            node["last_seen"] = redis_now(self.redis)
+            pipe.multi()
+            pipe.set(key, json.dumps(node))
+            pipe.sadd(NODES, name)
+
+        self.redis.transaction(record, key)
+        return changed
 
     def mark_down(self, name: str) -> None:
         """Say a node is gone (its worker stopped cleanly)."""

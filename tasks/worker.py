@@ -1,9 +1,12 @@
 """A worker's life: announce itself, heartbeat, publish its catalog, sweep (post workers), say goodbye.
 
 The heartbeat runs in a thread of the worker's main process, so a node stays "up" while
-its single pool process is busy with an hour-long render. The `tasks.heartbeat` task, sent
-to one node's queue, checks that node's Resolve itself. Post workers also run the janitor
-from that thread: lost pieces sent again, due cleanups asked for.
+its single pool process is busy with an hour-long render. A second thread pings the host's
+Resolve through a helper process (`bridge.probe`), so a Resolve that stopped answering shows
+the node unhealthy within one heartbeat timeout, and healthy again once it answers. A mark
+left by a piece (a call hung) is cleared by the `tasks.heartbeat` task, sent to the node's
+own queue: it proves that a pool process reaches Resolve again. Post workers also run the
+janitor from the heartbeat thread: lost pieces sent again, due cleanups asked for.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from bridge import BridgeError
+from bridge.probe import ProbeUnavailable, ResolveProbe
+from bridge.settings import BridgeSettings
 from orchestrator import janitor, routing
+from orchestrator.nodes import NOT_ANSWERING
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,8 @@ def _announce(sender: Any = None, **_: Any) -> None:
     farm.nodes.announce(runtime.identity(runtime.settings.roles, resolve))
     _stop.clear()
     threading.Thread(target=_beat, name="resolve-farm-heartbeat", daemon=True).start()
+    if "resolve" in runtime.settings.roles:
+        threading.Thread(target=_watch_resolve, name="resolve-farm-probe", daemon=True).start()
     log.info("node %s joined the farm", runtime.node)
 
 
@@ -72,12 +80,40 @@ def _beat() -> None:
                 janitor.ask_for_cleanups(farm)
             me = next((n for n in farm.nodes.all() if n.name == runtime.node), None)
             now = time.monotonic()
-            if me is not None and me.unhealthy and now - checked > 3 * runtime.settings.heartbeat_interval:
+            marked = me.unhealthy if me is not None else None
+            probed = marked is not None and marked.startswith(NOT_ANSWERING)  # the probe clears its own
+            if marked and not probed and now - checked > 3 * runtime.settings.heartbeat_interval:
                 # Marked unhealthy (a call hung or crashed): let a pool process check Resolve.
                 checked = now
                 farm.app.send_task("tasks.heartbeat", queue=routing.node_queue(runtime.node), priority=0)
         except Exception as exc:  # Redis away for a moment: keep beating, it will come back
             log.warning("heartbeat of %s failed: %s", runtime.node, exc)
+
+
+def _watch_resolve() -> None:
+    """Ping Resolve every heartbeat interval; mark the node while it does not answer."""
+    settings = runtime.settings
+    # A frozen Resolve shows within one heartbeat timeout: an interval's wait, then the ping's.
+    probe = ResolveProbe(
+        BridgeSettings.from_env(mode=settings.bridge), settings.heartbeat_timeout - settings.heartbeat_interval
+    )
+    try:
+        while not _stop.wait(settings.heartbeat_interval):
+            problem = None
+            try:
+                resolve = {**probe.check(), "mode": settings.bridge}
+            except ProbeUnavailable as exc:
+                log.warning("%s; pool processes check Resolve on %s instead", exc, runtime.node)
+                return
+            except BridgeError as exc:
+                resolve, problem = {"error": str(exc)}, f"{NOT_ANSWERING}: {exc.message}"
+            try:
+                if runtime.farm().nodes.resolve_answered(runtime.node, resolve, problem):
+                    log.warning("node %s: %s", runtime.node, problem or "Resolve answers again")
+            except Exception as exc:  # Redis away for a moment: the next ping records it
+                log.warning("recording the ping of %s failed: %s", runtime.node, exc)
+    finally:
+        probe.close()
 
 
 @worker_shutdown.connect

@@ -194,3 +194,39 @@ def test_the_helper_runs_under_resolves_bundled_python_unless_told_otherwise(
     with connect(BridgeSettings.from_env(mode="subprocess")) as session:
         assert session.ping() == "19.1.4.11" and session.backend.helper.python == sys.executable
     assert not marker.exists()  # the configured interpreter was used, not the bundled one
+
+
+class _Interrupted(Exception):
+    """What a soft time limit raises in the pool process, in miniature."""
+
+
+def test_a_call_interrupted_by_a_signal_kills_the_helper_stuck_in_resolve(sim_api, monkeypatch) -> None:
+    import signal
+
+    from bridge import sim
+
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "freeze-on:Project.GetRenderJobStatus")
+    host = sim.host_state(SimConfig.from_env())
+    helper = Helper(env={k: v for k, v in os.environ.items() if k.startswith("RESOLVE_")})
+    helper.start()
+    stuck = helper.pid
+    assert stuck is not None
+
+    def interrupt(*_: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        host.freeze()
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(_Interrupted):
+            helper.call("describe", {}, 60)
+        assert not helper.alive and stuck != helper.pid  # killed at once, not left stuck for its answer
+        host.thaw()
+        assert helper.call("describe", {}, 30)["studio"] is True  # a fresh helper, answering the right request
+        assert helper.restarts == 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        host.thaw()
+        helper.close()

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from farm_helpers import run, running_farm
 
+from bridge import sim
+from bridge.session import SIM_SCRIPT_API
+from orchestrator import jobs
 from orchestrator.demo import verify
+from orchestrator.nodes import NOT_ANSWERING
 
+FREEZING = "freeze-on:Project.GetRenderJobStatus"
 HANG = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "8"}
 
 
@@ -67,3 +73,61 @@ def test_a_call_no_signal_can_break_is_ended_by_the_hard_limit(tmp_path) -> None
         log = (tmp_path / "logs" / "deaf.log").read_text(errors="replace")
         assert "TimeLimitExceeded" in log or "Hard time limit" in log  # ended by the hard limit, not the soft one
         assert "SoftTimeLimitExceeded" not in log
+
+
+def _frozen(farm, name: str) -> bool:
+    node = next(n for n in farm.nodes.all() if n.name == name)
+    return node.up and bool(node.unhealthy) and node.unhealthy.startswith(NOT_ANSWERING)
+
+
+@pytest.mark.parametrize("bridge", ["sim", "native", "subprocess"])
+def test_a_resolve_that_stops_answering_shows_unhealthy_and_its_piece_runs_elsewhere(
+    tmp_path, bridge: str, request
+) -> None:
+    """The whole application freezes mid-render (every connection to it blocks, deaf to signals): the heartbeat's
+    ping marks the host within one heartbeat timeout, the stuck piece is ended and finished on the other host, and
+    the host is kept off work until Resolve answers again. In-process (sim, native) only the hard time limit can
+    end the call; through the subprocess bridge the pool process is free and the helper dies with it."""
+    extra = {"RESOLVE_SCRIPT_API": str(SIM_SCRIPT_API)}
+    if bridge == "native":
+        extra["RESOLVE_SCRIPT_LIB"] = str(request.getfixturevalue("native_lib"))
+    nodes = {"frosty": {"tags": ["freeze"], "bridge": bridge, "env": {"RESOLVE_SIM_QUIRKS": FREEZING}},
+             "sure": {"tags": ["freeze"], "bridge": bridge}}  # fmt: skip
+    with running_farm(tmp_path, nodes, **HANG, **extra) as (_local, farm):
+        host = sim.HostState(tmp_path / "sim" / "library.json", "frosty")
+        try:
+            job = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["freeze"],
+                                            "output_name": f"frozen_{bridge}"})  # fmt: skip
+            deadline = time.monotonic() + 60
+            while not host.frozen:
+                assert time.monotonic() < deadline, "frosty never took a piece"
+                time.sleep(0.05)
+            frozen_at = time.monotonic()
+            while not _frozen(farm, "frosty"):
+                # One heartbeat timeout (3 s here), with room for a loaded machine: far below the 8 s hard limit.
+                assert time.monotonic() - frozen_at < 7, "the frozen host was not marked by its heartbeat"
+                time.sleep(0.05)
+            record = jobs.wait(farm, job.id, timeout=120)
+            assert record.state == "succeeded", record.errors
+            assert verify(record.outputs[0], record.plan)["exact"]
+            pieces = [t for t in record.tasks if t.kind != "stitch"]
+            assert all(t.node == "sure" for t in pieces)
+            assert any("frosty" in t.failed_on for t in pieces)
+            # Still frozen: still kept off work (marked by the ping, or by the piece's hang since).
+            assert next(n for n in farm.nodes.all() if n.name == "frosty").unhealthy
+            log = (tmp_path / "logs" / "frosty.log").read_text(errors="replace")
+            if bridge == "subprocess":
+                # The pool process waits in Python: the soft limit reaches it, and the stuck helper is killed.
+                assert "Soft time limit" in log
+            else:
+                assert "TimeLimitExceeded" in log or "Hard time limit" in log
+        finally:
+            host.thaw()
+        deadline = time.monotonic() + 30
+        while True:
+            frosty = next(n for n in farm.nodes.all() if n.name == "frosty")
+            if frosty.up and not frosty.unhealthy:
+                break
+            assert time.monotonic() < deadline, frosty
+            time.sleep(0.1)
+        assert frosty.resolve is not None and frosty.resolve["studio"] is True

@@ -144,3 +144,33 @@ def test_a_helper_stuck_in_resolve_dies_with_the_process_it_serves(sim_env, monk
         host.thaw()
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_ping_clears_only_the_mark_a_ping_left(tmp_path) -> None:
+    """A good ping must not clear a piece's mark (a call hung): that needs a pool process to reach Resolve again."""
+    from farm_helpers import farm_env
+
+    from orchestrator.nodes import NOT_ANSWERING, NodeRegistry
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+    from orchestrator.store import connect as redis_connect
+
+    with farm_env(tmp_path):
+        server = EmbeddedRedis(FarmSettings())
+        try:
+            nodes = NodeRegistry(redis_connect(server.start()), heartbeat_timeout=30)
+            nodes.announce({"name": "n1", "roles": ["resolve"]})
+            good = {"product": "DaVinci Resolve Studio", "studio": True}
+            assert not nodes.resolve_answered("n1", good, None)  # healthy stays healthy
+            assert nodes.resolve_answered("n1", {"error": "x"}, f"{NOT_ANSWERING}: timed out")
+            assert not nodes.resolve_answered("n1", {"error": "x"}, f"{NOT_ANSWERING}: again")  # marked once
+            assert nodes.resolve_answered("n1", good, None)
+            (node,) = nodes.all()
+            assert node.unhealthy is None and node.resolve == good
+            nodes.heartbeat("n1", unhealthy="a call hung running segment 1/2 of job j")
+            assert not nodes.resolve_answered("n1", good, None)
+            assert not nodes.resolve_answered("n1", {"error": "x"}, f"{NOT_ANSWERING}: timed out")
+            (node,) = nodes.all()
+            assert node.unhealthy == "a call hung running segment 1/2 of job j"
+        finally:
+            server.stop()
