@@ -154,6 +154,26 @@ def test_render_runs_in_the_background_at_the_configured_speed(sim_env, monkeypa
     assert not project.IsRenderingInProgress()
 
 
+def test_a_render_pays_its_start_cost_and_slower_sections_cost_more(sim_env, monkeypatch, tmp_path: Path) -> None:
+    """The simulator's pace model: a start cost per render job, then each frame's cost from the speed profile
+    (here the second half of the timeline renders 4x slower). Checked on the work the render was paced by."""
+    from bridge.sim import scriptapp
+
+    monkeypatch.setenv("RESOLVE_SIM_RENDER_START", "0.25")
+    monkeypatch.setenv("RESOLVE_SIM_SPEED_PROFILE", "0.5:4")
+    project = scriptapp("Resolve").GetProjectManager().LoadProject("Demo")
+    timeline = project.GetCurrentTimeline()
+    half = timeline.GetStartFrame() + (timeline.GetEndFrame() - timeline.GetStartFrame() + 1) // 2
+    path = _render(project, tmp_path, "mov", "ProRes422HQ", half - 10, half + 9, ExportAudio=False)
+    assert framecode.read_file(path) == list(range(half - 10, half + 10))
+    (job,) = project._render().jobs
+    assert job.status.work_due == pytest.approx(0.25 + 10 / 2000 + 10 * 4 / 2000)
+    with pytest.raises(ValueError, match="RESOLVE_SIM_SPEED_PROFILE"):
+        from bridge.sim.config import parse_speed_profile
+
+        parse_speed_profile("half:4")
+
+
 def test_start_rendering_forms(demo, tmp_path: Path) -> None:
     demo.SetRenderSettings({"MarkIn": 86400, "MarkOut": 86401, "TargetDir": str(tmp_path), "ExportAudio": False})
     ids = []

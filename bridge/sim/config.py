@@ -8,6 +8,11 @@ cannot be handed an object, so the configuration comes from environment variable
 - `RESOLVE_SIM_FPS`: render speed in frames per second (default 240).
 - `RESOLVE_SIM_AUDIO_FPS`: speed of audio-only renders (default 50 times the video speed:
   like Resolve, the simulator renders sound alone far faster than pictures).
+- `RESOLVE_SIM_RENDER_START`: seconds each render job spends starting before its first frame
+  (default 0): Resolve takes seconds to load the timeline and fill its caches.
+- `RESOLVE_SIM_SPEED_PROFILE`: how render speed varies along the timeline, as
+  `position:factor` pairs, e.g. `0.5:4` (from half-way through the timeline on, each frame
+  takes 4 times as long, as a graded or effects-heavy section does). Default: even speed.
 - `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
   renders at 256x144).
 - `RESOLVE_SIM_PRODUCT`: "DaVinci Resolve Studio" (default) or "DaVinci Resolve".
@@ -47,6 +52,23 @@ DEFAULT_SCALE = 2 / 15
 AUDIO_SPEEDUP = 50
 STUDIO = "DaVinci Resolve Studio"
 FREE = "DaVinci Resolve"
+
+
+def parse_speed_profile(text: str) -> tuple[tuple[float, float], ...]:
+    """ "0.5:4,0.8:1" as ((0.5, 4.0), (0.8, 1.0)): from each position (0..1 of the timeline) on, frames cost x."""
+    profile: list[tuple[float, float]] = []
+    for raw in filter(None, (part.strip() for part in text.split(","))):
+        position, sep, factor = raw.partition(":")
+        try:
+            pair = (float(position), float(factor))
+        except ValueError:
+            pair = (-1.0, 0.0)
+        if not sep or not 0.0 <= pair[0] < 1.0 or pair[1] <= 0:
+            raise ValueError(
+                f"RESOLVE_SIM_SPEED_PROFILE: expected position:factor, 0 <= position < 1, factor > 0; got {raw!r}"
+            )
+        profile.append(pair)
+    return tuple(sorted(profile))
 
 
 def default_library() -> Path:
@@ -116,6 +138,8 @@ class SimConfig:
     version: tuple[int, int, int, int, str] = DEFAULT_VERSION
     quirks: Quirks = Quirks()
     host: str = field(default_factory=socket.gethostname)
+    render_start: float = 0.0
+    speed_profile: tuple[tuple[float, float], ...] = ()
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> SimConfig:
@@ -127,6 +151,9 @@ class SimConfig:
             raise ValueError(f"RESOLVE_SIM_FPS and RESOLVE_SIM_AUDIO_FPS must be > 0, got {fps}, {audio_fps}")
         if not 0 < scale <= 1:
             raise ValueError(f"RESOLVE_SIM_SCALE must be in (0, 1], got {scale}")
+        render_start = float(env.get("RESOLVE_SIM_RENDER_START", 0))
+        if render_start < 0:
+            raise ValueError(f"RESOLVE_SIM_RENDER_START must be >= 0, got {render_start}")
         product = env.get("RESOLVE_SIM_PRODUCT", STUDIO)
         if product not in (STUDIO, FREE):
             raise ValueError(f"RESOLVE_SIM_PRODUCT must be {STUDIO!r} or {FREE!r}, got {product!r}")
@@ -141,6 +168,8 @@ class SimConfig:
             version=version,
             quirks=Quirks.parse(env.get("RESOLVE_SIM_QUIRKS", "")),
             host=env.get("RESOLVE_SIM_HOST") or socket.gethostname(),
+            render_start=render_start,
+            speed_profile=parse_speed_profile(env.get("RESOLVE_SIM_SPEED_PROFILE", "")),
         )
 
     @property
@@ -169,7 +198,17 @@ class SimConfig:
             "RESOLVE_SIM_VERSION": ".".join(str(part) for part in self.version[:4]),
             "RESOLVE_SIM_QUIRKS": ",".join(quirks),
             "RESOLVE_SIM_HOST": self.host,
+            "RESOLVE_SIM_RENDER_START": repr(self.render_start),
+            "RESOLVE_SIM_SPEED_PROFILE": ",".join(f"{p!r}:{f!r}" for p, f in self.speed_profile),
         }
+
+    def frame_cost(self, position: float) -> float:
+        """How many times a plain frame's time a frame at `position` (0..1 of the timeline) takes."""
+        factor = 1.0
+        for start, value in self.speed_profile:
+            if position >= start:
+                factor = value
+        return factor
 
     def picture_size(self, width: int, height: int) -> tuple[int, int]:
         """The size the simulator renders a width x height timeline at.

@@ -79,6 +79,7 @@ class RenderStatus:
     started: float | None = None
     finished: float | None = None
     error: str = ""
+    work_due: float = 0.0  # seconds of rendering the frames done so far cost (start cost included)
 
     def as_resolve(self) -> dict[str, Any]:
         pct = int(100 * self.frames_done / self.frames_total) if self.frames_total else 0
@@ -190,6 +191,9 @@ class Renderer:
         status = job.status
         status.state, status.started = "Rendering", time.monotonic()
         try:
+            status.work_due = self.config.render_start  # loading the timeline, filling caches
+            if self._stop.wait(status.work_due):
+                raise _Cancelled
             if self.config.quirks.fail_render:
                 raise RuntimeError(self.config.quirks.fail_render)
             target = Path(job.target_dir)
@@ -218,8 +222,13 @@ class Renderer:
         if crash_at is not None and status.frames_done >= crash_at * status.frames_total:
             os._exit(CRASH_EXIT_CODE)
         assert status.started is not None
-        speed = self.config.fps if job.settings.get("ExportVideo", True) else self.config.audio_fps
-        due = status.started + status.frames_done / speed
+        if job.settings.get("ExportVideo", True):
+            timeline = job.timeline
+            position = (job.mark_in + index - timeline["start_frame"]) / max(1, timeline["frames"])
+            status.work_due += self.config.frame_cost(position) / self.config.fps
+        else:  # sound alone: no grade or effect to slow it
+            status.work_due += 1 / self.config.audio_fps
+        due = status.started + status.work_due
         delay = due - time.monotonic()
         if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
             raise _Cancelled
