@@ -298,6 +298,8 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
             if mark != last:
                 last = mark
                 message = f"{record.state}: {busy_nodes(record)}" if not record.finished else record.state
+                if not record.finished and record.eta_seconds:
+                    message += f"; about {record.eta_seconds:.0f} s left"
                 await ctx.report_progress(round(record.progress, 1), 100.0, message)
             if settled(record):
                 return {"finished": True, **job_view(record)}

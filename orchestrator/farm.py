@@ -15,6 +15,7 @@ from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
 from orchestrator.redis_server import broker_url
 from orchestrator.settings import FarmSettings
+from orchestrator.speeds import SpeedBook
 from orchestrator.store import JobStore, connect
 
 
@@ -35,7 +36,7 @@ class Farm:
     def reconnect(self) -> None:
         """Forget the broker's address and every connection made to it: the next use finds the farm anew
         (for a local farm, its Redis may have come back on another port)."""
-        for name in ("url", "redis", "app", "store", "locks", "nodes", "catalog"):
+        for name in ("url", "redis", "app", "store", "locks", "nodes", "catalog", "speeds"):
             self.__dict__.pop(name, None)
 
     @cached_property
@@ -65,3 +66,7 @@ class Farm:
     @cached_property
     def catalog(self) -> Catalog:
         return Catalog(self.redis)
+
+    @cached_property
+    def speeds(self) -> SpeedBook:
+        return SpeedBook(self.redis)

@@ -33,7 +33,7 @@ def submit(farm: Farm, kind_name: str, spec: Any) -> Record:
     record = kind.record(
         id=job_id, kind=kind.name, spec=parsed, plan=compiled.plan, tasks=compiled.pieces, version_key=VERSION_KEY,
         priority=compiled.priority, max_attempts=compiled.max_attempts or farm.settings.max_attempts,
-        fail_fast=kind.fail_fast,
+        fail_fast=kind.fail_fast, frame_pool=compiled.frame_pool,
     )  # fmt: skip
     outcome = lifecycle.submit(record)
     farm.store.create(record)
@@ -90,32 +90,26 @@ def wait(
         time.sleep(interval)
 
 
-_rates: dict[int, tuple[float, float | None]] = {}  # id(farm) -> (computed at, frames/s of one node)
-RATE_MAX_AGE = 10.0
-
-
-def node_rate(farm: Farm, history: int = 20) -> float | None:
-    """Median frames per second of one node over recently finished segments (cached for a few seconds)."""
-    cached = _rates.get(id(farm))
-    if cached is not None and time.monotonic() - cached[0] < RATE_MAX_AGE:
-        return cached[1]
-    rates = []
-    for past in farm.store.list(kind="render", state="succeeded", limit=history):
-        for task in past.tasks:
-            if task.kind in ("segment", "render") and task.started_at and task.finished_at and task.frames_total:
-                rates.append(task.frames_total / max(task.finished_at - task.started_at, 1e-3))
-    rate = sorted(rates)[len(rates) // 2] if rates else None
-    _rates[id(farm)] = (time.monotonic(), rate)
-    return rate
-
-
 def estimate_seconds(farm: Farm, record: Record) -> float | None:
-    """How long a render should take, from the speed of recently finished segments; None without history."""
-    rate = node_rate(farm)
-    if rate is None or record.kind != "render":
+    """How long a render should take on the nodes it may use, from their remembered speeds; None without any.
+
+    A pulled render is spread over all of them (its frames over their summed speed); a render
+    cut up front takes as long as its longest piece on a typical node. The start cost of one
+    render is added either way.
+    """
+    if record.kind != "render" or not record.plan.speed_key:
         return None
+    nodes = record.plan.eligible_nodes or record.plan.known_nodes
+    speeds = farm.speeds.speeds(nodes, record.plan.speed_key)
+    if not speeds:
+        return None
+    start = farm.speeds.start_seconds(record.plan.speed_key) or 0.0
+    typical = sorted(speeds.values())[len(speeds) // 2]
+    if record.frame_pool is not None:
+        summed = sum(speeds.get(n, typical) for n in nodes) or typical
+        return round(start + record.frame_pool.count / summed, 2)
     longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
-    return round(longest / rate, 1)
+    return round(start + longest / typical, 2)
 
 
 def piece_logs(farm: Farm, job_id: str, piece: str | None = None) -> dict[str, list[str]]:

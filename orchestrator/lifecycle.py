@@ -10,7 +10,7 @@ outcome. They are the only code that changes a job record.
 | transition | from | to |
 |---|---|---|
 | `submit` | new record | pieces with nothing to wait for `pending` (sent), the rest `waiting` |
-| `claim` | piece `pending` (or `running` on a lost worker) | `running` on this node; or moved, skipped, failed |
+| `claim` | piece `pending` (or `running` on a lost worker) | `running` here (open: takes frames); or moved, skipped |
 | `progress` | piece `running` | frames counted; says whether to stop |
 | `piece_done` | piece `running` | `done`; dependents that became ready `pending` (sent); job `succeeded` when all are |
 | `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.models import SETTLED, JobRecord, TaskRecord
+from orchestrator.sizing import frames_to_take
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
+COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
 Verdict = Literal["run", "skip", "move", "wait", "stale", "retry", "failed", "done", "cancelled", "discard"]
 
 
@@ -141,6 +143,105 @@ def _record_failure(
     return Outcome("failed", reason, revoke=revoke, count_failure=True)
 
 
+def _take_frames(
+    record: JobRecord[Any, Any], piece: TaskRecord, node: str, speeds: Mapping[str, float], nodes: Sequence[str]
+) -> Outcome | None:
+    """An open piece of a pulled render takes the next range, sized for `node`; None when it got one.
+
+    While frames are left after it, a new open piece takes its place in the queue (and in the
+    `after` of whatever waited for it); when none are, the open pieces still queued are
+    skipped (their messages revoked), and the outcome sends what no longer waits for them.
+    """
+    pool = record.frame_pool
+    assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
+    in_flight = sum(
+        t.frames_total - t.frames_done
+        for t in record.tasks
+        if t.kind == "segment" and t.state in ("pending", "running")
+    )
+    size = frames_to_take(pool, node, speeds, nodes, in_flight)
+    if size:
+        number = int(piece.name.rpartition(" ")[2])
+        piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size
+        piece.output = f"{pool.work_dir}/seg_{number:04d}.{pool.extension}"
+        piece.params = {}
+        pool.next += size
+    sends: list[Send] = []
+    revoke: list[str] = []
+    if pool.remaining and size:
+        pool.made += 1
+        successor = TaskRecord(name=f"segment {pool.made}", kind="segment", task=piece.task,
+                               placement=piece.placement, params={"open": True})  # fmt: skip
+        _new_message(successor)
+        record.tasks.insert(record.tasks.index(piece) + 1, successor)
+        for waiting in record.tasks:
+            if piece.name in waiting.after:
+                waiting.after.append(successor.name)
+        sends.append(Send(successor.name))
+    elif not pool.remaining:
+        for other in record.tasks:
+            if other.params.get("open") and other.state in ("pending", "waiting"):
+                if other.state == "pending" and other.celery_id and other is not piece:
+                    revoke.append(other.celery_id)
+                other.state = "skipped"
+                for waiting in record.tasks:
+                    if other.name in waiting.after:
+                        waiting.after.remove(other.name)
+    if size:
+        return None if not (sends or revoke) else Outcome("run", send=sends, revoke=revoke)
+    return Outcome("skip", f"{piece.name}: no frames left", send=_make_ready(record), revoke=revoke)
+
+
+def _offer_copy(record: JobRecord[Any, Any], node: str, speeds: Mapping[str, float], now: float) -> list[Send]:
+    """The tail: `node` just came free and no frames are left; if a piece still rendering elsewhere
+    would finish far later than a copy made here, make that copy (`copy_of`) and send it to `node`.
+    The first of the two to finish is kept; the other stops at its next report."""
+    slow = _worth_copying(record, node, speeds, now)
+    pool = record.frame_pool
+    if slow is None or pool is None:
+        return []
+    pool.made += 1
+    copy = TaskRecord(
+        name=f"segment {pool.made}", kind="segment", task=slow.task, placement=slow.placement,
+        start=slow.start, end=slow.end, frames_total=slow.frames_total, params={"copy_of": slow.name},
+        output=f"{pool.work_dir}/seg_{pool.made:04d}.{pool.extension}",
+    )  # fmt: skip
+    _new_message(copy)
+    record.tasks.insert(record.tasks.index(slow) + 1, copy)
+    return [Send(copy.name, node)]
+
+
+def _worth_copying(
+    record: JobRecord[Any, Any], node: str, speeds: Mapping[str, float], now: float
+) -> TaskRecord | None:
+    """The running piece a copy on `node` would finish well before, the latest-finishing one; None if none.
+
+    Note: a copy renders the whole range again (Resolve cannot take over half a render), so it
+    pays only when the original is far slower; one copy per piece, never a copy of a copy.
+    """
+    pool = record.frame_pool
+    mine = speeds.get(node, 0.0)
+    if pool is None or mine <= 0:
+        return None
+    copied = {t.params.get("copy_of") for t in record.tasks if t.state in ("pending", "running")}
+    best: tuple[float, TaskRecord] | None = None
+    for other in record.tasks:
+        if other.kind != "segment" or other.state != "running" or other.params or other.name in copied:
+            continue
+        if other.node == node or other.started_at is None:
+            continue
+        speed = speeds.get(str(other.node), 0.0)
+        if speed <= 0:
+            continue
+        left = (
+            max(0.0, pool.start_seconds - (now - other.started_at)) + (other.frames_total - other.frames_done) / speed
+        )
+        copy = pool.start_seconds + other.frames_total / mine
+        if copy < COPY_MARGIN * left and (best is None or left > best[0]):
+            best = (left, other)
+    return best[1] if best else None
+
+
 # --- the transitions ------------------------------------------------------------------------
 
 
@@ -162,10 +263,12 @@ def claim(
     node_tags: Sequence[str],
     candidates: Sequence[str],
     now: float | None = None,
+    speeds: Mapping[str, float] | None = None,
 ) -> Outcome:
     """A worker on `node` got the piece's message and holds its lock: run it here, or say why not.
 
-    `candidates` are the live eligible nodes, best first (read from the registry just before).
+    `candidates` are the live eligible nodes, best first (read from the registry just before);
+    `speeds` their frames per second, for an open piece of a pulled render to size its range.
     Note: the caller holds the piece's lock, so a piece still `running` was left by a worker
     that died (its lock lapsed): that attempt counts as failed on its node.
     """
@@ -182,6 +285,12 @@ def claim(
     if message_id != piece.celery_id:
         return Outcome("skip", f"{name} is carried by another message now")
     outcome = Outcome("run")
+    if piece.params.get("copy_of") and record.task(piece.params["copy_of"]).state != "running":
+        piece.state, piece.finished_at = "cancelled", now
+        return Outcome("skip", f"{piece.params['copy_of']} finished before its copy {name} started")
+    if piece.params.get("copy_of") and piece.state == "running":
+        piece.state, piece.finished_at = "cancelled", now
+        return Outcome("skip", f"the copy {name} was lost with its worker on {piece.node}", lost_on=piece.node)
     if piece.state == "running" and piece.node:
         lost = piece.node
         outcome.lost_on = lost
@@ -203,18 +312,26 @@ def claim(
         if other is not None:  # with nowhere else to go, this node runs it after all: better late than never
             _new_message(piece)
             return Outcome("move", f"{node} failed it before", send=[Send(name, other)], lost_on=outcome.lost_on)
+    if piece.params.get("open"):
+        took = _take_frames(record, piece, node, speeds or {}, candidates)
+        if took is not None and took.verdict == "skip":
+            return took
+        if took is not None:
+            outcome.send, outcome.revoke = took.send, took.revoke
     piece.state, piece.node, piece.error = "running", node, None
     piece.attempts += 1
     piece.generation = record.generation
     piece.started_at, piece.finished_at = now, None
-    piece.frames_done = 0
+    piece.frames_done, piece.first_frames = 0, None
     if record.state == "queued" or piece.job_state != "running":
         record.state = piece.job_state
     record.started_at = record.started_at or now
     return outcome
 
 
-def progress(record: JobRecord[Any, Any], name: str, node: str, done: int, total: int) -> Outcome:
+def progress(
+    record: JobRecord[Any, Any], name: str, node: str, done: int, total: int, now: float | None = None
+) -> Outcome:
     """A running piece counted frames; it should stop when the job ended or the piece is no longer its."""
     piece = record.task(name)
     if record.finished or record.cancel_requested:
@@ -222,8 +339,13 @@ def progress(record: JobRecord[Any, Any], name: str, node: str, done: int, total
     if piece.state != "running" or piece.node != node:
         where = f" on {piece.node}" if piece.node and piece.node != node else ""
         return Outcome("stale", f"{name} is {piece.state}{where} now", stop=True)
+    original = piece.params.get("copy_of")
+    if original and record.task(original).state == "done":
+        return Outcome("stale", f"{original} finished first: its copy is not needed", stop=True)
     if piece.frames_total:  # only pieces compiled with frames count toward the job's progress
         piece.frames_done = max(piece.frames_done, min(done, piece.frames_total))
+        if piece.frames_done and piece.first_frames is None:  # from here on its speed can be measured
+            piece.first_frames = (now or time.time(), piece.frames_done)
     return Outcome("run")
 
 
@@ -243,8 +365,12 @@ def piece_done(
     results: list[dict[str, Any]] | None = None,
     error: str | None = None,
     now: float | None = None,
+    speeds: Mapping[str, float] | None = None,
 ) -> Outcome:
-    """The piece finished on `node`: record what it made, send what was waiting for it, settle the job."""
+    """The piece finished on `node`: record what it made, send what was waiting for it, settle the job.
+
+    A segment of a pulled render with no frames left to take may leave its node a copy of a
+    slower piece to render (`speeds`: the nodes' frames per second)."""
     now = now or time.time()
     piece = record.task(name)
     if not _ours(record, piece, node, generation):
@@ -252,16 +378,29 @@ def piece_done(
     if record.finished and piece.final:
         piece.state, piece.finished_at = "cancelled", now
         return Outcome("stale", f"the job is {record.state}: the output of {name} is not wanted")
+    original = record.task(piece.params["copy_of"]) if piece.params.get("copy_of") else None
+    if original is not None and original.state == "done":
+        piece.state, piece.finished_at = "cancelled", now
+        return Outcome("stale", f"{original.name} finished first: the copy {name} is not wanted")
     piece.state, piece.finished_at, piece.error = "done", now, error
     if output is not None:
         piece.output = output
+    if original is not None:  # the copy won: the original takes its output, and its own render stops
+        original.state, original.finished_at, original.output = "done", now, piece.output
+        original.frames_done = original.frames_total
+        original.details = {**(details or {}), "rendered_by": f"{name} on {node}"}
     piece.frames_done = frames if frames is not None else piece.frames_total
     piece.details = details or {}
+    pool = record.frame_pool
+    if pool is not None and piece.details.get("start_seconds") is not None:  # what starting a render costs here
+        pool.start_seconds = round((pool.start_seconds + float(piece.details["start_seconds"])) / 2, 3)
     if results is not None:
         piece.results = results
     if record.finished:
         return Outcome("done", f"kept for a retry: the job is {record.state}")
     ready = _make_ready(record)
+    if pool is not None and not pool.remaining and piece.kind == "segment" and original is None and speeds:
+        ready += _offer_copy(record, node, speeds, now)
     if not record.finished:
         phases = {t.job_state for t in record.tasks if t.state == "running"}
         record.state = "stitching" if "stitching" in phases else "running"
@@ -293,6 +432,10 @@ def piece_failed(
         piece.state, piece.finished_at, piece.error = "cancelled", now, error
         return Outcome("stale", f"{name} stopped on {node}: the job is {record.state}")
     unhealthy = f"a call hung running {name} of job {record.id}" if hung else None
+    if piece.params.get("copy_of"):  # a spare copy: the original still runs
+        piece.state, piece.finished_at, piece.error = "cancelled", now, error
+        piece.failed_on.append(node)
+        return Outcome("stale", f"the copy {name} failed on {node}: {error}", unhealthy=unhealthy, count_failure=True)
     gave_up = _record_failure(record, piece, node, error, permanent, now)
     if gave_up is not None:
         gave_up.unhealthy = unhealthy
@@ -307,7 +450,9 @@ def piece_cancelled(record: JobRecord[Any, Any], name: str, node: str, generatio
     piece = record.task(name)
     if piece.state != "running" or piece.node != node or piece.generation != generation:
         return Outcome("stale")
-    piece.state, piece.finished_at = "cancelled", time.time()
+    now = time.time()
+    piece.state, piece.finished_at = "cancelled", now
+    _settle(record, now)  # a spare copy stopping may be the last piece the job waited for
     return Outcome("cancelled")
 
 
@@ -327,7 +472,7 @@ def retry_job(record: JobRecord[Any, Any], now: float | None = None) -> Outcome:
     if record.state not in ("failed", "cancelled"):
         raise ValueError(f"job {record.id} is {record.state}: only failed or cancelled jobs are retried")
     record.generation += 1
-    again = {t.name for t in record.tasks if t.state != "done"}
+    again = {t.name for t in record.tasks if t.state != "done" and not t.params.get("copy_of")}
     # A piece runs again when anything it waits for does (a stitch of segments made anew).
     grew = True
     while grew:

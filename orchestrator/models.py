@@ -138,6 +138,47 @@ class TaskRecord(BaseModel):
     celery_id: str | None = None  # the one message that may run it now
     generation: int = 0  # the job generation of its latest claim
     failed_on: list[str] = Field(default_factory=list)
+    first_frames: tuple[float, int] | None = None  # when this attempt first reported frames, and how many
+
+
+def piece_speed(piece: TaskRecord, now: float) -> float | None:
+    """Frames per second of a piece rendering now, since its first report of frames (its start cost left out);
+    None until two reports tell."""
+    if piece.state != "running" or piece.first_frames is None:
+        return None
+    seen, frames = piece.first_frames
+    if piece.frames_done <= frames or now <= seen:
+        return None
+    return (piece.frames_done - frames) / (now - seen)
+
+
+class FramePool(BaseModel):
+    """A render's frames that no piece has taken yet: each free node takes the next range.
+
+    Note: pieces of a pulled render are cut when a node claims them (`lifecycle.claim`), sized
+    from that node's speed (`orchestrator.sizing`); until then a piece is `open` (no range).
+    """
+
+    start: int
+    end: int
+    next: int  # the first frame no piece has taken
+    made: int = 0  # pieces cut so far, named "segment <n>"
+    open_pieces: int = 1  # how many open pieces wait in the queue at once (one per node that could take one)
+    target_seconds: float  # how long a piece should take, far from the end
+    longest_seconds: float = float("inf")  # no piece expected to take longer (half the render time limit)
+    start_seconds: float  # what starting one render costs on Resolve, as far as the farm knows
+    min_frames: int  # no piece shorter, unless that is all that is left
+    speed_key: str  # codec and picture size: speeds are remembered per key
+    work_dir: str
+    extension: str
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.end - self.next + 1)
+
+    @property
+    def count(self) -> int:
+        return self.end - self.start + 1
 
 
 class JobRecord(BaseModel, Generic[SpecT, PlanT]):
@@ -168,6 +209,7 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
     cleanup_at: float | None = None  # when a cancelled job's leftovers are due to be removed
     blocked_nodes: dict[str, int] = Field(default_factory=dict)  # node -> failures in this job
     version_key: str = ""
+    frame_pool: FramePool | None = None  # a pulled render's frames not yet taken
 
     def task(self, name: str) -> TaskRecord:
         for task in self.tasks:
@@ -180,10 +222,18 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         return self.state in FINISHED
 
     def refresh_progress(self, now: float | None = None) -> None:
-        """Derive progress and ETA from the pieces' frames, or from settled pieces when none counts frames."""
+        """Derive progress and ETA from the pieces' frames, or from settled pieces when none counts frames.
+
+        The ETA is the frames left over the summed speed of the pieces rendering now (each
+        measured from its own progress, its start cost left out), so it follows the farm as
+        nodes join, leave or slow down in a heavy section.
+        """
         now = now or time.time()
         framed = [t for t in self.tasks if t.frames_total]
-        if framed:
+        if self.frame_pool is not None:  # frames no piece has taken yet count too
+            total = self.frame_pool.count
+            done = sum(t.frames_done for t in framed if t.kind in ("segment", "render"))
+        elif framed:
             total = sum(t.frames_total for t in framed)
             done = sum(t.frames_done for t in framed)
         else:
@@ -191,9 +241,13 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         self.progress = 100.0 if self.state == "succeeded" else (99.0 * done / total if total else 0.0)
         if self.finished:
             self.eta_seconds = 0.0
-        elif framed and self.started_at and done:
-            rate = done / max(now - self.started_at, 1e-6)
-            self.eta_seconds = round((total - done) / rate, 1) if rate else None
+            return
+        if not (framed or self.frame_pool) or not done:
+            return
+        speed = sum(piece_speed(t, now) or 0.0 for t in self.tasks if t.state == "running")
+        if not speed and self.started_at:  # nothing renders this moment: the job's rate so far
+            speed = done / max(now - self.started_at, 1e-6)
+        self.eta_seconds = round((total - done) / speed, 1) if speed else None
 
     def public(self) -> dict[str, Any]:
         """The JSON form the CLI, the MCP server and the docs show."""

@@ -83,6 +83,12 @@ class FarmSettings(BaseSettings):
     edit_time_limit: int = Field(900, ge=10, description="hard limit of one edit task, seconds")
     min_segment_frames: int = Field(240, ge=1)
     segments_per_node: int = Field(1, ge=1, le=64)
+    piece_seconds: float = Field(
+        300.0, gt=0, description="how long a piece of a pulled render should take, far from its end"
+    )
+    render_start_seconds: float = Field(
+        5.0, ge=0, description="what starting one render costs on Resolve, until the farm has measured it"
+    )
     heartbeat_interval: float = Field(5.0, gt=0)
     heartbeat_timeout: float = Field(20.0, gt=0)
     job_retention: int = Field(7 * 24 * 3600, ge=60, description="seconds a finished job is kept")

@@ -32,8 +32,21 @@ class Reporter:
         self.why = ""  # why the piece should stop, once `cancel` is set
         self._last = 0.0
         self._said: tuple[Any, Any] | None = None
+        self.began = 0.0  # when the render started: its first status poll follows it at once
+        self.first_frames: tuple[float, int] | None = None  # when the first frames were seen, and how many
+
+    def speed(self, frames: int, ended: float) -> tuple[float, float]:
+        """(frames per second once frames came out, seconds before the first one did) of a finished render."""
+        if self.first_frames is not None and frames > self.first_frames[1] and ended > self.first_frames[0]:
+            seen, done = self.first_frames
+            fps = (frames - done) / (ended - seen)
+            return fps, max(0.0, seen - self.began - done / fps)
+        return frames / max(ended - self.began, 1e-3), 0.0  # too short to tell its start from its frames
 
     def __call__(self, done: int, total: int, status: dict[str, Any]) -> None:
+        self.began = self.began or time.monotonic()
+        if done and self.first_frames is None:
+            self.first_frames = (time.monotonic(), done)
         said = (status.get("status"), status.get("error"))
         if said != self._said:  # what Resolve says, into the piece's log when it changes
             self._said = said

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderSpec
-from orchestrator.models import ProjectRef
+from orchestrator.models import JobRecord, ProjectRef
+from orchestrator.sizing import measured_speeds
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.runtime import runtime
@@ -88,6 +90,7 @@ class RenderPiece(ResolvePiece):
                 preset=preset, settings=self._settings(spec, single=piece.kind == "render"), progress=reporter,
                 cancel=reporter.cancel,
             )  # fmt: skip
+            fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
             if not self.audio_only:
@@ -108,8 +111,22 @@ class RenderPiece(ResolvePiece):
             raise
         if not self.audio_only:
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
-        return PieceResult(output=made, frames=0 if self.audio_only else frames,
-                           details={"seconds": round(result.seconds, 3)})  # fmt: skip
+        details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}"}
+        if not self.audio_only:
+            details.update(fps=round(fps, 3), start_seconds=round(start_seconds, 3))
+        return PieceResult(output=made, frames=0 if self.audio_only else frames, details=details)
+
+    def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
+        fps = result.details.get("fps")
+        if fps and record.plan.speed_key:
+            runtime.farm().speeds.record(runtime.node, record.plan.speed_key, fps, result.details["start_seconds"])
+
+    def speeds(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> dict[str, float] | None:
+        """For a pulled render: speeds measured in this job, else remembered from others."""
+        if record.frame_pool is None or self.audio_only:
+            return None
+        remembered = runtime.farm().speeds.speeds([*nodes, runtime.node], record.frame_pool.speed_key)
+        return {**remembered, **measured_speeds(record, time.time())}
 
     def _format(self, spec: RenderSpec) -> tuple[str | None, str | None, str | None]:
         if self.audio_only:

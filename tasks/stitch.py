@@ -64,8 +64,10 @@ class StitchPiece(PieceTask):
 
 def _join(record: JobRecord[Any, Any]) -> Path:
     plan: RenderPlan = record.plan
-    pieces = [t for t in record.tasks if t.kind in ("segment", "render")]
-    audio = next((t.output for t in record.tasks if t.kind == "audio"), None)
+    stitch = next(t for t in record.tasks if t.kind == "stitch")
+    waited = [record.task(name) for name in stitch.after]
+    pieces = sorted((t for t in waited if t.kind in ("segment", "render")), key=lambda t: t.start or 0)  # frame order
+    audio = next((t.output for t in waited if t.kind == "audio"), None)
     files = [str(t.output) for t in pieces]
     ext = Path(files[0]).suffix
     final = Path(plan.output + ext)

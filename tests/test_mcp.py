@@ -126,9 +126,9 @@ def test_render_and_wait_with_progress(farm) -> None:
 
 
 def test_estimate_once_history_exists(farm) -> None:
-    from orchestrator import jobs
-
-    jobs._rates.clear()  # the previous test's render is the history now
+    """A render remembers its nodes' speeds: the next render's answer carries an estimate from them."""
+    done = run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "history"})
+    assert farm.speeds.speeds(done.plan.known_nodes, done.plan.speed_key)
     (first,) = call(
         farm, lambda c: c.call_tool("render_timeline", {"project": "Demo", "timeline": "Teaser", "output_name": "est"})
     )

@@ -93,14 +93,17 @@ def test_flower_api_needs_auth_and_shows_the_farm(watched) -> None:
         workers = httpx2.get(f"{flower_url}/api/workers", auth=auth, params={"refresh": "true"}, timeout=30).json()
         tasks = httpx2.get(f"{flower_url}/api/tasks", auth=auth, timeout=30).json()
         mine = [t for t in tasks.values() if record.id in (t.get("args") or "")]
-        if len(workers) >= 3 and any(t["state"] == "SUCCESS" for t in mine):
+        shown = [t for t in mine if t["name"] == "tasks.render_segment" and t["state"] == "SUCCESS"]
+        if len(workers) >= 3 and any("86400.." in (t.get("result") or "") for t in shown):
             break
         assert time.monotonic() < deadline, (workers.keys(), list(tasks.values())[:3])
         time.sleep(0.5)
     assert {w.split("@")[0] for w in workers} >= {"w-1", "w-2", "post"}
-    render = next(t for t in mine if t["name"] == "tasks.render_segment")
-    assert f"job {record.id} | Demo/Teaser segment 1/2 | frames 86400..86579 | v1.render" in [t["args"] for t in mine]
-    assert render["args"].startswith(f"job {record.id} | Demo/Teaser")
+    # A pulled piece is sent before it takes its frames: its message names it, its result shows its range.
+    first = next(t for t in farm.store.get(record.id).tasks if t.kind == "segment" and t.start == 86400)
+    assert f"job {record.id} | Demo/Teaser {first.name} | the next frames left | v1.render" in [t["args"] for t in mine]
+    assert any(f"'range': '86400..{first.end}'" in (t.get("result") or "") for t in shown), [t["result"] for t in shown]
+    assert f"job {record.id} | Demo/Teaser audio | frames 86400..86759 | v1.render" in [t["args"] for t in mine]
     queues = httpx2.get(f"{flower_url}/api/queues/length", auth=auth, timeout=30).json()
     names = {q["name"] for q in queues["active_queues"]}
     assert {"v1.render", "v1.edit", "v1.post", "v1.node.w-1", "v1.node.w-2"} <= names, names

@@ -106,7 +106,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record.public()))
         return 0 if record.state != "failed" else 1
-    table = Table(title=f"job {record.id} ({record.kind}): {record.state}, {record.progress:.1f}%")
+    eta = f", about {describe_eta(record.eta_seconds)} left" if record.eta_seconds and not record.finished else ""
+    table = Table(title=f"job {record.id} ({record.kind}): {record.state}, {record.progress:.1f}%{eta}")
     for column in ("task", "node", "state", "attempts", "frames", "error"):
         table.add_column(column)
     for t in record.tasks:
@@ -120,17 +121,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if record.state != "failed" else 1
 
 
+def describe_eta(seconds: float | None) -> str:
+    """ "about 4 min" as people read a time left."""
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     records = connect_farm().store.list(state=args.state, kind=args.kind, offset=args.offset, limit=args.limit)
     if args.json:
         print(json.dumps([r.public() for r in records]))
         return 0
     table = Table(title="jobs")
-    for column in ("id", "kind", "state", "progress", "created", "outputs / errors"):
+    for column in ("id", "kind", "state", "progress", "left", "created", "outputs / errors"):
         table.add_column(column)
     for r in records:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
-        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", created, "; ".join(r.outputs or r.errors))
+        left = describe_eta(r.eta_seconds) if r.eta_seconds and not r.finished else "-"
+        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", left, created, "; ".join(r.outputs or r.errors))
     out.print(table)
     return 0
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
-from orchestrator.models import JobRecord, PlanT, SpecT, TaskRecord
+from orchestrator.models import FramePool, JobRecord, PlanT, SpecT, TaskRecord
 
 if TYPE_CHECKING:
     from orchestrator.farm import Farm
@@ -44,6 +44,7 @@ class Compiled(Generic[PlanT]):
     pieces: list[TaskRecord]
     priority: int = 5
     max_attempts: int | None = None  # None: the farm's setting
+    frame_pool: FramePool | None = None  # frames that free nodes take as they come (pulled renders)
 
 
 class JobKind(ABC, Generic[SpecT, PlanT]):

@@ -1,8 +1,11 @@
 """The `render` kind: one timeline (or a range of it) rendered, split across hosts or not.
 
-Compiles a `RenderSpec` into segments of the range (one per live eligible node times
-`segments_per_node`, none shorter than `min_segment_frames`), an audio pass rendered once
-for the whole range when split, and a stitch on the post queue that waits for all of them.
+Compiles a `RenderSpec` into segments of the range, an audio pass rendered once for the whole
+range when split, and a stitch on the post queue that waits for all of them. Split `auto`
+on two or more nodes is pulled: the frames are a pool (`JobRecord.frame_pool`) and each free
+node takes the next range, sized from its speed (`orchestrator.sizing`), until none are left;
+the compiled plan holds one open piece per node that could take one. A number of segments
+(`split: N`) cuts the range into N equal pieces up front.
 Segments of all-intra codecs (ProRes, DNxHR) join frame-exactly by stream copy; long-GOP
 codecs (H.264, H.265) render unsplit unless the user asks, and then the stitch re-encodes.
 """
@@ -17,7 +20,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
-from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.models import FramePool, FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.speeds import speed_key
 
 if TYPE_CHECKING:
     from orchestrator.farm import Farm
@@ -142,6 +146,8 @@ class RenderPlan(BaseModel):
     known_nodes: list[str]
     fps: float | str | None = None
     audio: bool = True
+    pulled: bool = False  # free nodes take ranges as they come (`segments` is then how many could at once)
+    speed_key: str = ""  # what this render's speed is remembered by (codec and picture size)
 
 
 RenderJob = JobRecord[RenderSpec, RenderPlan]
@@ -169,6 +175,30 @@ def cut(start: int, end: int, count: int) -> list[tuple[int, int]]:
         ranges.append((first, first + length - 1))
         first += length
     return ranges
+
+
+def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
+    """Split `auto` of an all-intra codec on two or more nodes, with frames for at least two pieces."""
+    return spec.split == "auto" and spec.intra and nodes >= 2 and frames >= 2 * min_frames
+
+
+def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
+    """A pulled render's first pieces: the audio pass, `count` open segments, and the stitch waiting for all."""
+    ext = extension(spec)
+    where = Placement(pool="render", node=spec.node, tags=tuple(sorted(spec.tags)))
+    made: list[TaskRecord] = []
+    if spec.audio:
+        audio = str(work_dir / ("audio.mp4" if ext == "mp4" else "audio.mov"))
+        made.append(TaskRecord(name="audio", kind="audio", task=RENDER_AUDIO, placement=where, start=start, end=end,
+                               output=audio))  # fmt: skip
+    for i in range(1, count + 1):
+        made.append(TaskRecord(name=f"segment {i}", kind="segment", task=RENDER_SEGMENT, placement=where,
+                               params={"open": True}))  # fmt: skip
+    made.append(TaskRecord(
+        name="stitch", kind="stitch", task=STITCH, placement=Placement(pool="post"), output=str(output),
+        after=[p.name for p in made], job_state="stitching", final=True,
+    ))  # fmt: skip
+    return made
 
 
 def extension(spec: RenderSpec) -> str:
@@ -229,17 +259,34 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         )
         live = [n.name for n in farm.nodes.eligible(spec.node, spec.tags)]
         settings = farm.settings
-        count = segment_count(end - start + 1, len(live or names[:1]), spec, settings.min_segment_frames,
-                              settings.segments_per_node)  # fmt: skip
+        frames = end - start + 1
         work_dir = settings.storage_roots[0] / ".farm" / job_id
+        key = speed_key(
+            spec.codec_key, *((info["width"], info["height"]) if info and "width" in info else (None, None))
+        )
+        pool = None
+        if pulled(spec, frames, len(live), settings.min_segment_frames):
+            count = min(len(live), frames // settings.min_segment_frames)
+            made = open_pieces(spec, start, end, count, work_dir, output_dir / output_name)
+            pool = FramePool(
+                start=start, end=end, next=start, made=count, open_pieces=count, target_seconds=settings.piece_seconds,
+                longest_seconds=settings.render_time_limit / 2,
+                start_seconds=farm.speeds.start_seconds(key) or settings.render_start_seconds,
+                min_frames=settings.min_segment_frames, speed_key=key, work_dir=str(work_dir),
+                extension=extension(spec),
+            )  # fmt: skip
+        else:
+            count = segment_count(frames, len(live or names[:1]), spec, settings.min_segment_frames,
+                                  settings.segments_per_node)  # fmt: skip
+            made = pieces(spec, start, end, count, work_dir, output_dir / output_name)
+        single = count == 1 and pool is None
         plan = RenderPlan(
-            frames=FrameSpan(start=start, end=end, count=end - start + 1), segments=count, single_pass=count == 1,
-            stitch="move" if count == 1 else ("copy" if spec.intra else "reencode"), work_dir=str(work_dir),
+            frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
+            stitch="move" if single else ("copy" if spec.intra else "reencode"), work_dir=str(work_dir),
             output=str(output_dir / output_name), eligible_nodes=live, known_nodes=names,
-            fps=info["fps"] if info else None, audio=spec.audio,
+            fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None, speed_key=key,
         )  # fmt: skip
-        made = pieces(spec, start, end, count, work_dir, output_dir / output_name)
-        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts)
+        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, frame_pool=pool)
 
     @staticmethod
     def _check_format(farm: Farm, spec: RenderSpec, names: list[str]) -> None:
@@ -271,12 +318,16 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
     def summary(self, record: JobRecord[Any, Any]) -> str:
         plan: RenderPlan = record.plan
         nodes = ", ".join(plan.eligible_nodes) or "none up yet"
+        if plan.pulled:
+            return f"frames {plan.frames.start}..{plan.frames.end}, taken by free nodes as they come ({nodes})"
         return f"frames {plan.frames.start}..{plan.frames.end} in {plan.segments} segment(s) on {nodes}"
 
     def shown(self, record: JobRecord[Any, Any], piece: TaskRecord) -> str:
         spec: RenderSpec = record.spec
         if piece.kind == "stitch":
             return f"job {record.id} | {spec.project}/{spec.timeline} stitch -> {record.plan.output}"
+        if piece.params.get("open"):
+            return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | the next frames left"
         return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | frames {piece.start}..{piece.end}"
 
 

@@ -1,0 +1,133 @@
+"""Pulled renders on a real farm: free nodes take the next frames, sized by their speed.
+
+Behaviour, not times: frame-exact outputs from a farm of mixed speeds with every frame
+rendered once, speeds remembered for the next job, two jobs of one priority sharing the
+nodes, an urgent job taking the next free node, and a node killed while it holds a piece.
+"""
+
+from __future__ import annotations
+
+import time
+
+from farm_helpers import run, running_farm
+
+from orchestrator import jobs
+from orchestrator.demo import verify
+from orchestrator.models import JobRecord
+
+PULLED = {"RESOLVE_FARM_PIECE_SECONDS": "0.5", "RESOLVE_SIM_RENDER_START": "0.1"}
+
+
+def frames_taken(record: JobRecord) -> list[int]:
+    return sorted(f for t in record.tasks if t.kind == "segment" and t.state == "done"
+                  for f in range(t.start or 0, (t.end or 0) + 1))  # fmt: skip
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_mixed_farm_renders_every_frame_once_and_remembers_each_nodes_speed(tmp_path) -> None:
+    nodes = {"slow": {"env": {"RESOLVE_SIM_FPS": "120"}}, "fast": {"env": {"RESOLVE_SIM_FPS": "480"}}}
+    with running_farm(tmp_path, nodes, **PULLED) as (_local, farm):
+        record = run(farm, {"project": "Demo", "timeline": "Main", "output_name": "mixed"})
+        assert record.state == "succeeded", record.errors
+        assert record.plan.pulled
+        assert verify(record.outputs[0], record.plan)["exact"]  # joined in frame order, whatever order pieces came in
+        assert frames_taken(record) == list(range(record.plan.frames.start, record.plan.frames.end + 1))
+        segments = [t for t in record.tasks if t.kind == "segment" and t.state == "done"]
+        assert len(segments) > 2  # taken in several rounds, not one cut per node
+        assert {t.node for t in segments} == {"slow", "fast"}
+        assert all(t.details["fps"] > 0 for t in segments)
+        remembered = farm.speeds.speeds(["slow", "fast"], record.plan.speed_key)
+        assert set(remembered) == {"slow", "fast"}
+        assert sorted(record.task("stitch").after) == sorted(t.name for t in record.tasks if t.state == "done"
+                                                             and t.kind in ("audio", "segment"))  # fmt: skip
+
+
+def test_two_jobs_of_one_priority_share_the_nodes(tmp_path) -> None:
+    nodes = {"n1": {}, "n2": {}}
+    with running_farm(tmp_path, nodes, RESOLVE_SIM_FPS="240", **PULLED) as (_local, farm):
+        first = jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "audio": False, "output_name": "one"})
+        second = jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "audio": False, "output_name": "two"})
+        a, b = jobs.wait(farm, first.id, timeout=180), jobs.wait(farm, second.id, timeout=180)
+        assert a.state == b.state == "succeeded", (a.errors, b.errors)
+        assert verify(a.outputs[0], a.plan)["exact"] and verify(b.outputs[0], b.plan)["exact"]
+        a_starts = sorted(t.started_at or 0 for t in a.tasks if t.kind == "segment" and t.state == "done")
+        b_starts = sorted(t.started_at or 0 for t in b.tasks if t.kind == "segment" and t.state == "done")
+        # Interleaved: the second job started before the first had taken its last piece, and so on.
+        assert b_starts[0] < a_starts[-1] and a_starts[0] < b_starts[-1]
+
+
+def test_a_late_urgent_job_takes_the_next_free_node(tmp_path) -> None:
+    nodes = {"n1": {}, "n2": {}}
+    with running_farm(tmp_path, nodes, RESOLVE_SIM_FPS="240", **PULLED) as (_local, farm):
+        long = jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "audio": False, "output_name": "long"})
+        wait_until(lambda: sum(t.state == "done" for t in farm.store.get(long.id).tasks) >= 2, 60,
+                   "the long job never got going")  # fmt: skip
+        urgent = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": "none", "priority": 0,
+                                           "output_name": "urgent"})  # fmt: skip
+        done = jobs.wait(farm, urgent.id, timeout=120)
+        assert done.state == "succeeded", done.errors
+        long_done = jobs.wait(farm, long.id, timeout=180)
+        assert long_done.state == "succeeded" and verify(long_done.outputs[0], long_done.plan)["exact"]
+        started = done.task("render").started_at or 0
+        later = [t.started_at for t in long_done.tasks if t.started_at and t.started_at > urgent.created_at]
+        assert later and started < min(later), "a piece of the earlier job was taken before the urgent one"
+
+
+def test_a_node_killed_while_it_holds_a_piece_leaves_no_frame_missing_or_doubled(tmp_path) -> None:
+    nodes = {"k1": {}, "k2": {}}
+    env = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}
+    with running_farm(tmp_path, nodes, **PULLED, **env) as (local, farm):
+        record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Main", "output_name": "killed"})
+        victim = None
+
+        def holding() -> bool:
+            nonlocal victim
+            running = [t for t in farm.store.get(record.id).tasks
+                       if t.kind == "segment" and t.state == "running" and t.frames_done > 10]  # fmt: skip
+            victim = running[0] if running else None
+            return victim is not None
+
+        wait_until(holding, 60, "no piece started")
+        assert victim is not None
+        local.kill_worker(str(victim.node))
+        final = jobs.wait(farm, record.id, timeout=120)
+        assert final.state == "succeeded", final.errors
+        assert verify(final.outputs[0], final.plan)["exact"]
+        assert frames_taken(final) == list(range(final.plan.frames.start, final.plan.frames.end + 1))
+        redone = final.task(victim.name)
+        assert (redone.start, redone.end) == (victim.start, victim.end)  # the same frames, taken by the other node
+        assert redone.node != victim.node and victim.node in redone.failed_on
+
+
+def test_the_tail_is_copied_to_an_idle_node_and_only_one_copy_counts(tmp_path) -> None:
+    """A slow node holds the last piece while a fast one is idle: the fast one renders a copy, the first to
+    finish is kept, the other stops; the file is exact, no frame doubled or missing."""
+    nodes = {"slow": {"env": {"RESOLVE_SIM_FPS": "10"}}, "fast": {"env": {"RESOLVE_SIM_FPS": "480"}}}
+    with running_farm(tmp_path, nodes, RESOLVE_FARM_RENDER_START_SECONDS="0.5", **PULLED) as (_local, farm):
+        # Speeds unknown at first: each node's first piece is the same size, far too long for the slow one.
+        spec = {"project": "Demo", "timeline": "Main", "frames": {"start": 86400, "end": 87359}, "output_name": "tail"}
+        record = run(farm, spec, timeout=180)
+        assert record.state == "succeeded", record.errors
+        assert verify(record.outputs[0], record.plan)["exact"]
+        copies = [t for t in record.tasks if t.params.get("copy_of")]
+        assert len(copies) == 1, [(t.name, t.params, t.state) for t in record.tasks]
+        (copy,) = copies
+        original = record.task(copy.params["copy_of"])
+        assert (
+            original.node == "slow" and copy.node == "fast" and (copy.start, copy.end) == (original.start, original.end)
+        )
+        assert original.state == "done" and copy.state in ("done", "cancelled")
+        if copy.state == "done":  # the copy won: the original's record holds its file
+            assert original.output == copy.output and original.details["rendered_by"].startswith(copy.name)
+        assert copy.name not in record.task("stitch").after
+        assert frames_taken(record).count(original.start) == 1 + (copy.state == "done")  # counted once by the stitch
+        joined = [record.task(n) for n in record.task("stitch").after if record.task(n).kind == "segment"]
+        assert sorted(f for t in joined for f in range(t.start or 0, (t.end or 0) + 1)) == list(
+            range(record.plan.frames.start, record.plan.frames.end + 1)
+        )

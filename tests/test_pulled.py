@@ -1,0 +1,242 @@
+"""Pulled renders on records in memory: open pieces take frames sized by speed when claimed (no Redis, no Celery).
+
+The sizing rule alone (`orchestrator.sizing`), then the lifecycle around it: a successor
+takes each claimed open piece's place, the last frames close the queue, and whatever the
+order of claims, every frame of the range is taken exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator import lifecycle
+from orchestrator.models import FramePool, JobRecord, Placement, TaskRecord
+from orchestrator.sizing import frames_to_take
+
+
+class Spec(BaseModel):
+    what: str = "x"
+
+
+class Plan(BaseModel):
+    pulled: bool = True
+
+
+Job = JobRecord[Spec, Plan]
+
+
+def pool(
+    frames: int = 2880, target: float = 300.0, start: float = 2.0, min_frames: int = 24, opened: int = 4
+) -> FramePool:
+    return FramePool(start=1000, end=1000 + frames - 1, next=1000, made=opened, open_pieces=opened,
+                     target_seconds=target, start_seconds=start, min_frames=min_frames, speed_key="k",
+                     work_dir="/w", extension="mov")  # fmt: skip
+
+
+def pulled_job(opened: int = 4, **kw: Any) -> Job:
+    where = Placement(pool="render")
+    pieces = [TaskRecord(name=f"segment {i}", kind="segment", task="t.seg", placement=where, params={"open": True})
+              for i in range(1, opened + 1)]  # fmt: skip
+    record = Job(
+        kind="render", spec=Spec(), plan=Plan(), frame_pool=pool(opened=opened, **kw),
+        tasks=[*pieces, TaskRecord(name="stitch", kind="stitch", task="t.join", placement=Placement(pool="post"),
+                                   after=[p.name for p in pieces], job_state="stitching", final=True)],
+    )  # fmt: skip
+    lifecycle.submit(record)
+    return record
+
+
+def claim(record: Job, name: str, node: str, speeds: dict[str, float], nodes: list[str]) -> lifecycle.Outcome:
+    piece = record.task(name)
+    return lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), nodes, speeds=speeds)
+
+
+MIXED = {"n30": 30.0, "n60": 60.0, "n120": 120.0, "n240": 240.0}
+
+
+def test_known_speeds_share_a_short_render_so_that_all_finish_together() -> None:
+    """Four free nodes at 30..240 frames/s, 2,880 frames: one piece each, frames in proportion to speed."""
+    record = pulled_job()
+    for name, node in zip(
+        ["segment 1", "segment 2", "segment 3", "segment 4"], ["n240", "n30", "n120", "n60"], strict=True
+    ):
+        claim(record, name, node, MIXED, list(MIXED))
+    taken = {t.node: t.frames_total for t in record.tasks if t.state == "running"}
+    assert taken == {"n240": 1536, "n30": 192, "n120": 768, "n60": 384}  # 2,880 x speed / 450
+    assert record.frame_pool is not None and record.frame_pool.remaining == 0
+    assert all(t.state == "skipped" for t in record.tasks if t.params.get("open"))
+
+
+def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
+    record = pulled_job(frames=100_000, target=10.0)
+    outcome = claim(record, "segment 1", "n60", MIXED, list(MIXED))
+    first = record.task("segment 1")
+    assert (first.start, first.end, first.frames_total) == (1000, 1599, 600)  # 10 s at 60 frames/s
+    assert first.output == "/w/seg_0001.mov" and not first.params
+    assert [s.piece for s in outcome.send] == ["segment 5"]  # the queue keeps one open piece per node
+    successor = record.task("segment 5")
+    assert successor.state == "pending" and successor.params == {"open": True} and successor.celery_id
+    assert "segment 5" in record.task("stitch").after
+
+
+def test_an_unknown_node_takes_a_small_first_piece() -> None:
+    record = pulled_job(frames=2880)
+    claim(record, "segment 1", "new", {"n60": 60.0}, ["new", "n60"])
+    assert record.task("segment 1").frames_total == 2880 // (4 * 2)
+
+
+def test_no_piece_is_so_short_that_its_start_dominates_and_none_leaves_a_crumb() -> None:
+    p = pool(frames=1000, target=0.1, start=2.0)
+    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 480  # 4 x 2 s of start at 60 frames/s
+    p = pool(frames=500, target=0.1, start=2.0)
+    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 500  # 20 frames left over would not be worth a start
+
+
+def test_no_piece_is_expected_to_outlast_half_the_render_time_limit() -> None:
+    """A node left alone near the end must not take an hour of frames against a 10 s limit: it would be killed."""
+    p = pool(frames=2880, target=300.0)
+    p.longest_seconds = 5.0
+    assert frames_to_take(p, "n60", MIXED, ["n60"]) == 300
+    p.target_seconds = 1.0  # far from the end too
+    assert frames_to_take(p, "n60", MIXED, ["n60"]) == 300
+
+
+def test_an_open_piece_claimed_after_the_last_frames_went_is_skipped_and_the_stitch_sent_once_all_are_done() -> None:
+    record = pulled_job(opened=2, frames=200)
+    claim(record, "segment 1", "a", {"a": 100.0, "b": 100.0}, ["a", "b"])
+    assert record.task("segment 1").frames_total == 100
+    out = claim(record, "segment 2", "b", {"a": 100.0, "b": 100.0}, ["a", "b"])
+    assert record.task("segment 2").frames_total == 100 and not out.send
+    lifecycle.piece_done(record, "segment 1", "a", record.generation, output="/o1")
+    late = lifecycle.Outcome("run")
+    if any(t.params.get("open") and t.state == "pending" for t in record.tasks):
+        late = claim(record, next(t.name for t in record.tasks if t.params.get("open") and t.state == "pending"),
+                     "a", {}, ["a", "b"])  # fmt: skip
+        assert late.verdict == "skip"
+    outcome = lifecycle.piece_done(record, "segment 2", "b", record.generation, output="/o2")
+    assert [s.piece for s in outcome.send + late.send] == ["stitch"]
+    assert record.task("stitch").after == ["segment 1", "segment 2"]
+
+
+def test_any_order_of_claims_and_speeds_takes_every_frame_exactly_once() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        nodes = [f"n{i}" for i in range(rng.randint(1, 6))]
+        speeds = {n: rng.choice([0.0, 10.0, 60.0, 240.0, 1000.0]) for n in nodes}
+        record = pulled_job(opened=len(nodes), frames=rng.randint(48, 20_000), target=rng.choice([0.5, 5.0, 60.0]),
+                            start=rng.choice([0.0, 2.0]))  # fmt: skip
+        for _ in range(10_000):
+            ready = [t for t in record.tasks if t.state == "pending" and t.kind == "segment"]
+            running = [t for t in record.tasks if t.state == "running"]
+            if not ready and not running:
+                break
+            if ready and (not running or rng.random() < 0.6):
+                claim(record, rng.choice(ready).name, rng.choice(nodes), speeds, nodes)
+            else:
+                piece = rng.choice(running)
+                lifecycle.piece_done(record, piece.name, str(piece.node), record.generation, output=piece.output)
+        assert record.frame_pool is not None
+        frames = sorted(f for t in record.tasks if t.state == "done" for f in range(t.start or 0, (t.end or 0) + 1))
+        assert frames == list(range(record.frame_pool.start, record.frame_pool.end + 1))
+        assert record.task("stitch").state == "pending"
+        assert all(record.task(n).state == "done" for n in record.task("stitch").after)
+
+
+def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken(sim_env, tmp_path) -> None:
+    """Open pieces are numbered when queued and take frames when claimed: "segment 2" may hold earlier frames."""
+    from bridge.session import connect
+    from bridge.settings import BridgeSettings
+    from orchestrator.demo import verify
+    from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
+    from tasks.stitch import _join
+
+    work = tmp_path / "work"
+    with connect(BridgeSettings.from_env(mode="sim")) as session:
+        session.open_project("Demo")
+        later = session.render("Teaser", 86424, 86447, str(work), "seg_0001", settings={"ExportAudio": False})
+        earlier = session.render("Teaser", 86400, 86423, str(work), "seg_0002", settings={"ExportAudio": False})
+    plan = RenderPlan(frames=FrameSpan(start=86400, end=86447, count=48), segments=2, single_pass=False, stitch="copy",
+                      work_dir=str(work), output=str(tmp_path / "out"), eligible_nodes=[], known_nodes=[], fps=24.0,
+                      audio=False, pulled=True)  # fmt: skip
+    record = RenderJob(kind="render", spec=RenderSpec(project="Demo", timeline="Teaser"), plan=plan, tasks=[
+        TaskRecord(name="segment 1", kind="segment", state="done", start=86424, end=86447, output=later.outputs[0]),
+        TaskRecord(name="segment 2", kind="segment", state="done", start=86400, end=86423, output=earlier.outputs[0]),
+        TaskRecord(name="stitch", kind="stitch", after=["segment 1", "segment 2"], final=True),
+    ])  # fmt: skip
+    final = _join(record)
+    assert verify(str(final), plan)["exact"]
+
+
+def _tail(fast_speed: float = 240.0) -> tuple[Job, dict[str, float], lifecycle.Outcome]:
+    """Two nodes: `slow` took a long first piece (its speed unknown) and renders it; `fast` took the rest of the
+    frames and has just finished its last piece: the outcome of that report."""
+    speeds = {"slow": 10.0, "fast": fast_speed}
+    record = pulled_job(opened=2, frames=1200, target=300.0, start=1.0)
+    claim(record, "segment 1", "slow", {}, ["slow", "fast"])
+    record.task("segment 1").frames_done = 10
+    assert record.frame_pool is not None
+    while True:
+        piece = next(t for t in record.tasks if t.state == "pending" and t.params.get("open"))
+        claim(record, piece.name, "fast", speeds, ["slow", "fast"])
+        outcome = lifecycle.piece_done(record, piece.name, "fast", record.generation, output="/w/f", speeds=speeds)
+        if not record.frame_pool.remaining:
+            return record, speeds, outcome
+
+
+def test_an_idle_node_copies_the_piece_that_would_finish_last_and_the_first_to_finish_wins() -> None:
+    record, speeds, outcome = _tail()
+    (sent,) = outcome.send
+    spare = record.task(sent.piece)
+    assert sent.node == "fast" and spare.params == {"copy_of": "segment 1"} and spare.state == "pending"
+    assert (spare.start, spare.end) == (record.task("segment 1").start, record.task("segment 1").end)
+    assert spare.name not in record.task("stitch").after  # the stitch takes one of the two: the original's record
+    assert lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"]).verdict == "run"
+    done = lifecycle.piece_done(record, spare.name, "fast", record.generation, output="/w/copy.mov", speeds=speeds)
+    original = record.task("segment 1")
+    assert original.state == "done" and original.output == "/w/copy.mov"
+    assert [s.piece for s in done.send] == ["stitch"]
+    # The slow original learns at its next report that it lost, stops, and changes nothing.
+    assert lifecycle.progress(record, "segment 1", "slow", 20, original.frames_total).stop
+    assert lifecycle.piece_cancelled(record, "segment 1", "slow", record.generation).verdict == "stale"
+    assert lifecycle.piece_done(record, "segment 1", "slow", record.generation, output="/w/late.mov").verdict == "stale"
+    assert original.output == "/w/copy.mov"
+
+
+def test_when_the_original_finishes_first_the_copy_stops_and_counts_for_nothing() -> None:
+    record, _, outcome = _tail()
+    spare = record.task(outcome.send[0].piece)
+    lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"])
+    lifecycle.piece_done(record, "segment 1", "slow", record.generation, output="/w/seg_0001.mov")
+    assert lifecycle.progress(record, spare.name, "fast", 5, spare.frames_total).stop
+    assert lifecycle.piece_done(record, spare.name, "fast", record.generation, output="/w/c.mov").verdict == "stale"
+    assert spare.state == "cancelled" and record.task("segment 1").output == "/w/seg_0001.mov"
+    stitch = record.task("stitch")
+    assert stitch.state == "pending"
+    lifecycle.claim(record, "stitch", "post", str(stitch.celery_id), record.generation, (), [])
+    lifecycle.piece_done(record, "stitch", "post", record.generation, output="/out.mov")
+    assert record.state == "succeeded" and record.outputs == ["/out.mov"]
+
+
+def test_a_copy_whose_original_finished_before_it_started_never_runs() -> None:
+    record, _, outcome = _tail()
+    spare = record.task(outcome.send[0].piece)
+    lifecycle.piece_done(record, "segment 1", "slow", record.generation, output="/w/seg_0001.mov")
+    assert lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"]).verdict == "skip"
+    assert spare.state == "cancelled"
+
+
+def test_a_copy_that_fails_is_dropped_and_the_job_goes_on() -> None:
+    record, _, outcome = _tail()
+    spare = record.task(outcome.send[0].piece)
+    lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"])
+    failed = lifecycle.piece_failed(record, spare.name, "fast", record.generation, "disk full", ["slow", "fast"])
+    assert failed.verdict == "stale" and not failed.send and spare.state == "cancelled"
+    assert not record.finished and record.task("segment 1").state == "running"
+
+
+def test_no_copy_when_it_would_not_finish_sooner() -> None:
+    _, _, outcome = _tail(fast_speed=12.0)
+    assert not outcome.send
