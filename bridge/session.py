@@ -195,6 +195,7 @@ class Session:
         job_id, total = job["job_id"], int(job["frames"])
         outputs = self._expected_outputs(job, mark_in, mark_out)
         at_full: float | None = None
+        finished = False
         try:
             while True:
                 if cancel is not None and cancel.is_set():
@@ -218,6 +219,13 @@ class Session:
                     if time.monotonic() - at_full >= IMAGE_SEQUENCE_SETTLE and all(os.path.isfile(p) for p in outputs):
                         break
                 time.sleep(self.settings.poll_interval)
+            finished = True
+        except BaseException:
+            if not finished:
+                # Interrupted (a time limit, a failed progress report): Resolve would go on rendering, and
+                # the next attempt on this host would find it busy. Stop this job, and only this one.
+                self._stop_quietly(job_id)
+            raise
         finally:
             self._forget(job_id)
         missing = [p for p in outputs if not os.path.isfile(p)]
@@ -229,6 +237,12 @@ class Session:
 
     def stop_render(self) -> bool:
         return bool(self._call("stop_render"))
+
+    def _stop_quietly(self, job_id: str) -> None:
+        try:
+            self._call("stop_render", job_id=job_id)
+        except BridgeError as exc:
+            log.warning("could not stop render job %s in Resolve: %s", job_id, exc)
 
     def _forget(self, job_id: str) -> None:
         try:

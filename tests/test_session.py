@@ -166,6 +166,27 @@ def test_cancel_stops_the_render(sim_env, monkeypatch, tmp_path: Path) -> None:
         assert session.backend.resolve.GetProjectManager().GetCurrentProject().IsRenderingInProgress() is False
 
 
+class _TimeLimit(Exception):
+    """What a soft time limit raises in the middle of a render, in miniature."""
+
+
+def test_a_render_interrupted_mid_way_is_stopped_in_resolve(sim_env, monkeypatch, tmp_path: Path) -> None:
+    """A soft time limit (or any error) mid-render must not leave Resolve rendering: the next attempt on this host
+    would find it busy ("could not load project") and fail for nothing."""
+    monkeypatch.setenv("RESOLVE_SIM_FPS", "50")
+    with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as session:
+        session.open_project("Demo")
+
+        def progress(done: int, total: int, status: dict) -> None:
+            if done >= 10:
+                raise _TimeLimit
+
+        with pytest.raises(_TimeLimit):
+            session.render("Main", 86400, 87399, str(tmp_path), "long", progress=progress)
+        assert session.backend.resolve.GetProjectManager().GetCurrentProject().IsRenderingInProgress() is False
+        assert session.open_project("Demo")["timelines"]  # the next attempt finds Resolve free
+
+
 def test_failed_render_raises(sim_env, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "fail-render:disk full")
     with connect(BridgeSettings.from_env(mode="sim", poll_interval=0.02)) as session:
