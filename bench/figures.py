@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.farm import Farm
@@ -27,8 +27,9 @@ def write_section(bench: str, title: str, report: str) -> None:
 
 
 @contextmanager
-def local_farm(prefix: str, nodes: dict[str, list[str]], env: dict[str, str]) -> Iterator[Farm]:
-    """A local farm for one benchmark: embedded Redis, the named nodes (with tags) and a post worker."""
+def local_farm(prefix: str, nodes: dict[str, list[str] | dict[str, Any]], env: dict[str, str]) -> Iterator[Farm]:
+    """A local farm for one benchmark: embedded Redis, the named nodes (their tags, or their worker options) and a
+    post worker."""
     import os
     import shutil
     import tempfile
@@ -41,7 +42,7 @@ def local_farm(prefix: str, nodes: dict[str, list[str]], env: dict[str, str]) ->
     os.environ.update(env)
     local = LocalFarm(FarmSettings(), env=env)
     try:
-        yield local.start({name: {"tags": tags} for name, tags in nodes.items()})
+        yield local.start({name: opts if isinstance(opts, dict) else {"tags": opts} for name, opts in nodes.items()})
     finally:
         local.stop()
         shutil.rmtree(home, ignore_errors=True)

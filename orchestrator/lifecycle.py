@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.models import SETTLED, JobRecord, TaskRecord
-from orchestrator.sizing import frames_to_take
+from orchestrator.sizing import AUDIO_KEY, Sizing, frames_to_take
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
 COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
@@ -143,8 +143,34 @@ def _record_failure(
     return Outcome("failed", reason, revoke=revoke, count_failure=True)
 
 
+def _busy(record: JobRecord[Any, Any], speeds: Mapping[str, float], now: float) -> dict[str, float]:
+    """Seconds each node still needs for the piece of this job it renders now, from its speed (at the audio
+    pass, `<node>/audio`, which counts no frames as it goes: from its start); the node the audio pass was
+    sent to is busy with it before it even took it."""
+    pool = record.frame_pool
+    start = pool.start_seconds if pool else 0.0
+    busy: dict[str, float] = {}
+    for piece in record.tasks:
+        audio_speed = speeds.get(str(piece.params.get("prefer")) + AUDIO_KEY, 0.0)
+        if piece.kind == "audio" and piece.state == "pending" and audio_speed > 0:  # sent to the node that will take it
+            frames = (piece.end or 0) - (piece.start or 0) + 1
+            busy[piece.params["prefer"]] = start + frames / audio_speed
+        if piece.state != "running" or not piece.node or piece.started_at is None:
+            continue
+        elapsed = now - piece.started_at
+        if piece.kind == "segment" and speeds.get(piece.node, 0.0) > 0:
+            left = max(0.0, start - elapsed) + (piece.frames_total - piece.frames_done) / speeds[piece.node]
+        elif piece.kind == "audio" and speeds.get(piece.node + AUDIO_KEY, 0.0) > 0:
+            frames = (piece.end or 0) - (piece.start or 0) + 1
+            left = max(0.0, start + frames / speeds[piece.node + AUDIO_KEY] - elapsed)
+        else:
+            left = max(0.0, start - elapsed)
+        busy[piece.node] = max(busy.get(piece.node, 0.0), left)
+    return busy
+
+
 def _take_frames(
-    record: JobRecord[Any, Any], piece: TaskRecord, node: str, speeds: Mapping[str, float], nodes: Sequence[str]
+    record: JobRecord[Any, Any], piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str], now: float
 ) -> Outcome | None:
     """An open piece of a pulled render takes the next range, sized for `node`; None when it got one.
 
@@ -154,12 +180,8 @@ def _take_frames(
     """
     pool = record.frame_pool
     assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
-    in_flight = sum(
-        t.frames_total - t.frames_done
-        for t in record.tasks
-        if t.kind == "segment" and t.state in ("pending", "running")
-    )
-    size = frames_to_take(pool, node, speeds, nodes, in_flight)
+    busy = _busy(record, sizing.speeds, now)
+    size = frames_to_take(pool, node, sizing.speeds, nodes, busy, sizing.sharing)
     if size:
         number = int(piece.name.rpartition(" ")[2])
         piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size
@@ -251,7 +273,7 @@ def submit(record: JobRecord[Any, Any]) -> Outcome:
         piece.state = "waiting" if piece.after else "pending"
         if not piece.after:
             _new_message(piece)
-    return Outcome("run", send=[Send(t.name) for t in record.tasks if t.state == "pending"])
+    return Outcome("run", send=[Send(t.name, t.params.get("prefer")) for t in record.tasks if t.state == "pending"])
 
 
 def claim(
@@ -263,12 +285,12 @@ def claim(
     node_tags: Sequence[str],
     candidates: Sequence[str],
     now: float | None = None,
-    speeds: Mapping[str, float] | None = None,
+    sizing: Sizing | None = None,
 ) -> Outcome:
     """A worker on `node` got the piece's message and holds its lock: run it here, or say why not.
 
     `candidates` are the live eligible nodes, best first (read from the registry just before);
-    `speeds` their frames per second, for an open piece of a pulled render to size its range.
+    `sizing` their speeds (and how many jobs share them), for an open piece of a pulled render.
     Note: the caller holds the piece's lock, so a piece still `running` was left by a worker
     that died (its lock lapsed): that attempt counts as failed on its node.
     """
@@ -313,7 +335,7 @@ def claim(
             _new_message(piece)
             return Outcome("move", f"{node} failed it before", send=[Send(name, other)], lost_on=outcome.lost_on)
     if piece.params.get("open"):
-        took = _take_frames(record, piece, node, speeds or {}, candidates)
+        took = _take_frames(record, piece, node, sizing or Sizing(), candidates, now)
         if took is not None and took.verdict == "skip":
             return took
         if took is not None:
@@ -365,12 +387,12 @@ def piece_done(
     results: list[dict[str, Any]] | None = None,
     error: str | None = None,
     now: float | None = None,
-    speeds: Mapping[str, float] | None = None,
+    sizing: Sizing | None = None,
 ) -> Outcome:
     """The piece finished on `node`: record what it made, send what was waiting for it, settle the job.
 
     A segment of a pulled render with no frames left to take may leave its node a copy of a
-    slower piece to render (`speeds`: the nodes' frames per second)."""
+    slower piece to render (`sizing`: the nodes' speeds)."""
     now = now or time.time()
     piece = record.task(name)
     if not _ours(record, piece, node, generation):
@@ -399,8 +421,8 @@ def piece_done(
     if record.finished:
         return Outcome("done", f"kept for a retry: the job is {record.state}")
     ready = _make_ready(record)
-    if pool is not None and not pool.remaining and piece.kind == "segment" and original is None and speeds:
-        ready += _offer_copy(record, node, speeds, now)
+    if pool is not None and not pool.remaining and piece.kind == "segment" and original is None and sizing:
+        ready += _offer_copy(record, node, sizing.speeds, now)
     if not record.finished:
         phases = {t.job_state for t in record.tasks if t.state == "running"}
         record.state = "stitching" if "stitching" in phases else "running"

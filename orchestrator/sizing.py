@@ -1,9 +1,9 @@
 """How many frames a free node takes from a pulled render: sized by its speed, shrinking toward the end.
 
 Far from the end a node takes what it renders in the target piece duration. Near it (when
-the work left, taken pieces' unrendered frames included, would keep the whole farm busy for
-less than about twice that), each node takes what it renders by the time the farm as a
-whole is done: its speed's share, so that all finish together, in pieces that get smaller
+the frames no piece has taken would keep the farm busy for less than about twice that, each
+node joining when the piece it renders now is done), each node takes what it renders by the
+time the farm as a whole is done, so that all finish together, in pieces that get smaller
 as the end nears (weighted factoring). No piece is so short that starting it (seconds on
 Resolve) is a large part of it; none leaves behind a crumb too small to be worth a start of
 its own; none is expected to take more than half the render time limit. A node whose speed
@@ -15,23 +15,44 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.models import FramePool, JobRecord, piece_speed
 
 START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
+AUDIO_KEY = "/audio"  # speeds of the audio pass: `<node>/audio` among the speeds, `<key>/audio` in the book
 UNKNOWN_SHARE = 4  # a node of unknown speed takes 1/(4 x nodes) of what is left
 LAST_ROUND = 2.0  # within this many target durations of the end, pieces are shares of what is left
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """What a pulled piece is sized (or a copy decided) by: the nodes' frames per second, and how many
+    pulled renders of the same priority share the nodes now (each gets its share of the farm).
+
+    Note: speeds of the audio pass are among `speeds` as `<node>/audio`.
+    """
+
+    speeds: Mapping[str, float] = field(default_factory=dict)
+    sharing: int = 1
+
+
 def frames_to_take(
-    pool: FramePool, node: str, speeds: Mapping[str, float], nodes: Sequence[str], in_flight: int = 0
+    pool: FramePool,
+    node: str,
+    speeds: Mapping[str, float],
+    nodes: Sequence[str],
+    busy: Mapping[str, float] | None = None,
+    sharing: int = 1,
 ) -> int:
     """How many of the frames left `node` takes now (all of them, at the end).
 
     `speeds` are frames per second by node (measured in this job or remembered from others);
-    `nodes` are the nodes that can take pieces of this job now; `in_flight` the frames that
-    pieces already taken have still to render.
+    `nodes` the nodes that can take pieces of this job now; `busy` how many seconds each node
+    still needs for the piece of this job it renders now (a node rendering the audio pass, or
+    a long piece, joins the last round late and takes less); `sharing` how many jobs share the
+    nodes: each has a share of the farm, so its end is further and its pieces are shorter.
     """
     left = pool.remaining
     if left <= 0:
@@ -42,16 +63,35 @@ def frames_to_take(
         size = math.ceil(left / (UNKNOWN_SHARE * len(working)))
         return _whole(left, max(size, pool.min_frames), pool.min_frames)
     typical = statistics.median(s for n in working if (s := speeds.get(n, 0.0)) > 0)
-    farm_speed = sum(speeds.get(n, 0.0) or typical for n in working)
-    until_done = (left + in_flight) / farm_speed  # seconds the whole farm needs for what is left
+    free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
+    share = 1 / max(1, sharing)
+    done_at = finish_time(left, {n: share * (speeds.get(n, 0.0) or typical) for n in working}, free_at,
+                          pool.start_seconds)  # fmt: skip
     longest = max(pool.min_frames, math.floor(min(mine * pool.longest_seconds, left)))  # well inside the time limit
-    if until_done <= LAST_ROUND * pool.target_seconds:
-        # The last round: a share each, finishing with the others; each pays one start whatever its size.
-        size = min(max(math.ceil(mine * until_done), pool.min_frames), longest)
+    shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
+    if done_at - pool.start_seconds <= LAST_ROUND * max(pool.target_seconds, shortest):
+        # The last round: what this node renders by the time the farm is done, each paying one start.
+        size = min(max(math.ceil(share * mine * (done_at - pool.start_seconds)), pool.min_frames), longest)
         return _whole(left, size, min(pool.min_frames, size))
-    floor = max(pool.min_frames, math.ceil(mine * pool.start_seconds * (1 - START_SHARE) / START_SHARE))
+    floor = max(pool.min_frames, math.ceil(mine * shortest))
     size = min(max(math.ceil(mine * pool.target_seconds), floor), longest)
     return _whole(left, size, min(floor, size))
+
+
+def finish_time(frames: int, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float) -> float:
+    """Seconds from now until `frames` are rendered, each node starting one piece when it is free.
+
+    Solves sum over nodes of speed x (T - free_at - start), for those that start before T, = frames.
+    """
+    ready = sorted((free_at[n] + start, speeds[n]) for n in speeds)
+    rate = backlog = 0.0  # summed speed of the nodes started so far; frames they owe for their late start
+    for i, (begins, speed) in enumerate(ready):
+        rate += speed
+        backlog += speed * begins
+        done_at = (frames + backlog) / rate
+        if i + 1 == len(ready) or done_at <= ready[i + 1][0]:
+            return done_at
+    return math.inf  # no nodes
 
 
 def _whole(left: int, size: int, floor: int) -> int:

@@ -34,6 +34,13 @@ PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
 ACTIVE = f"{PREFIX}:jobs:active"
 CLEANUP = f"{PREFIX}:jobs:cleanup"
+PULLING = f"{PREFIX}:jobs:pulling"  # pulled renders with frames no piece has taken yet, by priority
+
+
+def pulling_key(priority: int) -> str:
+    return f"{PULLING}:{priority}"
+
+
 STATES: tuple[JobState, ...] = ("queued", "running", "stitching", "succeeded", "failed", "cancelled")
 
 
@@ -141,6 +148,11 @@ class JobStore:
             pipe.zadd(CLEANUP, {record.id: record.cleanup_at})
         else:
             pipe.zrem(CLEANUP, record.id)
+        if record.frame_pool is not None:
+            if record.frame_pool.remaining and not record.finished:
+                pipe.sadd(pulling_key(record.priority), record.id)
+            else:
+                pipe.srem(pulling_key(record.priority), record.id)
 
     def apply(self, job_id: str, transition: Callable[[Record], T]) -> tuple[Record, T]:
         """Apply a transition to the current record atomically; the record as written and what the transition returned.
@@ -218,6 +230,10 @@ class JobStore:
         if gone:
             self.redis.srem(ACTIVE, *gone)
         return [parse(raw) for raw in raws if raw is not None]
+
+    def pulling(self, priority: int) -> int:
+        """How many pulled renders of this priority still have frames to hand out: the jobs that share the nodes."""
+        return int(self.redis.scard(pulling_key(priority)))
 
     def cleanup_due(self, now: float) -> builtins.list[str]:
         """Cancelled jobs whose leftovers are due to be removed."""

@@ -13,7 +13,7 @@ named moments, as Dramatiq's middleware does:
 | `after_done(run, result, record)` | the piece is recorded done |
 | `after_stale(run, result, record)` | the work finished but the record no longer wanted it (undo what it made) |
 | `after_failure(run, exc)` | an attempt failed, before it is recorded |
-| `speeds(record, name, nodes)` | before the claim and the report: the nodes' speeds, for pieces sized or copied |
+| `sizing(record, name, nodes)` | before the claim and the report: speeds and sharing, for pieces sized or copied |
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from orchestrator import engine, lifecycle, metrics
 from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.piecelog import PieceLog
+from orchestrator.sizing import Sizing
 from tasks.piece_log import PieceLogHandler
 from tasks.progress import LockKeeper
 from tasks.runtime import runtime
@@ -98,8 +99,8 @@ class PieceTask(Task):
     def after_failure(self, run: PieceRun, exc: BaseException) -> None:
         return None
 
-    def speeds(self, record: Record, name: str, nodes: list[str]) -> dict[str, float] | None:
-        """Frames per second of `nodes`, for pieces sized when claimed or copied at the tail; None: not needed."""
+    def sizing(self, record: Record, name: str, nodes: list[str]) -> Sizing | None:
+        """What pieces sized when claimed (or copied at the tail) are sized by; None: not needed."""
         return None
 
     # --- the one path every piece takes ------------------------------------------------
@@ -124,11 +125,11 @@ class PieceTask(Task):
             raise self.retry(countdown=max(1, ttl // 2), max_retries=None)
         try:
             candidates = farm.nodes.candidates(record.task(name).placement)
-            speeds = self.speeds(record, name, candidates)
+            sizing = self.sizing(record, name, candidates)
             record, outcome = engine.advance(
                 farm, job_id,
                 lambda rec: lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags,
-                                            candidates, speeds=speeds),
+                                            candidates, sizing=sizing),
             )  # fmt: skip
             if outcome.lost_on:
                 # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
@@ -172,12 +173,12 @@ class PieceTask(Task):
         finally:
             keeper.stop()
             farm.nodes.heartbeat(me, current_task=None)
-        speeds = self.speeds(farm.store.get(run.job_id), name, farm.nodes.candidates(run.piece.placement))
+        sizing = self.sizing(farm.store.get(run.job_id), name, farm.nodes.candidates(run.piece.placement))
         record, outcome = engine.advance(
             farm, run.job_id,
             lambda rec: lifecycle.piece_done(rec, name, me, generation, output=result.output, frames=result.frames,
                                              details=result.details, results=result.results, error=result.error,
-                                             speeds=speeds),
+                                             sizing=sizing),
         )  # fmt: skip
         if outcome.verdict == "stale":
             log.warning("%s", outcome.reason)

@@ -22,7 +22,7 @@ from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, ProjectRef
-from orchestrator.sizing import measured_speeds
+from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.runtime import runtime
@@ -111,22 +111,26 @@ class RenderPiece(ResolvePiece):
             raise
         if not self.audio_only:
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
-        details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}"}
-        if not self.audio_only:
-            details.update(fps=round(fps, 3), start_seconds=round(start_seconds, 3))
+        details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
+                                   "fps": round(fps, 3), "start_seconds": round(start_seconds, 3)}  # fmt: skip
         return PieceResult(output=made, frames=0 if self.audio_only else frames, details=details)
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         fps = result.details.get("fps")
         if fps and record.plan.speed_key:
-            runtime.farm().speeds.record(runtime.node, record.plan.speed_key, fps, result.details["start_seconds"])
+            key = record.plan.speed_key + (AUDIO_KEY if self.audio_only else "")
+            runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"])
 
-    def speeds(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> dict[str, float] | None:
-        """For a pulled render: speeds measured in this job, else remembered from others."""
+    def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
+        """For a pulled render: speeds measured in this job, else remembered from others; each node's speed
+        at the audio pass (as `<node>/audio`); how many pulled renders of this priority share the nodes."""
         if record.frame_pool is None or self.audio_only:
             return None
-        remembered = runtime.farm().speeds.speeds([*nodes, runtime.node], record.frame_pool.speed_key)
-        return {**remembered, **measured_speeds(record, time.time())}
+        farm = runtime.farm()
+        book, key, names = farm.speeds, record.frame_pool.speed_key, [*nodes, runtime.node]
+        audio = {f"{node}{AUDIO_KEY}": fps for node, fps in book.speeds(names, key + AUDIO_KEY).items()}
+        speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
+        return Sizing(speeds, sharing=max(1, farm.store.pulling(record.priority)))
 
     def _format(self, spec: RenderSpec) -> tuple[str | None, str | None, str | None]:
         if self.audio_only:

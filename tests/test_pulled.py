@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from orchestrator import lifecycle
 from orchestrator.models import FramePool, JobRecord, Placement, TaskRecord
-from orchestrator.sizing import frames_to_take
+from orchestrator.sizing import Sizing, frames_to_take
 
 
 class Spec(BaseModel):
@@ -51,7 +51,8 @@ def pulled_job(opened: int = 4, **kw: Any) -> Job:
 
 def claim(record: Job, name: str, node: str, speeds: dict[str, float], nodes: list[str]) -> lifecycle.Outcome:
     piece = record.task(name)
-    return lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), nodes, speeds=speeds)
+    return lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), nodes,
+                           sizing=Sizing(speeds))  # fmt: skip
 
 
 MIXED = {"n30": 30.0, "n60": 60.0, "n120": 120.0, "n240": 240.0}
@@ -89,10 +90,11 @@ def test_an_unknown_node_takes_a_small_first_piece() -> None:
 
 
 def test_no_piece_is_so_short_that_its_start_dominates_and_none_leaves_a_crumb() -> None:
-    p = pool(frames=1000, target=0.1, start=2.0)
-    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 480  # 4 x 2 s of start at 60 frames/s
-    p = pool(frames=500, target=0.1, start=2.0)
-    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 500  # 20 frames left over would not be worth a start
+    p = pool(frames=100_000, target=0.1, start=2.0)
+    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 480  # far from the end: 4 x 2 s of start at 60 frames/s
+    p = pool(frames=1000, min_frames=600)
+    pair = {"a": 60.0, "b": 60.0}
+    assert frames_to_take(p, "a", pair, ["a", "b"]) == 1000  # half would leave 400: not worth a piece of its own
 
 
 def test_no_piece_is_expected_to_outlast_half_the_render_time_limit() -> None:
@@ -181,7 +183,9 @@ def _tail(fast_speed: float = 240.0) -> tuple[Job, dict[str, float], lifecycle.O
     while True:
         piece = next(t for t in record.tasks if t.state == "pending" and t.params.get("open"))
         claim(record, piece.name, "fast", speeds, ["slow", "fast"])
-        outcome = lifecycle.piece_done(record, piece.name, "fast", record.generation, output="/w/f", speeds=speeds)
+        outcome = lifecycle.piece_done(
+            record, piece.name, "fast", record.generation, output="/w/f", sizing=Sizing(speeds)
+        )
         if not record.frame_pool.remaining:
             return record, speeds, outcome
 
@@ -194,7 +198,9 @@ def test_an_idle_node_copies_the_piece_that_would_finish_last_and_the_first_to_f
     assert (spare.start, spare.end) == (record.task("segment 1").start, record.task("segment 1").end)
     assert spare.name not in record.task("stitch").after  # the stitch takes one of the two: the original's record
     assert lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"]).verdict == "run"
-    done = lifecycle.piece_done(record, spare.name, "fast", record.generation, output="/w/copy.mov", speeds=speeds)
+    done = lifecycle.piece_done(
+        record, spare.name, "fast", record.generation, output="/w/copy.mov", sizing=Sizing(speeds)
+    )
     original = record.task("segment 1")
     assert original.state == "done" and original.output == "/w/copy.mov"
     assert [s.piece for s in done.send] == ["stitch"]

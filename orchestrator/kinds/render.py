@@ -268,6 +268,9 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         if pulled(spec, frames, len(live), settings.min_segment_frames):
             count = min(len(live), frames // settings.min_segment_frames)
             made = open_pieces(spec, start, end, count, work_dir, output_dir / output_name)
+            known = farm.speeds.speeds(live, key)  # (the audio pass's own speeds are under key + AUDIO_KEY)
+            if spec.audio and known:  # the audio pass costs the slowest node least: it renders fewer frames meanwhile
+                made[0].params["prefer"] = min(known, key=lambda n: known[n])
             pool = FramePool(
                 start=start, end=end, next=start, made=count, open_pieces=count, target_seconds=settings.piece_seconds,
                 longest_seconds=settings.render_time_limit / 2,
