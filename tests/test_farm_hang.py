@@ -18,6 +18,17 @@ FREEZING = "freeze-on:Project.GetRenderJobStatus"
 HANG = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "8"}
 
 
+def healthy_again(farm, name: str, timeout: float = 30):
+    """Wait until the node is up and no longer marked unhealthy; its record then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        node = next(n for n in farm.nodes.all() if n.name == name)
+        if node.up and not node.unhealthy:
+            return node
+        assert time.monotonic() < deadline, node
+        time.sleep(0.1)
+
+
 def test_hung_call_is_ended_and_the_piece_runs_elsewhere(tmp_path) -> None:
     nodes = {"hangy": {"tags": ["hang"], "env": {"RESOLVE_SIM_QUIRKS": "hang:Project.GetRenderJobStatus"}},
              "sure": {"tags": ["hang"]}}  # fmt: skip
@@ -33,13 +44,7 @@ def test_hung_call_is_ended_and_the_piece_runs_elsewhere(tmp_path) -> None:
         assert all(t.node == "sure" for t in pieces)
         assert any("hangy" in t.failed_on for t in pieces)
         # Marked unhealthy when the call hung; cleared by its next good heartbeat (Resolve answers a ping).
-        deadline = time.monotonic() + 30
-        while True:
-            hangy = next(n for n in farm.nodes.all() if n.name == "hangy")
-            if hangy.up and not hangy.unhealthy:
-                break
-            assert time.monotonic() < deadline, hangy
-            time.sleep(0.5)
+        hangy = healthy_again(farm, "hangy")
         assert hangy.resolve is not None and hangy.resolve["product"] == "DaVinci Resolve Studio"
 
 
@@ -123,11 +128,5 @@ def test_a_resolve_that_stops_answering_shows_unhealthy_and_its_piece_runs_elsew
                 assert "TimeLimitExceeded" in log or "Hard time limit" in log
         finally:
             host.thaw()
-        deadline = time.monotonic() + 30
-        while True:
-            frosty = next(n for n in farm.nodes.all() if n.name == "frosty")
-            if frosty.up and not frosty.unhealthy:
-                break
-            assert time.monotonic() < deadline, frosty
-            time.sleep(0.1)
+        frosty = healthy_again(farm, "frosty")
         assert frosty.resolve is not None and frosty.resolve["studio"] is True
