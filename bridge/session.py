@@ -239,8 +239,13 @@ class Session:
         return bool(self._call("stop_render"))
 
     def _stop_quietly(self, job_id: str) -> None:
+        """Stop the render this session started and was polling when it was interrupted.
+
+        Note: without asking the job's status first (`stop_render` without a job id): the call
+        that hung, if one did, was the status poll; one render runs on a host at a time.
+        """
         try:
-            self._call("stop_render", job_id=job_id)
+            self._call("stop_render")
         except BridgeError as exc:
             log.warning("could not stop render job %s in Resolve: %s", job_id, exc)
 
