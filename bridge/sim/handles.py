@@ -53,11 +53,11 @@ class Handle:
         return get_in(data, self._address(data))
 
     def _get(self) -> dict[str, Any]:
-        return self._locate(self._state.library.read())
+        return self._locate(self._state.library_for(self._pid).read())
 
     def _change(self, change: Callable[[Any], T], *within: str) -> T:
         """Apply `change` to this handle's object (or to its part `within`, e.g. "markers") and save it."""
-        return self._state.library.update_at(lambda data: (*self._address(data), *within), change)
+        return self._state.library_for(self._pid).update_at(lambda data: (*self._address(data), *within), change)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.GetUniqueId() == self.GetUniqueId()  # type: ignore[attr-defined]

@@ -61,7 +61,7 @@ def _import(state: S.SimState, project_id: str, bin_id: str, paths: list[str]) -
             target["clips"].append(rec["id"])
 
     if records:
-        state.library.update(add)
+        state.library_for(project_id).update(add)
     return [MediaPoolItem(state, project_id, r["id"]) for r in records]
 
 
@@ -316,6 +316,6 @@ class MediaStorage:
         if pid is None:
             return []
         paths = [e["media"] if isinstance(e, dict) else str(e) for e in entries]
-        proj = S.project(self._state.library.read(), self._state, pid)
+        proj = S.project(self._state.library_for(pid).read(), self._state, pid)
         bin_id = self._state.bin_ids.get(pid) or proj["root_bin"]["id"]
         return _import(self._state, pid, bin_id, paths)

@@ -102,7 +102,7 @@ class Project(Handle):
             self._project_of(data)["name"] = projectName
             return True
 
-        return self._state.library.update(rename)
+        return self._state.library_for(self._pid).update(rename)
 
     def GetMediaPool(self) -> MediaPool:
         return MediaPool(self._state, self._pid)

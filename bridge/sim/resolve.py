@@ -70,7 +70,9 @@ class ProjectManager:
         )
 
     def _open(self, project_id: str) -> Project:
-        self._state.project_id = project_id
+        if self._state.project_id not in (None, project_id):
+            self._state.close_project(self._state.project_id)  # Resolve closes the project it leaves
+        self._state.open_project(project_id)
         return Project(self._state, project_id)
 
     # --- databases -----------------------------------------------------------------------
@@ -98,6 +100,8 @@ class ProjectManager:
             return False
         if self._state.renderer.busy:
             return False
+        if self._state.project_id is not None:
+            self._state.close_project(self._state.project_id)
         self._state.database, self._state.folder, self._state.project_id = dbInfo["DbName"], "", None
         return True
 
@@ -210,13 +214,14 @@ class ProjectManager:
         data = project._get()
         if data["name"] == UNTITLED and not data.get("saved"):
             _block_forever()
+        if project.GetUniqueId() in self._state.read_only:
+            return False  # opened read-only: another host holds it; only "Save As" would keep the changes
         return project._change(put("saved", value=True))
 
     def CloseProject(self, project: Project) -> bool:
         if not isinstance(project, Project) or self._state.renderer.busy:
             return False
-        if self._state.project_id == project.GetUniqueId():
-            self._state.project_id = None
+        self._state.close_project(project.GetUniqueId())
         return True
 
     def DeleteProject(self, projectName: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bridge.colors import CLIP_COLORS, MARKER_COLORS
 from bridge.sim.config import SimConfig
+from bridge.sim.holds import COLLABORATION, ProjectHolds, ReadOnlyCopy
 from bridge.sim.library import LOCAL_DB, Address, Library, get_in
 from bridge.sim.renderer import Renderer, RenderJob
 
@@ -47,10 +48,37 @@ class SimState:
     timeline_ids: dict[str, str] = field(default_factory=dict)  # project id -> current timeline
     bin_ids: dict[str, str] = field(default_factory=dict)  # project id -> current bin
     render: dict[str, ProjectRenderState] = field(default_factory=dict)
+    read_only: dict[str, ReadOnlyCopy] = field(default_factory=dict)  # project id -> this host's copy
     renderer: Renderer = field(init=False)
+    holds: ProjectHolds = field(init=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config)
+        self.holds = ProjectHolds(self.library.path)
+
+    def library_for(self, project_id: str) -> Library | ReadOnlyCopy:
+        """Where a project's handles read and write: the shared library, or this host's read-only copy."""
+        return self.read_only.get(project_id) or self.library
+
+    def open_project(self, project_id: str) -> None:
+        """Open a project on this host: for writing when it may hold it, else read-only (Resolve's rules)."""
+        db = database(self.library.read(), self.database)
+        # A disk database is each host's own in Resolve (the simulator shares it only for
+        # convenience): the rules bind projects of shared (PostgreSQL) libraries.
+        shared = db["DbType"] == "PostgreSQL" and not db.get(COLLABORATION)
+        writable = self.holds.open(self.database, project_id, self.config.host, not shared)
+        if writable:
+            self.read_only.pop(project_id, None)
+        elif project_id not in self.read_only:
+            self.read_only[project_id] = ReadOnlyCopy(self.library)
+        self.project_id = project_id
+
+    def close_project(self, project_id: str) -> None:
+        """Close a project on this host: its hold ends, a read-only copy is dropped."""
+        if self.read_only.pop(project_id, None) is None:
+            self.holds.close(self.database, project_id, self.config.host)
+        if self.project_id == project_id:
+            self.project_id = None
 
     def render_state(self, project_id: str) -> ProjectRenderState:
         return self.render.setdefault(project_id, ProjectRenderState())

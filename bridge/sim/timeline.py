@@ -50,7 +50,7 @@ class Timeline(Markers):
             S.timeline(proj, self._tid)["name"] = timelineName
             return True
 
-        return self._state.library.update(rename)
+        return self._state.library_for(self._pid).update(rename)
 
     def GetStartFrame(self) -> int:
         return int(self._get()["start_frame"])
@@ -85,7 +85,7 @@ class Timeline(Markers):
         return self._change(change)
 
     def GetSetting(self, settingName: str = "") -> Any:
-        data = self._state.library.read()
+        data = self._state.library_for(self._pid).read()
         merged = {**self._project_of(data)["settings"], **S.timeline(self._project_of(data), self._tid)["settings"]}
         if not settingName:
             return merged
@@ -148,7 +148,7 @@ class Timeline(Markers):
             proj["timelines"].append(copied)
             return str(copied["id"])
 
-        new = self._state.library.update(duplicate)
+        new = self._state.library_for(self._pid).update(duplicate)
         return Timeline(self._state, self._pid, new) if new else None
 
 
