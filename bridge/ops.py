@@ -39,6 +39,7 @@ OPERATIONS = (
     "delete_render_job",
     "apply_edits",
     "save_project",
+    "close_project",
 )
 
 
@@ -201,6 +202,21 @@ def render_options(resolve: Any) -> dict[str, Any]:
         "codecs": {key: dict(project.GetRenderCodecs(key)) for key in formats.values()},
         "presets": list(project.GetRenderPresetList()),
     }
+
+
+def close_project(resolve: Any) -> bool:
+    """Close the current project, so another host can open it for writing.
+
+    Note: in a shared library the first host to open a project holds it; every later opener
+    gets it read-only until the holder closes it. The untitled project is nobody's to close.
+    """
+    pm = _project_manager(resolve)
+    project = pm.GetCurrentProject()
+    if project is None or project.GetName() == UNTITLED:
+        return False
+    if not _retry(lambda: pm.CloseProject(project)):
+        raise OperationError(f"Resolve could not close project {project.GetName()!r}", fix="stop any render first")
+    return True
 
 
 def save_project(resolve: Any) -> bool:

@@ -148,6 +148,10 @@ class Session:
     def save_project(self) -> bool:
         return bool(self._call("save_project"))
 
+    def close_project(self) -> bool:
+        """Close the current project (False: none to close); its write hold passes to the next opener."""
+        return bool(self._call("close_project"))
+
     def apply_edits(
         self, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False
     ) -> list[dict[str, Any]]:

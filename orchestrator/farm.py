@@ -11,6 +11,7 @@ from celery import Celery
 from orchestrator import kinds
 from orchestrator.app import make_app
 from orchestrator.catalog import Catalog
+from orchestrator.leases import ProjectLeases
 from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
 from orchestrator.redis_server import broker_url
@@ -36,7 +37,7 @@ class Farm:
     def reconnect(self) -> None:
         """Forget the broker's address and every connection made to it: the next use finds the farm anew
         (for a local farm, its Redis may have come back on another port)."""
-        for name in ("url", "redis", "app", "store", "locks", "nodes", "catalog", "speeds"):
+        for name in ("url", "redis", "app", "store", "locks", "leases", "nodes", "catalog", "speeds"):
             self.__dict__.pop(name, None)
 
     @cached_property
@@ -58,6 +59,10 @@ class Farm:
     @cached_property
     def locks(self) -> PieceLocks:
         return PieceLocks(self.redis)
+
+    @cached_property
+    def leases(self) -> ProjectLeases:
+        return ProjectLeases(self.redis)
 
     @cached_property
     def nodes(self) -> NodeRegistry:

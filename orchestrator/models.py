@@ -110,6 +110,11 @@ class Placement(BaseModel):
     tags: tuple[str, ...] = ()
 
 
+def project_lease(database: str | None, project: str) -> str:
+    """The write lease name of `project` in the library `database` (None: the host's current one)."""
+    return f"{database or ''}/{project}"
+
+
 class TaskRecord(BaseModel):
     """One piece of a job as compiled and as it went: what runs it, where, after what, how far it got."""
 
@@ -130,6 +135,7 @@ class TaskRecord(BaseModel):
     end: int | None = None  # last timeline frame, inclusive
     output: str | None = None
     target: dict[str, Any] | None = None  # edits: project and timeline
+    lease: str | None = None  # the project it writes, held exclusively while it runs (orchestrator.leases)
     results: list[dict[str, Any]] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)  # what the piece reported when it finished
     started_at: float | None = None

@@ -29,6 +29,7 @@ from orchestrator import engine, lifecycle, metrics
 from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.piecelog import PieceLog
 from orchestrator.sizing import Sizing
+from tasks.leases import LeaseKeeper
 from tasks.piece_log import PieceLogHandler
 from tasks.progress import LockKeeper
 from tasks.runtime import runtime
@@ -99,6 +100,10 @@ class PieceTask(Task):
     def after_failure(self, run: PieceRun, exc: BaseException) -> None:
         return None
 
+    def end_write(self, run: PieceRun) -> None:
+        """A piece holding a write lease ended: let the project go before the lease does (default: nothing)."""
+        return None
+
     def sizing(self, record: Record, name: str, nodes: list[str]) -> Sizing | None:
         """What pieces sized when claimed (or copied at the tail) are sized by; None: not needed."""
         return None
@@ -123,7 +128,17 @@ class PieceTask(Task):
             holder = farm.locks.holder(job_id, name)
             said.append(job_id, name, me, "INFO", f"message {message_id} found the piece locked by {holder}: later")
             raise self.retry(countdown=max(1, ttl // 2), max_retries=None)
+        lease = record.task(name).lease
+        leased = False
         try:
+            if lease:
+                leased = farm.leases.acquire(lease, owner, ttl)
+                if not leased:
+                    # Another host writes this project: wait, unclaimed, so the wait costs no attempt.
+                    said.append(job_id, name, me, "INFO",
+                                f"message {message_id} waits for project {lease} (written by "
+                                f"{farm.leases.holder(lease)})")  # fmt: skip
+                    raise self.retry(countdown=1, max_retries=None)
             candidates = farm.nodes.candidates(record.task(name).placement)
             sizing = self.sizing(record, name, candidates)
             record, outcome = engine.advance(
@@ -145,6 +160,8 @@ class PieceTask(Task):
                 return {outcome.verdict: outcome.reason}
             return self._run(PieceRun(self, record, record.task(name), owner))
         finally:
+            if leased and lease:
+                farm.leases.release(lease, owner)
             farm.locks.release(job_id, name, owner)
 
     def _run(self, run: PieceRun) -> dict[str, Any]:
@@ -159,6 +176,8 @@ class PieceTask(Task):
         generation = run.record.generation
         farm.nodes.heartbeat(me, current_task=f"{run.job_id}:{name}")
         keeper = LockKeeper(farm.locks, run.job_id, name, run.owner, runtime.settings.lock_ttl)
+        lease = run.piece.lease
+        lease_keeper = LeaseKeeper(farm.leases, lease, run.owner, runtime.settings.lock_ttl) if lease else None
         try:
             result = self.perform(run)
         except PieceCancelled as stopped:
@@ -171,6 +190,9 @@ class PieceTask(Task):
         except Exception as exc:
             return self._failed(run, exc)
         finally:
+            if lease_keeper:
+                self.end_write(run)
+                lease_keeper.stop()
             keeper.stop()
             farm.nodes.heartbeat(me, current_task=None)
         sizing = self.sizing(farm.store.get(run.job_id), name, farm.nodes.candidates(run.piece.placement))

@@ -39,6 +39,10 @@ class EditPiece(ResolvePiece):
         error = f"{len(refused)} of {len(results)} item(s) refused" if refused else None
         return PieceResult(results=results, error=error, details={"items": len(results)})
 
+    def end_write(self, run: PieceRun) -> None:
+        """Close the project, so the next writer's host holds it for writing (Resolve's rule)."""
+        runtime.session().close_project()
+
 
 @shared_task(bind=True, base=EditPiece, name="tasks.apply_edits")
 def apply_edits(self: Task, job_id: str, name: str, generation: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
-from orchestrator.models import JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord
+from orchestrator.models import JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
 
 if TYPE_CHECKING:
     from orchestrator.farm import Farm
@@ -78,6 +78,10 @@ def _check_paths(farm: Farm, operations: list[dict[str, Any]]) -> None:
                 checks.media_path(farm, path, f"operations.{i}.path")
 
 
+def _library(target: EditTarget) -> str | None:
+    return target.database.name if target.database else None
+
+
 def _in_lut_folder(path: str) -> bool:
     """A relative LUT path names a file in Resolve's own LUT folder; anything absolute or climbing out does not."""
     return not (os.path.isabs(path) or ntpath.isabs(path) or ".." in PurePath(path.replace("\\", "/")).parts)
@@ -110,10 +114,12 @@ class EditKind(JobKind[EditSpec, EditPlan]):
                 if target.project not in projects:
                     raise SubmitRefused(f"targets.{i}.project", f"unknown project {target.project!r}")
                 timelines = projects[target.project]
+            # A dry run changes nothing, so it needs no write lease and may run beside writers.
+            lease = None if spec.dry_run else project_lease(_library(target), target.project)
             for timeline in timelines:
                 made.append(TaskRecord(
                     name=f"{target.project}/{timeline}", kind="edit", task=APPLY_EDITS, placement=where,
-                    target={**target.model_dump(mode="json"), "timeline": timeline},
+                    target={**target.model_dump(mode="json"), "timeline": timeline}, lease=lease,
                 ))  # fmt: skip
         if len({t.name for t in made}) != len(made):
             raise SubmitRefused("targets", "a timeline is targeted twice")
