@@ -264,6 +264,8 @@ def _clip(name: str, frames: int, fps: float, color: str) -> dict[str, Any]:
             "Type": "Video + Audio",
             "Video Codec": "Apple ProRes 422 HQ",
             "Audio Ch": "2",
+            "Proxy": "None",
+            "Proxy Media Path": "",
         },
         "metadata": {},
         "markers": {},

@@ -11,6 +11,8 @@ from bridge.sim.handles import Colored, Handle, Markers, put
 from bridge.sim.library import Address, new_id, new_item
 from bridge.sim.timeline import Timeline, TimelineItem
 
+PROXY, PROXY_PATH = "Proxy", "Proxy Media Path"  # clip properties: "None" and "" until a proxy is linked
+READ_ONLY_PROPERTIES = ("File Path", "Frames", "Type", PROXY, PROXY_PATH)  # as in Resolve
 MEDIA_SUFFIXES = (".mov", ".mp4", ".mxf", ".avi", ".mkv", ".wav", ".mp3", ".braw", ".r3d", ".dng", ".tif", ".png")
 
 
@@ -42,6 +44,8 @@ def _probe(path: str) -> dict[str, Any]:
             "Resolution": "1920x1080",
             "Type": "Video",
             "Offline": "Yes" if offline else "No",
+            PROXY: "None",
+            PROXY_PATH: "",
         },
         "metadata": {},
         "markers": {},
@@ -279,7 +283,7 @@ class MediaPoolItem(Markers, Colored):
         return props if propertyName is None else props.get(propertyName, "")
 
     def SetClipProperty(self, propertyName: str, propertyValue: Any) -> bool:
-        if propertyName in ("File Path", "Frames", "Type") or not isinstance(propertyValue, (str, int, float)):
+        if propertyName in READ_ONLY_PROPERTIES or not isinstance(propertyValue, (str, int, float)):
             return False  # read-only properties, as in Resolve
 
         def change(c: dict[str, Any]) -> bool:
@@ -289,6 +293,46 @@ class MediaPoolItem(Markers, Colored):
             return True
 
         return self._change(change)
+
+    def LinkProxyMedia(self, proxyMediaFilePath: str) -> bool:
+        """Link a proxy file: False for a relative path, a missing or undecodable file, as Resolve refuses them."""
+        path = proxyMediaFilePath
+        if not isinstance(path, str) or not os.path.isabs(path) or not os.path.isfile(path):
+            return False
+        resolution = _video_resolution(path)
+        if resolution is None:
+            return False
+
+        def link(c: dict[str, Any]) -> bool:
+            c["properties"].update({PROXY: resolution, PROXY_PATH: path})
+            return True
+
+        return self._change(link)
+
+    def UnlinkProxyMedia(self) -> bool:
+        """Unlink the clip's proxy: False when it has none."""
+
+        def unlink(c: dict[str, Any]) -> bool:
+            if c["properties"].get(PROXY_PATH, "") == "":
+                return False
+            c["properties"].update({PROXY: "None", PROXY_PATH: ""})
+            return True
+
+        return self._change(unlink)
+
+
+def _video_resolution(path: str) -> str | None:
+    """ "WIDTHxHEIGHT" of a file's first video stream; None when it has none or cannot be decoded."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            return f"{stream.codec_context.width}x{stream.codec_context.height}"
+    except (av.error.FFmpegError, OSError):
+        return None
 
 
 class MediaStorage:

@@ -1,0 +1,45 @@
+"""The simulator's proxy links: LinkProxyMedia, UnlinkProxyMedia and the proxy clip properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def _movie(path: Path, width: int, height: int, frames: int = 4) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def _clip(demo):
+    return demo.GetMediaPool().GetRootFolder().GetSubFolderList()[0].GetClipList()[0]
+
+
+def test_a_linked_proxy_shows_in_the_clip_properties_until_unlinked(demo, tmp_path: Path) -> None:
+    clip = _clip(demo)
+    assert clip.GetClipProperty("Proxy") == "None" and clip.GetClipProperty("Proxy Media Path") == ""
+    assert clip.UnlinkProxyMedia() is False  # nothing linked yet
+    proxy = _movie(tmp_path / "proxy.mov", 480, 270)
+    assert clip.LinkProxyMedia(str(proxy)) is True
+    assert clip.GetClipProperty("Proxy") == "480x270"
+    assert clip.GetClipProperty()["Proxy Media Path"] == str(proxy)
+    assert clip.SetClipProperty("Proxy Media Path", "/elsewhere.mov") is False  # read-only, as in Resolve
+    assert clip.UnlinkProxyMedia() is True
+    assert clip.GetClipProperty("Proxy") == "None" and clip.GetClipProperty("Proxy Media Path") == ""
+
+
+def test_a_proxy_that_is_not_an_absolute_readable_movie_is_refused(demo, tmp_path: Path) -> None:
+    clip = _clip(demo)
+    not_media = tmp_path / "notes.mov"
+    not_media.write_text("not a movie")
+    for path in ("proxy.mov", str(tmp_path / "missing.mov"), str(not_media)):
+        assert clip.LinkProxyMedia(path) is False, path
+    assert clip.GetClipProperty("Proxy") == "None"
