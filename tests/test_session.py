@@ -86,6 +86,18 @@ def test_save_refuses_untitled(session, resolve) -> None:
     assert session.save_project()
 
 
+def test_close_project_lets_a_held_shared_project_go(session, resolve, tmp_path: Path) -> None:
+    drp = tmp_path / "Demo.drp"
+    assert resolve.GetProjectManager().ExportProject("Demo", str(drp))
+    farm_db = {"DbType": "PostgreSQL", "DbName": "Farm", "IpAddress": "127.0.0.1"}
+    session.open_project("Demo", database=farm_db, drp=str(drp))
+    holds = Path(str(resolve._state.library.path) + ".holds")
+    assert "Farm/" in holds.read_text()  # this host holds Demo of the shared library
+    assert session.close_project() is True
+    assert "Farm/" not in holds.read_text()
+    assert session.close_project() is False  # nothing but the untitled project is open now
+
+
 def test_render_with_progress(session, tmp_path: Path) -> None:
     session.open_project("Demo")
     calls: list[tuple[int, int]] = []
