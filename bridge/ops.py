@@ -12,6 +12,7 @@ parent before they got here; the checks below are for what only Resolve can tell
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from bridge.errors import OperationError, ScriptingUnavailable
 
 T = TypeVar("T")
 UNTITLED = "Untitled Project"
+IMPORTS_FOLDER = "resolve-farm imports"  # the project folder where .drp files are imported, one project per content
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # modal dialogs and autosave make calls fail for a moment
 SCRIPTING_STUDIO_ONLY_SINCE = (21, 1)  # Resolve 21.1 made Python scripting a Studio feature
 
@@ -30,6 +32,8 @@ OPERATIONS = (
     "describe",
     "list_projects",
     "open_project",
+    "open_drp",
+    "delete_imports",
     "list_timelines",
     "timeline_info",
     "render_options",
@@ -114,20 +118,14 @@ def list_projects(resolve: Any) -> dict[str, Any]:
     return {"database": dict(pm.GetCurrentDatabase()), "projects": found}
 
 
-def open_project(
-    resolve: Any, name: str, database: dict[str, str] | None = None, drp: str | None = None
-) -> dict[str, Any]:
-    """Make `name` the current project: from a database, by importing a .drp, or as found.
+def open_project(resolve: Any, name: str, database: dict[str, str] | None = None) -> dict[str, Any]:
+    """Make `name` the current project, from `database` or the current one.
 
-    `name` may carry a folder path ("Clients/Acme/Ad_2026").
+    `name` may carry a folder path ("Clients/Acme/Ad_2026"). A project given as a .drp is opened
+    with `open_drp`.
     """
     pm = _project_manager(resolve)
-    if database:
-        current = pm.GetCurrentDatabase()
-        same = (current.get("DbName"), current.get("DbType")) == (database.get("DbName"), database.get("DbType"))
-        if not same and not _retry(lambda: pm.SetCurrentDatabase(database)):
-            known = ", ".join(d.get("DbName", "?") for d in pm.GetDatabaseList())
-            raise OperationError(f"database {database.get('DbName')!r} is not available (known: {known})")
+    _use_database(pm, database)
     *folders, project_name = name.split("/")
     pm.GotoRootFolder()
     for folder in folders:
@@ -135,18 +133,101 @@ def open_project(
             raise OperationError(f"project folder {folder!r} does not exist (in {name!r})")
     # No GetCurrentProject() first: on a fresh host it conjures an untitled project.
     if project_name not in pm.GetProjectListInCurrentFolder():
-        if not drp:
-            raise OperationError(
-                f"project {name!r} does not exist in database {pm.GetCurrentDatabase().get('DbName')!r}"
-            )
-        if not os.path.isfile(drp):
-            raise OperationError(f"project file {drp!r} does not exist on this host")
-        if not _retry(lambda: pm.ImportProject(drp, project_name)):
-            raise OperationError(f"Resolve could not import {drp!r} as {project_name!r}")
+        raise OperationError(f"project {name!r} does not exist in database {pm.GetCurrentDatabase().get('DbName')!r}")
+    return _project_summary(_load(pm, project_name, name))
+
+
+def _use_database(pm: Any, database: dict[str, str] | None) -> None:
+    if not database:
+        return
+    current = pm.GetCurrentDatabase()
+    same = (current.get("DbName"), current.get("DbType")) == (database.get("DbName"), database.get("DbType"))
+    if not same and not _retry(lambda: pm.SetCurrentDatabase(database)):
+        known = ", ".join(d.get("DbName", "?") for d in pm.GetDatabaseList())
+        raise OperationError(f"database {database.get('DbName')!r} is not available (known: {known})")
+
+
+def _load(pm: Any, project_name: str, shown: str) -> Any:
     project = _retry(lambda: pm.LoadProject(project_name))
     if not project:
-        raise OperationError(f"Resolve could not load project {name!r}", fix="is a render running, or a dialog open?")
-    return _project_summary(project)
+        raise OperationError(f"Resolve could not load project {shown!r}", fix="is a render running, or a dialog open?")
+    return project
+
+
+def drp_digest(path: str) -> str:
+    """The sha256 of a .drp file, hex: what names its import."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(partial(f.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_name(path: str, digest: str) -> str:
+    """The project a .drp's content is imported as: `<file stem>-<first 12 hex digits of its sha256>`."""
+    return f"{os.path.splitext(os.path.basename(path))[0]}-{digest[:12]}"
+
+
+def _imports_folder(pm: Any, folder: str) -> None:
+    """Go to `folder` under the root of the current database, creating it on first use."""
+    pm.GotoRootFolder()
+    if pm.OpenFolder(folder):
+        return
+    pm.CreateFolder(folder)  # may fail when another host of a shared database just made it: opening says
+    if not pm.OpenFolder(folder):
+        raise OperationError(f"Resolve could not create the project folder {folder!r} for imported .drp files")
+
+
+def open_drp(
+    resolve: Any, drp: str, database: dict[str, str] | None = None, folder: str = IMPORTS_FOLDER
+) -> dict[str, Any]:
+    """Open the project a .drp holds, importing it only if this content was never imported here.
+
+    The import is named after the file's content (`import_name`) in `folder`, so later pieces
+    and jobs find it and load it instead of importing again, and a changed file (another digest)
+    is imported anew beside the old one. Returns the project's summary, plus `project` (its
+    path, folder included), `digest`, `database` (its name) and `imported` (whether this call
+    imported it).
+    """
+    pm = _project_manager(resolve)
+    _use_database(pm, database)
+    if not os.path.isfile(drp):
+        raise OperationError(f"project file {drp!r} does not exist on this host")
+    digest = drp_digest(drp)
+    name = import_name(drp, digest)
+    _imports_folder(pm, folder)
+    imported = False
+    if name not in pm.GetProjectListInCurrentFolder():
+        imported = bool(pm.ImportProject(drp, name))
+        # Refused: a host sharing this database imported the same content meanwhile, or the file is no project.
+        if not imported and name not in pm.GetProjectListInCurrentFolder():
+            raise OperationError(f"Resolve could not import {drp!r} as {name!r}", fix="is it a Resolve .drp file?")
+    project = _load(pm, name, f"{folder}/{name}")
+    return {
+        **_project_summary(project), "project": f"{folder}/{name}", "digest": digest, "imported": imported,
+        "database": str(pm.GetCurrentDatabase().get("DbName", "")),
+    }  # fmt: skip
+
+
+def delete_imports(resolve: Any, names: list[str], folder: str = IMPORTS_FOLDER) -> dict[str, list[str]]:
+    """Delete imported .drp projects from `folder` of the current database.
+
+    Returns `deleted`, `missing` (not there any more) and `kept` (Resolve refused: the open
+    project, or one open elsewhere).
+    """
+    pm = _project_manager(resolve)
+    pm.GotoRootFolder()
+    if not pm.OpenFolder(folder):
+        return {"deleted": [], "missing": list(names), "kept": []}
+    present = set(pm.GetProjectListInCurrentFolder())
+    done: dict[str, list[str]] = {"deleted": [], "missing": [], "kept": []}
+    for name in names:
+        if name not in present:
+            done["missing"].append(name)
+        else:
+            done["deleted" if pm.DeleteProject(name) else "kept"].append(name)
+    pm.GotoRootFolder()
+    return done
 
 
 def _project_summary(project: Any) -> dict[str, Any]:

@@ -133,8 +133,15 @@ class Session:
     def list_projects(self) -> dict[str, Any]:
         return dict(self._call("list_projects"))
 
-    def open_project(self, name: str, database: dict[str, str] | None = None, drp: str | None = None) -> dict[str, Any]:
-        return dict(self._call("open_project", name=name, database=database, drp=drp))
+    def open_project(self, name: str, database: dict[str, str] | None = None) -> dict[str, Any]:
+        return dict(self._call("open_project", name=name, database=database))
+
+    def open_drp(self, drp: str, database: dict[str, str] | None = None) -> dict[str, Any]:
+        """The project a .drp holds, imported on this host once per content (`ops.open_drp`)."""
+        return dict(self._call("open_drp", drp=drp, database=database))
+
+    def delete_imports(self, names: list[str]) -> dict[str, list[str]]:
+        return dict(self._call("delete_imports", names=names))
 
     def list_timelines(self) -> list[dict[str, Any]]:
         return list(self._call("list_timelines"))

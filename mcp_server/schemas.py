@@ -38,6 +38,8 @@ class JobView(TypedDict):
     tasks: list[TaskView]
     outputs: list[str]
     errors: list[str]
+    after: NotRequired[list[str]]  # the jobs it runs after
+    waiting_on: NotRequired[list[str]]  # those it still waits for (state "waiting")
 
 
 class Plan(TypedDict):
@@ -75,6 +77,8 @@ class JobSummary(TypedDict):
     created_at: float
     outputs: list[str]
     errors: list[str]
+    after: NotRequired[list[str]]
+    waiting_on: NotRequired[list[str]]
 
 
 class JobList(TypedDict):

@@ -29,7 +29,7 @@ from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
 from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
 from mcp_server.tasks_ext import FarmTasks, answer_at_once
-from mcp_server.views import busy_nodes, job_view, node_view, settled, submitted_view
+from mcp_server.views import busy_nodes, job_summary, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.farm import Farm
 from orchestrator.store import JobNotFound
@@ -163,6 +163,12 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         max_attempts: Annotated[
             int | None, Field(ge=1, le=20, description="attempts per segment before the job fails")
         ] = None,
+        after: Annotated[
+            list[str] | None,
+            Field(
+                description="job ids to run after: the render waits until they all succeed, and is cancelled if one fails or is cancelled, e.g. the batch_edit that prepares the timeline"
+            ),
+        ] = None,
     ) -> Submitted:
         """Render a timeline on the farm, split across machines; answers at once with the job id and plan.
 
@@ -186,7 +192,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                     "refused: start_frame and end_frame go together (or leave both out for the whole timeline)"
                 )
             spec["frames"] = {"start": start_frame, "end": end_frame}
-        record = await _call(jobs.submit_render, farm, spec)
+        record = await _call(jobs.submit_render, farm, spec, after or ())
         estimate = await _call(jobs.estimate_seconds, farm, record)
         return submitted_view(record, estimate)
 
@@ -208,6 +214,12 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         wait_seconds: Annotated[
             float, Field(ge=0, le=60, description="wait this long for a quick result (dry runs are usually instant)")
         ] = 5.0,
+        after: Annotated[
+            list[str] | None,
+            Field(
+                description="job ids to run after: the edit waits until they all succeed, and is cancelled if one fails or is cancelled"
+            ),
+        ] = None,
     ) -> Submitted:
         """Apply the same edits to several timelines, one task per timeline, spread across machines.
 
@@ -215,8 +227,9 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                             operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)
         Answers with the job id, and with the per-item report when the job finishes within wait_seconds.
         """
-        record = await _call(jobs.submit_edit, farm, {"targets": targets, "operations": operations, "dry_run": dry_run})
-        if answer_at_once():  # answered with a task: the client follows it with tasks/get
+        spec = {"targets": targets, "operations": operations, "dry_run": dry_run}
+        record = await _call(jobs.submit_edit, farm, spec, after or ())
+        if answer_at_once() or record.state == "waiting":  # a task, or a job that starts only after others
             return submitted_view(record)
         return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds)))
 
@@ -247,7 +260,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
     @server.tool(title="List jobs", annotations=READ)
     async def list_jobs(
         state: Annotated[
-            Literal["queued", "running", "stitching", "succeeded", "failed", "cancelled"] | None,
+            Literal["waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"] | None,
             Field(description="only jobs in this state"),
         ] = None,
         kind: Annotated[Literal["render", "edit"] | None, Field(description="only renders or only edits")] = None,
@@ -256,9 +269,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
     ) -> JobList:
         """Jobs, newest first, filtered and paged. Example: list_jobs(state="running")"""
         records = await _call(lambda: farm.store.list(state=state, kind=kind, offset=offset, limit=limit))
-        return {"jobs": [{"id": r.id, "kind": r.kind, "state": r.state, "progress": round(r.progress, 1),
-                          "created_at": r.created_at, "outputs": r.outputs, "errors": r.errors} for r in records],
-                "offset": offset, "limit": limit}  # fmt: skip
+        return {"jobs": [job_summary(r) for r in records], "offset": offset, "limit": limit}
 
     @server.tool(title="Cancel a job", annotations=CANCEL)
     async def cancel_job(job_id: Annotated[str, Field(description="the job to cancel")]) -> JobView:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_server.schemas import JobView, NodeView, Submitted, TaskView
+from mcp_server.schemas import JobSummary, JobView, NodeView, Submitted, TaskView
 from orchestrator.models import JobRecord, TaskRecord, results_report
 from orchestrator.nodes import NodeRecord
 
@@ -10,7 +10,7 @@ from orchestrator.nodes import NodeRecord
 def job_view(record: JobRecord) -> JobView:
     """State, percent, frames, ETA, each segment or target with its node, outputs and errors."""
     video = [t for t in record.tasks if t.kind in ("segment", "render")]
-    return {
+    view: JobView = {
         "id": record.id,
         "kind": record.kind,
         "state": record.state,
@@ -22,6 +22,26 @@ def job_view(record: JobRecord) -> JobView:
         "outputs": record.outputs,
         "errors": record.errors,
     }
+    _add_after(view, record)
+    return view
+
+
+def job_summary(record: JobRecord) -> JobSummary:
+    """A job in a listing: what it is, how far it got, what it made or why not, what it waits for."""
+    summary: JobSummary = {
+        "id": record.id, "kind": record.kind, "state": record.state, "progress": round(record.progress, 1),
+        "created_at": record.created_at, "outputs": record.outputs, "errors": record.errors,
+    }  # fmt: skip
+    _add_after(summary, record)
+    return summary
+
+
+def _add_after(view: JobView | JobSummary, record: JobRecord) -> None:
+    """The jobs it runs after, and those it still waits for while `waiting` (left out when there are none)."""
+    if record.after:
+        view["after"] = record.after
+    if record.state == "waiting":
+        view["waiting_on"] = record.waiting_on
 
 
 def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitted:
@@ -71,6 +91,8 @@ def task_view(task: TaskRecord) -> TaskView:
 
 
 def busy_nodes(record: JobRecord) -> str:
+    if record.state == "waiting":
+        return f"waiting for job(s) {', '.join(record.waiting_on)} to succeed"
     running = [f"{t.name} on {t.node}" for t in record.tasks if t.state == "running" and t.node]
     return ", ".join(running) or "waiting for a node"
 

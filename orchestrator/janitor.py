@@ -9,6 +9,10 @@ kind; so does a piece left `running` without a lock by a node that is down, whos
 Redis would only hand out again after the visibility timeout. Sending a piece twice is safe:
 only the message its record names may run it, under its lock.
 
+A `waiting` job whose upstream job finished without releasing it (the process that finished it
+died between its last write and the release) is released or cancelled here, from the records
+alone (`engine.recheck_upstream`).
+
 Cancelled jobs whose leftovers are due (`cancel_cleanup_delay` after the cancel) get a
 `tasks.discard` message on the post queue, carrying the generation it may clean.
 """
@@ -74,6 +78,11 @@ def sweep(farm: Farm, grace: float | None = None) -> list[str]:
     down = {n.name for n in farm.nodes.all() if not n.up}
     sent: list[str] = []
     for record in records:
+        if record.state == "waiting":
+            released = engine.recheck_upstream(farm, record)
+            if released.state != "waiting":
+                log.warning("janitor: job %s was left waiting on finished jobs: now %s", record.id, released.state)
+            continue
         if record.finished or record.cancel_requested:
             continue
         for piece in record.tasks:

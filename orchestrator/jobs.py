@@ -4,13 +4,18 @@
 compile it into pieces, stores the record and sends the pieces that wait for nothing. A
 refused spec raises `SubmitRefused` naming the field and the reason, and nothing is stored
 or queued.
+
+Any job may run after other jobs (`after`): it is `waiting` until they have all succeeded, and
+is cancelled (saying which and why) when one of them fails or is cancelled. A job named in
+`after` must exist and must not have failed or been cancelled already: such a job would only
+be cancelled at once, so it is refused at submit instead (retry the failed job first).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator import engine, kinds, lifecycle, routing
@@ -19,34 +24,61 @@ from orchestrator.kinds import SubmitRefused
 from orchestrator.models import JobRecord
 from orchestrator.piecelog import PieceLog
 from orchestrator.settings import VERSION_KEY
+from orchestrator.store import JobNotFound
 
 Record = JobRecord[Any, Any]
 __all__ = ["SubmitRefused", "cancel", "estimate_seconds", "inspect", "piece_logs", "retry", "submit", "wait"]
+MAX_AFTER = 100  # jobs one job may run after
 
 
-def submit(farm: Farm, kind_name: str, spec: Any) -> Record:
-    """Validate, compile, record and queue a job of any registered kind."""
+def submit(farm: Farm, kind_name: str, spec: Any, after: Sequence[str] = ()) -> Record:
+    """Validate, compile, record and queue a job of any registered kind; with `after`, once those jobs succeeded."""
     kind = kinds.get(kind_name)
     parsed = kind.parse(spec)
+    upstream = upstream_states(farm, after)
     job_id = uuid.uuid4().hex[:16]
     compiled = kind.compile(farm, parsed, job_id)
     record = kind.record(
         id=job_id, kind=kind.name, spec=parsed, plan=compiled.plan, tasks=compiled.pieces, version_key=VERSION_KEY,
         priority=compiled.priority, max_attempts=compiled.max_attempts or farm.settings.max_attempts,
-        fail_fast=kind.fail_fast, frame_pool=compiled.frame_pool,
+        fail_fast=kind.fail_fast, frame_pool=compiled.frame_pool, after=list(upstream),
     )  # fmt: skip
-    outcome = lifecycle.submit(record)
+    outcome = lifecycle.submit(record, upstream)
     farm.store.create(record)
     engine.carry_out(farm, record, outcome)
+    if record.state == "waiting":  # an upstream job that finished since it was read did not see this one
+        record = engine.recheck_upstream(farm, record)
     return record
 
 
-def submit_render(farm: Farm, spec: Any) -> Record:
-    return submit(farm, "render", spec)
+def upstream_states(farm: Farm, after: Sequence[str]) -> dict[str, str]:
+    """The state of each job a new job is to run after (in order, once each); refused when one cannot succeed."""
+    if isinstance(after, str) or not all(isinstance(job, str) for job in after):
+        raise SubmitRefused("after", "a list of job ids")
+    wanted = list(dict.fromkeys(after))
+    if len(wanted) > MAX_AFTER:
+        raise SubmitRefused("after", f"{len(wanted)} jobs: at most {MAX_AFTER}")
+    states: dict[str, str] = {}
+    for job in wanted:
+        try:
+            record = farm.store.get(job)
+        except JobNotFound:
+            raise SubmitRefused("after", f"no job {job!r} (never submitted, or past its retention)") from None
+        if record.state in ("failed", "cancelled"):
+            why = f": {'; '.join(record.errors)}" if record.errors else ""
+            raise SubmitRefused(
+                "after", f"job {job} is {record.state}{why}; it will not succeed unless retried: retry it first"
+            )
+        states[job] = record.state
+    return states
 
 
-def submit_edit(farm: Farm, spec: Any) -> Record:
-    return submit(farm, "edit", spec)
+def submit_render(farm: Farm, spec: Any, after: Sequence[str] = ()) -> Record:
+    return submit(farm, "render", spec, after)
+
+
+def submit_edit(farm: Farm, spec: Any, after: Sequence[str] = ()) -> Record:
+    return submit(farm, "edit", spec, after)
 
 
 def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
@@ -65,11 +97,23 @@ def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
 
 
 def retry(farm: Farm, job_id: str) -> Record:
-    """Run again only what failed or was cancelled, as the job's next generation; what is done stays done."""
+    """Run again only what failed or was cancelled, as the job's next generation; what is done stays done.
+
+    A job that runs after other jobs waits again for those it had not seen succeed; one of
+    them failed or cancelled refuses the retry (retry that one first).
+    """
+    seen: dict[str, str] = {}
+    for upstream in farm.store.get(job_id).waiting_on:
+        try:
+            seen[upstream] = farm.store.get(upstream).state
+        except JobNotFound:
+            seen[upstream] = "gone"
     try:
-        record, _ = engine.advance(farm, job_id, lifecycle.retry_job)
+        record, _ = engine.advance(farm, job_id, lambda rec: lifecycle.retry_job(rec, seen))
     except ValueError as exc:
         raise SubmitRefused("job", str(exc)) from None
+    if record.state == "waiting":
+        record = engine.recheck_upstream(farm, record)
     return record
 
 

@@ -9,14 +9,15 @@ outcome. They are the only code that changes a job record.
 
 | transition | from | to |
 |---|---|---|
-| `submit` | new record | pieces with nothing to wait for `pending` (sent), the rest `waiting` |
+| `submit` | new record | pieces that wait for nothing `pending` (sent), the rest `waiting`; job `waiting` (after) |
+| `upstream_finished` | job `waiting` | `queued` once all it runs after succeeded; `cancelled` when one did not |
 | `claim` | piece `pending` (or `running` on a lost worker) | `running` here (open: takes frames); or moved, skipped |
 | `progress` | piece `running` | frames counted; says whether to stop |
 | `piece_done` | piece `running` | `done`; dependents that became ready `pending` (sent); job `succeeded` when all are |
 | `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
 | `piece_cancelled` | piece `running` | `cancelled` |
 | `cancel_job` | job unfinished | `cancelled`; pieces not running `cancelled`; cleanup due |
-| `retry_job` | job `failed`/`cancelled` | next generation, `queued`; what is not done runs again |
+| `retry_job` | job `failed`/`cancelled` | next generation, `queued` (or `waiting`); what is not done runs again |
 | `discard` | job `cancelled`, same generation | its pieces' files no longer count as done |
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.models import SETTLED, JobRecord, TaskRecord
+from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord
 from orchestrator.sizing import AUDIO_KEY, Sizing, frames_to_take
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
@@ -267,8 +268,20 @@ def _worth_copying(
 # --- the transitions ------------------------------------------------------------------------
 
 
-def submit(record: JobRecord[Any, Any]) -> Outcome:
-    """A new job: every piece gets its state; those with nothing to wait for are sent."""
+def submit(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = None) -> Outcome:
+    """A new job: every piece gets its state; those with nothing to wait for are sent.
+
+    `upstream` is the state of each job in `record.after`, as the submitter saw it: while any
+    of them has not succeeded, the whole job is `waiting` and nothing is sent (`upstream_finished`
+    queues it).
+    """
+    seen = upstream or {}
+    record.waiting_on = [job for job in record.after if seen.get(job) != "succeeded"]
+    if record.waiting_on:
+        record.state = "waiting"
+        for piece in record.tasks:
+            piece.state = "waiting"
+        return Outcome("wait", f"waits for job(s) {', '.join(record.waiting_on)}")
     for piece in record.tasks:
         piece.state = "waiting" if piece.after else "pending"
         if not piece.after:
@@ -298,6 +311,8 @@ def claim(
     piece = record.task(name)
     if record.finished or record.cancel_requested:
         return Outcome("skip", f"the job is {record.state}")
+    if record.state == "waiting":
+        return Outcome("skip", f"the job waits for job(s) {', '.join(record.waiting_on)}")
     if generation != record.generation:
         return Outcome("skip", f"a message of generation {generation}; the job is at {record.generation}")
     if piece.state in ("done", "failed", "cancelled", "skipped"):
@@ -489,10 +504,24 @@ def cancel_job(record: JobRecord[Any, Any], cleanup_after: float, now: float | N
     return Outcome("cancelled", revoke=_cancel_unstarted(record, now))
 
 
-def retry_job(record: JobRecord[Any, Any], now: float | None = None) -> Outcome:
-    """Run again what failed or was cancelled, as the next generation; what is done stays done."""
+def retry_job(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = None) -> Outcome:
+    """Run again what failed or was cancelled, as the next generation; what is done stays done.
+
+    `upstream` is the state of each job in `record.waiting_on` (the jobs it runs after that it
+    has not seen succeed), as the caller saw them: succeeded ones are waited for no more; the
+    job waits again for the unfinished ones; a failed, cancelled or gone one refuses the retry
+    (retry that one first).
+    Note: a retry of an upstream job does not retry the jobs its failure cancelled: each is retried on its own.
+    """
     if record.state not in ("failed", "cancelled"):
         raise ValueError(f"job {record.id} is {record.state}: only failed or cancelled jobs are retried")
+    seen = upstream or {}
+    for job in record.waiting_on:
+        state = seen.get(job, "gone")
+        if state in FINISHED - {"succeeded"} or state == "gone":
+            raise ValueError(
+                f"job {record.id} runs after job {job}, which is {state}: retry job {job} first, then this one"
+            )
     record.generation += 1
     again = {t.name for t in record.tasks if t.state != "done" and not t.params.get("copy_of")}
     # A piece runs again when anything it waits for does (a stitch of segments made anew).
@@ -511,7 +540,42 @@ def retry_job(record: JobRecord[Any, Any], now: float | None = None) -> Outcome:
     record.state, record.cancel_requested = "queued", False
     record.finished_at = record.cleanup_at = None
     record.errors, record.outputs, record.blocked_nodes = [], [], {}
-    return Outcome("run", send=_make_ready(record))
+    record.waiting_on = [job for job in record.waiting_on if seen.get(job) != "succeeded"]
+    if record.waiting_on:
+        record.state = "waiting"
+        return Outcome("wait", f"waits for job(s) {', '.join(record.waiting_on)}")
+    ready = _make_ready(record)
+    _settle(record, time.time())  # every piece finished late, after the cancel: nothing is left to run
+    return Outcome("run", send=ready)
+
+
+def upstream_finished(
+    record: JobRecord[Any, Any], upstream: str, state: str, why: str, cleanup_after: float, now: float | None = None
+) -> Outcome:
+    """A job this one runs after has finished as `state` (succeeded, failed, cancelled; `gone`:
+    past retention), `why` being its errors: queue this job once every such job succeeded, or
+    cancel it, naming the job and the reason.
+
+    Note: applied by whoever sees the upstream job finish first (the engine right after its
+    last transition, the janitor, a submit or retry re-checking): a second call changes nothing.
+    """
+    now = now or time.time()
+    if record.state != "waiting" or upstream not in record.waiting_on:
+        return Outcome("skip", f"the job is {record.state}, not waiting for job {upstream}")
+    if state == "succeeded":
+        record.waiting_on.remove(upstream)
+        if record.waiting_on:
+            return Outcome("wait", f"still waits for job(s) {', '.join(record.waiting_on)}")
+        record.state = "queued"
+        return Outcome("run", f"job {upstream} succeeded", send=_make_ready(record))
+    if state not in FINISHED and state != "gone":
+        return Outcome("skip", f"job {upstream} is {state}: not finished")
+    ended = {"cancelled": "was cancelled", "gone": "is gone (past its retention)"}.get(state, state)
+    reason = f"job {upstream}, which this job runs after, {ended}" + (f": {why}" if why else "")
+    outcome = cancel_job(record, cleanup_after, now)
+    record.errors.append(reason)
+    outcome.reason = reason
+    return outcome
 
 
 def discard(record: JobRecord[Any, Any], generation: int) -> Outcome:

@@ -21,7 +21,7 @@ from orchestrator.settings import VERSION_KEY
 
 METRICS = "rf:metrics"
 FPS = "rf:metrics:fps"
-JOB_STATES: tuple[JobState, ...] = ("queued", "running", "stitching", "succeeded", "failed", "cancelled")
+JOB_STATES: tuple[JobState, ...] = ("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled")
 
 
 def count(client: redis.Redis, **fields: float) -> None:

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
-JobState = Literal["queued", "running", "stitching", "succeeded", "failed", "cancelled"]
+# waiting: for the jobs it runs after (`JobRecord.after`) to succeed; nothing of it is sent meanwhile.
+JobState = Literal["waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"]
 # waiting: for the pieces it runs after; pending: ready, a message carries it.
 TaskState = Literal["waiting", "pending", "running", "done", "failed", "cancelled", "skipped"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -214,6 +215,8 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
     cancel_requested: bool = False
     cleanup_at: float | None = None  # when a cancelled job's leftovers are due to be removed
     blocked_nodes: dict[str, int] = Field(default_factory=dict)  # node -> failures in this job
+    after: list[str] = Field(default_factory=list)  # jobs (ids) that must succeed before this one queues
+    waiting_on: list[str] = Field(default_factory=list)  # those of `after` not seen succeeded yet
     version_key: str = ""
     frame_pool: FramePool | None = None  # a pulled render's frames not yet taken
 

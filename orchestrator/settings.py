@@ -98,6 +98,9 @@ class FarmSettings(BaseSettings):
     cancel_cleanup_delay: float = Field(
         600.0, ge=0, description="seconds a cancelled job's finished pieces are kept, for a retry to reuse"
     )
+    drp_import_max_age: float = Field(
+        7 * 24 * 3600.0, ge=0, description="seconds a host keeps a project imported from a .drp that no piece used"
+    )
     plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="modules that register more job kinds and their tasks"
     )

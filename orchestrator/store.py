@@ -14,6 +14,8 @@ Beside each record:
   (`+inf` while unfinished), and `rf:jobs:kind:<kind>`: listings filter on these and the metrics
   count them, without reading records that do not match.
 - `rf:jobs:cleanup`: cancelled jobs by the time their leftovers are due to be removed.
+- `rf:jobs:waiting-on:<id>`: the `waiting` jobs that wait for job `<id>` to finish (`JobRecord.waiting_on`
+  turned around), kept in the same transaction: whoever finishes `<id>` reads it to release them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def pulling_key(priority: int) -> str:
     return f"{PULLING}:{priority}"
 
 
-STATES: tuple[JobState, ...] = ("queued", "running", "stitching", "succeeded", "failed", "cancelled")
+STATES: tuple[JobState, ...] = ("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled")
 
 
 def state_key(state: str) -> str:
@@ -50,6 +52,10 @@ def state_key(state: str) -> str:
 
 def kind_key(kind: str) -> str:
     return f"{PREFIX}:jobs:kind:{kind}"
+
+
+def waiting_on_key(job_id: str) -> str:
+    return f"{PREFIX}:jobs:waiting-on:{job_id}"
 
 
 T = TypeVar("T")
@@ -153,6 +159,11 @@ class JobStore:
                 pipe.sadd(pulling_key(record.priority), record.id)
             else:
                 pipe.srem(pulling_key(record.priority), record.id)
+        for upstream in record.after:
+            if record.state == "waiting" and upstream in record.waiting_on:
+                pipe.sadd(waiting_on_key(upstream), record.id)
+            else:
+                pipe.srem(waiting_on_key(upstream), record.id)
 
     def apply(self, job_id: str, transition: Callable[[Record], T]) -> tuple[Record, T]:
         """Apply a transition to the current record atomically; the record as written and what the transition returned.
@@ -234,6 +245,14 @@ class JobStore:
     def pulling(self, priority: int) -> int:
         """How many pulled renders of this priority still have frames to hand out: the jobs that share the nodes."""
         return int(self.redis.scard(pulling_key(priority)))
+
+    def waiting_for(self, job_id: str) -> builtins.list[str]:
+        """The ids of the jobs waiting for job `job_id` to finish."""
+        return sorted(self.redis.smembers(waiting_on_key(job_id)))
+
+    def forget_waiting(self, job_id: str, dependent: str) -> None:
+        """Drop a dependent whose record is gone from the index of what waits for `job_id`."""
+        self.redis.srem(waiting_on_key(job_id), dependent)
 
     def cleanup_due(self, now: float) -> builtins.list[str]:
         """Cancelled jobs whose leftovers are due to be removed."""

@@ -23,6 +23,7 @@ from orchestrator import metrics
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
+from tasks import drp
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.runtime import runtime
@@ -60,10 +61,13 @@ def open_project(spec: ProjectRef) -> None:
     """
     session = runtime.session()
     database = spec.database.as_resolve() if spec.database else None
-    drp = runtime.to_node(spec.drp) if spec.drp else None
-    opened = session.open_project(spec.project, database=database, drp=drp)
-    current = session.list_projects()["database"].get("DbName", "")
-    runtime.farm().catalog.update_project(runtime.node, current, spec.project, opened["timelines"])
+    if spec.drp:  # imported once per content on this host, then reused (`tasks.drp`)
+        opened = drp.open_drp(session, runtime.to_node(spec.drp), database)
+        current, name = opened["database"], opened["project"]
+    else:
+        opened = session.open_project(spec.project, database=database)
+        current, name = session.list_projects()["database"].get("DbName", ""), spec.project
+    runtime.farm().catalog.update_project(runtime.node, current, name, opened["timelines"])
 
 
 class RenderPiece(ResolvePiece):

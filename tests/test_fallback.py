@@ -230,3 +230,15 @@ def test_a_call_interrupted_by_a_signal_kills_the_helper_stuck_in_resolve(sim_ap
         signal.signal(signal.SIGALRM, previous)
         host.thaw()
         helper.close()
+
+
+def test_a_drp_is_imported_once_through_the_helper(sim_api, tmp_path: Path) -> None:
+    """The helper runs `open_drp` with the standard library only: the digest, the folder, the reuse."""
+    from bridge.sim import scriptapp
+
+    drp = tmp_path / "Show.drp"
+    assert scriptapp("Resolve").GetProjectManager().ExportProject("Demo", str(drp))
+    with connect(BridgeSettings.from_env(mode="subprocess")) as session:
+        first, again = session.open_drp(str(drp)), session.open_drp(str(drp))
+    assert first["imported"] and not again["imported"] and first["project"] == again["project"]
+    assert first["project"].startswith("resolve-farm imports/Show-") and len(first["timelines"]) == 3

@@ -292,3 +292,109 @@ def test_resend_only_what_nothing_changed() -> None:
     assert lifecycle.resend(record, "s1", "not-the-current-one").verdict == "skip"
     outcome = lifecycle.resend(record, "s1", old)
     assert outcome.send == [lifecycle.Send("s1")] and record.task("s1").celery_id != old
+
+
+# --- jobs that wait for jobs --------------------------------------------------------------
+
+
+def after_job(upstream: dict[str, str]) -> tuple[Job, lifecycle.Outcome]:
+    """The two segments and the stitch, submitted to run after the jobs in `upstream` (id -> state seen)."""
+    record = Job(
+        kind="test", spec=Spec(), plan=Plan(pieces=3), max_attempts=2, after=list(upstream),
+        tasks=[
+            TaskRecord(name="s1", kind="segment", task="t.seg", frames_total=10),
+            TaskRecord(name="s2", kind="segment", task="t.seg", frames_total=10),
+            TaskRecord(name="join", kind="stitch", task="t.join", placement=Placement(pool="post"),
+                       after=["s1", "s2"], job_state="stitching", final=True),
+        ],
+    )  # fmt: skip
+    return record, lifecycle.submit(record, upstream)
+
+
+def test_a_job_after_unfinished_jobs_waits_whole_and_sends_nothing() -> None:
+    record, outcome = after_job({"up1": "running", "up2": "succeeded"})
+    assert record.state == "waiting" and record.waiting_on == ["up1"]
+    assert [t.state for t in record.tasks] == ["waiting"] * 3 and outcome.send == []
+    assert all(t.celery_id is None for t in record.tasks)
+    skipped = claim(record, "s1")
+    assert skipped.verdict == "skip" and "job(s) up1" in skipped.reason and record.task("s1").state == "waiting"
+
+
+def test_a_job_after_succeeded_jobs_queues_at_once() -> None:
+    record, outcome = after_job({"up1": "succeeded"})
+    assert record.state == "queued" and record.waiting_on == []
+    assert outcome.send == [lifecycle.Send("s1"), lifecycle.Send("s2")]
+
+
+def test_it_queues_when_the_last_job_it_runs_after_succeeds() -> None:
+    record, _ = after_job({"up1": "running", "up2": "queued"})
+    first = lifecycle.upstream_finished(record, "up1", "succeeded", "", 60)
+    assert first.verdict == "wait" and record.state == "waiting" and record.waiting_on == ["up2"]
+    assert first.send == [] and record.task("s1").state == "waiting"
+    last = lifecycle.upstream_finished(record, "up2", "succeeded", "", 60)
+    assert record.state == "queued" and last.send == [lifecycle.Send("s1"), lifecycle.Send("s2")]
+    assert [t.state for t in record.tasks] == ["pending", "pending", "waiting"]
+    again = lifecycle.upstream_finished(record, "up2", "succeeded", "", 60)  # told twice: nothing more
+    assert again.verdict == "skip" and again.send == []
+
+
+@pytest.mark.parametrize(
+    "state,said", [("failed", "failed: s3: GPU memory full"), ("cancelled", "was cancelled"), ("gone", "is gone")]
+)
+def test_it_is_cancelled_naming_the_job_that_did_not_succeed_and_why(state: str, said: str) -> None:
+    record, _ = after_job({"up1": "succeeded", "up2": "running"})
+    outcome = lifecycle.upstream_finished(record, "up2", state, "s3: GPU memory full" if state == "failed" else "",
+                                          cleanup_after=60, now=1000.0)  # fmt: skip
+    assert outcome.verdict == "cancelled" and record.state == "cancelled" and record.finished_at == 1000.0
+    assert record.errors == [outcome.reason] and "job up2" in outcome.reason and said in outcome.reason
+    assert [t.state for t in record.tasks] == ["cancelled"] * 3 and outcome.send == [] and outcome.revoke == []
+
+
+def test_an_upstream_job_still_running_changes_nothing() -> None:
+    record, _ = after_job({"up1": "queued"})
+    assert lifecycle.upstream_finished(record, "up1", "running", "", 60).verdict == "skip"
+    assert record.state == "waiting" and record.waiting_on == ["up1"]
+
+
+def test_a_cancelled_waiting_job_is_told_nothing_more() -> None:
+    record, _ = after_job({"up1": "queued"})
+    lifecycle.cancel_job(record, 60)
+    assert record.state == "cancelled" and [t.state for t in record.tasks] == ["cancelled"] * 3
+    assert lifecycle.upstream_finished(record, "up1", "succeeded", "", 60).verdict == "skip"
+    assert record.state == "cancelled"
+
+
+def test_a_retry_waits_again_only_for_what_it_had_not_seen_succeed() -> None:
+    record, _ = after_job({"up1": "succeeded", "up2": "running"})
+    lifecycle.upstream_finished(record, "up2", "failed", "boom", 60)
+    with pytest.raises(ValueError, match="job up2, which is failed: retry job up2 first"):
+        lifecycle.retry_job(record, {"up2": "failed"})
+    with pytest.raises(ValueError, match="job up2, which is gone"):
+        lifecycle.retry_job(record, {})
+    assert record.state == "cancelled" and record.generation == 1  # a refused retry changed nothing
+    outcome = lifecycle.retry_job(record, {"up2": "queued"})  # up2 retried first: wait for it again
+    assert record.state == "waiting" and record.waiting_on == ["up2"] and outcome.send == []
+    assert record.generation == 2 and record.errors == [] and [t.state for t in record.tasks] == ["waiting"] * 3
+    lifecycle.upstream_finished(record, "up2", "succeeded", "", 60)
+    assert record.state == "queued" and record.task("s1").state == "pending"
+
+
+def test_a_retry_after_the_upstream_succeeded_queues_at_once() -> None:
+    record, _ = after_job({"up1": "running"})
+    lifecycle.cancel_job(record, 60)
+    outcome = lifecycle.retry_job(record, {"up1": "succeeded"})
+    assert record.state == "queued" and record.waiting_on == [] and len(outcome.send) == 2
+
+
+def test_a_retry_with_nothing_left_to_run_settles_at_once() -> None:
+    """A cancelled edit whose pieces all finished late: retried, it has succeeded (jobs after it may go)."""
+    record = Job(kind="test", spec=Spec(), plan=Plan(pieces=2), fail_fast=False,
+                 tasks=[TaskRecord(name="t1", kind="edit", task="t.edit"),
+                        TaskRecord(name="t2", kind="edit", task="t.edit")])  # fmt: skip
+    lifecycle.submit(record)
+    for name in ("t1", "t2"):
+        claim(record, name, "a")
+    lifecycle.cancel_job(record, 60)
+    assert done(record, "t1", "a").verdict == done(record, "t2", "a").verdict == "done"  # late work, kept
+    outcome = lifecycle.retry_job(record)
+    assert record.state == "succeeded" and outcome.send == [] and record.finished_at is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -51,21 +53,41 @@ def test_open_project_errors(session) -> None:
     with pytest.raises(OperationError, match="database 'Elsewhere' is not available"):
         session.open_project("Demo", database={"DbType": "PostgreSQL", "DbName": "Elsewhere"})
     with pytest.raises(OperationError, match="does not exist on this host"):
-        session.open_project("Fresh", drp="/no/such/file.drp")
+        session.open_drp("/no/such/file.drp")
     session.open_project("Demo")
     with pytest.raises(OperationError, match="timeline 'Nope' does not exist in project 'Demo'"):
         session.timeline_info("Nope")
 
 
-def test_open_project_from_drp_and_database(session, resolve, tmp_path: Path) -> None:
-    drp = tmp_path / "Demo.drp"
+def test_a_drp_is_imported_once_per_content_and_reused(session, resolve, tmp_path: Path) -> None:
+    drp = tmp_path / "Show.drp"
     assert resolve.GetProjectManager().ExportProject("Demo", str(drp))
     farm_db = {"DbType": "PostgreSQL", "DbName": "Farm", "IpAddress": "127.0.0.1"}
-    opened = session.open_project("Demo", database=farm_db, drp=str(drp))
-    assert opened["name"] == "Demo" and len(opened["timelines"]) == 3
-    assert session.list_projects()["database"]["DbName"] == "Farm"
-    session.open_project("Demo", database=farm_db, drp=str(drp))  # second time: found, not re-imported
-    assert session.list_projects()["projects"] == ["Demo"]
+    digest = hashlib.sha256(drp.read_bytes()).hexdigest()
+    first = session.open_drp(str(drp), database=farm_db)
+    name = f"Show-{digest[:12]}"
+    assert first["imported"] and first["digest"] == digest and first["database"] == "Farm"
+    assert first["project"] == f"resolve-farm imports/{name}" and first["name"] == name
+    assert len(first["timelines"]) == 3
+    again = session.open_drp(str(drp), database=farm_db)  # same content: found and loaded, not imported
+    assert not again["imported"] and again["project"] == first["project"]
+    assert session.list_projects()["projects"] == [first["project"]]
+    doc = json.loads(drp.read_text())
+    doc["project"]["timelines"] = doc["project"]["timelines"][:1]
+    drp.write_text(json.dumps(doc))  # the .drp changed under the same name: imported anew
+    changed = session.open_drp(str(drp), database=farm_db)
+    assert changed["imported"] and changed["project"] != first["project"] and len(changed["timelines"]) == 1
+    assert session.list_projects()["projects"] == sorted([first["project"], changed["project"]])
+    gone = session.delete_imports([name, changed["name"], "Never-000000000000"])
+    assert gone == {"deleted": [name], "kept": [changed["name"]], "missing": ["Never-000000000000"]}  # open: kept
+    assert session.list_projects()["projects"] == [changed["project"]]
+
+
+def test_a_file_that_is_no_project_is_refused(session, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.drp"
+    bad.write_text("not a project")
+    with pytest.raises(OperationError, match="could not import"):
+        session.open_drp(str(bad))
 
 
 def test_projects_in_folders(session, resolve) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from orchestrator.cli.common import Refused, connect_farm, errors
-from orchestrator.cli.views import err, follow, out, plan_line, print_result
+from orchestrator.cli.views import err, follow, out, plan_line, print_result, waiting_line
 
 
 def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -45,12 +45,12 @@ def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def _submit(kind: str, spec: dict[str, Any]) -> Any:
+def _submit(kind: str, spec: dict[str, Any], after: list[str] | None) -> Any:
     from orchestrator import jobs
 
     farm = connect_farm()
     try:
-        record = jobs.submit_render(farm, spec) if kind == "render" else jobs.submit_edit(farm, spec)
+        record = jobs.submit(farm, kind, spec, after or ())
     except ValidationError as exc:
         raise Refused(errors(exc)) from None
     except jobs.SubmitRefused as exc:
@@ -59,7 +59,7 @@ def _submit(kind: str, spec: dict[str, Any]) -> Any:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    farm, record = _submit("render", _render_spec(args))
+    farm, record = _submit("render", _render_spec(args), args.after)
     return _after_submit(farm, record, args)
 
 
@@ -75,7 +75,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise Refused(f"{args.file}: the batch edit must be an object with targets and operations")
     if args.dry_run:
         spec["dry_run"] = True
-    farm, record = _submit("edit", spec)
+    farm, record = _submit("edit", spec, args.after)
     return _after_submit(farm, record, args)
 
 
@@ -84,7 +84,7 @@ def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record.public()))
         else:
-            out.print(f"job {record.id} queued: {plan_line(record)}")
+            out.print(f"job {record.id} {record.state}: {plan_line(record)}{waiting_line(record)}")
         return 0
     if not args.json:
         err.print(f"job {record.id}: {plan_line(record)}")
@@ -114,6 +114,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         frames = f"{t.frames_done}/{t.frames_total}" if t.frames_total else "-"
         table.add_row(t.name, t.node or "-", t.state, str(t.attempts), frames, t.error or "")
     out.print(table)
+    if record.after:
+        out.print(f"runs after: {', '.join(record.after)}{waiting_line(record)}")
     for path in record.outputs:
         out.print(f"output: {path}")
     for error in record.errors:
@@ -143,7 +145,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for r in records:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
         left = describe_eta(r.eta_seconds) if r.eta_seconds and not r.finished else "-"
-        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", left, created, "; ".join(r.outputs or r.errors))
+        shown = "; ".join(r.outputs or r.errors) or waiting_line(r).lstrip("; ")
+        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", left, created, shown)
     out.print(table)
     return 0
 

@@ -56,6 +56,11 @@ def plan_line(record: Any) -> str:
     return kinds.get(record.kind).summary(record)
 
 
+def waiting_line(record: Any) -> str:
+    """'; waiting on JOB, JOB' for a job that waits for other jobs to succeed; else nothing."""
+    return f"; waiting on {', '.join(record.waiting_on)}" if record.state == "waiting" else ""
+
+
 def follow(farm: Any, job_id: str) -> Any:
     """Wait for a job with a progress bar per task (node names) and one overall, on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
