@@ -112,7 +112,7 @@ def test_close_project_lets_a_held_shared_project_go(session, resolve, tmp_path:
     drp = tmp_path / "Demo.drp"
     assert resolve.GetProjectManager().ExportProject("Demo", str(drp))
     farm_db = {"DbType": "PostgreSQL", "DbName": "Farm", "IpAddress": "127.0.0.1"}
-    session.open_project("Demo", database=farm_db, drp=str(drp))
+    session.open_drp(str(drp), database=farm_db)  # imported into the shared library, once per content
     holds = Path(str(resolve._state.library.path) + ".holds")
     assert "Farm/" in holds.read_text()  # this host holds Demo of the shared library
     assert session.close_project() is True
