@@ -9,14 +9,14 @@ from orchestrator.nodes import NodeRecord
 
 def job_view(record: JobRecord) -> JobView:
     """State, percent, frames, ETA, each segment or target with its node, outputs and errors."""
-    video = [t for t in record.tasks if t.kind in ("segment", "render")]
+    done, total = record.frames()
     view: JobView = {
         "id": record.id,
         "kind": record.kind,
         "state": record.state,
         "progress": round(record.progress, 1),
-        "frames_done": sum(t.frames_done for t in video),
-        "frames_total": sum(t.frames_total for t in video),
+        "frames_done": done,
+        "frames_total": total,
         "eta_seconds": record.eta_seconds,
         "tasks": [task_view(t) for t in record.tasks],
         "outputs": record.outputs,

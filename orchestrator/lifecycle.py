@@ -324,9 +324,11 @@ def claim(
     outcome = Outcome("run")
     if piece.params.get("copy_of") and record.task(piece.params["copy_of"]).state != "running":
         piece.state, piece.finished_at = "cancelled", now
+        _settle(record, now)  # the copy may be the last piece the job waited for
         return Outcome("skip", f"{piece.params['copy_of']} finished before its copy {name} started")
     if piece.params.get("copy_of") and piece.state == "running":
         piece.state, piece.finished_at = "cancelled", now
+        _settle(record, now)
         return Outcome("skip", f"the copy {name} was lost with its worker on {piece.node}", lost_on=piece.node)
     if piece.state == "running" and piece.node:
         lost = piece.node
@@ -418,6 +420,7 @@ def piece_done(
     original = record.task(piece.params["copy_of"]) if piece.params.get("copy_of") else None
     if original is not None and original.state == "done":
         piece.state, piece.finished_at = "cancelled", now
+        _settle(record, now)
         return Outcome("stale", f"{original.name} finished first: the copy {name} is not wanted")
     piece.state, piece.finished_at, piece.error = "done", now, error
     if output is not None:
@@ -469,9 +472,10 @@ def piece_failed(
         piece.state, piece.finished_at, piece.error = "cancelled", now, error
         return Outcome("stale", f"{name} stopped on {node}: the job is {record.state}")
     unhealthy = f"a call hung running {name} of job {record.id}" if hung else None
-    if piece.params.get("copy_of"):  # a spare copy: the original still runs
+    if piece.params.get("copy_of"):  # a spare copy: the original still runs (or finished: settle then)
         piece.state, piece.finished_at, piece.error = "cancelled", now, error
         piece.failed_on.append(node)
+        _settle(record, now)
         return Outcome("stale", f"the copy {name} failed on {node}: {error}", unhealthy=unhealthy, count_failure=True)
     gave_up = _record_failure(record, piece, node, error, permanent, now)
     if gave_up is not None:

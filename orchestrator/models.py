@@ -239,12 +239,8 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         """
         now = now or time.time()
         framed = [t for t in self.tasks if t.frames_total]
-        if self.frame_pool is not None:  # frames no piece has taken yet count too
-            total = self.frame_pool.count
-            done = sum(t.frames_done for t in framed if t.kind in ("segment", "render"))
-        elif framed:
-            total = sum(t.frames_total for t in framed)
-            done = sum(t.frames_done for t in framed)
+        if framed or self.frame_pool is not None:
+            done, total = self.frames()
         else:
             total, done = len(self.tasks), sum(1 for t in self.tasks if t.state in SETTLED)
         self.progress = 100.0 if self.state == "succeeded" else (99.0 * done / total if total else 0.0)
@@ -257,6 +253,18 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         if not speed and self.started_at:  # nothing renders this moment: the job's rate so far
             speed = done / max(now - self.started_at, 1e-6)
         self.eta_seconds = round((total - done) / speed, 1) if speed else None
+
+    def frames(self) -> tuple[int, int]:
+        """(frames rendered, frames to render) of the job's pieces that count frames.
+
+        Note: a pulled render counts the frames no piece has taken yet, and a spare copy of a
+        piece (`copy_of`) counts nothing: its frames are the original's.
+        """
+        counted = [t for t in self.tasks if t.frames_total and not t.params.get("copy_of")]
+        done = sum(t.frames_done for t in counted)
+        if self.frame_pool is not None:
+            return done, self.frame_pool.count
+        return done, sum(t.frames_total for t in counted)
 
     def public(self) -> dict[str, Any]:
         """The JSON form the CLI, the MCP server and the docs show."""

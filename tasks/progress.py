@@ -34,6 +34,7 @@ class Reporter:
         self._said: tuple[Any, Any] | None = None
         self.began = 0.0  # when the render started: its first status poll follows it at once
         self.first_frames: tuple[float, int] | None = None  # when the first frames were seen, and how many
+        self.last_frames: tuple[float, int] | None = None  # when frames were last counted, and how many
 
     def speed(self, frames: int, ended: float) -> tuple[float, float]:
         """(frames per second once frames came out, seconds before the first one did) of a finished render."""
@@ -43,10 +44,18 @@ class Reporter:
             return fps, max(0.0, seen - self.began - done / fps)
         return frames / max(ended - self.began, 1e-3), 0.0  # too short to tell its start from its frames
 
+    def speed_so_far(self) -> tuple[float, float] | None:
+        """(frames per second, seconds before the first frame) of a render stopped part-way; None if too early."""
+        if self.first_frames is None or self.last_frames is None or self.last_frames[1] <= self.first_frames[1]:
+            return None
+        return self.speed(self.last_frames[1], self.last_frames[0])
+
     def __call__(self, done: int, total: int, status: dict[str, Any]) -> None:
         self.began = self.began or time.monotonic()
         if done and self.first_frames is None:
             self.first_frames = (time.monotonic(), done)
+        if done:
+            self.last_frames = (time.monotonic(), done)
         said = (status.get("status"), status.get("error"))
         if said != self._said:  # what Resolve says, into the piece's log when it changes
             self._said = said

@@ -109,6 +109,9 @@ class RenderPiece(ResolvePiece):
             os.replace(rendered, made)
         except RenderCancelled:
             _remove_attempt(folder, attempt)
+            measured = reporter.speed_so_far()
+            if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
+                runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, *measured)
             raise PieceCancelled(reporter.why or "stopped in Resolve") from None
         except BaseException:
             _remove_attempt(folder, attempt)

@@ -226,12 +226,18 @@ def test_when_the_original_finishes_first_the_copy_stops_and_counts_for_nothing(
     assert record.state == "succeeded" and record.outputs == ["/out.mov"]
 
 
-def test_a_copy_whose_original_finished_before_it_started_never_runs() -> None:
+def test_a_copy_whose_original_finished_before_it_started_never_runs_and_the_job_still_settles() -> None:
     record, _, outcome = _tail()
     spare = record.task(outcome.send[0].piece)
     lifecycle.piece_done(record, "segment 1", "slow", record.generation, output="/w/seg_0001.mov")
+    stitch = record.task("stitch")
+    lifecycle.claim(record, "stitch", "post", str(stitch.celery_id), record.generation, (), [])
+    lifecycle.piece_done(record, "stitch", "post", record.generation, output="/out.mov")
+    assert not record.finished  # the copy's message is still on its way
     assert lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"]).verdict == "skip"
     assert spare.state == "cancelled"
+    assert record.state == "succeeded" and record.outputs == ["/out.mov"]  # the copy was the last thing it waited for
+    assert record.frames() == (1200, 1200)  # a spare copy counts no frames
 
 
 def test_a_copy_that_fails_is_dropped_and_the_job_goes_on() -> None:

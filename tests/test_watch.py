@@ -103,7 +103,8 @@ def test_flower_api_needs_auth_and_shows_the_farm(watched) -> None:
     first = next(t for t in farm.store.get(record.id).tasks if t.kind == "segment" and t.start == 86400)
     assert f"job {record.id} | Demo/Teaser {first.name} | the next frames left | v1.render" in [t["args"] for t in mine]
     assert any(f"'range': '86400..{first.end}'" in (t.get("result") or "") for t in shown), [t["result"] for t in shown]
-    assert f"job {record.id} | Demo/Teaser audio | frames 86400..86759 | v1.render" in [t["args"] for t in mine]
+    # The audio pass goes to the slowest node known (its own queue), or to any when none is known yet.
+    assert any(t["args"].startswith(f"job {record.id} | Demo/Teaser audio | frames 86400..86759 | v1.") for t in mine)
     queues = httpx2.get(f"{flower_url}/api/queues/length", auth=auth, timeout=30).json()
     names = {q["name"] for q in queues["active_queues"]}
     assert {"v1.render", "v1.edit", "v1.post", "v1.node.w-1", "v1.node.w-2"} <= names, names
