@@ -7,9 +7,11 @@ decoded and encoded again. Audio, rendered once for the whole range, is copied a
 
 from __future__ import annotations
 
+import hashlib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
+from typing import Any
 
 import av
 import av.container
@@ -115,3 +117,71 @@ def describe(path: str) -> dict[str, float | int]:
                 container.seek(0)
                 audio_seconds = float(sum(p.duration or 0 for p in container.demux(stream)) * stream.time_base)
         return {"frames": frames, "audio_seconds": audio_seconds}
+
+
+def _digest(packets: Iterable[bytes]) -> tuple[str, int]:
+    sha, count = hashlib.sha256(), 0
+    for data in packets:
+        # Each packet's length goes in before its bytes, so a packet split or merged changes the digest.
+        sha.update(len(data).to_bytes(8, "big"))
+        sha.update(data)
+        count += 1
+    return sha.hexdigest(), count
+
+
+def _video_payloads(container: av.container.InputContainer) -> Iterator[tuple[int, bytes]]:
+    """(pts, bytes) of each video packet in file order, the demuxer's empty flush packet left out."""
+    for packet in container.demux(video=0):
+        if packet.size and packet.pts is not None:
+            yield packet.pts, bytes(packet)
+
+
+def video_digest(path: str) -> dict[str, Any]:
+    """What a segment's video is, kept small: one sha256 over its packets in order, their count,
+    and the first and last presentation timestamps."""
+    with av.open(path) as container:
+        if not container.streams.video:
+            return {"packets": 0, "sha256": _digest([])[0], "first_pts": None, "last_pts": None}
+        pts: list[int] = []
+
+        def payloads() -> Iterator[bytes]:
+            for stamp, data in _video_payloads(container):
+                pts.append(stamp)
+                yield data
+
+        sha, count = _digest(payloads())
+        return {"packets": count, "sha256": sha, "first_pts": min(pts, default=None),
+                "last_pts": max(pts, default=None)}  # fmt: skip
+
+
+def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> None:
+    """Prove the video packets of a stream-copied `path` are exactly the pieces' packets in frame order.
+
+    `pieces` are (name, digest as `video_digest` recorded it when the piece finished), in frame
+    order. Raises ValueError naming the first piece whose run of packets differs.
+
+    Note: the digests cover packet bytes only: a stream copy shifts timestamps, and the join
+    checks those separately (strictly increasing across the whole file).
+    """
+    with av.open(path) as container:
+        packets = _video_payloads(container)
+        last_pts: int | None = None
+        for name, want in pieces:
+            taken: list[bytes] = []
+            for _ in range(int(want["packets"])):
+                item = next(packets, None)
+                if item is None:
+                    break
+                stamp, data = item
+                if last_pts is not None and stamp <= last_pts:
+                    raise ValueError(f"the joined file's timestamps go back at {name} ({stamp} after {last_pts})")
+                last_pts = stamp
+                taken.append(data)
+            sha, count = _digest(taken)
+            if count != want["packets"]:
+                raise ValueError(f"the joined file ends inside {name}: {count} of its {want['packets']} packets")
+            if sha != want["sha256"]:
+                raise ValueError(f"the joined file's packets for {name} are not the ones {name} rendered")
+        extra = sum(1 for _ in packets)
+        if extra:
+            raise ValueError(f"the joined file holds {extra} video packet(s) beyond the last piece")
