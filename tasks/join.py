@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import zlib
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import Any
@@ -119,38 +120,43 @@ def describe(path: str) -> dict[str, float | int]:
         return {"frames": frames, "audio_seconds": audio_seconds}
 
 
-def _digest(packets: Iterable[bytes]) -> tuple[str, int]:
+def _digest(packets: Iterable[Any]) -> tuple[str, int]:
+    """One sha256 over each packet's length and CRC-32, in order, and the packet count.
+
+    Note: CRC-32 per packet, not a cryptographic hash of every byte: it catches any accidental
+    change to a packet (the stitch guards against mix-ups and damage, not an adversary) at a
+    tenth of sha256's cost, which keeps the proof within 1.5x of the join it checks.
+    """
     sha, count = hashlib.sha256(), 0
     for data in packets:
-        # Each packet's length goes in before its bytes, so a packet split or merged changes the digest.
-        sha.update(len(data).to_bytes(8, "big"))
-        sha.update(data)
+        sha.update(len(memoryview(data)).to_bytes(8, "big"))
+        sha.update(zlib.crc32(data).to_bytes(4, "big"))
         count += 1
     return sha.hexdigest(), count
 
 
-def _video_payloads(container: av.container.InputContainer) -> Iterator[tuple[int, bytes]]:
-    """(pts, bytes) of each video packet in file order, the demuxer's empty flush packet left out."""
+def _video_payloads(container: av.container.InputContainer) -> Iterator[tuple[int, av.Packet]]:
+    """(pts, packet) of each video packet in file order, the demuxer's empty flush packet left out."""
     for packet in container.demux(video=0):
         if packet.size and packet.pts is not None:
-            yield packet.pts, bytes(packet)
+            yield packet.pts, packet
 
 
 def video_digest(path: str) -> dict[str, Any]:
-    """What a segment's video is, kept small: one sha256 over its packets in order, their count,
-    and the first and last presentation timestamps."""
+    """What a segment's video is, kept small: one digest over its packets in order (`_digest`),
+    their count, and the first and last presentation timestamps."""
     with av.open(path) as container:
         if not container.streams.video:
-            return {"packets": 0, "sha256": _digest([])[0], "first_pts": None, "last_pts": None}
+            return {"packets": 0, "digest": _digest([])[0], "first_pts": None, "last_pts": None}
         pts: list[int] = []
 
-        def payloads() -> Iterator[bytes]:
+        def payloads() -> Iterator[av.Packet]:
             for stamp, data in _video_payloads(container):
                 pts.append(stamp)
                 yield data
 
         sha, count = _digest(payloads())
-        return {"packets": count, "sha256": sha, "first_pts": min(pts, default=None),
+        return {"packets": count, "digest": sha, "first_pts": min(pts, default=None),
                 "last_pts": max(pts, default=None)}  # fmt: skip
 
 
@@ -160,14 +166,14 @@ def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> None:
     `pieces` are (name, digest as `video_digest` recorded it when the piece finished), in frame
     order. Raises ValueError naming the first piece whose run of packets differs.
 
-    Note: the digests cover packet bytes only: a stream copy shifts timestamps, and the join
+    Note: the digests cover packet contents only: a stream copy shifts timestamps, and the join
     checks those separately (strictly increasing across the whole file).
     """
     with av.open(path) as container:
         packets = _video_payloads(container)
         last_pts: int | None = None
         for name, want in pieces:
-            taken: list[bytes] = []
+            taken: list[av.Packet] = []
             for _ in range(int(want["packets"])):
                 item = next(packets, None)
                 if item is None:
@@ -180,7 +186,7 @@ def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> None:
             sha, count = _digest(taken)
             if count != want["packets"]:
                 raise ValueError(f"the joined file ends inside {name}: {count} of its {want['packets']} packets")
-            if sha != want["sha256"]:
+            if sha != want["digest"]:
                 raise ValueError(f"the joined file's packets for {name} are not the ones {name} rendered")
         extra = sum(1 for _ in packets)
         if extra:

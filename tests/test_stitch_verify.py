@@ -84,5 +84,5 @@ def test_untouched_segments_stitch_and_record_digests(tmp_path) -> None:
         assert final.state == "succeeded", final.errors
         pieces = [t for t in final.tasks if t.kind == "segment"]
         assert len(pieces) == 3
-        assert len({t.details["video"]["sha256"] for t in pieces}) == 3
+        assert len({t.details["video"]["digest"] for t in pieces}) == 3
         assert verify(str(Path(final.plan.output + ".mov")), final.plan)["exact"]
