@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -171,19 +172,18 @@ def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> None:
     """
     with av.open(path) as container:
         packets = _video_payloads(container)
-        last_pts: int | None = None
+        last_pts: list[int] = []  # the previous packet's pts, across pieces
+
+        def run_of(name: str, count: int) -> Iterator[av.Packet]:
+            # Lazily, so a piece's packets are digested as they are read, never held all at once.
+            for stamp, packet in itertools.islice(packets, count):
+                if last_pts and stamp <= last_pts[0]:
+                    raise ValueError(f"the joined file's timestamps go back at {name} ({stamp} after {last_pts[0]})")
+                last_pts[:] = [stamp]
+                yield packet
+
         for name, want in pieces:
-            taken: list[av.Packet] = []
-            for _ in range(int(want["packets"])):
-                item = next(packets, None)
-                if item is None:
-                    break
-                stamp, data = item
-                if last_pts is not None and stamp <= last_pts:
-                    raise ValueError(f"the joined file's timestamps go back at {name} ({stamp} after {last_pts})")
-                last_pts = stamp
-                taken.append(data)
-            sha, count = _digest(taken)
+            sha, count = _digest(run_of(name, int(want["packets"])))
             if count != want["packets"]:
                 raise ValueError(f"the joined file ends inside {name}: {count} of its {want['packets']} packets")
             if sha != want["digest"]:
