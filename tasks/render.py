@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 from celery import Task, shared_task
 
 from bridge import BridgeError
@@ -25,16 +24,9 @@ from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
 from tasks import drp
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
+from tasks.join import video_digest
 from tasks.progress import Reporter
 from tasks.runtime import runtime
-
-
-def count_frames(path: str) -> int:
-    """Video frames in a file, counted from its packets (no decoding)."""
-    with av.open(path) as container:
-        if not container.streams.video:
-            return 0
-        return sum(1 for p in container.demux(video=0) if p.size)
 
 
 def generation_dir(work_dir: str, generation: int) -> Path:
@@ -97,10 +89,7 @@ class RenderPiece(ResolvePiece):
             fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
-            if not self.audio_only:
-                counted = count_frames(str(rendered))
-                if counted != frames:
-                    raise BridgeError(f"{rendered} holds {counted} frames, {frames} were asked for")
+            digest = None if self.audio_only else _check_range(rendered, frames)
             if runtime.farm().locks.holder(run.job_id, piece.name) != run.owner:
                 raise Superseded(
                     f"{piece.name} of job {run.job_id} was taken over by another node while {runtime.node} rendered it"
@@ -120,6 +109,8 @@ class RenderPiece(ResolvePiece):
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
                                    "fps": round(fps, 3), "start_seconds": round(start_seconds, 3)}  # fmt: skip
+        if digest is not None:
+            details["video"] = digest  # what the stitch proves the joined file holds for this piece
         return PieceResult(output=made, frames=0 if self.audio_only else frames, details=details)
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
@@ -158,6 +149,17 @@ class AudioPiece(RenderPiece):
 
     abstract = True
     audio_only = True
+
+
+def _check_range(rendered: Path, frames: int) -> dict[str, Any]:
+    """The piece's file against its planned range: one video packet per frame, each later than the last.
+
+    Returns the digest the stitch compares the joined file with.
+    """
+    digest = video_digest(str(rendered))
+    if digest["packets"] != frames:
+        raise BridgeError(f"{rendered} holds {digest['packets']} frames, {frames} were asked for")
+    return digest
 
 
 def _remove_attempt(folder: Path, attempt: str) -> None:

@@ -22,8 +22,8 @@ from celery import Task, shared_task
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
-from tasks.base import PieceResult, PieceRun, PieceTask
-from tasks.join import describe, join_copy, join_reencode
+from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
+from tasks.join import check_copy, describe, join_copy, join_reencode
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 
 class StitchError(Exception):
     """The joined file does not match the plan."""
+
+
+class ContentMismatch(StitchError, PermanentFailure):
+    """The joined file's packets are not the pieces' packets in frame order.
+
+    Note: permanent: the segments on disk differ from what their pieces rendered, and joining
+    them again would make the same wrong file.
+    """
 
 
 def partial_name(final: Path, job_id: str, generation: int) -> Path:
@@ -73,8 +81,13 @@ def _join(record: JobRecord[Any, Any]) -> Path:
     final = Path(plan.output + ext)
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = partial_name(final, record.id, record.generation)
+    digests = [(t.name, t.details["video"]) for t in pieces if "video" in t.details]
+    if plan.stitch == "copy" and len(digests) != len(pieces):
+        raise StitchError("a piece finished without the packet digest the stitch proves the joined file by")
     try:
         _write(plan, files, audio, temp)
+        if plan.stitch == "copy":
+            _prove(temp, digests)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()  # a full disk or a failed check leaves nothing behind, not even the temporary file
@@ -102,6 +115,14 @@ def _write(plan: RenderPlan, files: list[str], audio: str | None, temp: Path) ->
         want = expected / float(plan.fps)
         if abs(float(found["audio_seconds"]) - want) > 2.0 / float(plan.fps) + 0.05:
             raise StitchError(f"the joined file holds {found['audio_seconds']:.3f}s of audio; {want:.3f}s expected")
+
+
+def _prove(temp: Path, digests: list[tuple[str, dict[str, Any]]]) -> None:
+    """The joined file's video packets are exactly the pieces' packets, in frame order."""
+    try:
+        check_copy(str(temp), digests)
+    except ValueError as exc:
+        raise ContentMismatch(str(exc)) from None
 
 
 def _other_device(path: str, folder: Path) -> bool:
