@@ -112,7 +112,7 @@ class LocalFarm:
             # Its own process group: a test can kill a worker with its pool, as a host dies.
             process = subprocess.Popen(
                 cmd,
-                env=self.worker_env(RESOLVE_SIM_HOST=name, **(env or {})),
+                env=self.worker_env(**{"RESOLVE_SIM_HOST": name, **(env or {})}),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
