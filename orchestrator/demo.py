@@ -32,7 +32,9 @@ def run_demo(nodes: int, timeline: str, compare: bool = True) -> int:
         err.print(f"farm up: {', '.join(names)} + post (Redis {farm.url.split('@')[-1]}, home {settings.home})")
         spec: dict[str, Any] = {"project": "Demo", "timeline": timeline, "output_name": f"Demo_{timeline}_farm"}
         split, split_seconds = _render(farm, spec, follow)
-        err.print(f"split render: {split.plan.segments} segments on {', '.join(split.plan.eligible_nodes)}")
+        pieces = [t for t in split.tasks if t.kind == "segment" and t.state == "done" and not t.params.get("copy_of")]
+        used = ", ".join(sorted({str(t.node) for t in pieces})) or "none"
+        err.print(f"split render: {len(pieces)} segments taken by {used} as each came free")
         if split.state != "succeeded":
             out.print(f"[red]the render {split.state}[/]: {'; '.join(split.errors)}")
             return 1

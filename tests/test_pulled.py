@@ -153,6 +153,7 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
     from bridge.settings import BridgeSettings
     from orchestrator.demo import verify
     from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
+    from tasks.join import video_digest
     from tasks.stitch import _join
 
     work = tmp_path / "work"
@@ -164,8 +165,10 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
                       work_dir=str(work), output=str(tmp_path / "out"), eligible_nodes=[], known_nodes=[], fps=24.0,
                       audio=False, pulled=True)  # fmt: skip
     record = RenderJob(kind="render", spec=RenderSpec(project="Demo", timeline="Teaser"), plan=plan, tasks=[
-        TaskRecord(name="segment 1", kind="segment", state="done", start=86424, end=86447, output=later.outputs[0]),
-        TaskRecord(name="segment 2", kind="segment", state="done", start=86400, end=86423, output=earlier.outputs[0]),
+        TaskRecord(name="segment 1", kind="segment", state="done", start=86424, end=86447, output=later.outputs[0],
+                   details={"video": video_digest(later.outputs[0])}),
+        TaskRecord(name="segment 2", kind="segment", state="done", start=86400, end=86423, output=earlier.outputs[0],
+                   details={"video": video_digest(earlier.outputs[0])}),
         TaskRecord(name="stitch", kind="stitch", after=["segment 1", "segment 2"], final=True),
     ])  # fmt: skip
     final = _join(record)

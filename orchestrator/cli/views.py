@@ -75,8 +75,8 @@ def follow(farm: Any, job_id: str) -> Any:
         def show(record: Any) -> None:
             progress.update(overall, completed=record.progress, description=f"job {record.id[:8]} {record.state}")
             for task in record.tasks:
-                if task.kind in ("stitch", "edit") and task.state == "pending":
-                    continue
+                if task.kind in ("stitch", "edit") and task.state == "pending" or task.params.get("open"):
+                    continue  # not started, or an open piece of a pulled render: no frames of its own yet
                 label = f"  {task.name} on {task.node or '-'} [{task.state}]"
                 total = task.frames_total or 1
                 done = task.frames_done if task.frames_total else (1 if task.state == "done" else 0)
