@@ -75,7 +75,7 @@ def follow(farm: Any, job_id: str) -> Any:
         def show(record: Any) -> None:
             progress.update(overall, completed=record.progress, description=f"job {record.id[:8]} {record.state}")
             for task in record.tasks:
-                if task.kind in ("stitch", "edit") and task.state == "pending" or task.params.get("open"):
+                if (task.kind in ("stitch", "edit") and task.state == "pending") or task.params.get("open"):
                     continue  # not started, or an open piece of a pulled render: no frames of its own yet
                 label = f"  {task.name} on {task.node or '-'} [{task.state}]"
                 total = task.frames_total or 1
