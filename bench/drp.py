@@ -24,7 +24,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -40,15 +39,11 @@ FRAMES = {"start": 86400, "end": 87839}
 
 
 def render(farm: Farm, spec: dict[str, Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    record = jobs.submit_render(farm, spec)
-    while True:
-        record = farm.store.get(record.id)
-        if record.finished and not any(t.state == "running" for t in record.tasks):
-            break
-        time.sleep(0.02)
+    from figures import run_render
+
+    record, _, seconds = run_render(farm, spec)
     assert record.state == "succeeded", record.errors
-    return record, time.monotonic() - started
+    return record, seconds
 
 
 def said(farm: Farm, job_id: str, what: str) -> Counter[str]:

@@ -27,7 +27,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import jobs  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
 
 # Node n belongs to every group of size >= n, so a job tagged gN runs on exactly N nodes.
@@ -36,14 +35,9 @@ LATENCY_JOBS = 30
 
 
 def run_job(farm: Farm, spec: dict[str, Any]) -> tuple[Any, float, float]:
-    started = time.time()
-    record = jobs.submit_render(farm, spec)
-    while True:
-        record = farm.store.get(record.id)
-        if record.finished and not any(t.state == "running" for t in record.tasks):
-            break
-        time.sleep(0.02)
-    return record, started, time.time() - started
+    from figures import run_render
+
+    return run_render(farm, spec)
 
 
 def main() -> None:

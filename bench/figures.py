@@ -46,3 +46,23 @@ def local_farm(prefix: str, nodes: dict[str, list[str] | dict[str, Any]], env: d
     finally:
         local.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def run_render(farm: Farm, spec: dict[str, Any], watch: Any = None) -> tuple[Any, float, float]:
+    """Submit a render and wait until it and its pieces are over; (record, submitted at, seconds it took).
+
+    `watch(record, submitted_at)` is called on every look at the record (ETA figures use it).
+    """
+    import time
+
+    from orchestrator import jobs
+
+    started = time.time()
+    record = jobs.submit_render(farm, spec)
+    while True:
+        record = farm.store.get(record.id)
+        if watch is not None:
+            watch(record, started)
+        if record.finished and not any(t.state == "running" for t in record.tasks):
+            return record, started, time.time() - started
+        time.sleep(0.02)

@@ -75,15 +75,10 @@ SCENARIOS = {
 
 
 def run_job(farm: Farm, spec: dict[str, Any], watch: Any = None) -> tuple[JobRecord[Any, Any], float]:
-    started = time.time()
-    record = jobs.submit_render(farm, spec)
-    while True:
-        record = farm.store.get(record.id)
-        if watch is not None:
-            watch(record, started)
-        if record.finished and not any(t.state == "running" for t in record.tasks):
-            return record, time.time() - started
-        time.sleep(0.02)
+    from figures import run_render
+
+    record, _, seconds = run_render(farm, spec, watch)
+    return record, seconds
 
 
 def stitch_seconds(record: JobRecord[Any, Any]) -> float:

@@ -76,3 +76,16 @@ def settle(farm: Farm, timeout: float = 60) -> None:
     while any(not r.finished for r in farm.store.list(limit=10_000)) or queued_messages(farm):
         assert time.monotonic() < deadline, "the farm did not settle"
         time.sleep(0.1)
+
+
+def wait_for_record(farm: Farm, job_id: str, check: Any, what: str, timeout: float = 60) -> JobRecord:
+    """Wait until `check(record)` holds for the job's record; the record then."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        record = farm.store.get(job_id)
+        if check(record):
+            return record
+        assert time.monotonic() < deadline, f"{what}: {record.public()}"
+        time.sleep(0.05)

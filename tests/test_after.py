@@ -14,13 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import running_farm
+from farm_helpers import running_farm, wait_for_record
 from mcp import Client
 
 from bridge.sim.host import HostState
@@ -72,18 +71,8 @@ def render_spec(name: str, split: int = 2) -> dict[str, Any]:
     return {"project": "Demo", "timeline": "Teaser", "split": split, "tags": ["work"], "output_name": name}
 
 
-def wait_for(farm, job_id: str, check: Callable[[JobRecord], bool], what: str, timeout: float = 60) -> JobRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        record = farm.store.get(job_id)
-        if check(record):
-            return record
-        assert time.monotonic() < deadline, f"{what}: {record.public()}"
-        time.sleep(0.05)
-
-
 def finished(farm, job_id: str, timeout: float = 120) -> JobRecord:
-    return wait_for(farm, job_id, lambda r: r.finished and not any(t.state == "running" for t in r.tasks),
+    return wait_for_record(farm, job_id, lambda r: r.finished and not any(t.state == "running" for t in r.tasks),
                     "never finished", timeout)  # fmt: skip
 
 
@@ -102,7 +91,7 @@ def test_a_render_after_an_edit_waits_for_it_then_runs(farm) -> None:
         render = json.loads(submitted.stdout)
         assert render["state"] == "waiting" and render["after"] == [edit.id] and render["waiting_on"] == [edit.id]
         assert all(t["state"] == "waiting" and t["celery_id"] is None for t in render["tasks"])
-        wait_for(farm, edit.id, lambda r: r.tasks[0].state == "running", "the edit never started on the gate")
+        wait_for_record(farm, edit.id, lambda r: r.tasks[0].state == "running", "the edit never started on the gate")
         status = cli(farm, "status", render["id"])
         assert status.returncode == 0 and f"waiting on {edit.id}" in status.stdout
         listed = json.loads(cli(farm, "jobs", "--state", "waiting", "--json").stdout)
@@ -168,7 +157,7 @@ def test_cancelling_the_upstream_job_cancels_the_waiting_one(farm) -> None:
 def test_a_retried_upstream_job_lets_a_retried_dependent_run(farm) -> None:
     with frozen_gate():
         blocker = edit_on_gate(farm, MARK)  # holds the gate's one slot: the next edit there stays pending
-        wait_for(farm, blocker.id, lambda r: r.tasks[0].state == "running", "the blocker never started")
+        wait_for_record(farm, blocker.id, lambda r: r.tasks[0].state == "running", "the blocker never started")
         edit = edit_on_gate(farm, MARK, timeline="Social")
         render = jobs.submit_render(farm, render_spec("retried", split=1), after=[edit.id])
         assert jobs.cancel(farm, edit.id, wait=0).tasks[0].state == "cancelled"  # it never started
@@ -191,7 +180,7 @@ def test_the_release_needs_no_post_worker_and_survives_its_restart(farm_and_loca
         local.stop_worker("post")  # the janitor goes away mid-wait
         assert farm.store.get(render.id).state == "waiting"
     edited = finished(farm, edit.id)
-    released = wait_for(farm, render.id, lambda r: r.state != "waiting", "the render was not released")
+    released = wait_for_record(farm, render.id, lambda r: r.state != "waiting", "the render was not released")
     assert edited.state == "succeeded" and released.state in ("queued", "running", "succeeded")
     local.add_worker("post", post=True, resolve=False)
     local.wait_ready(["post"])
@@ -203,7 +192,9 @@ def test_the_janitor_releases_what_a_dead_process_left_waiting(farm_and_local) -
     local, farm = farm_and_local
     with frozen_gate():
         edit = edit_on_gate(farm, MARK)
-        piece = wait_for(farm, edit.id, lambda r: r.tasks[0].state == "running", "the edit never started").tasks[0]
+        piece = wait_for_record(farm, edit.id, lambda r: r.tasks[0].state == "running", "the edit never started").tasks[
+            0
+        ]
         render = jobs.submit_render(farm, render_spec("janitor", split=1), after=[edit.id])
         local.stop_worker("post")
         # The record written as the gate's worker would write it, and nothing after: no release.

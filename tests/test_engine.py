@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import run, running_farm
+from farm_helpers import run, running_farm, wait_for_record
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
@@ -57,16 +56,6 @@ def test_the_failure_that_ends_a_job_is_counted(farm) -> None:
     assert _metric(farm, "resolve_farm_task_retries_total", kind="render") == retries  # it was not retried
 
 
-def _wait_for(farm, job_id: str, check, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while True:
-        record = farm.store.get(job_id)
-        if check(record):
-            return record
-        assert time.monotonic() < deadline, f"{what}: {record.public()}"
-        time.sleep(0.05)
-
-
 def _discard(farm, job_id: str, generation: int) -> dict[str, Any]:
     """A cleanup message of `generation` arriving late, as one sent before a retry would."""
     result = farm.app.send_task("tasks.discard", args=(job_id, generation), queue=routing.POST)
@@ -77,7 +66,7 @@ def test_a_late_cleanup_never_touches_what_a_retry_kept(farm) -> None:
     spec = {"project": "Demo", "timeline": "Main", "split": 4, "audio": False, "tags": [], "output_name": "kept"}
     record = jobs.submit_render(farm, spec)
     segments = [t.name for t in record.tasks if t.kind == "segment"]
-    some_done = _wait_for(
+    some_done = wait_for_record(
         farm, record.id, lambda r: any(r.task(n).state == "done" for n in segments), "no segment finished"
     )
     assert not all(some_done.task(n).state == "done" for n in segments), "every segment finished before the cancel"
