@@ -9,6 +9,7 @@ never delete or replace what another node made meanwhile.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -28,6 +29,9 @@ from tasks.join import video_digest
 from tasks.progress import Reporter
 from tasks.runtime import runtime
 
+log = logging.getLogger(__name__)
+SESSION_LOST = (HelperDied, CallTimeout, ConnectError)  # failures after which the session is dropped
+
 
 def generation_dir(work_dir: str, generation: int) -> Path:
     """Where a generation's pieces are written: a cleanup of one generation never touches the next's."""
@@ -41,12 +45,15 @@ class ResolvePiece(PieceTask):
     hung_errors = (*PieceTask.hung_errors, CallTimeout)
 
     def after_failure(self, run: PieceRun, exc: BaseException) -> None:
-        if isinstance(exc, (HelperDied, CallTimeout, ConnectError)):
+        if isinstance(exc, SESSION_LOST):
             runtime.drop_session()
 
 
-def open_project(spec: ProjectRef) -> None:
+def open_project(spec: ProjectRef) -> bool:
     """Open a job's project on this host (from its database or .drp) and refresh the node's catalog.
+
+    Returns whether the project lives in a shared (PostgreSQL) library, where this host now
+    holds it and no other host can write it until this one closes it.
 
     Note: renders and edits both open projects here, so the project database reaches Resolve
     in one form only (`Database.as_resolve`).
@@ -56,10 +63,29 @@ def open_project(spec: ProjectRef) -> None:
     if spec.drp:  # imported once per content on this host, then reused (`tasks.drp`)
         opened = drp.open_drp(session, runtime.to_node(spec.drp), database)
         current, name = opened["database"], opened["project"]
+        shared = (database or {}).get("DbType") == "PostgreSQL"
     else:
         opened = session.open_project(spec.project, database=database)
-        current, name = session.list_projects()["database"].get("DbName", ""), spec.project
+        listed = session.list_projects()["database"]
+        current, name, shared = listed.get("DbName", ""), spec.project, listed.get("DbType") == "PostgreSQL"
     runtime.farm().catalog.update_project(runtime.node, current, name, opened["timelines"])
+    return shared
+
+
+def let_go(shared: bool) -> None:
+    """Close the current project if it lives in a shared library, so that a writer elsewhere can hold it.
+
+    Note: a reader that leaves a shared project open holds it: a later edit on another host
+    would get it read-only and lose its changes (Resolve's rule). A failure to close is
+    logged, not raised: the render it follows is good, and a writer that then finds the
+    project read-only fails with Resolve's own refusal to save.
+    """
+    if not shared:
+        return
+    try:
+        runtime.session().close_project()
+    except BridgeError as exc:
+        log.warning("node %s could not close its shared project: %s", runtime.node, exc)
 
 
 class RenderPiece(ResolvePiece):
@@ -77,9 +103,10 @@ class RenderPiece(ResolvePiece):
         output = folder / planned.name
         reporter = Reporter(run.task, run.job_id, piece.name)
         attempt = f"{output.stem}.{str(run.task.request.id)[:8]}-{piece.attempts}"
+        shared = broken = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            open_project(spec)
+            shared = open_project(spec)
             fmt, codec, preset = self._format(spec)
             result = runtime.session().render(
                 spec.timeline, piece.start, piece.end, runtime.to_node(str(folder)), attempt, format=fmt, codec=codec,
@@ -102,9 +129,13 @@ class RenderPiece(ResolvePiece):
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
                 runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, *measured)
             raise PieceCancelled(reporter.why or "stopped in Resolve") from None
-        except BaseException:
+        except BaseException as exc:
             _remove_attempt(folder, attempt)
+            broken = isinstance(exc, SESSION_LOST)  # nothing to close through: `after_failure` drops it
             raise
+        finally:
+            if not broken:
+                let_go(shared)
         if not self.audio_only:
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",

@@ -43,6 +43,7 @@ def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
         projects[name] = {t["name"]: t for t in opened["timelines"]}
         if not render:
             render = session.render_options()
+    session.close_project()  # in a shared library, the host that opened it last would hold it
     return {"databases": {database: projects}, "render": render}, session.describe()
 
 

@@ -126,3 +126,20 @@ def test_a_kept_lease_outlives_its_ttl(farm) -> None:
     finally:
         keeper.stop()
     assert leases.release(lease, "sim-1:m1")
+
+
+def test_a_render_lets_go_of_a_shared_project_so_a_later_edit_elsewhere_writes_it(farm) -> None:
+    library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
+    database = {"name": "Farm", "host": "127.0.0.1"}
+    render = {"project": "Demo", "timeline": "Main", "database": database, "node": "sim-1", "split": "none",
+              "audio": False, "frames": {"start": 86400, "end": 86447}}  # fmt: skip
+    record = run(farm, render)
+    assert record.state == "succeeded", record.errors
+    # The render only read the project: it closed it, so no host holds it now.
+    assert json.loads(library.with_name("library.json.holds").read_text() or "{}") == {}
+    marker = {"op": "add_marker", "frame": 36, "color": "Green", "name": "after-render"}
+    targets = [{"project": "Demo", "timeline": "Main", "database": database}]
+    record = run(farm, {"targets": targets, "operations": [marker]}, kind="edit")
+    assert record.state == "succeeded", record.errors
+    assert record.tasks[0].attempts == 1
+    assert _shared_timelines(library)["Main"]["markers"][36]["name"] == "after-render"

@@ -117,3 +117,30 @@ def test_a_disk_database_is_each_hosts_own_and_binds_no_one(tmp_path: Path) -> N
     a.LoadProject("Demo")
     b.LoadProject("Demo")
     assert b.SaveProject() is True
+
+
+def test_a_host_that_starts_in_a_shared_library_lets_go_of_what_its_catalog_opened(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from bridge.sim.holds import ProjectHolds
+    from tasks.runtime import runtime
+    from tasks.worker import build_catalog
+
+    library = tmp_path / "library.json"
+    shared = shared_demo(library)
+    demo_id = next(iter(shared.read()["databases"]["Farm"]["projects"]))
+    for key, value in {"RESOLVE_SIM_LIBRARY": str(library), "RESOLVE_SIM_DATABASE": "Farm",
+                       "RESOLVE_SIM_HOST": "cataloguer", "RESOLVE_SIM_QUIRKS": ""}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(runtime.settings, "bridge", "sim")
+    monkeypatch.setattr(runtime, "_fresh", lambda: None)  # the catalog needs Resolve only, no broker
+    runtime.drop_session()
+    try:
+        catalog, _ = build_catalog()
+    finally:
+        runtime.drop_session()
+    assert "Main" in catalog["databases"]["Farm"]["Demo"]  # it read the shared library's projects
+    # ... and holds none of them: a writer on another host gets Demo for writing.
+    assert ProjectHolds(library).holder("Farm", demo_id) is None
+    assert _host(library, "writer").LoadProject("Demo").GetName() == "Demo"
+    assert ProjectHolds(library).holder("Farm", demo_id) == "writer"

@@ -24,6 +24,8 @@ cannot be handed an object, so the configuration comes from environment variable
 - `RESOLVE_SIM_HOST`: the name of the simulated machine (default: this machine's name). Every
   connection to one host reaches one application: a host that stops answering stops answering
   them all.
+- `RESOLVE_SIM_DATABASE`: the project database Resolve starts in (default "Local Database"):
+  Resolve reopens the database it used last, which on a farm host may be a shared one.
 - `RESOLVE_SIM_QUIRKS`: comma-separated quirks:
   `imageseq-stall` (image-sequence jobs stop at 100% without Complete),
   `hang:Method` or `hang:Class.Method` (that call never returns),
@@ -140,6 +142,7 @@ class SimConfig:
     host: str = field(default_factory=socket.gethostname)
     render_start: float = 0.0
     speed_profile: tuple[tuple[float, float], ...] = ()
+    database: str | None = None  # the database it starts in; None: the local disk database
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> SimConfig:
@@ -170,6 +173,7 @@ class SimConfig:
             host=env.get("RESOLVE_SIM_HOST") or socket.gethostname(),
             render_start=render_start,
             speed_profile=parse_speed_profile(env.get("RESOLVE_SIM_SPEED_PROFILE", "")),
+            database=env.get("RESOLVE_SIM_DATABASE") or None,
         )
 
     @property

@@ -53,6 +53,7 @@ class SimState:
     holds: ProjectHolds = field(init=False)
 
     def __post_init__(self) -> None:
+        self.database = self.config.database or self.database
         self.renderer = Renderer(self.config)
         self.holds = ProjectHolds(self.library.path)
 
