@@ -234,27 +234,33 @@ class CheckPiece(PieceTask):
 
     def perform(self, run: PieceRun) -> PieceResult:
         started = time.monotonic()
-        seq: Sequence = run.record.plan.sequence
-        pieces = rendered_pieces(run.record)
-        check_coverage(seq, pieces)
-        found = survey(seq, os.listdir(seq.folder) if os.path.isdir(seq.folder) else [])
-        if not found.complete:
-            raise SequenceIncomplete(f"{seq.pattern}: {found.reason()}")
-        for piece in pieces:
-            check_piece_frames(seq, piece)
-        if found.outside:
-            log.warning("%s also holds %d frame(s) outside %d..%d (an earlier render's): left alone", seq.folder,
-                        len(found.outside), seq.start, seq.end)  # fmt: skip
-        details = {"frames": found.found, "first": seq.start, "last": seq.end, "folder": seq.folder,
-                   "pattern": seq.pattern, "outside": len(found.outside),
-                   "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
-        return PieceResult(output=seq.pattern, details=details)
+        details = check_sequence(run.record)
+        details["seconds"] = round(time.monotonic() - started, 3)
+        return PieceResult(output=run.record.plan.sequence.pattern, details=details)
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":  # attempts of workers that died mid-piece: nobody else removes them
             seq: Sequence = record.plan.sequence
             for folder in glob.glob(seq.attempts_glob(record.id)):
                 remove_attempt(Path(folder))
+
+
+def check_sequence(record: JobRecord[Any, Any]) -> dict[str, Any]:
+    """The sequence's folder holds every frame of the range exactly once, each as its piece rendered it;
+    what it holds, or `SequenceIncomplete` naming what is wrong."""
+    seq: Sequence = record.plan.sequence
+    pieces = rendered_pieces(record)
+    check_coverage(seq, pieces)
+    found = survey(seq, os.listdir(seq.folder) if os.path.isdir(seq.folder) else [])
+    if not found.complete:
+        raise SequenceIncomplete(f"{seq.pattern}: {found.reason()}")
+    for piece in pieces:
+        check_piece_frames(seq, piece)
+    if found.outside:
+        log.warning("%s also holds %d frame(s) outside %d..%d (an earlier render's): left alone", seq.folder,
+                    len(found.outside), seq.start, seq.end)  # fmt: skip
+    return {"frames": found.found, "first": seq.start, "last": seq.end, "folder": seq.folder, "pattern": seq.pattern,
+            "outside": len(found.outside)}  # fmt: skip
 
 
 def rendered_pieces(record: JobRecord[Any, Any]) -> list[TaskRecord]:
@@ -279,15 +285,18 @@ def check_coverage(seq: Sequence, pieces: list[TaskRecord]) -> None:
         raise SequenceIncomplete(f"the pieces cover {seq.start}..{expected - 1}, not {seq.start}..{seq.end}")
 
 
+def recorded_content(recorded: dict[str, Any]) -> dict[str, Any]:
+    return {key: recorded[key] for key in ("frames", "first", "last", "sha256")}
+
+
 def check_piece_frames(seq: Sequence, piece: TaskRecord) -> None:
     """The frames in place are the files the piece rendered; when not, name the first frame that is wrong."""
     assert piece.start is not None and piece.end is not None
     recorded = piece.details["sequence"]
-    now = content_digest(seq, Path(seq.folder), piece.start, piece.end, decoded=False)
-    if now["sha256"] == recorded["sha256"]:
-        return
-    try:  # which frame: the first that no longer decodes, if one does not
-        content_digest(seq, Path(seq.folder), piece.start, piece.end, decoded=True)
+    try:
+        if content_digest(seq, Path(seq.folder), piece.start, piece.end, decoded=False) == recorded_content(recorded):
+            return
+        content_digest(seq, Path(seq.folder), piece.start, piece.end, decoded=True)  # which frame no longer decodes
     except ValueError as exc:
         raise SequenceIncomplete(f"{exc}; {piece.name} rendered it whole") from None
     raise SequenceIncomplete(

@@ -24,6 +24,7 @@ from tasks.imageseq import (
     check_attempt,
     check_coverage,
     check_piece_frames,
+    check_sequence,
     content_digest,
 )
 
@@ -195,7 +196,28 @@ class Spec(BaseModel):
 
 
 class Plan(BaseModel):
-    pulled: bool = True
+    sequence: Sequence
+
+
+def test_the_check_wants_every_frame_of_the_range_once(rendered: Sequence) -> None:
+    first, second = piece("segment 1", 86400, 86402, rendered), piece("segment 2", 86403, 86405, rendered)
+    copy = piece("segment 3", 86400, 86402, rendered).model_copy(update={"params": {"copy_of": "segment 1"}})
+    check = TaskRecord(name="check", kind="check", after=["segment 1", "segment 3", "segment 2"])
+    record = JobRecord[Spec, Plan](kind="render", spec=Spec(), plan=Plan(sequence=rendered),
+                                   tasks=[first, copy, second, check])  # fmt: skip
+    rendered.path(86399).write_bytes(b"an earlier render's frame")  # outside the range: left alone
+    assert check_sequence(record) == {"frames": 6, "first": 86400, "last": 86405, "folder": rendered.folder,
+                                      "pattern": rendered.pattern, "outside": 1}  # fmt: skip
+    doubled = Path(rendered.folder) / "Demo_Main_86401.tif"
+    doubled.write_bytes(rendered.path(86401).read_bytes())
+    with pytest.raises(
+        SequenceIncomplete, match=r"frame 86401 is there 2 times \(Demo_Main_00086401.tif, Demo_Main_86401"
+    ):
+        check_sequence(record)
+    doubled.unlink()
+    rendered.path(86404).unlink()
+    with pytest.raises(SequenceIncomplete, match=r"_%08d.tif: 1 of 6 frame\(s\) missing: 86404$"):
+        check_sequence(record)
 
 
 def test_a_cancelled_sequence_removes_only_the_frames_still_its_own(rendered: Sequence) -> None:
@@ -204,7 +226,9 @@ def test_a_cancelled_sequence_removes_only_the_frames_still_its_own(rendered: Se
     replaced = rendered.path(86404)  # a later render of the same name replaced one frame of segment 2's
     Path(f"{replaced}.new").write_bytes(replaced.read_bytes())
     os.replace(f"{replaced}.new", replaced)
-    record = JobRecord[Spec, Plan](id="j1", kind="render", spec=Spec(), plan=Plan(), tasks=[mine, theirs])
+    record = JobRecord[Spec, Plan](
+        id="j1", kind="render", spec=Spec(), plan=Plan(sequence=rendered), tasks=[mine, theirs]
+    )
     left = kind.leftovers(record, rendered, generation=1)
     assert left.remove == [rendered.attempts_glob("j1", 1), *(str(rendered.path(f)) for f in range(86400, 86403))]
     assert left.if_empty == [rendered.folder]
