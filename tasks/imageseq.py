@@ -191,10 +191,12 @@ class FramesPiece(RenderPiece):
                 spec.timeline, piece.start, piece.end, runtime.to_node(str(attempt)), seq.name, format=spec.format_key,
                 codec=spec.codec_key, settings=settings, progress=reporter, cancel=reporter.cancel,
             )  # fmt: skip
-            fps, start_seconds = reporter.speed(frames, time.monotonic())
+            rendered = time.monotonic()
+            fps, start_seconds = reporter.speed(frames, rendered)
             content = check_attempt(attempt, seq, piece.start, piece.end)  # the files, not only Resolve's word
             moved = mover.move(seq, attempt)
             files = files_digest(seq, piece.start, piece.end) if moved else None
+            checked = time.monotonic() - rendered
         except RenderCancelled:
             remove_attempt(attempt)
             self._let_go(run)
@@ -208,7 +210,8 @@ class FramesPiece(RenderPiece):
             raise
         metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
-                                   "fps": round(fps, 3), "start_seconds": round(start_seconds, 3)}  # fmt: skip
+                                   "fps": round(fps, 3), "start_seconds": round(start_seconds, 3),
+                                   "check_seconds": round(checked, 3)}  # fmt: skip
         if files is not None:  # what the check proves the folder holds, and which files a cancel may remove
             details["sequence"] = {**content, "files": files}
         return PieceResult(output=seq.pattern, frames=frames, details=details)
