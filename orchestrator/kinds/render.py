@@ -145,7 +145,7 @@ class RenderPlan(BaseModel):
     single_pass: bool  # one piece renders video (and audio) in one go: nothing to join
     stitch: Literal["copy", "reencode", "move", "check"]  # check: an image sequence, nothing to join
     work_dir: str  # segments and audio, under the first storage root; one folder per generation
-    output: str  # the final file, without its extension
+    output: str  # the final file, without its extension (an image sequence: its frame pattern, `..._%08d.tif`)
     eligible_nodes: list[str]
     known_nodes: list[str]
     fps: float | str | None = None
