@@ -123,10 +123,17 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         ],
         timeline: Annotated[str, Field(description="timeline name in the project, e.g. 'Master_v3'")],
         format: Annotated[
-            Literal["mov", "mxf_op1a", "mp4"] | None, Field(description="container; default mov (QuickTime)")
+            Literal["mov", "mxf_op1a", "mp4", "tif", "dpx", "exr"] | None,
+            Field(
+                description="container, or an image sequence (tif, dpx, exr: a file per frame, no audio); default mov"
+            ),
         ] = None,
         codec: Annotated[
-            str | None, Field(description="codec key, e.g. 'ProRes422HQ' (default), 'DNxHRHQ', 'H264'")
+            str | None,
+            Field(
+                description="codec key, e.g. 'ProRes422HQ' (default), 'DNxHRHQ', 'H264'; "
+                "for sequences 'RGB8' (tif), 'RGB10' (dpx), 'RGBHalf' (exr)"
+            ),
         ] = None,
         preset: Annotated[
             str | None, Field(description="a Resolve render preset instead of format/codec, e.g. 'H.264 Master'")
@@ -150,7 +157,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         split: Annotated[
             Splits, Field(description="'auto' (across live nodes), 'none' (one node), or a number of segments")
         ] = "auto",
-        audio: Annotated[bool, Field(description="render audio too")] = True,
+        audio: Annotated[bool, Field(description="render audio too (an image sequence has none)")] = True,
         priority: Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")] = 5,
         node: Annotated[str | None, Field(description="run only on this node (see list_nodes)")] = None,
         tags: Annotated[

@@ -51,7 +51,7 @@ def test_tools_are_described_for_an_agent(farm) -> None:
         for name, prop in tool.input_schema.get("properties", {}).items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
     render = next(t for t in tools.tools if t.name == "render_timeline").input_schema["properties"]
-    assert render["format"]["anyOf"][0]["enum"] == ["mov", "mxf_op1a", "mp4"]
+    assert render["format"]["anyOf"][0]["enum"] == ["mov", "mxf_op1a", "mp4", "tif", "dpx", "exr"]
     assert render["priority"]["maximum"] == 9
 
 

@@ -2,12 +2,13 @@
 
 Names follow Resolve: `GetRenderFormats()` maps a format's display name to its extension
 key ("QuickTime" -> "mov") and `GetRenderCodecs(key)` maps a codec's display name to its
-codec key ("Apple ProRes 422 HQ" -> "ProRes422HQ").
+codec key ("Apple ProRes 422 HQ" -> "ProRes422HQ"). A simulated node offers only what its
+FFmpeg can write (`FORMATS`: `bridge.sim.imageseq.writable` tries each image codec once).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,39 @@ PRORES = Codec("ProRes422", "Apple ProRes 422", "prores_aw", "yuv422p10le", (("p
 DNXHR_HQ = Codec("DNxHRHQ", "DNxHR HQ", "dnxhd", "yuv422p", (("profile", "dnxhr_hq"),))
 DNXHR_SQ = Codec("DNxHRSQ", "DNxHR SQ", "dnxhd", "yuv422p", (("profile", "dnxhr_sq"),))
 H264 = Codec("H264", "H.264", "libx264", "yuv420p", (("crf", "16"), ("preset", "veryfast")), intra=False)
+# Image sequences: one file per frame (`bridge.sim.imageseq` writes them), no audio.
 TIFF = Codec("RGB8", "RGB 8 bits", "tiff", "rgb24", image_sequence=True)
+TIFF_16 = Codec("RGB16", "RGB 16 bits", "tiff", "rgb48le", image_sequence=True)
+DPX_10 = Codec("RGB10", "RGB 10 bits", "dpx", "gbrp10le", image_sequence=True)
+DPX_16 = Codec("RGB16", "RGB 16 bits", "dpx", "rgb48le", image_sequence=True)
+EXR_HALF = Codec("RGBHalf", "RGB half", "exr", "gbrpf32le", (("format", "half"), ("compression", "none")),
+                 image_sequence=True)  # fmt: skip
+EXR_FLOAT = Codec("RGBFloat", "RGB float", "exr", "gbrpf32le", (("format", "float"), ("compression", "none")),
+                  image_sequence=True)  # fmt: skip
 
-FORMATS: tuple[Format, ...] = (
+ALL_FORMATS: tuple[Format, ...] = (
     Format("mov", "QuickTime", "mov", "mov", (PRORES_HQ, PRORES, DNXHR_HQ, DNXHR_SQ, H264), "pcm_s16le"),
     Format("mp4", "MP4", "mp4", "mp4", (H264,), "aac"),
     Format("mxf_op1a", "MXF OP1A", "mxf", "mxf", (DNXHR_HQ, DNXHR_SQ), "pcm_s16le"),
-    Format("tif", "TIFF", "tif", "image2", (TIFF,), None, image_sequence=True),
+    Format("tif", "TIFF", "tif", "image2", (TIFF, TIFF_16), None, image_sequence=True),
+    Format("dpx", "DPX", "dpx", "image2", (DPX_10, DPX_16), None, image_sequence=True),
+    Format("exr", "OpenEXR", "exr", "image2", (EXR_HALF, EXR_FLOAT), None, image_sequence=True),
 )
+
+
+def offered(candidates: tuple[Format, ...]) -> tuple[Format, ...]:
+    """The formats and codecs of `candidates` this machine's FFmpeg can write (a format with none left is dropped).
+
+    Note: movie codecs are the farm's own baseline and not tried; image codecs (EXR above
+    all) are missing from some FFmpeg builds, and a node must not offer what it cannot write.
+    """
+    from bridge.sim.imageseq import writable
+
+    kept = (replace(f, codecs=tuple(c for c in f.codecs if not c.image_sequence or writable(c))) for f in candidates)
+    return tuple(f for f in kept if f.codecs)
+
+
+FORMATS: tuple[Format, ...] = offered(ALL_FORMATS)
 
 
 def find(format_key: str) -> Format | None:

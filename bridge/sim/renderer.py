@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import numpy as np
-from av.video.codeccontext import VideoCodecContext
 
-from bridge.sim import framecode
+from bridge.sim import framecode, imageseq
 from bridge.sim.config import SimConfig
 from bridge.sim.formats import Codec, Format
 
@@ -279,14 +278,10 @@ class Renderer:
 
     def _write_sequence(self, job: RenderJob, target: Path) -> None:
         top = _top_items(job.timeline)
-        encoder = cast(VideoCodecContext, av.CodecContext.create(job.codec.encoder, "w"))
-        encoder.width, encoder.height, encoder.pix_fmt = job.width, job.height, job.codec.pix_fmt
-        encoder.time_base = 1 / job.rate
+        writer = imageseq.FrameWriter(job.codec, job.width, job.height, job.rate)
         for index, frame in enumerate(range(job.mark_in, job.mark_out + 1)):
-            vf = av.VideoFrame.from_ndarray(self._picture(job, frame, top), format="rgb24")
-            vf.pts = index
-            data = b"".join(bytes(p) for p in encoder.encode(vf))
-            (target / f"{job.name}_{frame:08d}.{job.fmt.extension}").write_bytes(data)
+            path = target / imageseq.frame_name(job.name, frame, job.fmt.extension)
+            writer.write(self._picture(job, frame, top), index, path)
             self._pace(job, index)
 
 

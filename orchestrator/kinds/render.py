@@ -8,6 +8,8 @@ the compiled plan holds one open piece per node that could take one. A number of
 (`split: N`) cuts the range into N equal pieces up front.
 Segments of all-intra codecs (ProRes, DNxHR) join frame-exactly by stream copy; long-GOP
 codecs (H.264, H.265) render unsplit unless the user asks, and then the stitch re-encodes.
+Image sequences (TIFF, DPX, OpenEXR) split like all-intra codecs, with nothing to join: see
+`orchestrator.kinds.imageseq`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from orchestrator import kinds
-from orchestrator.kinds import checks
+from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
 from orchestrator.models import FramePool, FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.sequences import Sequence
 from orchestrator.speeds import speed_key
 
 if TYPE_CHECKING:
@@ -118,11 +121,12 @@ class RenderSpec(ProjectRef):
 
     @property
     def codec_key(self) -> str | None:
-        return None if self.preset else (self.codec or "ProRes422HQ")
+        return None if self.preset else (self.codec or imageseq.DEFAULT_CODECS.get(str(self.format_key), "ProRes422HQ"))
 
     @property
     def intra(self) -> bool:
-        return self.codec_key in INTRA_CODECS
+        """Every frame stands alone: all-intra codecs, and image sequences (a file per frame)."""
+        return self.codec_key in INTRA_CODECS or imageseq.is_sequence(self.format_key)
 
 
 class FrameSpan(BaseModel):
@@ -139,15 +143,16 @@ class RenderPlan(BaseModel):
     frames: FrameSpan
     segments: int
     single_pass: bool  # one piece renders video (and audio) in one go: nothing to join
-    stitch: Literal["copy", "reencode", "move"]
+    stitch: Literal["copy", "reencode", "move", "check"]  # check: an image sequence, nothing to join
     work_dir: str  # segments and audio, under the first storage root; one folder per generation
-    output: str  # the final file, without its extension
+    output: str  # the final file, without its extension (an image sequence: its frame pattern, `..._%08d.tif`)
     eligible_nodes: list[str]
     known_nodes: list[str]
     fps: float | str | None = None
     audio: bool = True
     pulled: bool = False  # free nodes take ranges as they come (`segments` is then how many could at once)
     speed_key: str = ""  # what this render's speed is remembered by (codec and picture size)
+    sequence: Sequence | None = None  # an image sequence: its folder and Resolve's names of its frames
 
 
 RenderJob = JobRecord[RenderSpec, RenderPlan]
@@ -236,7 +241,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
     name = "render"
     spec_model = RenderSpec
     plan_model = RenderPlan
-    task_modules = ("tasks.render", "tasks.stitch")
+    task_modules = ("tasks.render", "tasks.stitch", "tasks.imageseq")
 
     def compile(self, farm: Farm, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
@@ -257,12 +262,15 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         output_name = checks.file_name(
             spec.output_name or f"{spec.project.split('/')[-1]}_{spec.timeline}", "output_name"
         )
+        seq = imageseq.sequence(spec, output_dir / output_name, start, end)
+        if seq is not None:
+            spec = spec.model_copy(update={"audio": False})  # a sequence has no audio: `audio` is ignored
         live = [n.name for n in farm.nodes.eligible(spec.node, spec.tags)]
         settings = farm.settings
         frames = end - start + 1
         work_dir = settings.storage_roots[0] / ".farm" / job_id
         key = speed_key(
-            spec.codec_key, *((info["width"], info["height"]) if info and "width" in info else (None, None))
+            imageseq.speed_codec(spec), *((info["width"], info["height"]) if info and "width" in info else (None, None))
         )
         pool = None
         if pulled(spec, frames, len(live), settings.min_segment_frames):
@@ -282,21 +290,23 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             count = segment_count(frames, len(live or names[:1]), spec, settings.min_segment_frames,
                                   settings.segments_per_node)  # fmt: skip
             made = pieces(spec, start, end, count, work_dir, output_dir / output_name)
+        if seq is not None:
+            made = imageseq.adapt(made, seq)
         single = count == 1 and pool is None
         plan = RenderPlan(
             frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
-            stitch="move" if single else ("copy" if spec.intra else "reencode"), work_dir=str(work_dir),
-            output=str(output_dir / output_name), eligible_nodes=live, known_nodes=names,
-            fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None, speed_key=key,
+            stitch="check" if seq else "move" if single else ("copy" if spec.intra else "reencode"),
+            work_dir=str(work_dir), output=seq.pattern if seq else str(output_dir / output_name), eligible_nodes=live,
+            known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
+            speed_key=key, sequence=seq,
         )  # fmt: skip
         return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, frame_pool=pool)
 
     @staticmethod
     def _check_format(farm: Farm, spec: RenderSpec, names: list[str]) -> None:
         if spec.format_key in IMAGE_SEQUENCES:
-            raise SubmitRefused(
-                "format", f"image-sequence renders ({spec.format_key}) are not supported by the farm yet"
-            )
+            imageseq.check(farm, spec, names)  # what the farm renders, and every node it may use can write
+            return
         if not spec.format_key:
             return
         offered = farm.catalog.codecs(names)
@@ -309,6 +319,8 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
     def leftovers(self, record: JobRecord[Any, Any], generation: int) -> Leftovers:
         """Each generation's folder of segments and audio, and the partial outputs of its stitches."""
         plan: RenderPlan = record.plan
+        if plan.sequence is not None:
+            return imageseq.leftovers(record, plan.sequence, generation)
         output = Path(plan.output)
         return Leftovers(
             remove=[
@@ -329,6 +341,8 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         spec: RenderSpec = record.spec
         if piece.kind == "stitch":
             return f"job {record.id} | {spec.project}/{spec.timeline} stitch -> {record.plan.output}"
+        if piece.kind == "check":
+            return f"job {record.id} | {spec.project}/{spec.timeline} check frames -> {record.plan.output}"
         if piece.params.get("open"):
             return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | the next frames left"
         return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | frames {piece.start}..{piece.end}"
