@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from orchestrator.kinds.edit import EditSpec, EditTarget
 from tasks.base import PermanentFailure, PieceResult, PieceRun
-from tasks.render import ResolvePiece, open_project
+from tasks.render import ResolvePiece, let_go, open_project
 from tasks.runtime import runtime
 
 
@@ -28,13 +28,15 @@ class EditPiece(ResolvePiece):
         spec: EditSpec = run.record.spec
         target = run.piece.target or {}
         session = runtime.session()
-        open_project(EditTarget.model_validate(target))
+        shared = open_project(EditTarget.model_validate(target))
         try:
             results = session.apply_edits(target["timeline"], spec.operations, dry_run=spec.dry_run)
         except ValidationError as exc:
             raise PermanentFailure(f"invalid operations: {exc}") from None
         if not spec.dry_run and any(r["ok"] for r in results):
             session.save_project()
+        if run.piece.lease is None:  # a dry run only read, and holds the project as a render does
+            let_go(shared)
         refused = [r for r in results if not r["ok"]]
         error = f"{len(refused)} of {len(results)} item(s) refused" if refused else None
         return PieceResult(results=results, error=error, details={"items": len(results)})
