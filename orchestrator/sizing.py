@@ -66,7 +66,7 @@ def frames_to_take(
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
     share = 1 / max(1, sharing)
     done_at = finish_time(left, {n: share * (speeds.get(n, 0.0) or typical) for n in working}, free_at,
-                          pool.start_seconds)  # fmt: skip
+                          pool.start_seconds, least=pool.start_seconds)  # fmt: skip
     longest = max(pool.min_frames, math.floor(min(mine * pool.longest_seconds, left)))  # well inside the time limit
     shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
     if done_at - pool.start_seconds <= LAST_ROUND * max(pool.target_seconds, shortest):
@@ -78,18 +78,25 @@ def frames_to_take(
     return _whole(left, size, min(floor, size))
 
 
-def finish_time(frames: int, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float) -> float:
+def finish_time(
+    frames: int, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float, least: float = 0.0
+) -> float:
     """Seconds from now until `frames` are rendered, each node starting one piece when it is free.
 
     Solves sum over nodes of speed x (T - free_at - start), for those that start before T, = frames.
+    A node busy now that would render for less than `least` seconds by then is left out.
+
+    Note: leaving out a node that joins late for a sliver (the node rendering the audio pass,
+    say) costs the others almost nothing, while counting it on would hand it whatever frames
+    the others' speed estimates left over, with a start cost of its own: it would finish last.
     """
-    ready = sorted((free_at[n] + start, speeds[n]) for n in speeds)
+    ready = sorted((free_at[n] + start, speeds[n], least if free_at[n] > 0 else 0.0) for n in speeds)
     rate = backlog = 0.0  # summed speed of the nodes started so far; frames they owe for their late start
-    for i, (begins, speed) in enumerate(ready):
+    for i, (begins, speed, _) in enumerate(ready):
         rate += speed
         backlog += speed * begins
         done_at = (frames + backlog) / rate
-        if i + 1 == len(ready) or done_at <= ready[i + 1][0]:
+        if i + 1 == len(ready) or done_at <= ready[i + 1][0] + ready[i + 1][2]:
             return done_at
     return math.inf  # no nodes
 

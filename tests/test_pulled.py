@@ -71,6 +71,27 @@ def test_known_speeds_share_a_short_render_so_that_all_finish_together() -> None
     assert all(t.state == "skipped" for t in record.tasks if t.params.get("open"))
 
 
+def test_a_node_that_would_join_the_last_round_for_a_sliver_is_left_out_and_the_others_take_it_all() -> None:
+    """Sixteen equal nodes, one busy 2.5 s with the audio pass: the fifteen free ones take every frame.
+
+    Counting the audio node in would leave it a sliver to render after its pass and a start of
+    its own, plus whatever the others' estimates left over: it would finish last.
+    """
+    nodes = [f"n{i}" for i in range(1, 17)]
+    speeds = dict.fromkeys(nodes, 60.0)
+    record = pulled_job(opened=16)
+    busy = {"n16": 2.5}  # the audio pass, as `lifecycle._busy` counts it
+    assert record.frame_pool is not None
+    taken: list[int] = []
+    for node in nodes[:-1]:
+        size = frames_to_take(record.frame_pool, node, speeds, nodes, busy)
+        record.frame_pool.next += size
+        busy[node] = 2.0 + size / speeds[node]  # its piece: a start, then its frames
+        taken.append(size)
+    # Counted in, the audio node would be left 39 frames, to start at 4.5 s and end last.
+    assert record.frame_pool.remaining == 0 and set(taken) == {192}
+
+
 def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
     record = pulled_job(frames=100_000, target=10.0)
     outcome = claim(record, "segment 1", "n60", MIXED, list(MIXED))
