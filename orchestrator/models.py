@@ -6,6 +6,7 @@ them typed (`JobRecord[RenderSpec, RenderPlan]`), with the pieces the kind compi
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -249,10 +250,29 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
             return
         if not (framed or self.frame_pool) or not done:
             return
-        speed = sum(piece_speed(t, now) or 0.0 for t in self.tasks if t.state == "running")
-        if not speed and self.started_at:  # nothing renders this moment: the job's rate so far
-            speed = done / max(now - self.started_at, 1e-6)
-        self.eta_seconds = round((total - done) / speed, 1) if speed else None
+        self.eta_seconds = self._eta(done, total - done, now)
+
+    def _eta(self, done: int, left: int, now: float) -> float | None:
+        """Seconds until the frames left are rendered: their work over the summed speed of the pieces
+        rendering now, and never before the piece that will take longest is done.
+
+        Note: a piece still starting (no frames yet) is counted at the median speed of those
+        rendering, after what is left of its start; a tail copy adds no frames and is left out.
+        """
+        running = [t for t in self.tasks if t.state == "running" and t.frames_total and not t.params.get("copy_of")]
+        measured = {t.name: speed for t in running if (speed := piece_speed(t, now))}
+        if not measured:
+            rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0  # the job's rate so far
+            return round(left / rate, 1) if rate else None
+        typical = statistics.median(measured.values())
+        starting = self.frame_pool.start_seconds if self.frame_pool else 0.0
+        longest = 0.0
+        for piece in running:
+            speed = measured.get(piece.name, typical)
+            still_starting = 0.0 if piece.name in measured else max(0.0, starting - (now - (piece.started_at or now)))
+            longest = max(longest, still_starting + (piece.frames_total - piece.frames_done) / speed)
+        rate = sum(measured.get(t.name, typical) for t in running)
+        return round(max(longest, left / rate), 1)
 
     def frames(self) -> tuple[int, int]:
         """(frames rendered, frames to render) of the job's pieces that count frames.

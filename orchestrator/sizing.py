@@ -24,6 +24,7 @@ START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
 AUDIO_KEY = "/audio"  # speeds of the audio pass: `<node>/audio` among the speeds, `<key>/audio` in the book
 UNKNOWN_SHARE = 4  # a node of unknown speed takes 1/(4 x nodes) of what is left
 LAST_ROUND = 2.0  # within this many target durations of the end, pieces are shares of what is left
+LATE_JOIN = 2.0  # a busy node joins the last round only for at least this many starts' time of frames
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def frames_to_take(
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
     share = 1 / max(1, sharing)
     done_at = finish_time(left, {n: share * (speeds.get(n, 0.0) or typical) for n in working}, free_at,
-                          pool.start_seconds, least=pool.start_seconds)  # fmt: skip
+                          pool.start_seconds, least=LATE_JOIN * pool.start_seconds)  # fmt: skip
     longest = max(pool.min_frames, math.floor(min(mine * pool.longest_seconds, left)))  # well inside the time limit
     shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
     if done_at - pool.start_seconds <= LAST_ROUND * max(pool.target_seconds, shortest):

@@ -196,6 +196,21 @@ def test_progress_and_eta() -> None:
     assert {"name", "node", "state", "attempts", "frames_done", "frames_total"} <= set(public["tasks"][0])
 
 
+def test_the_eta_counts_a_starting_piece_at_the_typical_speed_and_waits_for_the_longest_piece() -> None:
+    spec = RenderSpec(project="p", timeline="t")
+    record = RenderJob(kind="render", spec=spec, plan=_plan(), state="running", started_at=100.0, tasks=[
+        TaskRecord(name="a", kind="segment", state="running", frames_total=100, frames_done=50,
+                   first_frames=(100.0, 10)),  # 4 frames/s since its first frames
+        TaskRecord(name="b", kind="segment", state="running", frames_total=300, frames_done=0, started_at=109.0),
+        TaskRecord(name="a copy", kind="segment", state="running", frames_total=100, frames_done=90,
+                   first_frames=(100.0, 0), params={"copy_of": "a"}),  # adds no frames of its own
+    ])  # fmt: skip
+    record.refresh_progress(now=110.0)
+    # b has no frames yet: counted at a's 4 frames/s, it needs 75 s, longer than all the work
+    # over both pieces' speed (350 frames / 8 frames/s).
+    assert record.eta_seconds == pytest.approx(75.0)
+
+
 def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
     from orchestrator.models import results_report
 
