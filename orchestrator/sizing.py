@@ -93,13 +93,13 @@ def finish_time(
     """
     ready = sorted((free_at[n] + start, speeds[n], least if free_at[n] > 0 else 0.0) for n in speeds)
     rate = backlog = 0.0  # summed speed of the nodes started so far; frames they owe for their late start
-    for i, (begins, speed, _) in enumerate(ready):
-        rate += speed
-        backlog += speed * begins
-        done_at = (frames + backlog) / rate
-        if i + 1 == len(ready) or done_at <= ready[i + 1][0] + ready[i + 1][2]:
-            return done_at
-    return math.inf  # no nodes
+    done_at = math.inf  # no nodes
+    for begins, speed, shortest in ready:
+        joined = (frames + backlog + speed * begins) / (rate + speed)
+        if rate and joined <= begins + shortest:  # it would start too late to render (long enough) before the end
+            break
+        rate, backlog, done_at = rate + speed, backlog + speed * begins, joined
+    return done_at
 
 
 def _whole(left: int, size: int, floor: int) -> int:

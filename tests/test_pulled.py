@@ -92,6 +92,16 @@ def test_a_node_that_would_join_the_last_round_for_a_sliver_is_left_out_and_the_
     assert record.frame_pool.remaining == 0 and set(taken) == {192}
 
 
+def test_a_late_joiner_counted_in_only_if_it_would_still_render_long_enough_with_it() -> None:
+    """The last free node (60 frames/s) and 539 frames left; the 30 frames/s node ends its audio pass
+    at 3.95 s. Counted in, it would start at 5.95 s and render 3.45 s, under two starts: the free
+    node takes everything rather than leave it a sliver to finish last."""
+    record = pulled_job(frames=539, target=4.0)
+    assert record.frame_pool is not None
+    busy = {"n30": 3.95, "n120": 8.6, "n240": 8.6}
+    assert frames_to_take(record.frame_pool, "n60", MIXED, list(MIXED), busy) == 539
+
+
 def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
     record = pulled_job(frames=100_000, target=10.0)
     outcome = claim(record, "segment 1", "n60", MIXED, list(MIXED))
