@@ -361,7 +361,7 @@ def claim(
     piece.attempts += 1
     piece.generation = record.generation
     piece.started_at, piece.finished_at = now, None
-    piece.frames_done, piece.first_frames = 0, None
+    piece.frames_done, piece.first_frames, piece.last_frames = 0, None, None
     if record.state == "queued" or piece.job_state != "running":
         record.state = piece.job_state
     record.started_at = record.started_at or now
@@ -385,6 +385,8 @@ def progress(
         piece.frames_done = max(piece.frames_done, min(done, piece.frames_total))
         if piece.frames_done and piece.first_frames is None:  # from here on its speed can be measured
             piece.first_frames = (now or time.time(), piece.frames_done)
+        elif piece.first_frames is not None:
+            piece.last_frames = (now or time.time(), piece.frames_done)
     return Outcome("run")
 
 

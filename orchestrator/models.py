@@ -147,17 +147,24 @@ class TaskRecord(BaseModel):
     generation: int = 0  # the job generation of its latest claim
     failed_on: list[str] = Field(default_factory=list)
     first_frames: tuple[float, int] | None = None  # when this attempt first reported frames, and how many
+    last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
 
 
 def piece_speed(piece: TaskRecord, now: float) -> float | None:
-    """Frames per second of a piece rendering now, since its first report of frames (its start cost left out);
-    None until two reports tell."""
+    """Frames per second of a piece rendering now, between its first and its last report of frames (its
+    start cost left out); None until two reports tell.
+
+    Note: between reports its count stands still while the clock runs, so the speed is taken
+    at its last report, not now: a record written for another piece's report would otherwise
+    see this one slow down.
+    """
     if piece.state != "running" or piece.first_frames is None:
         return None
     seen, frames = piece.first_frames
-    if piece.frames_done <= frames or now <= seen:
+    last, done = piece.last_frames or (now, piece.frames_done)
+    if done <= frames or last <= seen:
         return None
-    return (piece.frames_done - frames) / (now - seen)
+    return (done - frames) / (last - seen)
 
 
 class FramePool(BaseModel):

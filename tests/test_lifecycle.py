@@ -143,6 +143,10 @@ def test_progress_counts_frames_and_says_when_to_stop() -> None:
     record = job()
     claim(record, "s1", "a")
     assert lifecycle.progress(record, "s1", "a", 4, 10).stop is False and record.task("s1").frames_done == 4
+    lifecycle.progress(record, "s1", "a", 8, 10)
+    # Its speed is measured between its first and its latest report.
+    assert record.task("s1").first_frames is not None and record.task("s1").last_frames is not None
+    assert (record.task("s1").first_frames[1], record.task("s1").last_frames[1]) == (4, 8)
     record.refresh_progress()
     before = record.progress
     claim(record, "join", "post", message=None)  # not ready: skipped, nothing counted
@@ -153,7 +157,7 @@ def test_progress_counts_frames_and_says_when_to_stop() -> None:
     assert record.task("s2").frames_total == 0 and record.progress >= before  # the job's progress never goes back
     assert lifecycle.progress(record, "s1", "b", 6, 10).stop is True  # not b's piece
     record.cancel_requested = True
-    assert lifecycle.progress(record, "s1", "a", 6, 10).stop is True and record.task("s1").frames_done == 4
+    assert lifecycle.progress(record, "s1", "a", 9, 10).stop is True and record.task("s1").frames_done == 8
 
 
 def test_done_pieces_make_their_dependents_ready_and_the_last_one_finishes_the_job() -> None:

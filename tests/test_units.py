@@ -211,6 +211,14 @@ def test_the_eta_counts_a_starting_piece_at_the_typical_speed_and_waits_for_the_
     assert record.eta_seconds == pytest.approx(75.0)
 
 
+def test_a_piece_speed_is_taken_at_its_last_report_not_when_another_piece_wrote_the_record() -> None:
+    from orchestrator.models import piece_speed
+
+    piece = TaskRecord(name="a", kind="segment", state="running", frames_total=100, frames_done=30,
+                       first_frames=(100.0, 10), last_frames=(105.0, 30))  # fmt: skip
+    assert piece_speed(piece, now=110.0) == pytest.approx(4.0)  # 20 frames in the 5 s between its reports
+
+
 def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
     from orchestrator.models import results_report
 
