@@ -6,8 +6,10 @@ on two or more nodes is pulled: the frames are a pool (`JobRecord.frame_pool`) a
 node takes the next range, sized from its speed (`orchestrator.sizing`), until none are left;
 the compiled plan holds one open piece per node that could take one. A number of segments
 (`split: N`) cuts the range into N equal pieces up front.
-Segments of all-intra codecs (ProRes, DNxHR) join frame-exactly by stream copy; long-GOP
-codecs (H.264, H.265) render unsplit unless the user asks, and then the stitch re-encodes.
+Segments of all-intra codecs (ProRes, DNxHR), and of long-GOP codecs in containers where the
+join is known to be lossless (H.264 and H.265 in QuickTime and MP4), join by stream copy when
+the stitch finds them compatible (`tasks.joinable`), and are split `auto` like intra ones;
+other long-GOP renders run unsplit unless the user asks, and then the stitch re-encodes.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ INTRA_CODECS = frozenset(
         "DNxHD",
     }
 )
+
+
+# Long-GOP codecs and the formats in which segments that each open on an IDR frame, encoded with the same
+# settings, join by stream copy frame-exactly (a stitch that finds them incompatible still encodes again).
+COPY_JOINS = frozenset({("mov", "H264"), ("mp4", "H264"), ("mov", "H265"), ("mp4", "H265")})
 
 
 class RenderSpec(ProjectRef):
@@ -124,6 +131,11 @@ class RenderSpec(ProjectRef):
     def intra(self) -> bool:
         return self.codec_key in INTRA_CODECS
 
+    @property
+    def joins_by_copy(self) -> bool:
+        """Segments of this render join by stream copy: an all-intra codec, or a long-GOP one in `COPY_JOINS`."""
+        return self.intra or (self.format_key, self.codec_key) in COPY_JOINS
+
 
 class FrameSpan(BaseModel):
     """The frames a job renders: start..end, both included."""
@@ -139,7 +151,7 @@ class RenderPlan(BaseModel):
     frames: FrameSpan
     segments: int
     single_pass: bool  # one piece renders video (and audio) in one go: nothing to join
-    stitch: Literal["copy", "reencode", "move"]
+    stitch: Literal["copy", "reencode", "move"]  # as planned: a "copy" re-encodes if the pieces do not fit
     work_dir: str  # segments and audio, under the first storage root; one folder per generation
     output: str  # the final file, without its extension
     eligible_nodes: list[str]
@@ -157,8 +169,8 @@ def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, pe
     if spec.split == "none":
         return 1
     if spec.split == "auto":
-        if not spec.intra:
-            return 1  # long-GOP codecs and presets render unsplit unless asked
+        if not spec.joins_by_copy:
+            return 1  # presets, and long-GOP codecs whose join would re-encode, render unsplit unless asked
         wanted = max(1, nodes) * per_node
     else:
         wanted = int(spec.split)
@@ -178,8 +190,8 @@ def cut(start: int, end: int, count: int) -> list[tuple[int, int]]:
 
 
 def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
-    """Split `auto` of an all-intra codec on two or more nodes, with frames for at least two pieces."""
-    return spec.split == "auto" and spec.intra and nodes >= 2 and frames >= 2 * min_frames
+    """Split `auto` of a render that joins by stream copy on two or more nodes, with frames for two pieces."""
+    return spec.split == "auto" and spec.joins_by_copy and nodes >= 2 and frames >= 2 * min_frames
 
 
 def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
@@ -285,7 +297,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         single = count == 1 and pool is None
         plan = RenderPlan(
             frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
-            stitch="move" if single else ("copy" if spec.intra else "reencode"), work_dir=str(work_dir),
+            stitch="move" if single else ("copy" if spec.joins_by_copy else "reencode"), work_dir=str(work_dir),
             output=str(output_dir / output_name), eligible_nodes=live, known_nodes=names,
             fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None, speed_key=key,
         )  # fmt: skip
