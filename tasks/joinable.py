@@ -99,7 +99,7 @@ class StreamFacts:
         steps = [b - a for a, b in itertools.pairwise(stamps)]
         ticks = min(steps, default=self.duration)
         opens = self.first
-        if stamps and self.pts[0] != stamps[0]:
+        if opens in ("idr", "keyframe") and stamps and self.pts[0] != stamps[0]:
             opens = "pictures shown before its first"
         return {
             "stream": {**self.params, "frame_ticks": ticks},

@@ -60,11 +60,7 @@ class StitchPiece(PieceTask):
     def perform(self, run: PieceRun) -> PieceResult:
         started = time.monotonic()
         final, how = _join(run.record)
-        seconds = time.monotonic() - started
-        details: dict[str, Any] = {"seconds": round(seconds, 3), "stitch": how.method}
-        if how.reason:
-            details["reason"] = how.reason
-        return PieceResult(output=str(final), details=details)
+        return PieceResult(output=str(final), details=stitch_details(how, time.monotonic() - started))
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":
@@ -77,6 +73,14 @@ class StitchPiece(PieceTask):
         if result.output and record.state != "succeeded":
             with contextlib.suppress(FileNotFoundError):
                 Path(result.output).unlink()
+
+
+def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:
+    """What the stitch records in its details: its time, how it joined (`stitch`) and why it re-encoded (`reason`)."""
+    details: dict[str, Any] = {"seconds": round(seconds, 3), "stitch": how.method}
+    if how.reason:
+        details["reason"] = how.reason
+    return details
 
 
 def _join(record: JobRecord[Any, Any]) -> tuple[Path, JoinDecision]:

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from farm_helpers import running_farm
 
+from mcp_server.views import job_view
 from orchestrator import jobs
+from orchestrator.cli.views import stitch_line
 from orchestrator.demo import verify
 from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
 from orchestrator.models import JobRecord, TaskRecord
 from tasks.joinable import JoinDecision
 from tasks.proof import check_copy, video_digest
-from tasks.stitch import ContentMismatch, _join
+from tasks.stitch import ContentMismatch, _join, stitch_details
 
 ENV = {"RESOLVE_SIM_FPS": "4000", "RESOLVE_FARM_MIN_SEGMENT_FRAMES": "24"}
 
@@ -154,5 +156,8 @@ def test_h264_segments_that_do_not_fit_are_encoded_again_and_the_record_says_why
     assert how.reason == (f"segment 2/3 differs from segment 1/3 in extradata '{'0' * 16}' vs "
                           f"{record.task('segment 1/3').details['video']['stream']['extradata']!r}")  # fmt: skip
     assert verify(str(final), record.plan)["exact"]
+    record.task("stitch").details = stitch_details(how, 0.5)  # what the record, the CLI and MCP then show
+    assert job_view(record)["stitch"] == {"method": "reencode", "reason": how.reason}
+    assert stitch_line(record) == f"stitch: reencode ({how.reason})"
     planned = _h264_job(tmp_path / "planned", "reencode")
     assert _join(planned)[1].reason == "H264 in mp4 is not known to join losslessly by stream copy"

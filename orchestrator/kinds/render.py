@@ -346,4 +346,16 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | frames {piece.start}..{piece.end}"
 
 
+def stitched(record: JobRecord[Any, Any]) -> dict[str, str] | None:
+    """How a render's stitch joined its pieces, once it has: `method` (move, copy or reencode) and, for a
+    re-encode, the `reason` (what the CLI and the MCP answers show)."""
+    stitch = next((t for t in record.tasks if t.kind == "stitch"), None)
+    if stitch is None or "stitch" not in stitch.details:
+        return None
+    shown = {"method": str(stitch.details["stitch"])}
+    if stitch.details.get("reason"):
+        shown["reason"] = str(stitch.details["reason"])
+    return shown
+
+
 kinds.register(RenderKind())
