@@ -1,4 +1,4 @@
-"""Joining rendered segments into one file with PyAV, and checking what a file holds.
+"""Joining rendered segments into one file with PyAV.
 
 Segments that form one stream (`tasks.joinable.decide`: all-intra codecs, and long-GOP segments
 that each open on an IDR frame with the same parameter sets) join by stream copy: packets are
@@ -9,7 +9,6 @@ copied alongside.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
@@ -38,31 +37,53 @@ def _video_packets(segments: list[str], out_stream: av.stream.Stream) -> Iterato
     for path in segments:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            start: int | None = None
-            end = 0
+            seconds = float(stream.time_base)  # a float, not a Fraction: this runs for every packet
+            shift: int | None = None
+            first = top = duration = 0  # the first picture's time, the last one's, and how long it lasts
             for packet in container.demux(stream):
-                if packet.dts is None or packet.pts is None:
+                pts, dts = packet.pts, packet.dts
+                if dts is None or pts is None:
                     continue  # the demuxer's flush packet
-                if start is None:
-                    start = packet.pts
-                end = max(end, packet.pts + (packet.duration or 0))
-                shift = offset - start
-                packet.pts += shift
-                packet.dts += shift
+                if shift is None:
+                    shift, first, top = offset - pts, pts, pts
+                if pts >= top:
+                    top, duration = pts, packet.duration or 0
+                packet.pts, packet.dts = pts + shift, dts + shift
                 packet.stream = out_stream
-                yield float(packet.dts * stream.time_base), packet
-            if start is not None:
-                offset += end - start
+                yield (dts + shift) * seconds, packet
+            if shift is not None:
+                offset += top + duration - first
 
 
 def _audio_packets(path: str, out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
     with av.open(path) as container:
         stream = container.streams.audio[0]
+        seconds = float(stream.time_base)
         for packet in container.demux(stream):
             if packet.dts is None or packet.pts is None:
                 continue
             packet.stream = out_stream
-            yield float(packet.dts * stream.time_base), packet
+            yield packet.dts * seconds, packet
+
+
+def _interleaved(
+    video: Iterator[tuple[float, av.Packet]], audio: Iterator[tuple[float, av.Packet]] | None = None
+) -> Iterator[av.Packet]:
+    """The packets of both streams in decode-time order (each stream already is), for the muxer to write as
+    they come."""
+    if audio is None:
+        for _, packet in video:
+            yield packet
+        return
+    sound = next(audio, None)
+    for when, packet in video:
+        while sound is not None and sound[0] <= when:
+            yield sound[1]
+            sound = next(audio, None)
+        yield packet
+    while sound is not None:
+        yield sound[1]
+        sound = next(audio, None)
 
 
 def join_copy(segments: list[str], audio: str | None, dest: str) -> None:
@@ -85,7 +106,7 @@ def join_copy(segments: list[str], audio: str | None, dest: str) -> None:
             with av.open(audio) as sound:
                 audio_out = out.add_stream_from_template(sound.streams.audio[0])
             streams.append(_audio_packets(audio, audio_out))
-        for _, packet in heapq.merge(*streams, key=lambda item: item[0]):
+        for packet in _interleaved(*streams):
             out.mux(packet)
 
 
@@ -137,36 +158,15 @@ def _decoded(path: str, piece: tuple[str, dict[str, Any]] | None) -> Iterator[av
         try:
             for packet in packets:
                 if packet.size and packet.pts is not None:
-                    digest.add(packet)
+                    digest.add(packet, packet.size)
                 yield from packet.decode()
         except av.error.FFmpegError:
             if piece is None:
                 raise
             for packet in packets:  # undecodable: say whether it is what the piece rendered
                 if packet.size and packet.pts is not None:
-                    digest.add(packet)
+                    digest.add(packet, packet.size)
             if digest.matches(piece[1]):
                 raise
     if piece is not None and not digest.matches(piece[1]):
         raise Mismatch(f"the segment's packets for {piece[0]} are not the ones {piece[0]} rendered")
-
-
-def describe(path: str) -> dict[str, float | int]:
-    """Frames of the first video stream and seconds of audio, as the written file states them.
-
-    Note: QuickTime and MP4 keep a sample table, whose count is read from the header; for
-    containers without one (MXF) the packets are counted.
-    """
-    with av.open(path) as container:
-        frames = 0
-        if container.streams.video:
-            frames = container.streams.video[0].frames or sum(1 for p in container.demux(video=0) if p.size)
-        audio_seconds = 0.0
-        if container.streams.audio:
-            stream = container.streams.audio[0]
-            if stream.duration:
-                audio_seconds = float(stream.duration * stream.time_base)
-            else:
-                container.seek(0)
-                audio_seconds = float(sum(p.duration or 0 for p in container.demux(stream)) * stream.time_base)
-        return {"frames": frames, "audio_seconds": audio_seconds}

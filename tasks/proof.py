@@ -17,6 +17,7 @@ from typing import Any
 import av
 import av.container
 import xxhash
+from av.stream import Discard
 
 from tasks.joinable import StreamFacts, stream_params
 
@@ -43,9 +44,10 @@ class Digest:
         self._sizes = array("q")
         self._update = self._hash.update  # bound once: called for every packet
 
-    def add(self, packet: av.Packet) -> None:
-        self._sizes.append(packet.size)
-        self._update(packet)
+    def add(self, data: Any, size: int) -> None:
+        """One packet: its bytes (a packet, or any buffer) and their length."""
+        self._sizes.append(size)
+        self._update(data)
 
     @property
     def count(self) -> int:
@@ -85,7 +87,7 @@ def video_digest(path: str) -> dict[str, Any]:
         extradata = stream.codec_context.extradata
         digest, facts = Digest(), StreamFacts(stream_params(stream))
         for packet in video_payloads(container):
-            digest.add(packet)
+            digest.add(packet, packet.size)
             facts.add(packet.pts, packet.duration or 0, packet, packet.is_keyframe, extradata)  # type: ignore[arg-type]
         return {"packets": digest.count, "hash": HASH, "digest": digest.hexdigest,
                 "first_pts": min(facts.pts, default=None), "last_pts": max(facts.pts, default=None),
@@ -139,14 +141,14 @@ def check_timing(path: str) -> int:
     return len(timing.pts)
 
 
-def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> int:
+def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> dict[str, float | int]:
     """Prove the video packets of a stream-copied `path` are exactly the pieces' packets in frame order.
 
     `pieces` are (name, digest as `video_digest` recorded it when the piece finished), in frame
     order. Also proves the file's stream has the pieces' parameters and extradata, its decode
     times rise, each piece's pictures are shown after the previous piece's, and presentation
     times are evenly spaced (`Timing`). Raises `Mismatch` naming the first piece that differs;
-    returns the number of video packets.
+    returns what the file holds as `describe` does, its frames counted as proved.
 
     Note: with B-frames a piece's packets come in decode order, not presentation order; digests
     are taken in file order on both sides, so they compare, and a piece's run of packets is
@@ -155,16 +157,16 @@ def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> int:
     """
     with av.open(path) as container:
         _same_stream(stream_params(container.streams.video[0]), pieces)
-        packets = video_payloads(container)
+        samples = _indexed(path, container) or _demuxed(container)
         timing = Timing()
         shown_until: tuple[str, int] | None = None  # the previous piece and its last picture's time
         for name, want in pieces:
             digest, pts, dts = Digest(), list[int](), list[int | None]()
             add, shown, decoded = digest.add, pts.append, dts.append
-            for packet in itertools.islice(packets, int(want["packets"])):
-                add(packet)
-                shown(packet.pts)  # type: ignore[arg-type]  # video_payloads leaves out packets without one
-                decoded(packet.dts)
+            for data, size, presented, decodes in itertools.islice(samples, int(want["packets"])):
+                add(data, size)
+                shown(presented)
+                decoded(decodes)
             timing.extend(name, pts, dts)
             if digest.count != want["packets"]:
                 raise Mismatch(f"the joined file ends inside {name}: {digest.count} of its {want['packets']} packets")
@@ -174,11 +176,77 @@ def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> int:
                 raise Mismatch(f"the joined file shows pictures of {name} before the end of {shown_until[0]}")
             if pts:
                 shown_until = (name, max(pts))
-        extra = sum(1 for _ in packets)
+        extra = sum(1 for _ in samples)
         if extra:
             raise Mismatch(f"the joined file holds {extra} video packet(s) beyond the last piece")
         timing.check()
-        return len(timing.pts)
+        return {"frames": len(timing.pts), "audio_seconds": _audio_seconds(container)}
+
+
+# A video packet as the proof reads it: its bytes, their length, its presentation and decode times.
+Sample = tuple[Any, int, int, int | None]
+
+
+def _demuxed(container: av.container.InputContainer) -> Iterator[Sample]:
+    """The video packets as the demuxer reads them (any container, any codec)."""
+    for sound in container.streams.audio:
+        sound.discard = Discard.all  # not read at all: the proof is about the video
+    for packet in video_payloads(container):
+        yield packet, packet.size, packet.pts, packet.dts  # type: ignore[misc]  # video_payloads: pts is set
+
+
+def _indexed(path: str, container: av.container.InputContainer) -> Iterator[Sample] | None:
+    """The video packets of a QuickTime/MP4 file of keyframes only, read where the demuxer's index (its sample
+    table) puts them; None for any other file.
+
+    Note: the demuxer reads each packet through its I/O buffer and copies it again into the packet,
+    which costs twice the file's read; reading the same bytes at the same offsets straight from the
+    file costs half, and the proof stays the same. Only where the index is the whole story: every
+    picture a keyframe (decode order is presentation order, so the index's decode times are the
+    presentation times too) and no entry the demuxer would drop.
+    """
+    if "mov" not in container.format.name.split(","):
+        return None
+    entries = container.streams.video[0].index_entries
+    table = [(e.pos, e.size, e.timestamp) for e in entries if e.is_keyframe and not e.is_discard]
+    if not table or len(table) != len(entries):
+        return None
+    return _read_at(path, table)
+
+
+def _read_at(path: str, table: list[tuple[int, int, int]]) -> Iterator[Sample]:
+    buffer = memoryview(bytearray(max(size for _, size, _ in table)))
+    with open(path, "rb", buffering=0) as file:
+        for position, size, stamp in table:
+            file.seek(position)
+            data = buffer[: file.readinto(buffer[:size])]
+            yield data, len(data), stamp, stamp
+
+
+def describe(path: str) -> dict[str, float | int]:
+    """Frames of the first video stream and seconds of audio, as the written file states them.
+
+    Note: QuickTime and MP4 keep a sample table, whose count is read from the header; for
+    containers without one (MXF) the packets are counted.
+    """
+    with av.open(path) as container:
+        frames = 0
+        if container.streams.video:
+            frames = container.streams.video[0].frames or sum(1 for p in container.demux(video=0) if p.size)
+        return {"frames": frames, "audio_seconds": _audio_seconds(container)}
+
+
+def _audio_seconds(container: av.container.InputContainer) -> float:
+    if not container.streams.audio:
+        return 0.0
+    stream = container.streams.audio[0]
+    time_base = stream.time_base
+    assert time_base is not None  # every stream a demuxer opens has one
+    if stream.duration:
+        return float(stream.duration * time_base)
+    stream.discard = Discard.default
+    container.seek(0)
+    return float(sum(p.duration or 0 for p in container.demux(stream)) * time_base)
 
 
 def _same_stream(found: dict[str, Any], pieces: list[tuple[str, dict[str, Any]]]) -> None:

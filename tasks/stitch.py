@@ -26,9 +26,9 @@ from orchestrator import metrics
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
-from tasks.join import describe, join_copy, join_reencode
+from tasks.join import join_copy, join_reencode
 from tasks.joinable import JoinDecision, decide
-from tasks.proof import Mismatch, check_copy, check_timing
+from tasks.proof import Mismatch, check_copy, check_timing, describe
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -129,16 +129,17 @@ def _write(plan: RenderPlan, how: JoinDecision, files: list[str], audio: str | N
     try:
         if how.method == "move":
             shutil.copyfile(files[0], temp) if _other_device(files[0], temp.parent) else os.link(files[0], temp)
+            found = describe(str(temp))
         elif how.method == "copy":
             join_copy(files, audio, str(temp))
-            check_copy(str(temp), digests)
+            found = check_copy(str(temp), digests)  # the proof's read also counts what the file holds
         else:
             rate = Fraction(plan.fps).limit_denominator(1001) if plan.fps else None
             join_reencode(files, audio, str(temp), rate, digests)
             check_timing(str(temp))
+            found = describe(str(temp))
     except Mismatch as exc:
         raise ContentMismatch(str(exc)) from None
-    found = describe(str(temp))
     log.info("joined %d file(s) by %s: %d frames (plan %d), audio %.3fs", len(files), how.method, found["frames"],
              expected, float(found["audio_seconds"] or 0))  # fmt: skip
     if found["frames"] != expected:

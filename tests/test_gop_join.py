@@ -23,11 +23,11 @@ SIZE = (256, 144)
 
 
 def _encode(path: Path, first: int, count: int, encoder: str = "libx264", options: dict[str, str] | None = None,
-            size: tuple[int, int] = SIZE, tag: str | None = None) -> str:  # fmt: skip
+            size: tuple[int, int] = SIZE, tag: str | None = None, pix_fmt: str = "yuv420p") -> str:  # fmt: skip
     """`count` frames carrying timeline frames first.. (the simulator's frame code), as a render job writes them."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(encoder, rate=Fraction(24), options=options if options is not None else X264)
-        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = *size, pix_fmt
         if tag:
             stream.codec_context.codec_tag = tag
         for index in range(count):
@@ -84,7 +84,7 @@ def test_pieces_with_the_same_settings_join_by_copy_with_every_frame_in_order(
     assert decide(pieces).method == "copy"
     dest = str(tmp_path / f"joined.{ext}")
     join_copy(paths, None, dest)
-    assert check_copy(dest, pieces) == 90
+    assert check_copy(dest, pieces)["frames"] == 90
     assert framecode.read_file(dest) == list(range(1000, 1090))  # decoded in presentation order, none lost
     with av.open(dest) as container:
         stamps = [(p.pts, p.dts) for p in container.demux(video=0) if p.size]
@@ -145,3 +145,18 @@ def test_a_piece_without_stream_facts_reencodes(tmp_path: Path) -> None:
     pieces = _pieces([_encode(tmp_path / f"s{n}.mov", 1000 + 30 * n, 30) for n in range(2)])
     del pieces[1][1]["stream"]  # recorded by a worker that took no facts
     assert decide(pieces).reason == "segment 2/2 recorded no stream facts to decide a stream copy by"
+
+
+def test_keyframe_only_quicktime_is_proved_by_index_and_long_gop_by_demuxing(tmp_path: Path) -> None:
+    """The proof reads an all-intra QuickTime file's packets where the demuxer's index says they are, and
+    demuxes anything with pictures out of order (`tasks.proof._indexed`); both read the same packets."""
+    from tasks.proof import _demuxed, _indexed
+
+    prores = _encode(tmp_path / "pr.mov", 0, 10, "prores_aw", {"profile": "3"}, pix_fmt="yuv422p10le")
+    for path, indexed in ((_encode(tmp_path / "gop.mov", 0, 30), False), (prores, True)):
+        with av.open(path) as container:
+            fast = _indexed(path, container)
+            assert (fast is not None) == indexed
+            if fast is not None:
+                read = [(bytes(data), size, pts) for data, size, pts, _ in fast]
+                assert read == [(bytes(data), size, pts) for data, size, pts, _ in _demuxed(container)]

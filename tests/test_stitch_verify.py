@@ -99,7 +99,7 @@ def test_untouched_segments_stitch_and_record_digests(tmp_path) -> None:
 H264_RANGES = [(86400, 86423), (86424, 86447), (86448, 86471)]
 
 
-def _h264_job(tmp_path: Path, stitch: str, fmt: str = "mp4") -> RenderJob:
+def _h264_job(tmp_path: Path, stitch: str, fmt: str = "mp4", codec: str = "H264") -> RenderJob:
     """A render job whose three H.264 segments (and audio) the simulator rendered, each recorded as its piece did."""
     from bridge.session import connect
     from bridge.settings import BridgeSettings
@@ -107,7 +107,7 @@ def _h264_job(tmp_path: Path, stitch: str, fmt: str = "mp4") -> RenderJob:
     work = tmp_path / "work"
     with connect(BridgeSettings.from_env(mode="sim")) as session:
         session.open_project("Demo")
-        files = [session.render("Teaser", a, b, str(work), f"seg_{n}", format=fmt, codec="H264",
+        files = [session.render("Teaser", a, b, str(work), f"seg_{n}", format=fmt, codec=codec,
                                 settings={"ExportAudio": False}).outputs[0]
                  for n, (a, b) in enumerate(H264_RANGES)]  # fmt: skip
         audio = session.render("Teaser", 86400, 86471, str(work), "audio", format=fmt, codec="H264",
@@ -120,21 +120,25 @@ def _h264_job(tmp_path: Path, stitch: str, fmt: str = "mp4") -> RenderJob:
               for n, ((a, b), path) in enumerate(zip(H264_RANGES, files, strict=True), 1)]  # fmt: skip
     pieces.append(TaskRecord(name="audio", kind="audio", state="done", start=86400, end=86471, output=audio))
     stitch_piece = TaskRecord(name="stitch", kind="stitch", after=[p.name for p in pieces], final=True)
-    return RenderJob(kind="render", spec=RenderSpec(project="Demo", timeline="Teaser", format=fmt, codec="H264"),
+    return RenderJob(kind="render", spec=RenderSpec(project="Demo", timeline="Teaser", format=fmt, codec=codec),
                      plan=plan, tasks=[*pieces, stitch_piece])  # fmt: skip
 
 
-@pytest.mark.parametrize("stitch", ["copy", "reencode"])
+@pytest.mark.parametrize(
+    "stitch,fmt,codec",
+    [("copy", "mp4", "H264"), ("reencode", "mp4", "H264"), ("copy", "mov", "ProRes422HQ")],  # (ProRes: read by index)
+)
 @pytest.mark.parametrize("how", sorted(TAMPER))
-def test_tampered_h264_segments_fail_the_stitch(sim_env, tmp_path, how: str, stitch: str) -> None:
-    record = _h264_job(tmp_path, stitch)
+def test_tampered_segments_fail_the_stitch_in_memory(sim_env, tmp_path, how: str, stitch: str, fmt: str,
+                                                      codec: str) -> None:  # fmt: skip
+    record = _h264_job(tmp_path, stitch, fmt, codec)
     pieces = [t for t in record.tasks if t.kind == "segment"]
     TAMPER[how][0]([Path(str(t.output)) for t in pieces])
     with pytest.raises(ContentMismatch) as failed:
         _join(record)
     named = pieces[TAMPER[how][1]].name
     assert f"packets for {named} are not the ones {named} rendered" in str(failed.value)
-    out = Path(record.plan.output + ".mp4")
+    out = Path(record.plan.output + "." + fmt)
     assert not out.parent.exists() or not list(out.parent.iterdir())  # nothing under the final name, no partial
 
 
@@ -144,7 +148,7 @@ def test_h264_segments_join_by_copy_with_every_frame_in_order_and_their_packets(
     assert how == JoinDecision("copy")
     assert verify(str(final), record.plan)["exact"]
     pieces = [(t.name, t.details["video"]) for t in record.tasks if t.kind == "segment"]
-    assert check_copy(str(final), pieces) == 72
+    assert check_copy(str(final), pieces) == {"frames": 72, "audio_seconds": 3.0}
 
 
 def test_h264_segments_that_do_not_fit_are_encoded_again_and_the_record_says_why(sim_env, tmp_path) -> None:
