@@ -15,7 +15,7 @@ import pytest
 from bridge.sim import framecode
 from tasks.join import join_copy
 from tasks.joinable import decide, opening
-from tasks.proof import check_copy, video_digest
+from tasks.proof import Mismatch, Timing, check_copy, video_digest
 
 X264 = {"crf": "16", "preset": "veryfast", "x264-params": "open-gop=0"}  # the simulator's H.264 settings
 X265 = {"crf": "20", "preset": "veryfast", "x265-params": "open-gop=0:log-level=error"}
@@ -160,3 +160,70 @@ def test_keyframe_only_quicktime_is_proved_by_index_and_long_gop_by_demuxing(tmp
             if fast is not None:
                 read = [(bytes(data), size, pts) for data, size, pts, _ in fast]
                 assert read == [(bytes(data), size, pts) for data, size, pts, _ in _demuxed(container)]
+
+
+def _leading(tmp_path: Path) -> str:
+    """Opens on its IDR frame, but the next packet is shown before it (as a cut into an open GOP would be)."""
+    source = _encode(tmp_path / "long.mov", 1030, 30)
+    return _retimed(source, tmp_path / "b.mov", {1: -10 * 512})
+
+
+CASES["leading"] = (_leading, "segment 2/2 does not open on an IDR frame (pictures shown before its first)")
+
+
+def _retimed(source: str, dest: Path, shift: dict[int, int], dts: bool = False) -> str:
+    """A copy of `source` with the presentation (and with `dts`, decode) times of packets (numbered in file
+    order) moved by the given ticks."""
+    with av.open(source) as src, av.open(str(dest), "w") as out:
+        template = src.streams.video[0]
+        stream = out.add_stream_from_template(template)
+        stream.codec_context.codec_tag = template.codec_tag
+        for index, packet in enumerate(p for p in src.demux(template) if p.size):
+            packet.pts += shift.get(index, 0)  # type: ignore[operator]
+            if dts:
+                packet.dts += shift.get(index, 0)  # type: ignore[operator]
+            packet.stream = stream
+            out.mux(packet)
+    return str(dest)
+
+
+def _joined(tmp_path: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    paths = [_encode(tmp_path / f"seg{n}.mov", 1000 + 30 * n, 30) for n in range(2)]
+    dest = str(tmp_path / "joined.mov")
+    join_copy(paths, None, dest)
+    return dest, _pieces(paths)
+
+
+def _boundary(dest: str) -> tuple[int, int]:
+    """The file-order numbers of the last picture shown of the first piece and the first of the second."""
+    with av.open(dest) as container:
+        pts = [p.pts for p in container.demux(video=0) if p.size]
+    return pts.index(max(pts[:30])), 30 + pts[30:].index(min(pts[30:]))
+
+
+def test_the_proof_fails_a_join_whose_timestamps_are_wrong_though_its_packets_are_right(tmp_path: Path) -> None:
+    dest, pieces = _joined(tmp_path)
+    last, first = _boundary(dest)
+    wrong = {
+        "gap": (_retimed(dest, tmp_path / "gap.mov", dict.fromkeys(range(30, 60), 512), dts=True),
+                "the joined file's timestamps have a gap after picture 30 of 60"),
+        "order": (_retimed(dest, tmp_path / "order.mov", {last: 512, first: -512}),
+                  "the joined file shows pictures of segment 2/2 before the end of segment 1/2"),
+    }  # fmt: skip
+    for path, reason in wrong.values():
+        with pytest.raises(Mismatch, match=reason):
+            check_copy(path, pieces)
+    timing = Timing()  # decode times going back: FFmpeg's muxers refuse to write them, other writers may not
+    timing.extend("segment 1/2", [0, 2, 1], [-1, 0, 1])
+    with pytest.raises(Mismatch, match="the joined file's decode timestamps go back at segment 2/2 \\(1 after 1\\)"):
+        timing.extend("segment 2/2", [3, 4], [1, 2])
+
+
+def test_the_proof_fails_a_join_whose_stream_is_not_the_pieces_or_a_digest_it_cannot_recompute(tmp_path: Path) -> None:
+    dest, pieces = _joined(tmp_path)
+    other = [(name, {**video, "stream": {**video["stream"], "extradata": "0" * 16}}) for name, video in pieces]
+    with pytest.raises(Mismatch, match="the joined file's video stream differs from segment 1/2's in extradata"):
+        check_copy(dest, other)
+    older = [(name, {k: v for k, v in video.items() if k != "hash"}) for name, video in pieces]
+    with pytest.raises(Mismatch, match="a piece's digest was taken with CRC-32, not xxh3_128: run the job again"):
+        check_copy(dest, older)
