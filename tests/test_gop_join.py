@@ -121,12 +121,38 @@ def _gap(tmp_path: Path) -> str:
     return _remux(source, tmp_path / "b.mov", lambda i, _: i != 12)  # a picture lost mid-GOP
 
 
+def _leading(tmp_path: Path) -> str:
+    """Opens on its IDR frame, but the next packet is shown before it (as a cut into an open GOP would be)."""
+    source = _encode(tmp_path / "long.mov", 1030, 30)
+    with av.open(source) as container:
+        second = [p for p in container.demux(video=0) if p.size][1]
+        earlier = second.dts - second.pts  # type: ignore[operator]  # shown at its decode time: before the IDR's
+    return _retimed(source, tmp_path / "b.mov", {1: earlier})
+
+
+def _retimed(source: str, dest: Path, shift: dict[int, int], dts: bool = False) -> str:
+    """A copy of `source` with the presentation (and with `dts`, decode) times of packets (numbered in file
+    order) moved by the given ticks."""
+    with av.open(source) as src, av.open(str(dest), "w") as out:
+        template = src.streams.video[0]
+        stream = out.add_stream_from_template(template)
+        stream.codec_context.codec_tag = template.codec_tag
+        for index, packet in enumerate(p for p in src.demux(template) if p.size):
+            packet.pts += shift.get(index, 0)  # type: ignore[operator]
+            if dts:
+                packet.dts += shift.get(index, 0)  # type: ignore[operator]
+            packet.stream = stream
+            out.mux(packet)
+    return str(dest)
+
+
 CASES: dict[str, tuple[Callable[[Path], str], str]] = {
     "profile": (_other_profile, "segment 2/2 differs from segment 1/2 in profile 'Main' vs 'High'"),
     "size": (_other_size, "segment 2/2 differs from segment 1/2 in width 320 vs 256, height 180 vs 144"),
     "cut": (_cut_after_keyframe, "segment 2/2 does not open on an IDR frame (not a keyframe)"),
     "open-gop": (_open_gop, "segment 2/2 does not open on an IDR frame (i-frame)"),
     "gap": (_gap, "segment 2/2 has 1 gap(s) in its timestamps"),
+    "leading": (_leading, "segment 2/2 does not open on an IDR frame (pictures shown before its first)"),
 }
 
 
@@ -160,31 +186,6 @@ def test_keyframe_only_quicktime_is_proved_by_index_and_long_gop_by_demuxing(tmp
             if fast is not None:
                 read = [(bytes(data), size, pts) for data, size, pts, _ in fast]
                 assert read == [(bytes(data), size, pts) for data, size, pts, _ in _demuxed(container)]
-
-
-def _leading(tmp_path: Path) -> str:
-    """Opens on its IDR frame, but the next packet is shown before it (as a cut into an open GOP would be)."""
-    source = _encode(tmp_path / "long.mov", 1030, 30)
-    return _retimed(source, tmp_path / "b.mov", {1: -10 * 512})
-
-
-CASES["leading"] = (_leading, "segment 2/2 does not open on an IDR frame (pictures shown before its first)")
-
-
-def _retimed(source: str, dest: Path, shift: dict[int, int], dts: bool = False) -> str:
-    """A copy of `source` with the presentation (and with `dts`, decode) times of packets (numbered in file
-    order) moved by the given ticks."""
-    with av.open(source) as src, av.open(str(dest), "w") as out:
-        template = src.streams.video[0]
-        stream = out.add_stream_from_template(template)
-        stream.codec_context.codec_tag = template.codec_tag
-        for index, packet in enumerate(p for p in src.demux(template) if p.size):
-            packet.pts += shift.get(index, 0)  # type: ignore[operator]
-            if dts:
-                packet.dts += shift.get(index, 0)  # type: ignore[operator]
-            packet.stream = stream
-            out.mux(packet)
-    return str(dest)
 
 
 def _joined(tmp_path: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
