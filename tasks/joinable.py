@@ -1,7 +1,7 @@
 """Whether a render's segments join by stream copy: what each segment's video stream is, and the decision.
 
 A segment piece records its stream's facts when it finishes (`StreamFacts`, gathered in the same
-read as its packet digest, `tasks.join.video_digest`). The stitch compares the pieces' facts
+read as its packet digest, `tasks.proof.video_digest`). The stitch compares the pieces' facts
 (`decide`) and joins by stream copy only when a decoder fed the pieces one after another sees one
 stream: the same codec parameters and extradata (the parameter sets of H.264/H.265), each piece
 opening on a picture that needs nothing decoded before it (an IDR frame, or a keyframe of an
