@@ -59,7 +59,6 @@ H265 = Codec("H265", "H.265", "libx265", "yuv420p",
 TIFF = Codec("RGB8", "RGB 8 bits", "tiff", "rgb24", image_sequence=True)
 
 
-
 def _writable(*codecs: Codec) -> tuple[Codec, ...]:
     """The codecs this machine's FFmpeg has an encoder for: a node offers only what it can write."""
     return tuple(c for c in codecs if c.encoder in av.codecs_available)
