@@ -1,7 +1,8 @@
 """The shapes the tools answer with: published as output schemas, checked on every answer.
 
 Note: key names are those of the CLI's `--json` (`JobRecord.public()`, `resolve-farm nodes
---json`); a job view adds only `frames_done`/`frames_total` summed over its video tasks.
+--json`); a job view adds only `frames_done`/`frames_total` summed over its video tasks, and a
+render's `stitch` (how its stitch joined, from that piece's details).
 TypedDicts (not models) so that a key a view leaves out (`error` of a task that did not
 fail) stays out of the answer instead of turning into null.
 """
@@ -27,6 +28,11 @@ class TaskView(TypedDict):
     results_omitted: NotRequired[int]
 
 
+class StitchView(TypedDict):
+    method: str  # move (one piece), copy (packets copied, no re-encode) or reencode
+    reason: NotRequired[str]  # why a render was encoded again at the stitch
+
+
 class JobView(TypedDict):
     id: str
     kind: str
@@ -40,6 +46,7 @@ class JobView(TypedDict):
     errors: list[str]
     after: NotRequired[list[str]]  # the jobs it runs after
     waiting_on: NotRequired[list[str]]  # those it still waits for (state "waiting")
+    stitch: NotRequired[StitchView]  # a render's join, once its stitch ran
 
 
 class Plan(TypedDict):

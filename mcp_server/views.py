@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_server.schemas import JobSummary, JobView, NodeView, Submitted, TaskView
+from mcp_server.schemas import JobSummary, JobView, NodeView, StitchView, Submitted, TaskView
+from orchestrator.kinds.render import stitched
 from orchestrator.models import JobRecord, TaskRecord, results_report
 from orchestrator.nodes import NodeRecord
 
@@ -23,6 +24,12 @@ def job_view(record: JobRecord) -> JobView:
         "errors": record.errors,
     }
     _add_after(view, record)
+    joined = stitched(record) if record.kind == "render" else None
+    if joined is not None:
+        stitch = StitchView(method=joined["method"])
+        if "reason" in joined:
+            stitch["reason"] = joined["reason"]
+        view["stitch"] = stitch
     return view
 
 

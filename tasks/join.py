@@ -1,61 +1,102 @@
-"""Joining rendered segments into one file with PyAV, and checking what a file holds.
+"""Joining rendered segments into one file with PyAV.
 
-Segments of all-intra codecs join by stream copy: packets are copied in frame order with
-their timestamps shifted, so no frame is decoded or re-encoded. Long-GOP segments are
-decoded and encoded again. Audio, rendered once for the whole range, is copied alongside.
+Segments that form one stream (`tasks.joinable.decide`: all-intra codecs, and long-GOP segments
+that each open on an IDR frame with the same parameter sets) join by stream copy: packets are
+copied in frame order with their timestamps shifted, so no frame is decoded or re-encoded.
+Other segments are decoded and encoded again. Audio, rendered once for the whole range, is
+copied alongside.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-import itertools
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
 import av
 import av.container
 
+from tasks.proof import Digest, Mismatch
+
 MUXERS = {".mov": "mov", ".mp4": "mp4", ".mxf": "mxf"}
+# Encoder options for a re-encode where FFmpeg's defaults do not do: x265 reports every encode on stderr.
+REENCODE_OPTIONS = {"hevc": {"x265-params": "log-level=error"}}
 
 
 def _video_packets(segments: list[str], out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
-    """Every video packet of the segments in order, re-timed to follow on from each other."""
+    """Every video packet of the segments in file (decode) order, re-timed so each segment's first picture
+    follows the previous segment's last; keyed by decode time for merging with the audio.
+
+    Note: each segment is rebased on its first packet's presentation time, which is its earliest:
+    the join is only chosen for segments that open on a keyframe shown first (`joinable.decide`).
+    A segment's first decode time may lie before that (B-frames): shifted the same way, it still
+    falls after the previous segment's last decode time, as the next-to-last picture of a GOP is
+    never decoded later than its end minus the reorder delay.
+    """
     offset = 0
     for path in segments:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            end = 0
+            seconds = float(stream.time_base)  # a float, not a Fraction: this runs for every packet
+            shift: int | None = None
+            first = top = duration = 0  # the first picture's time, the last one's, and how long it lasts
             for packet in container.demux(stream):
-                if packet.dts is None or packet.pts is None:
+                pts, dts = packet.pts, packet.dts
+                if dts is None or pts is None:
                     continue  # the demuxer's flush packet
-                end = max(end, packet.pts + (packet.duration or 0))
-                packet.pts += offset
-                packet.dts += offset
+                if shift is None:
+                    shift, first, top = offset - pts, pts, pts
+                if pts >= top:
+                    top, duration = pts, packet.duration or 0
+                packet.pts, packet.dts = pts + shift, dts + shift
                 packet.stream = out_stream
-                yield float(packet.pts * stream.time_base), packet
-            offset += end
+                yield (dts + shift) * seconds, packet
+            if shift is not None:
+                offset += top + duration - first
 
 
 def _audio_packets(path: str, out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
     with av.open(path) as container:
         stream = container.streams.audio[0]
+        seconds = float(stream.time_base)
         for packet in container.demux(stream):
             if packet.dts is None or packet.pts is None:
                 continue
             packet.stream = out_stream
-            yield float(packet.pts * stream.time_base), packet
+            yield packet.dts * seconds, packet
+
+
+def _interleaved(
+    video: Iterator[tuple[float, av.Packet]], audio: Iterator[tuple[float, av.Packet]] | None = None
+) -> Iterator[av.Packet]:
+    """The packets of both streams in decode-time order (each stream already is), for the muxer to write as
+    they come."""
+    if audio is None:
+        for _, packet in video:
+            yield packet
+        return
+    sound = next(audio, None)
+    for when, packet in video:
+        while sound is not None and sound[0] <= when:
+            yield sound[1]
+            sound = next(audio, None)
+        yield packet
+    while sound is not None:
+        yield sound[1]
+        sound = next(audio, None)
 
 
 def join_copy(segments: list[str], audio: str | None, dest: str) -> None:
-    """Join intra-coded segments (and copy in the audio) by stream copy into `dest`."""
+    """Join segments that form one stream (and copy in the audio) by stream copy into `dest`."""
     muxer = MUXERS.get(dest[dest.rfind(".") :].lower())
     with av.open(dest, "w", format=muxer) as out:
         with av.open(segments[0]) as first:
             template = first.streams.video[0]
             video_out = out.add_stream_from_template(template)
+            if muxer in ("mov", "mp4") and template.codec_tag:
+                # The tag is not copied, and it decides how the muxer rewrites the extradata (hvc1 and hev1
+                # write H.265 parameter sets differently): keep the one the segments were written with.
+                video_out.codec_context.codec_tag = template.codec_tag
             # MXF needs the frame rate, which a copied stream does not carry over.
             rate = template.average_rate or template.guessed_rate
             if rate:
@@ -65,18 +106,27 @@ def join_copy(segments: list[str], audio: str | None, dest: str) -> None:
             with av.open(audio) as sound:
                 audio_out = out.add_stream_from_template(sound.streams.audio[0])
             streams.append(_audio_packets(audio, audio_out))
-        for _, packet in heapq.merge(*streams, key=lambda item: item[0]):
+        for packet in _interleaved(*streams):
             out.mux(packet)
 
 
-def join_reencode(segments: list[str], audio: str | None, dest: str, rate: Fraction | None) -> None:
-    """Join long-GOP segments by decoding and encoding them again (same codec and size)."""
+def join_reencode(
+    segments: list[str], audio: str | None, dest: str, rate: Fraction | None,
+    pieces: list[tuple[str, dict[str, Any]]] | None = None,
+) -> None:  # fmt: skip
+    """Join segments by decoding them and encoding again (same codec and size).
+
+    With `pieces` (name and recorded digest of each segment, in frame order), each segment's
+    packets are proved to be the ones its piece rendered as they are read for decoding, in the
+    same pass: a segment damaged, swapped or doubled since raises `Mismatch` naming it.
+    """
     muxer = MUXERS.get(dest[dest.rfind(".") :].lower())
     with av.open(dest, "w", format=muxer) as out:
         with av.open(segments[0]) as first:
             template = first.streams.video[0]
             frame_rate = rate or template.average_rate or Fraction(24)
-            video_out = out.add_stream(template.codec_context.name, rate=frame_rate)
+            codec = template.codec_context.name
+            video_out = out.add_stream(codec, rate=frame_rate, options=REENCODE_OPTIONS.get(codec, {}))
             video_out.width, video_out.height = template.width, template.height
             video_out.pix_fmt = template.pix_fmt or "yuv420p"
         time_base = Fraction(1) / Fraction(frame_rate)
@@ -86,13 +136,13 @@ def join_reencode(segments: list[str], audio: str | None, dest: str, rate: Fract
             audio_in = av.open(audio)
             audio_out = out.add_stream_from_template(audio_in.streams.audio[0])
         index = 0
-        for path in segments:
-            with av.open(path) as container:
-                for frame in container.decode(video=0):
-                    frame.pts, frame.time_base = index, time_base
-                    frame.pict_type = av.video.frame.PictureType.NONE
-                    out.mux(video_out.encode(frame))
-                    index += 1
+        for number, path in enumerate(segments):
+            want = pieces[number] if pieces is not None else None
+            for frame in _decoded(path, want):
+                frame.pts, frame.time_base = index, time_base
+                frame.pict_type = av.video.frame.PictureType.NONE
+                out.mux(video_out.encode(frame))
+                index += 1
         out.mux(video_out.encode(None))
         if audio_in is not None and audio_out is not None:
             for _, packet in _audio_packets(audio, audio_out):  # type: ignore[arg-type]
@@ -100,94 +150,23 @@ def join_reencode(segments: list[str], audio: str | None, dest: str, rate: Fract
             audio_in.close()
 
 
-def describe(path: str) -> dict[str, float | int]:
-    """Frames of the first video stream and seconds of audio, as the written file states them.
-
-    Note: QuickTime and MP4 keep a sample table, whose count is read from the header; for
-    containers without one (MXF) the packets are counted.
-    """
+def _decoded(path: str, piece: tuple[str, dict[str, Any]] | None) -> Iterator[av.VideoFrame]:
+    """The pictures of a segment, its packets proved against the piece's digest as they are read (`piece`)."""
+    digest = Digest()
     with av.open(path) as container:
-        frames = 0
-        if container.streams.video:
-            frames = container.streams.video[0].frames or sum(1 for p in container.demux(video=0) if p.size)
-        audio_seconds = 0.0
-        if container.streams.audio:
-            stream = container.streams.audio[0]
-            if stream.duration:
-                audio_seconds = float(stream.duration * stream.time_base)
-            else:
-                container.seek(0)
-                audio_seconds = float(sum(p.duration or 0 for p in container.demux(stream)) * stream.time_base)
-        return {"frames": frames, "audio_seconds": audio_seconds}
-
-
-def _digest(packets: Iterable[Any]) -> tuple[str, int]:
-    """One sha256 over each packet's length and CRC-32, in order, and the packet count.
-
-    Note: CRC-32 per packet, not a cryptographic hash of every byte: it catches any accidental
-    change to a packet (the stitch guards against mix-ups and damage, not an adversary) at a
-    tenth of sha256's cost, which keeps the proof within 1.5x of the join it checks.
-    """
-    sha, count = hashlib.sha256(), 0
-    for data in packets:
-        sha.update(len(memoryview(data)).to_bytes(8, "big"))
-        sha.update(zlib.crc32(data).to_bytes(4, "big"))
-        count += 1
-    return sha.hexdigest(), count
-
-
-def _video_payloads(container: av.container.InputContainer) -> Iterator[tuple[int, av.Packet]]:
-    """(pts, packet) of each video packet in file order, the demuxer's empty flush packet left out."""
-    for packet in container.demux(video=0):
-        if packet.size and packet.pts is not None:
-            yield packet.pts, packet
-
-
-def video_digest(path: str) -> dict[str, Any]:
-    """What a segment's video is, kept small: one digest over its packets in order (`_digest`),
-    their count, and the first and last presentation timestamps."""
-    with av.open(path) as container:
-        if not container.streams.video:
-            return {"packets": 0, "digest": _digest([])[0], "first_pts": None, "last_pts": None}
-        pts: list[int] = []
-
-        def payloads() -> Iterator[av.Packet]:
-            for stamp, data in _video_payloads(container):
-                pts.append(stamp)
-                yield data
-
-        sha, count = _digest(payloads())
-        return {"packets": count, "digest": sha, "first_pts": min(pts, default=None),
-                "last_pts": max(pts, default=None)}  # fmt: skip
-
-
-def check_copy(path: str, pieces: list[tuple[str, dict[str, Any]]]) -> None:
-    """Prove the video packets of a stream-copied `path` are exactly the pieces' packets in frame order.
-
-    `pieces` are (name, digest as `video_digest` recorded it when the piece finished), in frame
-    order. Raises ValueError naming the first piece whose run of packets differs.
-
-    Note: the digests cover packet contents only: a stream copy shifts timestamps, and the join
-    checks those separately (strictly increasing across the whole file).
-    """
-    with av.open(path) as container:
-        packets = _video_payloads(container)
-        last_pts: list[int] = []  # the previous packet's pts, across pieces
-
-        def run_of(name: str, count: int) -> Iterator[av.Packet]:
-            # Lazily, so a piece's packets are digested as they are read, never held all at once.
-            for stamp, packet in itertools.islice(packets, count):
-                if last_pts and stamp <= last_pts[0]:
-                    raise ValueError(f"the joined file's timestamps go back at {name} ({stamp} after {last_pts[0]})")
-                last_pts[:] = [stamp]
-                yield packet
-
-        for name, want in pieces:
-            sha, count = _digest(run_of(name, int(want["packets"])))
-            if count != want["packets"]:
-                raise ValueError(f"the joined file ends inside {name}: {count} of its {want['packets']} packets")
-            if sha != want["digest"]:
-                raise ValueError(f"the joined file's packets for {name} are not the ones {name} rendered")
-        extra = sum(1 for _ in packets)
-        if extra:
-            raise ValueError(f"the joined file holds {extra} video packet(s) beyond the last piece")
+        packets = container.demux(video=0)
+        try:
+            for packet in packets:
+                if packet.size and packet.pts is not None:
+                    digest.add(packet, packet.size)
+                yield from packet.decode()
+        except av.error.FFmpegError:
+            if piece is None:
+                raise
+            for packet in packets:  # undecodable: say whether it is what the piece rendered
+                if packet.size and packet.pts is not None:
+                    digest.add(packet, packet.size)
+            if digest.matches(piece[1]):
+                raise
+    if piece is not None and not digest.matches(piece[1]):
+        raise Mismatch(f"the segment's packets for {piece[0]} are not the ones {piece[0]} rendered")

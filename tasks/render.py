@@ -25,8 +25,8 @@ from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
 from tasks import drp
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
-from tasks.join import video_digest
 from tasks.progress import Reporter
+from tasks.proof import video_digest
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)

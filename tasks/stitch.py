@@ -1,9 +1,12 @@
 """`stitch`: join a render's segments into the final file, verify it, and only then show it.
 
 A piece of the render kind that waits for every segment and the audio pass; runs on the
-post queue. The final file is written under a temporary name beside its destination and
-renamed into place after its frame count (and audio length) match the plan, so a partial
-or wrong file is never visible under the final name.
+post queue. It decides how to join (`tasks.joinable.decide`: stream copy when the segments
+form one stream, else encode again, with the reason recorded in its details). The final file
+is written under a temporary name beside its destination and renamed into place after its
+frame count (and audio length) match the plan and its content is proved (a copy: the
+pieces' packets in frame order; a re-encode: the pieces' packets as read, then the output's
+timestamps), so a partial or wrong file is never visible under the final name.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from orchestrator import metrics
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
-from tasks.join import check_copy, describe, join_copy, join_reencode
+from tasks.join import join_copy, join_reencode
+from tasks.joinable import JoinDecision, decide
+from tasks.proof import Mismatch, check_copy, check_timing, describe
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,8 @@ class StitchError(Exception):
 
 
 class ContentMismatch(StitchError, PermanentFailure):
-    """The joined file's packets are not the pieces' packets in frame order.
+    """The joined file is not the pieces' pictures in frame order: its packets (or, for a re-encode, the
+    segments read) are not the pieces' packets, or its timestamps do not run evenly from start to end.
 
     Note: permanent: the segments on disk differ from what their pieces rendered, and joining
     them again would make the same wrong file.
@@ -53,9 +59,8 @@ class StitchPiece(PieceTask):
 
     def perform(self, run: PieceRun) -> PieceResult:
         started = time.monotonic()
-        final = _join(run.record)
-        seconds = time.monotonic() - started
-        return PieceResult(output=str(final), details={"seconds": round(seconds, 3)})
+        final, how = _join(run.record)
+        return PieceResult(output=str(final), details=stitch_details(how, time.monotonic() - started))
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":
@@ -70,7 +75,15 @@ class StitchPiece(PieceTask):
                 Path(result.output).unlink()
 
 
-def _join(record: JobRecord[Any, Any]) -> Path:
+def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:
+    """What the stitch records in its details: its time, how it joined (`stitch`) and why it re-encoded (`reason`)."""
+    details: dict[str, Any] = {"seconds": round(seconds, 3), "stitch": how.method}
+    if how.reason:
+        details["reason"] = how.reason
+    return details
+
+
+def _join(record: JobRecord[Any, Any]) -> tuple[Path, JoinDecision]:
     plan: RenderPlan = record.plan
     stitch = next(t for t in record.tasks if t.kind == "stitch")
     waited = [record.task(name) for name in stitch.after]
@@ -82,32 +95,52 @@ def _join(record: JobRecord[Any, Any]) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = partial_name(final, record.id, record.generation)
     digests = [(t.name, t.details["video"]) for t in pieces if "video" in t.details]
-    if plan.stitch == "copy" and len(digests) != len(pieces):
+    if plan.stitch != "move" and len(digests) != len(pieces):
         raise StitchError("a piece finished without the packet digest the stitch proves the joined file by")
+    how = _how(record, digests)
+    log.info("joining %d file(s) by %s%s", len(files), how.method, f": {how.reason}" if how.reason else "")
     try:
-        _write(plan, files, audio, temp)
-        if plan.stitch == "copy":
-            _prove(temp, digests)
+        _write(plan, how, files, audio, temp, digests)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()  # a full disk or a failed check leaves nothing behind, not even the temporary file
         raise
     os.replace(temp, final)  # atomic: the final name only ever shows a verified file
-    return final
+    return final, how
 
 
-def _write(plan: RenderPlan, files: list[str], audio: str | None, temp: Path) -> None:
-    """Join into `temp` and check it against the plan."""
-    expected = plan.frames.count
+def _how(record: JobRecord[Any, Any], digests: list[tuple[str, dict[str, Any]]]) -> JoinDecision:
+    """Move a single piece; stream copy when the plan allows it and the pieces form one stream; else re-encode."""
+    plan: RenderPlan = record.plan
     if plan.stitch == "move":
-        shutil.copyfile(files[0], temp) if _other_device(files[0], temp.parent) else os.link(files[0], temp)
-    elif plan.stitch == "copy":
-        join_copy(files, audio, str(temp))
-    else:
-        rate = Fraction(plan.fps).limit_denominator(1001) if plan.fps else None
-        join_reencode(files, audio, str(temp), rate)
-    found = describe(str(temp))
-    log.info("joined %d file(s) by %s: %d frames (plan %d), audio %.3fs", len(files), plan.stitch, found["frames"],
+        return JoinDecision("move")
+    if plan.stitch == "reencode":
+        spec = record.spec
+        return JoinDecision(
+            "reencode", f"{spec.codec_key} in {spec.format_key} is not known to join losslessly by stream copy"
+        )
+    return decide(digests)
+
+
+def _write(plan: RenderPlan, how: JoinDecision, files: list[str], audio: str | None, temp: Path,
+           digests: list[tuple[str, dict[str, Any]]]) -> None:  # fmt: skip
+    """Join into `temp` and check it against the plan and the pieces."""
+    expected = plan.frames.count
+    try:
+        if how.method == "move":
+            shutil.copyfile(files[0], temp) if _other_device(files[0], temp.parent) else os.link(files[0], temp)
+            found = describe(str(temp))
+        elif how.method == "copy":
+            join_copy(files, audio, str(temp))
+            found = check_copy(str(temp), digests)  # the proof's read also counts what the file holds
+        else:
+            rate = Fraction(plan.fps).limit_denominator(1001) if plan.fps else None
+            join_reencode(files, audio, str(temp), rate, digests)
+            check_timing(str(temp))
+            found = describe(str(temp))
+    except Mismatch as exc:
+        raise ContentMismatch(str(exc)) from None
+    log.info("joined %d file(s) by %s: %d frames (plan %d), audio %.3fs", len(files), how.method, found["frames"],
              expected, float(found["audio_seconds"] or 0))  # fmt: skip
     if found["frames"] != expected:
         raise StitchError(f"the joined file holds {found['frames']} frames; the plan has {expected}")
@@ -115,14 +148,6 @@ def _write(plan: RenderPlan, files: list[str], audio: str | None, temp: Path) ->
         want = expected / float(plan.fps)
         if abs(float(found["audio_seconds"]) - want) > 2.0 / float(plan.fps) + 0.05:
             raise StitchError(f"the joined file holds {found['audio_seconds']:.3f}s of audio; {want:.3f}s expected")
-
-
-def _prove(temp: Path, digests: list[tuple[str, dict[str, Any]]]) -> None:
-    """The joined file's video packets are exactly the pieces' packets, in frame order."""
-    try:
-        check_copy(str(temp), digests)
-    except ValueError as exc:
-        raise ContentMismatch(str(exc)) from None
 
 
 def _other_device(path: str, folder: Path) -> bool:

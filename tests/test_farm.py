@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -78,17 +79,30 @@ def test_render_range_codec_and_no_audio(farm) -> None:
     assert not any(t.kind == "audio" for t in record.tasks)
 
 
-def test_long_gop_renders_unsplit_unless_asked(farm) -> None:
+def test_long_gop_splits_and_joins_by_stream_copy(farm) -> None:
+    """H.264 in MP4 split auto across the nodes and H.265 in QuickTime in two: each piece opens on an IDR frame,
+    the stitch copies their packets (no re-encode) and says so, every frame decodes in order."""
+    import av
+
+    from tasks.proof import check_copy
+
     auto = run(
         farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "output_name": "t_auto"}
     )
-    assert auto.state == "succeeded" and auto.plan.segments == 1 and auto.plan.stitch == "move"
-    split = run(farm, {"project": "Demo", "timeline": "Teaser", "format": "mp4", "codec": "H264", "split": 2,
+    split = run(farm, {"project": "Demo", "timeline": "Teaser", "format": "mov", "codec": "H265", "split": 2,
                        "output_name": "t_split"})  # fmt: skip
-    assert split.state == "succeeded" and split.plan.stitch == "reencode"
+    assert auto.state == "succeeded" and auto.plan.pulled and auto.plan.stitch == "copy", auto.errors
+    assert split.state == "succeeded" and split.plan.segments == 2, split.errors
     for record in (auto, split):
+        assert record.task("stitch").details["stitch"] == "copy" and "reason" not in record.task("stitch").details
+        pieces = sorted((t for t in record.tasks if t.kind == "segment" and t.state == "done"), key=lambda t: t.start)
+        assert len(pieces) >= 2 and all(t.details["video"]["opens"] == "idr" for t in pieces)
+        assert check_copy(record.outputs[0], [(t.name, t.details["video"]) for t in pieces])["frames"] == 15 * 24
         assert framecode.read_file(record.outputs[0]) == list(range(86400, 86400 + 15 * 24))
         assert verify(record.outputs[0], record.plan)["exact"]
+        with av.open(record.outputs[0]) as container:
+            dts = [p.dts for p in container.demux(video=0) if p.size]
+        assert all(a < b for a, b in itertools.pairwise(dts))
 
 
 def test_batch_edit_across_two_timelines(farm) -> None:

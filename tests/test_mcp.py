@@ -85,7 +85,9 @@ def test_views_use_the_cli_json_keys(farm) -> None:
 
     ((got, nodes),) = call(farm, steps)
     view, public = got.structured_content, farm.store.get(record.id).public()
-    assert set(view) - {"frames_done", "frames_total"} <= set(public)
+    assert set(view) - {"frames_done", "frames_total", "stitch"} <= set(public)
+    stitch = next(t for t in public["tasks"] if t["kind"] == "stitch")
+    assert view["stitch"] == {"method": stitch["details"]["stitch"]} == {"method": "copy"}
     for key in ("id", "kind", "state", "outputs", "errors", "eta_seconds"):
         assert view[key] == public[key], key
     for shown, stored in zip(view["tasks"], public["tasks"], strict=True):

@@ -184,7 +184,7 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
     from bridge.settings import BridgeSettings
     from orchestrator.demo import verify
     from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
-    from tasks.join import video_digest
+    from tasks.proof import video_digest
     from tasks.stitch import _join
 
     work = tmp_path / "work"
@@ -202,7 +202,8 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
                    details={"video": video_digest(earlier.outputs[0])}),
         TaskRecord(name="stitch", kind="stitch", after=["segment 1", "segment 2"], final=True),
     ])  # fmt: skip
-    final = _join(record)
+    final, how = _join(record)
+    assert how.method == "copy"
     assert verify(str(final), plan)["exact"]
 
 

@@ -151,8 +151,8 @@ def test_render_with_preset_codec_and_settings(session, tmp_path: Path) -> None:
         settings={"ExportAudio": False},
     )
     assert result.outputs[0].endswith("dnx.mxf")
-    with pytest.raises(OperationError, match="refused format 'mov' with codec 'H265'"):
-        session.render("Teaser", 86400, 86401, str(tmp_path), "x", format="mov", codec="H265")
+    with pytest.raises(OperationError, match="refused format 'mxf_op1a' with codec 'H264'"):
+        session.render("Teaser", 86400, 86401, str(tmp_path), "x", format="mxf_op1a", codec="H264")
     with pytest.raises(OperationError, match="refused render settings: AudioBitDepth"):
         session.render("Teaser", 86400, 86401, str(tmp_path), "x", settings={"AudioBitDepth": 7})
     with pytest.raises(OperationError, match="outside timeline"):

@@ -102,7 +102,7 @@ def test_cut_is_contiguous_and_even() -> None:
     "frames,nodes,split,codec,expected",
     [
         (2880, 3, "auto", None, 3),
-        (2880, 3, "auto", "H264", 1),  # long-GOP: unsplit unless asked
+        (2880, 3, "auto", "H264", 3),  # long-GOP in MP4: joins by stream copy, split like intra codecs
         (2880, 3, 4, "H264", 4),
         (2880, 3, "none", None, 1),
         (100, 8, "auto", None, 4),  # never shorter than the minimum (24)
@@ -113,6 +113,13 @@ def test_cut_is_contiguous_and_even() -> None:
 def test_segment_count(frames: int, nodes: int, split: object, codec: str | None, expected: int) -> None:
     spec = RenderSpec(project="p", timeline="t", split=split, **({"format": "mp4", "codec": codec} if codec else {}))  # type: ignore[arg-type]
     assert segment_count(frames, nodes, spec, min_frames=24, per_node=1) == expected
+
+
+def test_long_gop_outside_the_known_copy_joins_renders_unsplit_unless_asked() -> None:
+    spec = RenderSpec(project="p", timeline="t", format="mxf_op1a", codec="H264")
+    assert not spec.joins_by_copy and segment_count(2880, 3, spec, min_frames=24, per_node=1) == 1
+    assert all(RenderSpec(project="p", timeline="t", format=f, codec=c).joins_by_copy
+               for f in ("mov", "mp4") for c in ("H264", "H265"))  # fmt: skip
 
 
 def test_pieces_names_sort_at_any_count_and_the_stitch_waits_for_all(tmp_path: Path) -> None:

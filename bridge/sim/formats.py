@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import av
+
 
 @dataclass(frozen=True)
 class Codec:
@@ -22,6 +24,7 @@ class Codec:
     options: tuple[tuple[str, str], ...] = ()
     intra: bool = True  # every frame a keyframe: segments join by stream copy
     image_sequence: bool = False
+    tag: str | None = None  # the container's codec tag when FFmpeg's default is not the one Resolve writes
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,14 @@ PRORES_HQ = Codec("ProRes422HQ", "Apple ProRes 422 HQ", "prores_aw", "yuv422p10l
 PRORES = Codec("ProRes422", "Apple ProRes 422", "prores_aw", "yuv422p10le", (("profile", "2"),))
 DNXHR_HQ = Codec("DNxHRHQ", "DNxHR HQ", "dnxhd", "yuv422p", (("profile", "dnxhr_hq"),))
 DNXHR_SQ = Codec("DNxHRSQ", "DNxHR SQ", "dnxhd", "yuv422p", (("profile", "dnxhr_sq"),))
-H264 = Codec("H264", "H.264", "libx264", "yuv420p", (("crf", "16"), ("preset", "veryfast")), intra=False)
-# Image sequences: one file per frame (`bridge.sim.imageseq` writes them), no audio.
+# Long-GOP codecs as Resolve writes them: every render job's file opens with an IDR frame, GOPs are closed
+# (no picture refers across a keyframe) and the encoder settings are fixed per codec, so two ranges rendered
+# with the same settings carry the same parameter sets (extradata) and join by stream copy.
+H264 = Codec("H264", "H.264", "libx264", "yuv420p",
+             (("crf", "16"), ("preset", "veryfast"), ("x264-params", "open-gop=0")), intra=False)  # fmt: skip
+H265 = Codec("H265", "H.265", "libx265", "yuv420p",
+             (("crf", "20"), ("preset", "veryfast"), ("x265-params", "open-gop=0:log-level=error")), intra=False,
+             tag="hvc1")  # fmt: skip
 TIFF = Codec("RGB8", "RGB 8 bits", "tiff", "rgb24", image_sequence=True)
 TIFF_16 = Codec("RGB16", "RGB 16 bits", "tiff", "rgb48le", image_sequence=True)
 DPX_10 = Codec("RGB10", "RGB 10 bits", "dpx", "gbrp10le", image_sequence=True)
@@ -57,9 +66,15 @@ EXR_HALF = Codec("RGBHalf", "RGB half", "exr", "gbrpf32le", (("format", "half"),
 EXR_FLOAT = Codec("RGBFloat", "RGB float", "exr", "gbrpf32le", (("format", "float"), ("compression", "none")),
                   image_sequence=True)  # fmt: skip
 
+
+def _writable(*codecs: Codec) -> tuple[Codec, ...]:
+    """The codecs this machine's FFmpeg has an encoder for: a node offers only what it can write."""
+    return tuple(c for c in codecs if c.encoder in av.codecs_available)
+
+
 ALL_FORMATS: tuple[Format, ...] = (
-    Format("mov", "QuickTime", "mov", "mov", (PRORES_HQ, PRORES, DNXHR_HQ, DNXHR_SQ, H264), "pcm_s16le"),
-    Format("mp4", "MP4", "mp4", "mp4", (H264,), "aac"),
+    Format("mov", "QuickTime", "mov", "mov", _writable(PRORES_HQ, PRORES, DNXHR_HQ, DNXHR_SQ, H264, H265), "pcm_s16le"),
+    Format("mp4", "MP4", "mp4", "mp4", _writable(H264, H265), "aac"),
     Format("mxf_op1a", "MXF OP1A", "mxf", "mxf", (DNXHR_HQ, DNXHR_SQ), "pcm_s16le"),
     Format("tif", "TIFF", "tif", "image2", (TIFF, TIFF_16), None, image_sequence=True),
     Format("dpx", "DPX", "dpx", "image2", (DPX_10, DPX_16), None, image_sequence=True),

@@ -257,6 +257,8 @@ class Renderer:
                 vstream.time_base = frame_time
                 if job.codec.intra:
                     vstream.codec_context.gop_size = 1
+                if job.codec.tag:
+                    vstream.codec_context.codec_tag = job.codec.tag
             if audio:
                 astream = out.add_stream(audio_codec, rate=SAMPLE_RATE, layout="stereo")
             sample_pos = samples_before(job.mark_in, job.rate)

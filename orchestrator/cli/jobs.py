@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from orchestrator.cli.common import Refused, connect_farm, errors
-from orchestrator.cli.views import err, follow, out, plan_line, print_result, waiting_line
+from orchestrator.cli.views import err, follow, out, plan_line, print_result, stitch_line, waiting_line
 
 
 def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,6 +118,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"runs after: {', '.join(record.after)}{waiting_line(record)}")
     for path in record.outputs:
         out.print(f"output: {path}")
+    if line := stitch_line(record):
+        out.print(line)
     for error in record.errors:
         out.print(f"[red]error[/]: {error}")
     return 0 if record.state != "failed" else 1

@@ -87,10 +87,22 @@ def follow(farm: Any, job_id: str) -> Any:
         return jobs.wait(farm, job_id, on_progress=show)
 
 
+def stitch_line(record: Any) -> str | None:
+    """'stitch: copy' or 'stitch: reencode (why)' for a render whose stitch ran; else None."""
+    from orchestrator.kinds.render import stitched
+
+    joined = stitched(record) if record.kind == "render" else None
+    if joined is None:
+        return None
+    return f"stitch: {joined['method']}" + (f" ({joined['reason']})" if "reason" in joined else "")
+
+
 def print_result(record: Any) -> None:
     if record.state == "succeeded":
         for path in record.outputs:
             out.print(f"[green]succeeded[/]: {path}")
+        if line := stitch_line(record):
+            out.print(line)
         for task in record.tasks:
             print_items(task.name, task.results)
     else:

@@ -6,8 +6,10 @@ on two or more nodes is pulled: the frames are a pool (`JobRecord.frame_pool`) a
 node takes the next range, sized from its speed (`orchestrator.sizing`), until none are left;
 the compiled plan holds one open piece per node that could take one. A number of segments
 (`split: N`) cuts the range into N equal pieces up front.
-Segments of all-intra codecs (ProRes, DNxHR) join frame-exactly by stream copy; long-GOP
-codecs (H.264, H.265) render unsplit unless the user asks, and then the stitch re-encodes.
+Segments of all-intra codecs (ProRes, DNxHR), and of long-GOP codecs in containers where the
+join is known to be lossless (H.264 and H.265 in QuickTime and MP4), join by stream copy when
+the stitch finds them compatible (`tasks.joinable`), and are split `auto` like intra ones;
+other long-GOP renders run unsplit unless the user asks, and then the stitch re-encodes.
 Image sequences (TIFF, DPX, OpenEXR) split like all-intra codecs, with nothing to join: see
 `orchestrator.kinds.imageseq`.
 """
@@ -63,6 +65,11 @@ INTRA_CODECS = frozenset(
         "DNxHD",
     }
 )
+
+
+# Long-GOP codecs and the formats in which segments that each open on an IDR frame, encoded with the same
+# settings, join by stream copy frame-exactly (a stitch that finds them incompatible still encodes again).
+COPY_JOINS = frozenset({("mov", "H264"), ("mp4", "H264"), ("mov", "H265"), ("mp4", "H265")})
 
 
 class RenderSpec(ProjectRef):
@@ -128,6 +135,11 @@ class RenderSpec(ProjectRef):
         """Every frame stands alone: all-intra codecs, and image sequences (a file per frame)."""
         return self.codec_key in INTRA_CODECS or imageseq.is_sequence(self.format_key)
 
+    @property
+    def joins_by_copy(self) -> bool:
+        """Segments of this render join by stream copy: an all-intra codec, or a long-GOP one in `COPY_JOINS`."""
+        return self.intra or (self.format_key, self.codec_key) in COPY_JOINS
+
 
 class FrameSpan(BaseModel):
     """The frames a job renders: start..end, both included."""
@@ -143,7 +155,8 @@ class RenderPlan(BaseModel):
     frames: FrameSpan
     segments: int
     single_pass: bool  # one piece renders video (and audio) in one go: nothing to join
-    stitch: Literal["copy", "reencode", "move", "check"]  # check: an image sequence, nothing to join
+    # as planned: a "copy" re-encodes if the pieces do not fit; "check": an image sequence, nothing to join
+    stitch: Literal["copy", "reencode", "move", "check"]
     work_dir: str  # segments and audio, under the first storage root; one folder per generation
     output: str  # the final file, without its extension (an image sequence: its frame pattern, `..._%08d.tif`)
     eligible_nodes: list[str]
@@ -162,8 +175,8 @@ def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, pe
     if spec.split == "none":
         return 1
     if spec.split == "auto":
-        if not spec.intra:
-            return 1  # long-GOP codecs and presets render unsplit unless asked
+        if not spec.joins_by_copy:
+            return 1  # presets, and long-GOP codecs whose join would re-encode, render unsplit unless asked
         wanted = max(1, nodes) * per_node
     else:
         wanted = int(spec.split)
@@ -183,8 +196,8 @@ def cut(start: int, end: int, count: int) -> list[tuple[int, int]]:
 
 
 def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
-    """Split `auto` of an all-intra codec on two or more nodes, with frames for at least two pieces."""
-    return spec.split == "auto" and spec.intra and nodes >= 2 and frames >= 2 * min_frames
+    """Split `auto` of a render that joins by stream copy on two or more nodes, with frames for two pieces."""
+    return spec.split == "auto" and spec.joins_by_copy and nodes >= 2 and frames >= 2 * min_frames
 
 
 def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
@@ -295,7 +308,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         single = count == 1 and pool is None
         plan = RenderPlan(
             frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
-            stitch="check" if seq else "move" if single else ("copy" if spec.intra else "reencode"),
+            stitch="check" if seq else "move" if single else ("copy" if spec.joins_by_copy else "reencode"),
             work_dir=str(work_dir), output=seq.pattern if seq else str(output_dir / output_name), eligible_nodes=live,
             known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
             speed_key=key, sequence=seq,
@@ -346,6 +359,18 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         if piece.params.get("open"):
             return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | the next frames left"
         return f"job {record.id} | {spec.project}/{spec.timeline} {piece.name} | frames {piece.start}..{piece.end}"
+
+
+def stitched(record: JobRecord[Any, Any]) -> dict[str, str] | None:
+    """How a render's stitch joined its pieces, once it has: `method` (move, copy or reencode) and, for a
+    re-encode, the `reason` (what the CLI and the MCP answers show)."""
+    stitch = next((t for t in record.tasks if t.kind == "stitch"), None)
+    if stitch is None or "stitch" not in stitch.details:
+        return None
+    shown = {"method": str(stitch.details["stitch"])}
+    if stitch.details.get("reason"):
+        shown["reason"] = str(stitch.details["reason"])
+    return shown
 
 
 kinds.register(RenderKind())
