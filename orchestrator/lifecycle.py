@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord
-from orchestrator.sizing import AUDIO_KEY, Sizing, frames_to_take
+from orchestrator.sizing import Sizing, audio_speed, frames_to_take
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
 COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
@@ -152,18 +152,18 @@ def _busy(record: JobRecord[Any, Any], speeds: Mapping[str, float], now: float) 
     start = pool.start_seconds if pool else 0.0
     busy: dict[str, float] = {}
     for piece in record.tasks:
-        audio_speed = speeds.get(str(piece.params.get("prefer")) + AUDIO_KEY, 0.0)
-        if piece.kind == "audio" and piece.state == "pending" and audio_speed > 0:  # sent to the node that will take it
-            frames = (piece.end or 0) - (piece.start or 0) + 1
-            busy[piece.params["prefer"]] = start + frames / audio_speed
+        if piece.kind == "audio" and piece.state == "pending" and piece.params.get("prefer"):  # sent to that node
+            prefer = str(piece.params["prefer"])
+            if (speed := audio_speed(speeds, prefer)) > 0:
+                busy[prefer] = start + ((piece.end or 0) - (piece.start or 0) + 1) / speed
         if piece.state != "running" or not piece.node or piece.started_at is None:
             continue
         elapsed = now - piece.started_at
         if piece.kind == "segment" and speeds.get(piece.node, 0.0) > 0:
             left = max(0.0, start - elapsed) + (piece.frames_total - piece.frames_done) / speeds[piece.node]
-        elif piece.kind == "audio" and speeds.get(piece.node + AUDIO_KEY, 0.0) > 0:
+        elif piece.kind == "audio" and (speed := audio_speed(speeds, piece.node)) > 0:
             frames = (piece.end or 0) - (piece.start or 0) + 1
-            left = max(0.0, start + frames / speeds[piece.node + AUDIO_KEY] - elapsed)
+            left = max(0.0, start + frames / speed - elapsed)
         else:
             left = max(0.0, start - elapsed)
         busy[piece.node] = max(busy.get(piece.node, 0.0), left)

@@ -119,3 +119,19 @@ def measured_speeds(record: JobRecord[Any, Any], now: float) -> dict[str, float]
         if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now)):
             speeds[piece.node] = speed
     return speeds
+
+
+def audio_speed(speeds: Mapping[str, float], node: str) -> float:
+    """How fast `node` renders the audio pass (frames per second): measured, else estimated from the nodes
+    measured at both (their audio speed over their video speed, the median) times this node's video speed;
+    0 when nothing tells.
+
+    Note: the audio pass goes to the slowest node, which in a farm's first jobs has rarely
+    rendered one; counted as free meanwhile, it would be sized a share of the last round and
+    finish it late.
+    """
+    if speeds.get(node + AUDIO_KEY, 0.0) > 0:
+        return speeds[node + AUDIO_KEY]
+    ratios = [speeds[n + AUDIO_KEY] / speeds[n] for n in speeds
+              if not n.endswith(AUDIO_KEY) and speeds.get(n + AUDIO_KEY, 0.0) > 0 and speeds[n] > 0]  # fmt: skip
+    return statistics.median(ratios) * speeds.get(node, 0.0) if ratios else 0.0

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from orchestrator import lifecycle
 from orchestrator.models import FramePool, JobRecord, Placement, TaskRecord
-from orchestrator.sizing import Sizing, frames_to_take
+from orchestrator.sizing import Sizing, audio_speed, frames_to_take
 
 
 class Spec(BaseModel):
@@ -100,6 +100,18 @@ def test_a_late_joiner_counted_in_only_if_it_would_still_render_long_enough_with
     assert record.frame_pool is not None
     busy = {"n30": 3.95, "n120": 8.6, "n240": 8.6}
     assert frames_to_take(record.frame_pool, "n60", MIXED, list(MIXED), busy) == 539
+
+
+def test_the_audio_node_counts_as_busy_even_before_it_ever_rendered_an_audio_pass() -> None:
+    """The audio pass goes to the 30 frames/s node, measured so far only at video; n120 rendered one
+    at 50x its video speed. The slow node is busy about 2 + 2,880 / 1,500 s, not free."""
+    record = pulled_job()
+    record.tasks.append(TaskRecord(name="audio", kind="audio", task="t.audio", start=1000, end=3879,
+                                   params={"prefer": "n30"}))  # fmt: skip
+    speeds = {**MIXED, "n120/audio": 6000.0}
+    assert audio_speed(speeds, "n30") == 1500.0 and audio_speed(speeds, "n120") == 6000.0
+    assert audio_speed(MIXED, "n30") == 0.0  # nothing tells
+    assert lifecycle._busy(record, speeds, now=0.0) == {"n30": 2.0 + 2880 / 1500}
 
 
 def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
