@@ -91,6 +91,8 @@ def print_result(record: Any) -> None:
     if record.state == "succeeded":
         for path in record.outputs:
             out.print(f"[green]succeeded[/]: {path}")
+        if not record.outputs:
+            out.print(f"[green]succeeded[/]: {plan_line(record)}")
         for task in record.tasks:
             print_items(task.name, task.results)
     else:
