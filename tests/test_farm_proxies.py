@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,12 @@ def _run(farm: Any, spec: dict[str, Any], timeout: float = 60) -> JobRecord:
     return final
 
 
+def cli(farm: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+
+
 def test_bad_requests_are_refused_naming_the_field(farm) -> None:
     farm, _library, _missing = farm
     spec = {"project": "Demo", "database": DATABASE}
@@ -172,10 +180,16 @@ def test_proxies_are_made_verified_linked_and_kept_current(farm) -> None:
     found = rerun.task("scan").details
     assert (found["clips"], found["current"], found["make"], found["link"]) == (3, 3, 0, 0), found
 
-    # A source changes: only its proxy is made again (and linked where it was).
+    # A source changes: only its proxy is made again (and linked where it was), asked from the command line.
     changed = Path(next(s for s in sources if s.endswith("A002_C002.mov")))
     media.write_clip(changed, media.SourceClip(changed.name, 192, 24.0, "Pink"))
-    third = _run(farm, {**spec, "clips": CHOSEN})
+    refused = cli(farm, "proxies", "Demo", "--database", "Farm", "--bin", "Rushes")
+    assert refused.returncode == 2 and "bin: no bin 'Rushes'" in refused.stderr, refused.stderr
+    done = cli(
+        farm, "proxies", "Demo", "--database", "Farm", "--bin", "Footage", "--clip", CHOSEN[0], "--wait", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    third = farm.store.get(json.loads(done.stdout)["id"])
     assert third.state == "succeeded", third.errors
     assert [t.name for t in third.tasks] == ["scan", "transcode A002_C002.mov", "link"]
     assert third.task("transcode A002_C002.mov").details["reason"].startswith("the source changed")
