@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-import pytest
 import numpy as np
+import pytest
 
 
 def _movie(path: Path, width: int, height: int, frames: int = 4) -> Path:
