@@ -58,12 +58,12 @@ def test_proxy_paths_mirror_the_source_folders() -> None:
 
 
 def test_sources_without_a_proxy_are_transcoded_largest_first() -> None:
-    clips = [facts("short.mov", 100), facts("long.mov", 900), facts("big.mov", 300, width=3840, height=2160),
+    clips = [facts("a_short.mov", 100), facts("b_long.mov", 900), facts("big.mov", 300, width=3840, height=2160),
              facts("mid.mov", 400)]  # fmt: skip
     plans, pieces, links = plan_clips(clips, HALF, OUT, scanned_on="sim-1")
     # Work is frames times pixels: the 4K clip of 300 frames outweighs 900 frames of HD.
-    assert [p.name for p in pieces] == ["transcode big.mov", "transcode long.mov", "transcode mid.mov",
-                                        "transcode short.mov"]  # fmt: skip
+    assert [p.name for p in pieces] == ["transcode big.mov", "transcode b_long.mov", "transcode mid.mov",
+                                        "transcode a_short.mov"]  # fmt: skip
     assert all(p.placement == Placement(pool="transcode") and p.final for p in pieces)
     big = pieces[0]
     assert big.output == "/storage/proxies/media/day1/big.mov" and big.frames_total == 300
@@ -232,6 +232,9 @@ def test_a_transcode_verifies_against_its_source(source: Path, tmp_path: Path, p
     made = verify(probe(str(source)), decoded, str(target), chosen)
     assert made["frames"] == 30 and made["audio"] is True
     assert made["size"] == {"prores-proxy-quarter": "64x36"}.get(preset, "128x72")
+    other = PRESETS["prores-proxy-quarter" if preset != "prores-proxy-quarter" else HALF]
+    with pytest.raises(ProxyMismatch, match="the preset makes"):
+        verify(probe(str(source)), decoded, str(target), other)  # a proxy of another size than asked
     with pytest.raises(ProxyMismatch, match="holds 30 frames, its source 31"):
         verify(probe(str(source)).__class__(**{**vars(probe(str(source))), "frames": 0}), 31, str(target), chosen)
 
@@ -241,11 +244,17 @@ def test_a_damaged_source_or_a_proxy_of_another_length_is_caught(source: Path, t
     info = probe(str(source))
     with pytest.raises(SourceUnreadable, match="header says 30 frames but 29 decode"):
         verify(info, 29, str(tmp_path / "none.mov"), chosen)
-    short = media.write_clip(tmp_path / "short.mov", media.SourceClip("short.mov", 20, 24.0))
+    # As long, fewer frames: 20 at 16 fps against the source's 30 at 24 (1.25 s both).
+    fewer = media.write_clip(tmp_path / "fewer.mov", media.SourceClip("fewer.mov", 20, 16.0))
     target = tmp_path / "p.mov"
-    transcode(str(short), str(target), chosen)
-    with pytest.raises(ProxyMismatch):
-        verify(info, 30, str(target), chosen)  # a proxy of 20 frames for a source of 30
+    transcode(str(fewer), str(target), chosen)
+    with pytest.raises(ProxyMismatch, match="holds 20 frames, its source 30"):
+        verify(info, 30, str(target), chosen)
+    # As many frames, shorter: 30 at 30 fps (1 s) against 1.25 s.
+    shorter = media.write_clip(tmp_path / "shorter.mov", media.SourceClip("shorter.mov", 30, 30.0))
+    transcode(str(shorter), str(target), chosen)
+    with pytest.raises(ProxyMismatch, match="lasts 1.000 s, its source 1.250 s"):
+        verify(info, 30, str(target), chosen)
     with pytest.raises(SourceUnreadable):
         probe(str(tmp_path / "missing.mov"))
 
