@@ -179,6 +179,7 @@ def test_proxies_are_made_verified_linked_and_kept_current(farm) -> None:
     assert [t.name for t in rerun.tasks] == ["scan"]
     found = rerun.task("scan").details
     assert (found["clips"], found["current"], found["make"], found["link"]) == (3, 3, 0, 0), found
+    assert json.loads(holds.read_text() or "{}") == {}  # the scan only read: it let the project go
 
     # A source changes: only its proxy is made again (and linked where it was), asked from the command line.
     changed = Path(next(s for s in sources if s.endswith("A002_C002.mov")))
