@@ -56,11 +56,11 @@ def sources() -> list[Path]:
     """The forty source movies, made on first use and kept in the simulator's media cache."""
     folder = media.media_dir() / "bench40"
     colors = list(media.COLORS)
-    return [
-        media.ensure(media.SourceClip(f"B{i:03d}_C{i:03d}.mov", 24 * seconds_of(i), 24.0, colors[i % len(colors)]),
-                     folder)  # fmt: skip
+    clips = [
+        media.SourceClip(f"B{i:03d}_C{i:03d}.mov", 24 * seconds_of(i), 24.0, colors[i % len(colors)])
         for i in range(1, CLIPS + 1)
     ]
+    return [media.ensure(clip, folder) for clip in clips]
 
 
 def make_project(library: Path, files: list[Path]) -> None:

@@ -17,7 +17,16 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from orchestrator.kinds.proxies import PRESETS, ClipFacts, ProxiesPlan, ProxiesSpec, link_piece, plan_clips, proxy_path
+from orchestrator.kinds.proxies import (
+    PRESETS,
+    ClipFacts,
+    ProxiesPlan,
+    ProxiesSpec,
+    link_piece,
+    partial_name,
+    plan_clips,
+    proxy_path,
+)
 from orchestrator.models import ProjectRef
 from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
@@ -136,7 +145,7 @@ class TranscodePiece(PieceTask):
         before = os.stat(source)
         info = probe(source)
         folder = os.path.dirname(proxy)
-        partial = os.path.join(folder, f".{os.path.basename(proxy)}.{run.job_id}-{str(run.task.request.id)[:8]}.part")
+        partial = partial_name(proxy, run.job_id, str(run.task.request.id)[:8])
         total = piece.frames_total or info.frames
         reporter = TranscodeReporter(run.task, run.job_id, piece.name)
         started = time.monotonic()

@@ -142,6 +142,24 @@ def test_a_shared_source_is_made_once_and_clashing_proxies_refused() -> None:
     assert "would overwrite the proxy of /media/day1/A001.mov" in refused.params["refuse"]
 
 
+def test_a_cancelled_jobs_cleanup_finds_the_partial_proxies_of_its_attempts_only(tmp_path: Path) -> None:
+    import glob
+
+    from orchestrator.kinds import get
+    from orchestrator.kinds.proxies import partial_name
+
+    proxy = str(tmp_path / "A001.mov")
+    mine, theirs = partial_name(proxy, "job1", "5f3a9c01"), partial_name(proxy, "job2", "77aa0b12")
+    for path in (mine, theirs, proxy):
+        Path(path).write_bytes(b"x")
+    spec = ProxiesSpec(project="Demo")
+    plan = ProxiesPlan(preset=HALF, output=str(tmp_path), resolve_nodes=[], transcoders=[])
+    piece = TaskRecord(name="transcode A001.mov", kind="transcode", output=proxy)
+    record = JobRecord[ProxiesSpec, ProxiesPlan](id="job1", kind="proxies", spec=spec, plan=plan, tasks=[piece])
+    patterns = get("proxies").leftovers(record, 1).remove
+    assert [p for pattern in patterns for p in glob.glob(pattern)] == [mine]  # not the proxy, not another job's
+
+
 def test_a_missing_source_gets_a_piece_that_will_say_so() -> None:
     plans, pieces, _ = plan_clips([facts("gone.mov", source_exists=False)], HALF, OUT, scanned_on="sim-2")
     assert plans[0].reason == "the source is missing" and pieces[0].params["seen"] is False
@@ -253,7 +271,7 @@ def test_a_damaged_source_or_a_proxy_of_another_length_is_caught(source: Path, t
     # As many frames, shorter: 30 at 30 fps (1 s) against 1.25 s.
     shorter = media.write_clip(tmp_path / "shorter.mov", media.SourceClip("shorter.mov", 30, 30.0))
     transcode(str(shorter), str(target), chosen)
-    with pytest.raises(ProxyMismatch, match="lasts 1.000 s, its source 1.250 s"):
+    with pytest.raises(ProxyMismatch, match=r"lasts 1\.000 s, its source 1\.250 s"):
         verify(info, 30, str(target), chosen)
     with pytest.raises(SourceUnreadable):
         probe(str(tmp_path / "missing.mov"))

@@ -346,9 +346,14 @@ class ProxiesKind(JobKind[ProxiesSpec, ProxiesPlan]):
         return f"job {record.id} | proxies {record.spec.project} | {piece.name}"
 
 
+def partial_name(proxy: str, job_id: str, attempt: str) -> str:
+    """Where an attempt of `job_id` writes `proxy` before it is verified: `.<name>.<job>-<attempt>.part` beside it."""
+    return posixpath.join(posixpath.dirname(proxy), f".{posixpath.basename(proxy)}.{job_id}-{attempt}.part")
+
+
 def partial_pattern(proxy: str, job_id: str) -> str:
-    """The names a transcode of `job_id` writes before its proxy is verified (`.<name>.<job>-<attempt>.part`)."""
-    return posixpath.join(posixpath.dirname(proxy), f".{posixpath.basename(proxy)}.{job_id}-*.part")
+    """Every attempt's partial file of `proxy` in `job_id` (a glob pattern)."""
+    return partial_name(proxy, job_id, "*")
 
 
 kinds.register(ProxiesKind())
