@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,13 @@ from mcp_server.server import build_server
 from orchestrator import jobs
 from orchestrator.kinds import SubmitRefused
 from orchestrator.kinds.proxies import PRESETS, proxy_path
-from orchestrator.models import JobRecord
+from orchestrator.models import JobRecord, Placement
 
 NODES: dict[str, dict[str, Any]] = {
     "sim-1": {},
     "sim-2": {},
-    "tc-1": {"resolve": False, "transcode": True},  # no Resolve: transcodes only
+    # No Resolve (and no scripting library to load: the native bridge would fail): transcodes only.
+    "tc-1": {"resolve": False, "transcode": True, "bridge": "native"},
 }
 DATABASE = {"name": "Farm", "host": "127.0.0.1"}
 CHOSEN = ["A00[1-3]*"]  # the three shortest demo clips: 168, 192 and 216 frames at 256x144
@@ -197,3 +199,16 @@ def test_proxies_are_made_verified_linked_and_kept_current(farm) -> None:
     record = json.loads(Path(proxy_path(output, str(changed), preset) + ".source.json").read_text())
     assert record["size"] == changed.stat().st_size and record["job"] == third.id
     assert _proxies_in_project(library)["A002_C002.mov"][0] == "128x72"
+
+
+def test_a_transcode_only_node_marked_unhealthy_is_cleared_by_its_own_pool(farm) -> None:
+    """A node without Resolve has no Resolve to ping: its pool answering the heartbeat task is the proof."""
+    farm, _library, _missing = farm
+    farm.nodes.heartbeat("tc-1", unhealthy="lost transcode x of job y")
+    node = next(n for n in farm.nodes.all() if n.name == "tc-1")
+    assert node.roles == ["transcode"] and node.bridge is None and node.unhealthy
+    deadline = time.monotonic() + 20
+    while next(n for n in farm.nodes.all() if n.name == "tc-1").unhealthy:
+        assert time.monotonic() < deadline, "tc-1 stayed unhealthy"
+        time.sleep(0.1)
+    assert "tc-1" in farm.nodes.candidates(Placement(pool="transcode"))
