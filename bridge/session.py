@@ -159,6 +159,18 @@ class Session:
         """Close the current project (False: none to close); its write hold passes to the next opener."""
         return bool(self._call("close_project"))
 
+    def list_bins(self) -> list[str]:
+        """The current project's bins as paths from the media pool's root."""
+        return list(self._call("list_bins"))
+
+    def list_clips(self, bin: str | None = None, patterns: list[str] | None = None) -> dict[str, Any]:
+        """The current project's video clips (of `bin` and the bins in it) named like `patterns` (`ops.list_clips`)."""
+        return dict(self._call("list_clips", bin=bin, patterns=list(patterns or [])))
+
+    def link_proxies(self, links: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Link clips of the current project (`clip_id`) to proxy files (`path`); one result per clip."""
+        return list(self._call("link_proxies", links=links))
+
     def apply_edits(
         self, timeline: str, operations: list[dict[str, Any]], dry_run: bool = False
     ) -> list[dict[str, Any]]:

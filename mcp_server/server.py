@@ -32,16 +32,17 @@ from mcp_server.tasks_ext import FarmTasks, answer_at_once
 from mcp_server.views import busy_nodes, job_summary, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.farm import Farm
+from orchestrator.kinds.proxies import DEFAULT_PRESET
 from orchestrator.store import JobNotFound
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.5
-INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once and applies batch edits.
-Submit with render_timeline or batch_edit (they answer at once with a job id), follow with wait_for_job
-(progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes shows the machines;
-inspect_resolve lists projects, timelines, formats, codecs and presets. A client that declares the Tasks
-extension (io.modelcontextprotocol/tasks) gets a task for render_timeline and batch_edit: follow it with
-tasks/get, stop it with tasks/cancel; the task id is the job id."""
+INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once, applies batch edits and
+makes proxy media. Submit with render_timeline, batch_edit or make_proxies (they answer at once with a job id),
+follow with wait_for_job (progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes
+shows the machines; inspect_resolve lists projects, timelines, formats, codecs and presets. A client that
+declares the Tasks extension (io.modelcontextprotocol/tasks) gets a task for render_timeline, batch_edit and
+make_proxies: follow it with tasks/get, stop it with tasks/cancel; the task id is the job id."""
 
 Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
 
@@ -239,6 +240,65 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         if answer_at_once() or record.state == "waiting":  # a task, or a job that starts only after others
             return submitted_view(record)
         return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds)))
+
+    @server.tool(title="Make proxy media for a project's clips", annotations=EDIT)
+    async def make_proxies(
+        project: Annotated[
+            str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+        ],
+        bin: Annotated[
+            str | None, Field(description="only this bin and the bins in it, e.g. 'Footage/Day 1'; default: every bin")
+        ] = None,
+        clips: Annotated[
+            list[str] | None, Field(description="only clips whose names match one of these patterns, e.g. ['A00*']")
+        ] = None,
+        preset: Annotated[
+            str,
+            Field(description="'prores-proxy-half' (ProRes 422 Proxy, half size), 'prores-proxy-quarter', 'h264-half'"),
+        ] = DEFAULT_PRESET,
+        output: Annotated[
+            str | None,
+            Field(
+                description="folder inside the farm's storage roots for the proxies (mirroring the sources' folders); default 'proxies'"
+            ),
+        ] = None,
+        database: Annotated[
+            str | None,
+            Field(
+                description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
+            ),
+        ] = None,
+        replace: Annotated[
+            bool, Field(description="also replace proxies linked from elsewhere (made by Resolve or a camera)")
+        ] = False,
+        priority: Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")] = 5,
+        max_attempts: Annotated[
+            int | None, Field(ge=1, le=20, description="attempts per clip before that clip fails")
+        ] = None,
+        after: Annotated[
+            list[str] | None,
+            Field(
+                description="job ids to run after: it waits until they all succeed, and is cancelled if one fails or is cancelled"
+            ),
+        ] = None,
+    ) -> Submitted:
+        """Transcode proxies of a project's source clips across the farm's machines (largest first), verify them
+        against their sources and link them in the project. Clips whose proxy is current are left alone, so a
+        re-run with nothing to do ends in seconds; a clip that cannot be made fails on its own, the others go on.
+
+        Example: make_proxies(project="Demo", bin="Footage", preset="prores-proxy-half")
+        Answers at once with the job id; follow it with wait_for_job(job_id).
+        """
+        spec: dict[str, Any] = {"project": project, "preset": preset, "replace": replace, "priority": priority}
+        for key, value in (("bin", bin), ("output", output), ("max_attempts", max_attempts)):
+            if value is not None:
+                spec[key] = value
+        if clips:
+            spec["clips"] = clips
+        if database:
+            spec["database"] = {"name": database}
+        record = await _call(jobs.submit_proxies, farm, spec, after or ())
+        return submitted_view(record)
 
     @server.tool(title="Show a job", annotations=READ)
     async def get_job(

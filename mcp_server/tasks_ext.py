@@ -1,7 +1,7 @@
 """The Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) over farm jobs.
 
 To a client that declared the extension on a 2026-07-28 request, a submit tool
-(`render_timeline`, `batch_edit`) answers with a task instead of its plain result: the job
+(`render_timeline`, `batch_edit`, `make_proxies`) answers with a task instead of its plain result: the job
 is in Redis before the answer leaves. `tasks/get` reads the job and answers with it as a
 task (`working` with percent, frames and busy nodes; `completed` with the tool's full
 result inline, a failed job being a tool error inside it; `cancelled`); `tasks/cancel`
@@ -41,7 +41,7 @@ from orchestrator.models import JobRecord
 
 IDENTIFIER = "io.modelcontextprotocol/tasks"
 # Every job kind's submit tool, and the kind of job it makes: these may answer with a task.
-SUBMIT_TOOLS = {"render_timeline": "render", "batch_edit": "edit"}
+SUBMIT_TOOLS = {"render_timeline": "render", "batch_edit": "edit", "make_proxies": "proxies"}
 POLL_INTERVAL_MS = 1000
 _at_once: contextvars.ContextVar[bool] = contextvars.ContextVar("answer_at_once", default=False)
 

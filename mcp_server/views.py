@@ -69,8 +69,8 @@ def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitte
             "stitch": plan.stitch, "output": plan.output,
         }  # fmt: skip
         answer["estimate_seconds"] = estimate
-        if not answer["finished"]:
-            answer["next"] = f"wait_for_job(job_id='{record.id}')"
+    if record.kind in ("render", "proxies") and not answer["finished"]:
+        answer["next"] = f"wait_for_job(job_id='{record.id}')"
     return answer
 
 

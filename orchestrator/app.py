@@ -84,10 +84,10 @@ def celery_config(settings: FarmSettings, url: str) -> dict[str, Any]:
         "result_expires": settings.job_retention,
         "result_extended": True,
         "task_annotations": {
-            "tasks.apply_edits": {
-                "time_limit": settings.edit_time_limit,
-                "soft_time_limit": settings.edit_time_limit - 5,
-            },
+            # Edits and a proxies job's scan and link read and write projects: the edit limit. A
+            # transcode, like a render, may take hours: the render limit (the default).
+            name: {"time_limit": settings.edit_time_limit, "soft_time_limit": settings.edit_time_limit - 5}
+            for name in ("tasks.apply_edits", "tasks.scan_proxies", "tasks.link_proxies")
         },
         "include": [*WORKER_MODULES, *kinds.task_modules()],
         "worker_hijack_root_logger": False,

@@ -1,8 +1,9 @@
 """What projects and timelines the farm's hosts can see, as they reported it.
 
 Workers publish their Resolve's catalog (projects of their database, each with its
-timelines' frame range, rate and size; render formats and codecs) when they start and
-refresh a project's entry whenever a task opens it. `jobs.submit` checks specs against it,
+timelines' frame range, rate and size, and its media pool's bins; render formats and codecs)
+when they start and refresh a project's entry whenever a task opens it (its bins: whenever a
+proxies scan reads them). `jobs.submit` checks specs against it,
 so a job for a project or timeline no host knows is refused before anything is queued.
 """
 
@@ -40,6 +41,28 @@ class Catalog:
             pipe.set(key, json.dumps(catalog))
 
         self.redis.transaction(change, key)
+
+    def update_bins(self, node: str, database: str, project: str, bins: list[str]) -> None:
+        """Refresh one project's bins (paths from the media pool's root) in a node's catalog."""
+        key = self.key(node)
+
+        def change(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(key)
+            catalog = json.loads(raw) if raw else {"databases": {}, "render": {}}
+            catalog.setdefault("bins", {}).setdefault(database, {})[project] = sorted(bins)
+            pipe.multi()
+            pipe.set(key, json.dumps(catalog))
+
+        self.redis.transaction(change, key)
+
+    def bins(self, nodes: list[str], project: str, database: str | None = None) -> list[str] | None:
+        """The project's bins as any of `nodes` last saw them; None when no node has looked."""
+        found: set[str] | None = None
+        for catalog in self.of(nodes):
+            for db_name, projects in catalog.get("bins", {}).items():
+                if (database is None or db_name == database) and project in projects:
+                    found = (found or set()) | set(projects[project])
+        return sorted(found) if found is not None else None
 
     def of(self, nodes: list[str]) -> list[dict[str, Any]]:
         raws = self.redis.mget([self.key(n) for n in nodes]) if nodes else []

@@ -81,6 +81,10 @@ def submit_edit(farm: Farm, spec: Any, after: Sequence[str] = ()) -> Record:
     return submit(farm, "edit", spec, after)
 
 
+def submit_proxies(farm: Farm, spec: Any, after: Sequence[str] = ()) -> Record:
+    return submit(farm, "proxies", spec, after)
+
+
 def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
     """Cancel a job: revoke what has not started, stop what runs, wait for it to stop.
 

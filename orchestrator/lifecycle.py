@@ -13,7 +13,7 @@ outcome. They are the only code that changes a job record.
 | `upstream_finished` | job `waiting` | `queued` once all it runs after succeeded; `cancelled` when one did not |
 | `claim` | piece `pending` (or `running` on a lost worker) | `running` here (open: takes frames); or moved, skipped |
 | `progress` | piece `running` | frames counted; says whether to stop |
-| `piece_done` | piece `running` | `done`; dependents that became ready `pending` (sent); job `succeeded` when all are |
+| `piece_done` | piece `running` | `done` (+ pieces it found); ready dependents sent; job `succeeded` when all are |
 | `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
 | `piece_cancelled` | piece `running` | `cancelled` |
 | `cancel_job` | job unfinished | `cancelled`; pieces not running `cancelled`; cleanup due |
@@ -64,11 +64,13 @@ def _new_message(piece: TaskRecord) -> None:
 
 
 def _make_ready(record: JobRecord[Any, Any]) -> list[Send]:
-    """Waiting pieces whose every predecessor is done become pending, each with a new message."""
+    """Waiting pieces whose every predecessor is done (settled, for `after_settled` ones) become pending,
+    each with a new message."""
     done = {t.name for t in record.tasks if t.state == "done"}
+    settled = {t.name for t in record.tasks if t.state in SETTLED}
     ready = []
     for piece in record.tasks:
-        if piece.state == "waiting" and set(piece.after) <= done:
+        if piece.state == "waiting" and set(piece.after) <= (settled if piece.after_settled else done):
             piece.state = "pending"
             _new_message(piece)
             ready.append(Send(piece.name))
@@ -112,12 +114,13 @@ def _cancel_unstarted(record: JobRecord[Any, Any], now: float) -> list[str]:
 
 
 def _skip_dependents(record: JobRecord[Any, Any], failed: str, now: float) -> None:
-    """Pieces that wait, directly or not, for a piece that gave up will never run: skipped."""
+    """Pieces that wait, directly or not, for a piece that gave up will never run: skipped (those that run
+    after their predecessors settled, whatever became of them, still run)."""
     gone, grew = {failed}, True
     while grew:
         grew = False
         for piece in record.tasks:
-            if piece.state == "waiting" and gone & set(piece.after):
+            if piece.state == "waiting" and not piece.after_settled and gone & set(piece.after):
                 piece.state, piece.finished_at = "skipped", now
                 gone.add(piece.name)
                 grew = True
@@ -126,10 +129,15 @@ def _skip_dependents(record: JobRecord[Any, Any], failed: str, now: float) -> No
 def _record_failure(
     record: JobRecord[Any, Any], piece: TaskRecord, node: str, error: str, permanent: bool, now: float
 ) -> Outcome | None:
-    """Count a failed attempt against the piece and the node; the outcome when the piece gave up."""
+    """Count a failed attempt against the piece and the node; the outcome when the piece gave up.
+
+    Note: a permanent failure is the request's fault (a missing source, refused operations), not
+    the node's: it does not count toward keeping the node off the job.
+    """
     piece.failed_on.append(node)
     piece.error = error
-    record.blocked_nodes[node] = record.blocked_nodes.get(node, 0) + 1
+    if not permanent:
+        record.blocked_nodes[node] = record.blocked_nodes.get(node, 0) + 1
     if not permanent and piece.attempts < record.max_attempts:
         piece.state = "pending"
         return None
@@ -137,11 +145,13 @@ def _record_failure(
     _skip_dependents(record, piece.name, now)
     reason = f"{piece.name} failed on {node}: {error} (after {piece.attempts} attempt(s))"
     revoke: list[str] = []
+    ready: list[Send] = []
     if record.fail_fast:
         revoke = _fail_job(record, reason, now)
     else:
+        ready = _make_ready(record)  # what runs after its predecessors settled may run now
         _settle(record, now)
-    return Outcome("failed", reason, revoke=revoke, count_failure=True)
+    return Outcome("failed", reason, send=ready, revoke=revoke, count_failure=True)
 
 
 def _busy(record: JobRecord[Any, Any], speeds: Mapping[str, float], now: float) -> dict[str, float]:
@@ -407,11 +417,14 @@ def piece_done(
     error: str | None = None,
     now: float | None = None,
     sizing: Sizing | None = None,
+    pieces: Sequence[TaskRecord] = (),
 ) -> Outcome:
     """The piece finished on `node`: record what it made, send what was waiting for it, settle the job.
 
     A segment of a pulled render with no frames left to take may leave its node a copy of a
-    slower piece to render (`sizing`: the nodes' speeds)."""
+    slower piece to render (`sizing`: the nodes' speeds). A piece that found its job's work at
+    run time (a proxies job's scan) adds `pieces`, placed after it: those that wait for nothing
+    are sent at once, the rest when what they wait for is done."""
     now = now or time.time()
     piece = record.task(name)
     if not _ours(record, piece, node, generation):
@@ -419,6 +432,9 @@ def piece_done(
     if record.finished and piece.final:
         piece.state, piece.finished_at = "cancelled", now
         return Outcome("stale", f"the job is {record.state}: the output of {name} is not wanted")
+    if record.finished and pieces:  # not kept as done: a retry must look for the work again
+        piece.state, piece.finished_at = "cancelled", now
+        return Outcome("stale", f"the job is {record.state}: the {len(pieces)} piece(s) {name} found are dropped")
     original = record.task(piece.params["copy_of"]) if piece.params.get("copy_of") else None
     if original is not None and original.state == "done":
         piece.state, piece.finished_at = "cancelled", now
@@ -440,6 +456,7 @@ def piece_done(
         piece.results = results
     if record.finished:
         return Outcome("done", f"kept for a retry: the job is {record.state}")
+    _add_pieces(record, piece, pieces)
     ready = _make_ready(record)
     if pool is not None and not pool.remaining and piece.kind == "segment" and original is None and sizing:
         ready += _offer_copy(record, node, sizing.speeds, now)
@@ -448,6 +465,23 @@ def piece_done(
         record.state = "stitching" if "stitching" in phases else "running"
     _settle(record, now)
     return Outcome("done", send=ready)
+
+
+def _add_pieces(record: JobRecord[Any, Any], finder: TaskRecord, pieces: Sequence[TaskRecord]) -> None:
+    """Put the pieces `finder` found to do into the record, right after it, all `waiting` (made ready by the caller).
+
+    Note: names must be new to the job; a piece may wait only for pieces of the job or of the same batch.
+    """
+    known = {t.name for t in record.tasks}
+    added = [p.name for p in pieces]
+    if len(set(added)) != len(added) or known & set(added):
+        raise ValueError(f"{finder.name} of job {record.id} added pieces whose names are taken: {sorted(added)}")
+    for new in pieces:
+        missing = set(new.after) - known - set(added)
+        if missing:
+            raise ValueError(f"{new.name} waits for pieces job {record.id} does not have: {sorted(missing)}")
+    at = record.tasks.index(finder) + 1
+    record.tasks[at:at] = [p.model_copy(update={"state": "waiting", "celery_id": None}) for p in pieces]
 
 
 def piece_failed(

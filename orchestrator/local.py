@@ -96,8 +96,10 @@ class LocalFarm:
 
     def add_worker(
         self, name: str, *, tags: list[str] | None = None, bridge: str = "sim", post: bool = False,
-        resolve: bool = True, env: dict[str, str] | None = None,
+        resolve: bool = True, transcode: bool | None = None, env: dict[str, str] | None = None,
     ) -> WorkerProcess:  # fmt: skip
+        """Start a worker: a Resolve node (it transcodes too unless `transcode=False`), a post worker
+        (`post=True, resolve=False`), or a transcode-only node (`resolve=False, transcode=True`)."""
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
@@ -108,6 +110,8 @@ class LocalFarm:
             cmd.append("--post")
         if not resolve:
             cmd.append("--no-resolve")
+        if transcode is not None:
+            cmd.append("--transcode" if transcode else "--no-transcode")
         with open(log, "ab") as out:
             # Its own process group: a test can kill a worker with its pool, as a host dies.
             process = subprocess.Popen(

@@ -125,6 +125,9 @@ class TaskRecord(BaseModel):
     task: str = ""  # the Celery task that runs it, by name
     placement: Placement = Placement(pool="render")
     after: list[str] = Field(default_factory=list)  # pieces that must be done first
+    # True: it runs once every piece in `after` has settled, done or not, and works with what was made
+    # (a proxies job's link, after its transcodes); it is never skipped for one of them failing.
+    after_settled: bool = False
     job_state: Literal["running", "stitching"] = "running"  # what the job shows while this piece runs
     final: bool = False  # its output is one of the job's outputs
     params: dict[str, Any] = Field(default_factory=dict)  # the kind's own parameters

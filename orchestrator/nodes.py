@@ -143,23 +143,27 @@ class NodeRegistry:
             nodes.append(node)
         return nodes
 
-    def eligible(self, node: str | None = None, tags: list[str] | tuple[str, ...] = ()) -> list[NodeRecord]:
-        """Live Resolve nodes of this release that satisfy a job's constraints."""
+    def eligible(
+        self, node: str | None = None, tags: list[str] | tuple[str, ...] = (), role: str = "resolve"
+    ) -> list[NodeRecord]:
+        """Live nodes of this release with `role` (Resolve hosts by default) that satisfy a job's constraints."""
         wanted = set(tags)
         return [
             n for n in self.all()
-            if n.up and not n.version_mismatch and "resolve" in n.roles and not n.unhealthy
+            if n.up and not n.version_mismatch and role in n.roles and not n.unhealthy
             and (node is None or n.name == node) and wanted <= set(n.tags)
         ]  # fmt: skip
 
     def candidates(self, placement: Placement) -> list[str]:
         """Nodes a piece so placed could be handed to by name (on their own queue), best first.
 
-        Note: only Resolve hosts listen on a queue of their own; a post piece is never handed to
-        a named node, so it has no candidates: it runs on whichever post worker takes it.
+        Note: Resolve hosts and transcoding workers listen on a queue of their own; a post piece
+        is never handed to a named node, so it has no candidates: it runs on whichever post worker takes it.
         """
         if placement.pool == "post":
             return []
+        if placement.pool == "transcode":
+            return [n.name for n in self.eligible(placement.node, role="transcode")]
         return [n.name for n in self.eligible(placement.node, placement.tags)]
 
     def forget(self, name: str) -> None:

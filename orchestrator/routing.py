@@ -4,6 +4,7 @@
 |---|---|
 | `render`, `edit` | every Resolve host |
 | `post` | workers that stitch (any host that sees the storage) |
+| `transcode` | workers that transcode (proxies; PyAV, no Resolve needed) |
 | `node.<name>` | one host |
 | `tag.<tag>` | hosts with a capability (`studio`, `gpu`, `os-windows`) |
 
@@ -17,7 +18,7 @@ from orchestrator.models import Placement
 from orchestrator.settings import VERSION_KEY
 
 RESOLVE_POOLS = ("render", "edit")  # pools every Resolve host serves
-POOLS = (*RESOLVE_POOLS, "post")
+POOLS = (*RESOLVE_POOLS, "post", "transcode")
 
 
 def queue(name: str, version_key: str = VERSION_KEY) -> str:
@@ -35,18 +36,22 @@ def tag_queue(tag: str) -> str:
 RENDER = queue("render")
 EDIT = queue("edit")
 POST = queue("post")
+TRANSCODE = queue("transcode")
 
 
 def queue_for(placement: Placement, node: str | None = None) -> str:
     """The queue of a piece placed so; on `node`'s own queue when the engine picked a node.
 
     Note: with several tags the piece goes to the first tag's queue; the worker that takes it
-    checks it has every tag and hands it to one that has when it does not.
+    checks it has every tag and hands it to one that has when it does not. Tag queues are
+    Resolve hosts' only: a transcode piece goes to the transcode queue, or to a node's own.
     """
     if placement.pool not in POOLS:
         raise ValueError(f"unknown pool {placement.pool!r} (known: {', '.join(POOLS)})")
     if placement.pool == "post":
         return POST
+    if placement.pool == "transcode":
+        return node_queue(node or placement.node) if (node or placement.node) else TRANSCODE  # type: ignore[arg-type]
     if node or placement.node:
         return node_queue(node or placement.node)  # type: ignore[arg-type]
     if placement.tags:
@@ -54,11 +59,15 @@ def queue_for(placement: Placement, node: str | None = None) -> str:
     return queue(placement.pool)
 
 
-def worker_queues(node: str, tags: list[str], resolve: bool = True, post: bool = False) -> list[str]:
+def worker_queues(
+    node: str, tags: list[str], resolve: bool = True, post: bool = False, transcode: bool = False
+) -> list[str]:
     """Every queue a worker of this node listens on."""
     queues: list[str] = []
     if resolve:
         queues += [*(queue(p) for p in RESOLVE_POOLS), node_queue(node), *(tag_queue(t) for t in tags)]
+    if transcode:
+        queues += [TRANSCODE] + ([] if resolve else [node_queue(node)])
     if post:
         queues.append(POST)
     return queues

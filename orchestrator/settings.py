@@ -65,9 +65,9 @@ class FarmSettings(BaseSettings):
     node_tags: Annotated[list[str], NoDecode] = Field(default_factory=list)
     node_os: OsName = Field(default_factory=this_os)
     bridge: Literal["auto", "native", "subprocess", "sim"] = "auto"
-    roles: Annotated[list[Literal["resolve", "post"]], NoDecode] = Field(
+    roles: Annotated[list[Literal["resolve", "post", "transcode"]], NoDecode] = Field(
         default_factory=lambda: ["resolve"],  # type: ignore[arg-type,unused-ignore]
-        description="what this worker does: Resolve tasks, stitching or both",
+        description="what this worker does: Resolve tasks, stitching, transcoding (proxies), or several",
     )
     storage_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     media_roots: Annotated[list[Path], NoDecode] = Field(
@@ -97,6 +97,9 @@ class FarmSettings(BaseSettings):
     lock_ttl: int = Field(30, ge=2, description="seconds a dead worker's task lock outlives it")
     cancel_cleanup_delay: float = Field(
         600.0, ge=0, description="seconds a cancelled job's finished pieces are kept, for a retry to reuse"
+    )
+    transcode_fps: float = Field(
+        0.0, ge=0, description="most frames per second one transcode may make on this node (0: as fast as it can)"
     )
     drp_import_max_age: float = Field(
         7 * 24 * 3600.0, ge=0, description="seconds a host keeps a project imported from a .drp that no piece used"

@@ -66,13 +66,15 @@ class PieceRun:
 
 @dataclass
 class PieceResult:
-    """What a finished piece made: its output, frames, per-item results, an error it finished with."""
+    """What a finished piece made: its output, frames, per-item results, an error it finished with, and
+    the pieces it found its job must run now (added after it: `lifecycle.piece_done`)."""
 
     output: str | None = None
     frames: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     results: list[dict[str, Any]] | None = None
     error: str | None = None
+    pieces: list[TaskRecord] = field(default_factory=list)
 
 
 class PieceTask(Task):
@@ -200,7 +202,7 @@ class PieceTask(Task):
             farm, run.job_id,
             lambda rec: lifecycle.piece_done(rec, name, me, generation, output=result.output, frames=result.frames,
                                              details=result.details, results=result.results, error=result.error,
-                                             sizing=sizing),
+                                             sizing=sizing, pieces=result.pieces),
         )  # fmt: skip
         if outcome.verdict == "stale":
             log.warning("%s", outcome.reason)

@@ -24,6 +24,8 @@ class Reporter:
     cancel reaches a running render within that interval.
     """
 
+    speaker = "Resolve"  # who reports the status its log lines quote
+
     def __init__(self, task: Task, job_id: str, name: str) -> None:
         self.task = task
         self.job_id = job_id
@@ -59,7 +61,7 @@ class Reporter:
         said = (status.get("status"), status.get("error"))
         if said != self._said:  # what Resolve says, into the piece's log when it changes
             self._said = said
-            log.info("Resolve: %s at %d/%d frames%s", said[0], done, total, f" ({said[1]})" if said[1] else "")
+            log.info("%s: %s at %d/%d frames%s", self.speaker, said[0], done, total, f" ({said[1]})" if said[1] else "")
         now = time.monotonic()
         if now - self._last < runtime.settings.progress_interval and done < total:
             return

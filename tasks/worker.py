@@ -37,14 +37,16 @@ def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
     listing = session.list_projects()
     database = listing["database"].get("DbName", "")
     projects: dict[str, Any] = {}
+    bins: dict[str, list[str]] = {}
     render: dict[str, Any] = {}
     for name in listing["projects"]:
         opened = session.open_project(name)
         projects[name] = {t["name"]: t for t in opened["timelines"]}
+        bins[name] = session.list_bins()
         if not render:
             render = session.render_options()
     session.close_project()  # in a shared library, the host that opened it last would hold it
-    return {"databases": {database: projects}, "render": render}, session.describe()
+    return {"databases": {database: projects}, "bins": {database: bins}, "render": render}, session.describe()
 
 
 @worker_ready.connect
@@ -128,7 +130,10 @@ def _goodbye(sender: Any = None, **_: Any) -> None:
 
 @shared_task(name="tasks.heartbeat", acks_late=True)
 def heartbeat() -> dict[str, Any]:
-    """Check this node's Resolve answers, and record what it said."""
+    """Check this node's Resolve answers, and record what it said (a node without Resolve: that a pool process runs)."""
+    if "resolve" not in runtime.settings.roles:  # a transcode-only node: its pool answering is the proof
+        runtime.farm().nodes.heartbeat(runtime.node, unhealthy=None)
+        return {"roles": list(runtime.settings.roles)}
     try:
         resolve: dict[str, Any] = runtime.session().describe()
     except BridgeError as exc:

@@ -23,7 +23,7 @@ from bridge.sim import framecode
 from mcp_server.server import build_server
 from orchestrator.demo import verify
 
-TOOLS = {"render_timeline", "batch_edit", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
+TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
          "list_nodes", "inspect_resolve", "get_job_log"}  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 
 def _movie(path: Path, width: int, height: int, frames: int = 4) -> Path:
@@ -43,3 +44,21 @@ def test_a_proxy_that_is_not_an_absolute_readable_movie_is_refused(demo, tmp_pat
     for path in ("proxy.mov", str(tmp_path / "missing.mov"), str(not_media)):
         assert clip.LinkProxyMedia(path) is False, path
     assert clip.GetClipProperty("Proxy") == "None"
+
+
+def test_the_bridge_lists_clips_and_links_proxies_reading_them_back(resolve, tmp_path: Path) -> None:
+    from bridge import ops
+
+    ops.open_project(resolve, "Demo")
+    assert ops.list_bins(resolve) == ["Footage"]
+    found = ops.list_clips(resolve, "Footage", ["a00[12]*"])
+    assert [c["name"] for c in found["clips"]] == ["A001_C001.mov", "A002_C002.mov"]
+    first = found["clips"][0]
+    assert Path(first["path"]).is_file() and first["frames"] == 168 and first["proxy_path"] == ""
+    proxy = _movie(tmp_path / "A001.mov", 128, 72)
+    links = [{"clip_id": first["id"], "path": str(proxy)}, {"clip_id": found["clips"][1]["id"], "path": "relative.mov"}]
+    done = ops.link_proxies(resolve, links)
+    assert [r["ok"] for r in done] == [True, False] and "refused" in done[1]["error"]
+    assert ops.list_clips(resolve, None, ["A001*"])["clips"][0]["proxy_path"] == str(proxy)
+    with pytest.raises(ops.OperationError, match="bin 'Rushes' does not exist"):
+        ops.list_clips(resolve, "Rushes")

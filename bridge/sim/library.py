@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bridge.sim import media
+
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows hosts only
     import msvcrt
 
@@ -249,6 +251,9 @@ CLIP_COLORS = ["Orange", "Teal", "Violet", "Lime", "Navy", "Pink", "Tan", "Olive
 
 
 def _clip(name: str, frames: int, fps: float, color: str) -> dict[str, Any]:
+    """A demo clip whose source is a real movie (made on first use, `bridge.sim.media`)."""
+    source = media.ensure(media.SourceClip(name, frames, fps, color))
+    width, height = media.PICTURE
     return {
         "id": new_id(),
         "name": name,
@@ -256,13 +261,14 @@ def _clip(name: str, frames: int, fps: float, color: str) -> dict[str, Any]:
         "frames": frames,
         "properties": {
             "Clip Name": name,
-            "File Path": f"/media/demo/{name}",
+            "File Path": str(source),
             "File Name": name,
             "FPS": fps,
             "Frames": str(frames),
-            "Resolution": "1920x1080",
+            "Resolution": f"{width}x{height}",
             "Type": "Video + Audio",
-            "Video Codec": "Apple ProRes 422 HQ",
+            "Video Codec": "H.264",
+            "Audio Codec": "AAC",
             "Audio Ch": "2",
             "Proxy": "None",
             "Proxy Media Path": "",
@@ -360,7 +366,8 @@ def demo_project() -> dict[str, Any]:
 
 
 def demo_library() -> dict[str, Any]:
-    """Project `Demo`: `Main` (2 min at 24 fps, 1080p) and two shorter timelines."""
+    """Project `Demo`: `Main` (2 min at 24 fps, 1080p) and two shorter timelines, over eight clips in bin
+    `Footage` whose sources are real movies (`bridge.sim.media`)."""
     project = demo_project()
     return {
         "format": FORMAT,

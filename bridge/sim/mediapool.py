@@ -21,13 +21,17 @@ def _probe(path: str) -> dict[str, Any]:
     import av
 
     name = os.path.basename(path)
-    frames, fps, offline = 24 * 5, 24.0, False
+    frames, fps, offline, resolution, kind = 24 * 5, 24.0, False, "1920x1080", "Video"
     try:
         with av.open(path) as container:
             if container.streams.video:
                 stream = container.streams.video[0]
                 fps = float(stream.average_rate or fps)
                 frames = stream.frames or frames
+                resolution = f"{stream.codec_context.width}x{stream.codec_context.height}"
+                kind = "Video + Audio" if container.streams.audio else "Video"
+            elif container.streams.audio:
+                resolution, kind = "", "Audio"
     except (av.error.FFmpegError, OSError):
         offline = True  # Resolve imports media it cannot decode too, and shows it offline
     return {
@@ -41,8 +45,8 @@ def _probe(path: str) -> dict[str, Any]:
             "File Name": name,
             "FPS": fps,
             "Frames": str(int(frames)),
-            "Resolution": "1920x1080",
-            "Type": "Video",
+            "Resolution": resolution,
+            "Type": kind,
             "Offline": "Yes" if offline else "No",
             PROXY: "None",
             PROXY_PATH: "",

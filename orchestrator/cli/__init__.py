@@ -3,7 +3,7 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `render`, `edit`, `status`, `jobs`, `log`, `cancel`, `retry`, `nodes` |
+| `jobs` | `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `cancel`, `retry`, `nodes` |
 | `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
 | `views` | how all of them print |
 """
@@ -24,6 +24,7 @@ from orchestrator.cli.jobs import (
     cmd_jobs,
     cmd_log,
     cmd_nodes,
+    cmd_proxies,
     cmd_render,
     cmd_retry,
     cmd_status,
@@ -57,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bridge", choices=BRIDGE_MODES, default=os.environ.get("RESOLVE_FARM_BRIDGE", "auto"))
     p.add_argument("--queues", help="comma-separated queues (default: from name, tags and roles)")
     p.add_argument("--post", action="store_true", help="also stitch (the post queue)")
-    p.add_argument("--no-resolve", action="store_true", help="take no Resolve tasks (a post-only worker)")
+    p.add_argument(
+        "--no-resolve", action="store_true", help="take no Resolve tasks (a post-only or transcode-only worker)"
+    )
+    p.add_argument(
+        "--transcode", action="store_true", help="transcode proxies (Resolve workers do unless --no-transcode)"
+    )
+    p.add_argument("--no-transcode", action="store_true", help="a Resolve worker that takes no transcodes")
     p.add_argument("--concurrency", type=int, help="processes (default 1 for Resolve workers)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
@@ -94,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_edit)
 
+    p = sub.add_parser("proxies", help="make and link proxy media for a project's clips, across the farm")
+    p.add_argument("project")
+    p.add_argument("--bin", help="only this bin and the bins in it, e.g. 'Footage/Day 1' (default: every bin)")
+    p.add_argument("--clip", action="append", metavar="PATTERN", help="only clips whose names match (repeatable)")
+    p.add_argument("--preset", help="prores-proxy-half (default), prores-proxy-quarter or h264-half")
+    p.add_argument("--output", help="folder inside a storage root (default: 'proxies' under the first)")
+    p.add_argument("--database", help="a PostgreSQL project database every host can reach")
+    p.add_argument("--replace", action="store_true", help="also replace proxies linked from outside the output folder")
+    p.add_argument("--priority", type=int, help="0 (most urgent) .. 9")
+    p.add_argument("--max-attempts", type=int)
+    p.add_argument("--after", action="append", metavar="JOB", help="start once this job succeeded (repeatable)")
+    p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
+    p.set_defaults(func=cmd_proxies)
+
     p = sub.add_parser("status", help="one job")
     p.add_argument("job")
     p.add_argument("--json", action="store_true")
@@ -101,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
     p.add_argument("--state", choices=("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"))
-    p.add_argument("--kind", choices=("render", "edit"))
+    p.add_argument("--kind", choices=("render", "edit", "proxies"))
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--json", action="store_true")

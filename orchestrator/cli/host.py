@@ -35,9 +35,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run this host's worker: Resolve tasks (concurrency 1), stitching, or both."""
-    roles = ([] if args.no_resolve else ["resolve"]) + (["post"] if args.post else [])
+    resolve = not args.no_resolve
+    # A Resolve host transcodes too (PyAV, for proxies) unless told not to; a worker without Resolve only when asked.
+    transcode = args.transcode or (resolve and not args.no_transcode)
+    roles = (["resolve"] if resolve else []) + (["transcode"] if transcode else []) + (["post"] if args.post else [])
     if not roles:
-        raise Refused("a worker needs a role: drop --no-resolve or add --post")
+        raise Refused("a worker needs a role: drop --no-resolve, or add --post or --transcode")
     env = {"RESOLVE_FARM_ROLES": ",".join(roles), "RESOLVE_FARM_BRIDGE": args.bridge}
     if args.name:
         env["RESOLVE_FARM_NODE_NAME"] = args.name
@@ -49,11 +52,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from orchestrator.routing import worker_queues
 
     queues = args.queues or ",".join(
-        worker_queues(settings.node_name, settings.node_tags, "resolve" in roles, "post" in roles)
+        worker_queues(settings.node_name, settings.node_tags, "resolve" in roles, "post" in roles, "transcode" in roles)
     )
+    one_at_a_time = "resolve" in roles or "transcode" in roles  # one Resolve call, or one transcode, per host
     argv = [
         "worker", "--hostname", f"{settings.node_name}@%h", "--queues", queues, "--pool", "prefork",
-        "--concurrency", str(args.concurrency or (1 if "resolve" in roles else 2)), "--events",
+        "--concurrency", str(args.concurrency or (1 if one_at_a_time else 2)), "--events",
         "--without-gossip", "--without-mingle", "--loglevel", args.loglevel,
     ]  # fmt: skip
     get_app().worker_main(argv)

@@ -63,6 +63,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     return _after_submit(farm, record, args)
 
 
+def _proxies_spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = {"project": args.project}
+    for key in ("bin", "preset", "output", "priority", "max_attempts"):
+        value = getattr(args, key)
+        if value is not None:
+            spec[key] = value
+    if args.clip:
+        spec["clips"] = args.clip
+    if args.replace:
+        spec["replace"] = True
+    if args.database:
+        spec["database"] = {"name": args.database}
+    return spec
+
+
+def cmd_proxies(args: argparse.Namespace) -> int:
+    farm, record = _submit("proxies", _proxies_spec(args), args.after)
+    return _after_submit(farm, record, args)
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     text = Path(args.file).read_text(encoding="utf-8")
     if args.file.endswith((".yaml", ".yml")):

@@ -103,6 +103,8 @@ def print_result(record: Any) -> None:
             out.print(f"[green]succeeded[/]: {path}")
         if line := stitch_line(record):
             out.print(line)
+        if not record.outputs:
+            out.print(f"[green]succeeded[/]: {plan_line(record)}")
         for task in record.tasks:
             print_items(task.name, task.results)
     else:
