@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from orchestrator.kinds.edit import EditSpec, EditTarget
 from tasks.base import PermanentFailure, PieceResult, PieceRun
-from tasks.render import ResolvePiece, let_go, open_project
+from tasks.render import ResolvePiece, reading
 from tasks.runtime import runtime
 
 
@@ -28,22 +28,17 @@ class EditPiece(ResolvePiece):
         spec: EditSpec = run.record.spec
         target = run.piece.target or {}
         session = runtime.session()
-        shared = open_project(EditTarget.model_validate(target))
-        try:
-            results = session.apply_edits(target["timeline"], spec.operations, dry_run=spec.dry_run)
-        except ValidationError as exc:
-            raise PermanentFailure(f"invalid operations: {exc}") from None
-        if not spec.dry_run and any(r["ok"] for r in results):
-            session.save_project()
-        if run.piece.lease is None:  # a dry run only read, and holds the project as a render does
-            let_go(shared)
+        # A dry run only reads (no lease) and lets go of the project; a writer closes it in `end_write`.
+        with reading(EditTarget.model_validate(target), writing=run.piece.lease is not None):
+            try:
+                results = session.apply_edits(target["timeline"], spec.operations, dry_run=spec.dry_run)
+            except ValidationError as exc:
+                raise PermanentFailure(f"invalid operations: {exc}") from None
+            if not spec.dry_run and any(r["ok"] for r in results):
+                session.save_project()
         refused = [r for r in results if not r["ok"]]
         error = f"{len(refused)} of {len(results)} item(s) refused" if refused else None
         return PieceResult(results=results, error=error, details={"items": len(results)})
-
-    def end_write(self, run: PieceRun) -> None:
-        """Close the project, so the next writer's host holds it for writing (Resolve's rule)."""
-        runtime.session().close_project()
 
 
 @shared_task(bind=True, base=EditPiece, name="tasks.apply_edits")

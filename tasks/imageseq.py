@@ -39,7 +39,7 @@ from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.sequences import Sequence, files_digest, survey
 from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
-from tasks.render import RenderPiece, open_project
+from tasks.render import RenderPiece, reading
 from tasks.runtime import runtime
 
 if TYPE_CHECKING:
@@ -186,11 +186,12 @@ class FramesPiece(RenderPiece):
                                                     runtime.settings.lock_ttl)  # fmt: skip
         try:
             attempt.mkdir(parents=True, exist_ok=True)
-            open_project(spec)
-            result = runtime.session().render(
-                spec.timeline, piece.start, piece.end, runtime.to_node(str(attempt)), seq.name, format=spec.format_key,
-                codec=spec.codec_key, settings=settings, progress=reporter, cancel=reporter.cancel,
-            )  # fmt: skip
+            with reading(spec):
+                result = runtime.session().render(
+                    spec.timeline, piece.start, piece.end, runtime.to_node(str(attempt)), seq.name,
+                    format=spec.format_key, codec=spec.codec_key, settings=settings, progress=reporter,
+                    cancel=reporter.cancel,
+                )  # fmt: skip
             rendered = time.monotonic()
             fps, start_seconds = reporter.speed(frames, rendered)
             content = check_attempt(attempt, seq, piece.start, piece.end)  # the files, not only Resolve's word

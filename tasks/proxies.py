@@ -31,7 +31,7 @@ from orchestrator.models import ProjectRef
 from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.proxy_files import file_size, read_record, remove_record, sampled_digest, write_record
-from tasks.render import ResolvePiece, open_project
+from tasks.render import ResolvePiece, open_project, reading
 from tasks.runtime import runtime
 from tasks.transcode import SourceUnreadable, TranscodeStopped, probe, transcode, verify
 
@@ -80,8 +80,9 @@ def _facts(clip: dict[str, Any], plan: ProxiesPlan) -> ClipFacts:
 class ScanPiece(ResolvePiece):
     """Reads the project's clips on a Resolve host and adds the transcodes and the link the job needs.
 
-    Note: it only reads, so it takes no lease; it closes the project after, so that in a shared
-    library it does not stay the project's holder (the link's host must open it for writing).
+    Note: it only reads, so it takes no lease; it lets go of the project after (`reading`), so
+    that in a shared library it does not stay the project's holder (the link's host must open
+    it for writing).
     """
 
     abstract = True
@@ -90,12 +91,9 @@ class ScanPiece(ResolvePiece):
         spec: ProxiesSpec = run.record.spec
         plan: ProxiesPlan = run.record.plan
         session = runtime.session()
-        open_project(ProjectRef(project=spec.project, database=spec.database))
-        try:
+        with reading(ProjectRef(project=spec.project, database=spec.database)):
             found = session.list_clips(plan.bin, plan.clips)
             bins = session.list_bins()
-        finally:
-            session.close_project()
         database = spec.database.name if spec.database else session.list_projects()["database"].get("DbName", "")
         runtime.farm().catalog.update_bins(runtime.node, database, spec.project, bins)
         where = f"bin {plan.bin!r}" if plan.bin else "the media pool"
@@ -207,7 +205,7 @@ class LinkPiece(ResolvePiece):
         if not links:
             return PieceResult(details={"linked": 0}, results=[])
         session = runtime.session()
-        open_project(ProjectRef(project=spec.project, database=spec.database))
+        open_project(ProjectRef(project=spec.project, database=spec.database))  # `end_write` closes it
         asked = [{"clip_id": x["clip_id"], "clip": x["clip"], "path": runtime.to_node(x["proxy"])} for x in links]
         results = session.link_proxies(asked)
         if any(r["ok"] for r in results):
@@ -221,10 +219,6 @@ class LinkPiece(ResolvePiece):
             for r in results
         ]  # fmt: skip
         return PieceResult(details={"linked": len(results)}, results=report)
-
-    def end_write(self, run: PieceRun) -> None:
-        """Close the project, so the next writer's host holds it for writing (Resolve's rule)."""
-        runtime.session().close_project()
 
 
 @shared_task(bind=True, base=ScanPiece, name="tasks.scan_proxies", default_retry_delay=1)

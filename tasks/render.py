@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ class ResolvePiece(PieceTask):
         if isinstance(exc, SESSION_LOST):
             runtime.drop_session()
 
+    def end_write(self, run: PieceRun) -> None:
+        """Close the project, so the next writer's host holds it for writing (Resolve's rule)."""
+        runtime.session().close_project()
+
 
 def open_project(spec: ProjectRef) -> bool:
     """Open a job's project on this host (from its database or .drp) and refresh the node's catalog.
@@ -72,14 +77,30 @@ def open_project(spec: ProjectRef) -> bool:
     return shared
 
 
-def let_go(shared: bool) -> None:
-    """Close the current project if it lives in a shared library, so that a writer elsewhere can hold it.
+@contextlib.contextmanager
+def reading(spec: ProjectRef, *, writing: bool = False) -> Iterator[None]:
+    """Open a job's project for what the block does, then, unless `writing`, close it again if it
+    lives in a shared library, so that a writer elsewhere can hold it.
 
     Note: a reader that leaves a shared project open holds it: a later edit on another host
-    would get it read-only and lose its changes (Resolve's rule). A failure to close is
-    logged, not raised: the render it follows is good, and a writer that then finds the
-    project read-only fails with Resolve's own refusal to save.
+    would get it read-only and lose its changes (Resolve's rule). A writer closes it in
+    `end_write`, before its lease goes. A failure to close is logged, not raised: what the
+    block did is good, and a writer that then finds the project read-only fails with
+    Resolve's own refusal to save. After a lost session there is nothing to close through
+    (`after_failure` drops it; Resolve lets go of what a dead process held).
     """
+    shared = open_project(spec) and not writing
+    try:
+        yield
+    except SESSION_LOST:
+        raise
+    except BaseException:
+        _let_go(shared)
+        raise
+    _let_go(shared)
+
+
+def _let_go(shared: bool) -> None:
     if not shared:
         return
     try:
@@ -103,16 +124,15 @@ class RenderPiece(ResolvePiece):
         output = folder / planned.name
         reporter = Reporter(run.task, run.job_id, piece.name)
         attempt = f"{output.stem}.{str(run.task.request.id)[:8]}-{piece.attempts}"
-        shared = broken = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            shared = open_project(spec)
             fmt, codec, preset = self._format(spec)
-            result = runtime.session().render(
-                spec.timeline, piece.start, piece.end, runtime.to_node(str(folder)), attempt, format=fmt, codec=codec,
-                preset=preset, settings=self._settings(spec, single=piece.kind == "render"), progress=reporter,
-                cancel=reporter.cancel,
-            )  # fmt: skip
+            with reading(spec):
+                result = runtime.session().render(
+                    spec.timeline, piece.start, piece.end, runtime.to_node(str(folder)), attempt, format=fmt,
+                    codec=codec, preset=preset, settings=self._settings(spec, single=piece.kind == "render"),
+                    progress=reporter, cancel=reporter.cancel,
+                )  # fmt: skip
             fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
@@ -129,13 +149,9 @@ class RenderPiece(ResolvePiece):
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
                 runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, *measured)
             raise PieceCancelled(reporter.why or "stopped in Resolve") from None
-        except BaseException as exc:
+        except BaseException:
             _remove_attempt(folder, attempt)
-            broken = isinstance(exc, SESSION_LOST)  # nothing to close through: `after_failure` drops it
             raise
-        finally:
-            if not broken:
-                let_go(shared)
         if not self.audio_only:
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
