@@ -88,7 +88,7 @@ def finish_time(
     A node busy now that would render for less than `least` seconds by then is left out.
 
     Note: leaving out a node that joins late for a sliver (the node rendering the audio pass,
-    say) costs the others almost nothing, while counting it on would hand it whatever frames
+    say) costs the others almost nothing, while counting it in would hand it whatever frames
     the others' speed estimates left over, with a start cost of its own: it would finish last.
     """
     ready = sorted((free_at[n] + start, speeds[n], least if free_at[n] > 0 else 0.0) for n in speeds)
