@@ -81,6 +81,17 @@ def run_job(farm: Farm, spec: dict[str, Any], watch: Any = None) -> tuple[JobRec
     return record, seconds
 
 
+def timeline(record: JobRecord[Any, Any], since: float) -> None:
+    """Each piece's node, range and times (seconds since `since`), on stderr: where the time went."""
+    for t in sorted(record.tasks, key=lambda t: t.started_at or 0):
+        print(
+            f"  {record.id[:6]} {t.name:12} {t.node or '-':5} {t.state:9} {t.start}..{t.end} {t.frames_total:5} "
+            f"frames {(t.started_at or since) - since:6.2f}..{(t.finished_at or since) - since:6.2f} s "
+            f"fps {t.details.get('fps', '-')} start {t.details.get('start_seconds', '-')}",
+            file=sys.stderr,
+        )
+
+
 def stitch_seconds(record: JobRecord[Any, Any]) -> float:
     return float(record.task("stitch").details.get("seconds") or 0.0)
 
@@ -88,7 +99,10 @@ def stitch_seconds(record: JobRecord[Any, Any]) -> float:
 def measure(s: Scenario) -> None:
     from figures import local_farm
 
-    env = {**BASE_ENV, **({"RESOLVE_SIM_SPEED_PROFILE": s.profile} if s.profile else {})}
+    env = {
+        **BASE_ENV,
+        "RESOLVE_SIM_SPEED_PROFILE": s.profile,
+    }  # set even when even: an earlier farm's stays in os.environ
     nodes: dict[str, Any] = {f"n{i}": {"env": {"RESOLVE_SIM_FPS": str(fps)}} for i, fps in enumerate(s.speeds, 1)}
     with local_farm(f"bench-pull-{s.name}-", nodes, env) as farm:
         first, first_wall = run_job(farm, {**MAIN, "output_name": "learn"})
@@ -105,13 +119,7 @@ def measure(s: Scenario) -> None:
 
         record, wall = run_job(farm, {**MAIN, "output_name": "measured"}, watch)
         assert record.state == "succeeded", record.errors
-        for t in sorted(record.tasks, key=lambda t: t.started_at or 0):  # where the time went, on stderr
-            print(
-                f"  {t.name:12} {t.node or '-':5} {t.state:9} {t.start}..{t.end} {t.frames_total:5} frames "
-                f"{(t.started_at or 0) - record.created_at:6.2f}..{(t.finished_at or 0) - record.created_at:6.2f} s "
-                f"fps {t.details.get('fps', '-')} start {t.details.get('start_seconds', '-')}",
-                file=sys.stderr,
-            )
+        timeline(record, record.created_at)
         ideal = START + s.work / sum(s.speeds) + stitch_seconds(record)
         segments = [t for t in record.tasks if t.kind == "segment" and t.state == "done"]
         finished = record.finished_at or time.time()
@@ -137,6 +145,8 @@ def share(farm: Farm, s: Scenario) -> list[float]:
                 assert record.state == "succeeded", record.errors
                 done[job_id] = time.time() - started
         time.sleep(0.02)
+    for job_id in ids:  # where the time went, on stderr
+        timeline(farm.store.get(job_id), started)
     fair = START + 2 * s.work / sum(s.speeds)  # each job has half the farm
     return [done[j] / fair for j in ids]
 

@@ -11,6 +11,7 @@ from celery import Celery
 from orchestrator import kinds
 from orchestrator.app import make_app
 from orchestrator.catalog import Catalog
+from orchestrator.costs import CostBook
 from orchestrator.leases import ProjectLeases
 from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
@@ -37,7 +38,7 @@ class Farm:
     def reconnect(self) -> None:
         """Forget the broker's address and every connection made to it: the next use finds the farm anew
         (for a local farm, its Redis may have come back on another port)."""
-        for name in ("url", "redis", "app", "store", "locks", "leases", "nodes", "catalog", "speeds"):
+        for name in ("url", "redis", "app", "store", "locks", "leases", "nodes", "catalog", "speeds", "costs"):
             self.__dict__.pop(name, None)
 
     @cached_property
@@ -75,3 +76,7 @@ class Farm:
     @cached_property
     def speeds(self) -> SpeedBook:
         return SpeedBook(self.redis)
+
+    @cached_property
+    def costs(self) -> CostBook:
+        return CostBook(self.redis)

@@ -141,7 +141,7 @@ def wait(
 def estimate_seconds(farm: Farm, record: Record) -> float | None:
     """How long a render should take on the nodes it may use, from their remembered speeds; None without any.
 
-    A pulled render is spread over all of them (its frames over their summed speed); a render
+    A pulled render is spread over all of them (its frames' work over their summed speed); a render
     cut up front takes as long as its longest piece on a typical node. The start cost of one
     render is added either way.
     """
@@ -155,7 +155,8 @@ def estimate_seconds(farm: Farm, record: Record) -> float | None:
     typical = sorted(speeds.values())[len(speeds) // 2]
     if record.frame_pool is not None:
         summed = sum(speeds.get(n, typical) for n in nodes) or typical
-        return round(start + record.frame_pool.count / summed, 2)
+        pool = record.frame_pool
+        return round(start + pool.work(pool.start, pool.end) / summed, 2)
     longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
     return round(start + longest / typical, 2)
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord
+from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord, rest_of
 from orchestrator.sizing import Sizing, audio_speed, frames_to_take
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
@@ -170,7 +170,7 @@ def _busy(record: JobRecord[Any, Any], speeds: Mapping[str, float], now: float) 
             continue
         elapsed = now - piece.started_at
         if piece.kind == "segment" and speeds.get(piece.node, 0.0) > 0:
-            left = max(0.0, start - elapsed) + (piece.frames_total - piece.frames_done) / speeds[piece.node]
+            left = max(0.0, start - elapsed) + rest_of(piece, pool.costs if pool else ()) / speeds[piece.node]
         elif piece.kind == "audio" and (speed := audio_speed(speeds, piece.node)) > 0:
             frames = (piece.end or 0) - (piece.start or 0) + 1
             left = max(0.0, start + frames / speed - elapsed)
@@ -191,6 +191,8 @@ def _take_frames(
     """
     pool = record.frame_pool
     assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
+    if sizing.costs is not None:  # what the farm learnt of the timeline's costs since the job was compiled
+        pool.costs = sizing.costs
     busy = _busy(record, sizing.speeds, now)
     size = frames_to_take(pool, node, sizing.speeds, nodes, busy, sizing.sharing)
     if size:
@@ -266,10 +268,8 @@ def _worth_copying(
         speed = speeds.get(str(other.node), 0.0)
         if speed <= 0:
             continue
-        left = (
-            max(0.0, pool.start_seconds - (now - other.started_at)) + (other.frames_total - other.frames_done) / speed
-        )
-        copy = pool.start_seconds + other.frames_total / mine
+        left = max(0.0, pool.start_seconds - (now - other.started_at)) + rest_of(other, pool.costs) / speed
+        copy = pool.start_seconds + pool.work(other.start or 0, other.end or 0) / mine
         if copy < COPY_MARGIN * left and (best is None or left > best[0]):
             best = (left, other)
     return best[1] if best else None

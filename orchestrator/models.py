@@ -13,6 +13,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.costs import Steps, frames_for, work
+
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 # waiting: for the jobs it runs after (`JobRecord.after`) to succeed; nothing of it is sent meanwhile.
 JobState = Literal["waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"]
@@ -153,9 +155,9 @@ class TaskRecord(BaseModel):
     last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
 
 
-def piece_speed(piece: TaskRecord, now: float) -> float | None:
-    """Frames per second of a piece rendering now, between its first and its last report of frames (its
-    start cost left out); None until two reports tell.
+def piece_speed(piece: TaskRecord, now: float, costs: Steps = ()) -> float | None:
+    """Work per second of a piece rendering now (frames per second when `costs` tell nothing), between its
+    first and its last report of frames (its start cost left out); None until two reports tell.
 
     Note: between reports its count stands still while the clock runs, so the speed is taken
     at its last report, not now: a record written for another piece's report would otherwise
@@ -167,7 +169,15 @@ def piece_speed(piece: TaskRecord, now: float) -> float | None:
     last, done = piece.last_frames or (now, piece.frames_done)
     if done <= frames or last <= seen:
         return None
-    return (done - frames) / (last - seen)
+    first = piece.start or 0
+    return work(costs, first + frames, first + done - 1) / (last - seen)
+
+
+def rest_of(piece: TaskRecord, costs: Steps) -> float:
+    """The work left of a piece: its frames not rendered yet, weighed by what they cost."""
+    if piece.start is None or piece.end is None or piece.frames_done >= piece.frames_total:
+        return float(max(0, piece.frames_total - piece.frames_done))
+    return work(costs, piece.start + piece.frames_done, piece.end)
 
 
 class FramePool(BaseModel):
@@ -187,6 +197,7 @@ class FramePool(BaseModel):
     start_seconds: float  # what starting one render costs on Resolve, as far as the farm knows
     min_frames: int  # no piece shorter, unless that is all that is left
     speed_key: str  # codec and picture size: speeds are remembered per key
+    costs: Steps = ()  # what each frame costs to render, as far as the farm knows (`orchestrator.costs`)
     work_dir: str
     extension: str
 
@@ -197,6 +208,14 @@ class FramePool(BaseModel):
     @property
     def count(self) -> int:
         return self.end - self.start + 1
+
+    def work(self, start: int, end: int) -> float:
+        """What frames start..end cost to render (`orchestrator.costs`): their count when all are alike."""
+        return work(self.costs, start, end)
+
+    def frames_for(self, amount: float) -> int:
+        """How many of the frames left, from the next, make `amount` of work."""
+        return frames_for(self.costs, self.next, self.end, amount)
 
 
 class JobRecord(BaseModel, Generic[SpecT, PlanT]):
@@ -268,21 +287,31 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
 
         Note: a piece still starting (no frames yet) is counted at the median speed of those
         rendering, after what is left of its start; a tail copy adds no frames and is left out.
+        A pulled render weighs frames by what they cost (`orchestrator.costs`): the frames of a
+        heavy section take longer than those rendered so far.
         """
         running = [t for t in self.tasks if t.state == "running" and t.frames_total and not t.params.get("copy_of")]
-        measured = {t.name: speed for t in running if (speed := piece_speed(t, now))}
+        pool = self.frame_pool
+        costs = pool.costs if pool else ()
+        measured = {t.name: speed for t in running if (speed := piece_speed(t, now, costs))}
         if not measured:
             rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0  # the job's rate so far
             return round(left / rate, 1) if rate else None
         typical = statistics.median(measured.values())
-        starting = self.frame_pool.start_seconds if self.frame_pool else 0.0
-        longest = 0.0
+        starting = pool.start_seconds if pool else 0.0
+        longest, owed = 0.0, 0.0
         for piece in running:
             speed = measured.get(piece.name, typical)
             still_starting = 0.0 if piece.name in measured else max(0.0, starting - (now - (piece.started_at or now)))
-            longest = max(longest, still_starting + (piece.frames_total - piece.frames_done) / speed)
+            rest = rest_of(piece, costs)
+            longest, owed = max(longest, still_starting + rest / speed), owed + rest
         rate = sum(measured.get(t.name, typical) for t in running)
-        return round(max(longest, left / rate), 1)
+        if pool is None:
+            return round(max(longest, left / rate), 1)
+        untaken = pool.work(pool.next, pool.end) if pool.remaining else 0.0
+        untaken += sum(rest_of(t, costs) for t in self.tasks
+                       if t.state == "pending" and t.frames_total and not t.params.get("copy_of"))  # fmt: skip
+        return round(max(longest, (owed + untaken) / rate), 1)
 
     def frames(self) -> tuple[int, int]:
         """(frames rendered, frames to render) of the job's pieces that count frames.

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.costs import Steps
 from orchestrator.models import FramePool, JobRecord, piece_speed
 
 START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
@@ -37,6 +38,7 @@ class Sizing:
 
     speeds: Mapping[str, float] = field(default_factory=dict)
     sharing: int = 1
+    costs: Steps | None = None  # what the job's frames cost, as remembered for its timeline (None: not looked up)
 
 
 def frames_to_take(
@@ -49,42 +51,45 @@ def frames_to_take(
 ) -> int:
     """How many of the frames left `node` takes now (all of them, at the end).
 
-    `speeds` are frames per second by node (measured in this job or remembered from others);
+    `speeds` are work per second by node (measured in this job or remembered from others), and
+    the frames left are weighed by what they cost (`pool.costs`): a piece in a heavy section has
+    fewer frames;
     `nodes` the nodes that can take pieces of this job now; `busy` how many seconds each node
     still needs for the piece of this job it renders now (a node rendering the audio pass, or
     a long piece, joins the last round late and takes less); `sharing` how many jobs share the
     nodes: each has a share of the farm, so its end is further and its pieces are shorter.
     """
-    left = pool.remaining
-    if left <= 0:
+    frames = pool.remaining
+    if frames <= 0:
         return 0
     working = sorted({*nodes, node})
     mine = speeds.get(node, 0.0)
     if mine <= 0:
-        size = math.ceil(left / (UNKNOWN_SHARE * len(working)))
-        return _whole(left, max(size, pool.min_frames), pool.min_frames)
+        size = math.ceil(frames / (UNKNOWN_SHARE * len(working)))
+        return _whole(pool, max(size, pool.min_frames), pool.min_frames)
+    left = pool.work(pool.next, pool.end)
     typical = statistics.median(s for n in working if (s := speeds.get(n, 0.0)) > 0)
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
     share = 1 / max(1, sharing)
     done_at = finish_time(left, {n: share * (speeds.get(n, 0.0) or typical) for n in working}, free_at,
                           pool.start_seconds, least=LATE_JOIN * pool.start_seconds)  # fmt: skip
-    longest = max(pool.min_frames, math.floor(min(mine * pool.longest_seconds, left)))  # well inside the time limit
+    longest = max(pool.min_frames, pool.frames_for(mine * pool.longest_seconds))  # well inside the time limit
     shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
     if done_at - pool.start_seconds <= LAST_ROUND * max(pool.target_seconds, shortest):
         # The last round: what this node renders by the time the farm is done, each paying one start.
-        size = min(max(math.ceil(share * mine * (done_at - pool.start_seconds)), pool.min_frames), longest)
-        return _whole(left, size, min(pool.min_frames, size))
-    floor = max(pool.min_frames, math.ceil(mine * shortest))
-    size = min(max(math.ceil(mine * pool.target_seconds), floor), longest)
-    return _whole(left, size, min(floor, size))
+        size = min(max(pool.frames_for(share * mine * (done_at - pool.start_seconds)), pool.min_frames), longest)
+        return _whole(pool, size, min(pool.min_frames, size))
+    floor = max(pool.min_frames, pool.frames_for(mine * shortest))
+    size = min(max(pool.frames_for(mine * pool.target_seconds), floor), longest)
+    return _whole(pool, size, min(pool.min_frames, size))
 
 
 def finish_time(
-    frames: int, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float, least: float = 0.0
+    work: float, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float, least: float = 0.0
 ) -> float:
-    """Seconds from now until `frames` are rendered, each node starting one piece when it is free.
+    """Seconds from now until `work` is rendered, each node starting one piece when it is free.
 
-    Solves sum over nodes of speed x (T - free_at - start), for those that start before T, = frames.
+    Solves sum over nodes of speed x (T - free_at - start), for those that start before T, = work.
     A node busy now that would render for less than `least` seconds by then is left out.
 
     Note: leaving out a node that joins late for a sliver (the node rendering the audio pass,
@@ -92,31 +97,40 @@ def finish_time(
     the others' speed estimates left over, with a start cost of its own: it would finish last.
     """
     ready = sorted((free_at[n] + start, speeds[n], least if free_at[n] > 0 else 0.0) for n in speeds)
-    rate = backlog = 0.0  # summed speed of the nodes started so far; frames they owe for their late start
+    rate = backlog = 0.0  # summed speed of the nodes started so far; work they owe for their late start
     done_at = math.inf  # no nodes
     for begins, speed, shortest in ready:
-        joined = (frames + backlog + speed * begins) / (rate + speed)
+        joined = (work + backlog + speed * begins) / (rate + speed)
         if rate and joined <= begins + shortest:  # it would start too late to render (long enough) before the end
             break
         rate, backlog, done_at = rate + speed, backlog + speed * begins, joined
     return done_at
 
 
-def _whole(left: int, size: int, floor: int) -> int:
-    """`size`, or everything when what it would leave is too small to be worth a piece of its own."""
+def _whole(pool: FramePool, size: int, floor: int) -> int:
+    """`size` frames, or all that are left when what it would leave is too small to be worth a piece of its
+    own (fewer than `floor` frames).
+
+    Note: the floor is in frames, not in a node's seconds of work: frames after a light
+    stretch may be heavy, so a few frames can be long work (near the end, the last round
+    sizes pieces so that none is a crumb).
+    """
+    left = pool.remaining
     return left if size >= left or left - size < floor else size
 
 
 def measured_speeds(record: JobRecord[Any, Any], now: float) -> dict[str, float]:
-    """Each node's speed in this job: the piece it renders now, else the last one it finished."""
+    """Each node's speed in this job (work per second): the piece it renders now, else the last one it
+    finished."""
     speeds: dict[str, float] = {}
+    costs = record.frame_pool.costs if record.frame_pool else ()
     finished = sorted((t for t in record.tasks if t.kind == "segment" and t.state == "done" and t.node),
                       key=lambda t: t.finished_at or 0.0)  # fmt: skip
     for piece in finished:
         if piece.details.get("fps"):
             speeds[str(piece.node)] = float(piece.details["fps"])
     for piece in record.tasks:
-        if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now)):
+        if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now, costs)):
             speeds[piece.node] = speed
     return speeds
 

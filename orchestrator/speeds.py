@@ -4,7 +4,13 @@ A finished render piece records its node's speed (frames per second once its fir
 was out) and the start cost it paid, per speed key (codec and picture size: a node renders
 ProRes at 1080p at another speed than H.265 at 4K). Each new figure is blended with the
 last (an exponential average), so a node that got faster or slower is followed within a
-few pieces.
+few pieces. Speeds are work per second (`orchestrator.costs`): frames per second on frames of
+cost 1.
+
+A figure measured where the timeline's costs were not known yet (a node's first piece in a
+heavy section no other node has rendered) is provisional: it may be the section, not the
+node. The next firm figure replaces it instead of being blended with it, and costs are never
+learnt against it.
 """
 
 from __future__ import annotations
@@ -30,17 +36,43 @@ class SpeedBook:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def record(self, node: str, key: str, fps: float, start_seconds: float) -> None:
+    def record(self, node: str, key: str, fps: float, start_seconds: float, firm: bool = True) -> None:
         """Blend in one piece's figures (read-modify-write: the last writer of a node's figure wins)."""
         if fps <= 0:
             return
         field = f"{node}|{key}"
         raw = self.redis.hget(SPEEDS, field)
-        if raw:
-            old = json.loads(raw)
-            fps = BLEND * fps + (1 - BLEND) * float(old["fps"])
+        old = json.loads(raw) if raw else None
+        if old is not None and (firm or not old.get("firm", True)):  # a firm figure replaces a provisional one
+            weight = BLEND if old.get("firm", True) == firm else 1.0
+            fps = weight * fps + (1 - weight) * float(old["fps"])
+            start_seconds = weight * start_seconds + (1 - weight) * float(old["start"])
+        elif old is not None:  # a provisional figure after a firm one: the firm one stands, the start cost is news
+            fps, firm = float(old["fps"]), True
             start_seconds = BLEND * start_seconds + (1 - BLEND) * float(old["start"])
-        self.redis.hset(SPEEDS, field, json.dumps({"fps": round(fps, 3), "start": round(start_seconds, 3)}))
+        figures = {"fps": round(fps, 3), "start": round(start_seconds, 3), "firm": firm}
+        self.redis.hset(SPEEDS, field, json.dumps(figures))
+
+    def revise(self, node: str, key: str, fps: float) -> None:
+        """Replace `node`'s provisional speed at `key` with `fps` (still provisional); a firm one stands."""
+        field = f"{node}|{key}"
+        raw = self.redis.hget(SPEEDS, field)
+        figures = json.loads(raw) if raw else None
+        if figures is not None and not figures.get("firm", True) and fps > 0:
+            self.redis.hset(SPEEDS, field, json.dumps({**figures, "fps": round(fps, 3)}))
+
+    def has_firm(self, key: str) -> bool:
+        """Whether any node has a firm speed at `key`."""
+        return any(
+            str(field).endswith(f"|{key}") and json.loads(raw).get("firm", True)
+            for field, raw in self.redis.hscan_iter(SPEEDS, match=f"*|{key}")
+        )
+
+    def firm_speed(self, node: str, key: str) -> float | None:
+        """`node`'s speed at `key` when it is firm (measured where the costs were known); else None."""
+        raw = self.redis.hget(SPEEDS, f"{node}|{key}")
+        figures = json.loads(raw) if raw else {}
+        return float(figures["fps"]) if figures.get("firm", True) and "fps" in figures else None
 
     def speeds(self, nodes: Iterable[str], key: str) -> dict[str, float]:
         """Frames per second of each of `nodes` that has rendered `key` before."""

@@ -10,6 +10,7 @@ from typing import Any
 from celery import Task
 
 from orchestrator import lifecycle
+from orchestrator.costs import StretchClock
 from orchestrator.locks import PieceLocks
 from tasks.runtime import runtime
 
@@ -37,6 +38,7 @@ class Reporter:
         self.began = 0.0  # when the render started: its first status poll follows it at once
         self.first_frames: tuple[float, int] | None = None  # when the first frames were seen, and how many
         self.last_frames: tuple[float, int] | None = None  # when frames were last counted, and how many
+        self.clock: StretchClock | None = None  # where a render's time went along the timeline, when kept
 
     def speed(self, frames: int, ended: float) -> tuple[float, float]:
         """(frames per second once frames came out, seconds before the first one did) of a finished render."""
@@ -58,6 +60,8 @@ class Reporter:
             self.first_frames = (time.monotonic(), done)
         if done:
             self.last_frames = (time.monotonic(), done)
+            if self.clock is not None:
+                self.clock.count(self.last_frames[0], done)
         said = (status.get("status"), status.get("error"))
         if said != self._said:  # what Resolve says, into the piece's log when it changes
             self._said = said

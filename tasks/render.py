@@ -21,6 +21,7 @@ from celery import Task, shared_task
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
 from orchestrator import metrics
+from orchestrator.costs import StretchClock
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
@@ -123,6 +124,7 @@ class RenderPiece(ResolvePiece):
         folder = generation_dir(run.record.plan.work_dir, run.record.generation)
         output = folder / planned.name
         reporter = Reporter(run.task, run.job_id, piece.name)
+        reporter.clock = None if self.audio_only else StretchClock(piece.start)
         attempt = f"{output.stem}.{str(run.task.request.id)[:8]}-{piece.attempts}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,7 @@ class RenderPiece(ResolvePiece):
                     progress=reporter, cancel=reporter.cancel,
                 )  # fmt: skip
             fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
+            fps, firm = self._learn(run, reporter, fps)
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
             digest = None if self.audio_only else _check_range(rendered, frames)
@@ -147,7 +150,8 @@ class RenderPiece(ResolvePiece):
             _remove_attempt(folder, attempt)
             measured = reporter.speed_so_far()
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
-                runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, *measured)
+                fps, firm = self._learn(run, reporter, measured[0])
+                runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, fps, measured[1], firm)
             raise PieceCancelled(reporter.why or "stopped in Resolve") from None
         except BaseException:
             _remove_attempt(folder, attempt)
@@ -155,7 +159,8 @@ class RenderPiece(ResolvePiece):
         if not self.audio_only:
             metrics.record_render(runtime.farm().redis, runtime.node, frames, result.seconds)
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
-                                   "fps": round(fps, 3), "start_seconds": round(start_seconds, 3)}  # fmt: skip
+                                   "fps": round(fps, 3), "start_seconds": round(start_seconds, 3),
+                                   "firm": firm}  # fmt: skip
         if digest is not None:
             details["video"] = digest  # what the stitch proves the joined file holds for this piece
         return PieceResult(output=made, frames=0 if self.audio_only else frames, details=details)
@@ -164,7 +169,34 @@ class RenderPiece(ResolvePiece):
         fps = result.details.get("fps")
         if fps and record.plan.speed_key:
             key = record.plan.speed_key + (AUDIO_KEY if self.audio_only else "")
-            runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"])
+            firm = bool(result.details.get("firm", True))
+            runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm)
+
+    def _learn(self, run: PieceRun, reporter: Reporter, fps: float) -> tuple[float, bool]:
+        """Teach the farm what the stretches this render went through cost; return how fast this node rendered
+        (work per second; `fps` is its frames per second) and whether that figure is firm (`SpeedBook`).
+
+        The costs are learnt against the node's firm speed from before this render; its speed is
+        measured over the stretches whose costs were known before it. Where none were, a node
+        with a firm speed keeps it; the farm's first figures for this kind of render define the
+        unit (frames per second); any other node gets its frames per second, provisionally.
+
+        Note: neither is learnt from the other's figure of this same render, so a heavy stretch
+        is not mistaken for a slow node, nor a slow node for a heavy stretch.
+        """
+        plan, farm, clock = run.record.plan, runtime.farm(), reporter.clock
+        if self.audio_only or not plan.cost_key or clock is None or not clock.times:
+            return fps, True
+        known = farm.costs.known(plan.cost_key, clock.times)
+        before = farm.speeds.firm_speed(runtime.node, plan.speed_key)
+        if before:
+            farm.costs.learn(plan.cost_key, clock.times, before)
+        seconds = sum(clock.times[stretch][1] for stretch in known)
+        if seconds > 0:
+            return sum(clock.times[stretch][0] * cost for stretch, cost in known.items()) / seconds, True
+        if before:
+            return before, True
+        return fps, not farm.speeds.has_firm(plan.speed_key)
 
     def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
         """For a pulled render: speeds measured in this job, else remembered from others; each node's speed
@@ -175,7 +207,9 @@ class RenderPiece(ResolvePiece):
         book, key, names = farm.speeds, record.frame_pool.speed_key, [*nodes, runtime.node]
         audio = {f"{node}{AUDIO_KEY}": fps for node, fps in book.speeds(names, key + AUDIO_KEY).items()}
         speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
-        return Sizing(speeds, sharing=max(1, farm.store.pulling(record.priority)))
+        pool = record.frame_pool
+        costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end) if record.plan.cost_key else None
+        return Sizing(speeds, sharing=max(1, farm.store.pulling(record.priority)), costs=costs)
 
     def _format(self, spec: RenderSpec) -> tuple[str | None, str | None, str | None]:
         if self.audio_only:

@@ -23,6 +23,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from orchestrator import metrics
+from orchestrator.costs import work
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
@@ -66,6 +67,7 @@ class StitchPiece(PieceTask):
         if record.state == "succeeded":
             shutil.rmtree(record.plan.work_dir, ignore_errors=True)
             metrics.record_stitch(runtime.farm().redis, float(result.details["seconds"]))
+            revise_speeds(record)
 
     def after_stale(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         # Cancelled while joining: the job does not want this file. A job that succeeded meanwhile
@@ -73,6 +75,32 @@ class StitchPiece(PieceTask):
         if result.output and record.state != "succeeded":
             with contextlib.suppress(FileNotFoundError):
                 Path(result.output).unlink()
+
+
+def revise_speeds(record: JobRecord[Any, Any]) -> None:
+    """Once a render is over, a node whose speed in it stayed provisional (it rendered only stretches of
+    unknown cost: `tasks.render.RenderPiece._learn`) gets it again from its pieces' frames per second,
+    weighed by the costs the farm knows now that all pieces taught theirs.
+
+    Note: a stretch still unknown is taken to cost what the nearest known one does; the figure
+    stays provisional until the node renders where costs are known.
+    """
+    plan, farm = record.plan, runtime.farm()
+    if not plan.cost_key:
+        return
+    spent: dict[str, list[float]] = {}  # node -> [work, seconds]
+    for piece in record.tasks:
+        fps = piece.details.get("fps")
+        if piece.kind != "segment" or piece.state != "done" or piece.details.get("firm", True) or not fps:
+            continue
+        first, last = (int(x) for x in str(piece.details["range"]).split(".."))
+        steps = farm.costs.steps(plan.cost_key, first, last)
+        node = str(piece.details["rendered_by"]).rpartition(" on ")[2] if "rendered_by" in piece.details else piece.node
+        entry = spent.setdefault(str(node), [0.0, 0.0])  # (a copy that won rendered it on its own node)
+        entry[0] += work(steps, first, last)
+        entry[1] += (last - first + 1) / float(fps)
+    for node, (done, seconds) in spent.items():
+        farm.speeds.revise(node, plan.speed_key, done / seconds)
 
 
 def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from orchestrator import kinds
+from orchestrator.costs import cost_key
 from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
 from orchestrator.models import FramePool, FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
@@ -165,6 +166,7 @@ class RenderPlan(BaseModel):
     audio: bool = True
     pulled: bool = False  # free nodes take ranges as they come (`segments` is then how many could at once)
     speed_key: str = ""  # what this render's speed is remembered by (codec and picture size)
+    cost_key: str = ""  # what its costs along the timeline are remembered by (`orchestrator.costs`)
     sequence: Sequence | None = None  # an image sequence: its folder and Resolve's names of its frames
 
 
@@ -297,6 +299,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
                 longest_seconds=settings.render_time_limit / 2,
                 start_seconds=farm.speeds.start_seconds(key) or settings.render_start_seconds,
                 min_frames=settings.min_segment_frames, speed_key=key, work_dir=str(work_dir),
+                costs=farm.costs.steps(cost_key(spec.project, spec.timeline, key), start, end),
                 extension=extension(spec),
             )  # fmt: skip
         else:
@@ -311,7 +314,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             stitch="check" if seq else "move" if single else ("copy" if spec.joins_by_copy else "reencode"),
             work_dir=str(work_dir), output=seq.pattern if seq else str(output_dir / output_name), eligible_nodes=live,
             known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
-            speed_key=key, sequence=seq,
+            speed_key=key, cost_key=cost_key(spec.project, spec.timeline, key), sequence=seq,
         )  # fmt: skip
         return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, frame_pool=pool)
 

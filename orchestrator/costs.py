@@ -1,0 +1,150 @@
+"""How much work each stretch of a timeline is to render, remembered per timeline across jobs.
+
+Render speed varies along a timeline: a graded or effects-heavy section renders several
+times slower than a plain one, so frames are not all alike. Here each frame has a cost, and
+a node renders cost at its speed: the speed book's figures are work per second, that is
+frames per second on frames of cost 1. A finished piece tells, from its progress over time,
+how long each stretch of `BIN` frames it rendered took on its node; that time per frame,
+times the node's speed, is the stretch's cost. Each new figure is blended with the last.
+
+A job carries the costs of its range as steps (`Steps`: from each frame on, this cost), at
+most `MAX_STEPS` of them, so that its record stays small however long the timeline.
+
+Note: the unit is whatever the first pieces measured: costs are learnt against speeds and
+speeds against costs, so only their ratio means anything. A stretch never rendered costs what
+the nearest one rendered did (sections of a timeline run long); a timeline never rendered
+costs 1 a frame throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import redis
+
+COSTS = "rf:costs"  # one hash per timeline and speed key: stretch number -> cost
+BIN = 48  # frames per stretch (2 s at 24 frames per second)
+BLEND = 0.5  # weight of the newest figure
+MAX_STEPS = 64  # steps a job's record carries at most
+SAME = 0.05  # neighbouring steps closer than this (relative) are one
+KEEP_SECONDS = 90 * 24 * 3600  # a timeline not rendered for this long is forgotten
+
+Steps = tuple[tuple[int, float], ...]  # ((first frame, cost of each frame from there on), ...), sorted
+
+
+def cost_key(project: str, timeline: str, speed_key: str) -> str:
+    """What costs are remembered by: the timeline, and what it is rendered as (codec and picture size)."""
+    return f"{project}/{timeline}|{speed_key}"
+
+
+def _spans(steps: Steps, start: int, end: int) -> Iterable[tuple[int, int, float]]:
+    """(first, last, cost) of the runs of equal cost that make up start..end (inclusive)."""
+    cost, at = 1.0, start
+    for frame, value in steps:
+        if frame > end:
+            break
+        if frame > at:
+            yield at, frame - 1, cost
+            at = frame
+        cost = value
+    if at <= end:
+        yield at, end, cost
+
+
+def work(steps: Steps, start: int, end: int) -> float:
+    """The cost of rendering frames start..end (inclusive): their count when nothing is known."""
+    return sum((last - first + 1) * cost for first, last, cost in _spans(steps, start, end))
+
+
+def frames_for(steps: Steps, start: int, end: int, amount: float) -> int:
+    """How many frames from `start` (at most up to `end`) make `amount` of work: at least one."""
+    taken = 0
+    for first, last, cost in _spans(steps, start, end):
+        span = last - first + 1
+        if amount <= span * cost:
+            return max(1, taken + math.ceil(amount / cost - 1e-9))
+        taken, amount = taken + span, amount - span * cost
+    return max(1, taken)
+
+
+class StretchClock:
+    """Where the time of one render went, stretch by stretch, from its progress: seconds and frames per stretch.
+
+    Note: only time after the first frame counts (the start cost is not the frames'), and an
+    interval between two counts is spread evenly over the frames it saw finish.
+    """
+
+    def __init__(self, first_frame: int) -> None:
+        self.first_frame = first_frame
+        self.times: dict[int, list[float]] = {}  # stretch -> [frames, seconds]
+        self._last: tuple[float, int] | None = None
+
+    def count(self, at: float, done: int) -> None:
+        """`done` frames were finished at time `at` (seconds, any clock)."""
+        if self._last is not None and done > self._last[1] and at > self._last[0]:
+            seconds = (at - self._last[0]) / (done - self._last[1])
+            for frame in range(self.first_frame + self._last[1], self.first_frame + done):
+                entry = self.times.setdefault(frame // BIN, [0.0, 0.0])
+                entry[0] += 1
+                entry[1] += seconds
+        if self._last is None or done > self._last[1]:
+            self._last = (at, done)
+
+
+class CostBook:
+    """Each timeline's cost per stretch, in Redis (one hash per timeline and speed key)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def learn(self, key: str, times: dict[int, list[float]], speed: float) -> None:
+        """Blend in what one render on a node of `speed` (work per second) measured (`StretchClock.times`).
+
+        Note: `speed` must be the node's speed from before this render: its speed after is
+        measured with the costs learnt here.
+        """
+        measured = {stretch: seconds / frames * speed for stretch, (frames, seconds) in times.items() if frames}
+        if speed <= 0 or not measured:
+            return
+        name = f"{COSTS}:{key}"
+        stretches = sorted(measured)
+        old = dict(zip(stretches, self.redis.hmget(name, [str(s) for s in stretches]), strict=True))
+        blended = {}
+        for stretch, cost in measured.items():
+            weight = BLEND * min(1.0, times[stretch][0] / BIN)  # a stretch seen in part counts for less
+            before = float(old[stretch]) if old[stretch] else None
+            blended[str(stretch)] = round(cost if before is None else weight * cost + (1 - weight) * before, 4)
+        pipe = self.redis.pipeline()
+        pipe.hset(name, mapping=blended)
+        pipe.expire(name, KEEP_SECONDS)
+        pipe.execute()
+
+    def known(self, key: str, stretches: Iterable[int]) -> dict[int, float]:
+        """The costs known of `stretches` (those never rendered are left out)."""
+        wanted = sorted(stretches)
+        raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in wanted]) if wanted else []
+        return {stretch: float(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
+
+    def steps(self, key: str, start: int, end: int) -> Steps:
+        """The costs of frames start..end as at most `MAX_STEPS` steps; () when none is known (all cost 1)."""
+        first, last = start // BIN, end // BIN
+        raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in range(first, last + 1)])
+        if not any(raws):
+            return ()
+        costs = _filled([float(raw) if raw else None for raw in raws])
+        group = math.ceil(len(costs) / MAX_STEPS)  # stretches per step
+        steps: list[tuple[int, float]] = []
+        for at in range(0, len(costs), group):
+            frames = [max(start, (first + i) * BIN) for i in range(at, min(at + group, len(costs)))]
+            cost = sum(costs[at : at + group]) / len(frames)
+            if not steps or abs(cost - steps[-1][1]) > SAME * steps[-1][1]:
+                steps.append((frames[0], round(cost, 4)))
+        return tuple(steps)
+
+
+def _filled(costs: list[float | None]) -> list[float]:
+    """Each unknown cost (None) as the nearest known one's (the earlier one on a tie); at least one is known."""
+    known = [i for i, cost in enumerate(costs) if cost is not None]
+    return [cost if cost is not None else costs[min(known, key=lambda k: abs(k - i))] or 1.0
+            for i, cost in enumerate(costs)]  # fmt: skip

@@ -1,0 +1,125 @@
+"""What a timeline's stretches cost to render, and the speeds learnt with them.
+
+In memory: work and frames over cost steps, where a render's time went stretch by stretch,
+pieces and ETAs weighed by cost. Against a real (embedded) Redis: the cost book and the speed
+book, whose firm and provisional figures keep a heavy stretch from being taken for a slow node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from farm_helpers import farm_env
+from test_pulled import pool
+
+from orchestrator.costs import BIN, CostBook, StretchClock, frames_for, work
+from orchestrator.kinds.render import RenderJob, RenderSpec
+from orchestrator.models import TaskRecord
+from orchestrator.sizing import frames_to_take
+from orchestrator.speeds import SpeedBook
+
+HEAVY = ((1000, 1.0), (2440, 4.0))  # 2,880 frames from 1000: the second half costs 4 a frame
+
+
+def test_work_and_frames_follow_the_steps() -> None:
+    assert work((), 10, 19) == 10  # nothing known: a frame is a frame
+    assert work(HEAVY, 2430, 2449) == 10 * 1 + 10 * 4
+    assert work(((2000, 3.0),), 1990, 2009) == 10 * 1 + 10 * 3  # before the first step a frame costs 1
+    assert frames_for(HEAVY, 2430, 3879, 50.0) == 20  # ten light frames, then ten heavy ones
+    assert frames_for(HEAVY, 2430, 3879, 51.0) == 21  # a part of a frame is a frame
+    assert frames_for(HEAVY, 3870, 3879, 1e9) == 10  # never past the end
+    assert frames_for(HEAVY, 1000, 3879, 0.0) == 1  # at least one
+
+
+def test_a_render_time_is_spread_over_the_stretches_it_went_through_after_its_first_frame() -> None:
+    clock = StretchClock(first_frame=BIN - 10)
+    clock.count(100.0, 5)  # the first frames: whatever came before was the start
+    clock.count(101.0, 15)  # frames BIN-5 .. BIN+4: half in stretch 0, half in stretch 1
+    clock.count(101.0, 20)  # no time passed: nothing to spread
+    clock.count(103.0, 25)  # five frames of stretch 1 took two seconds
+    assert clock.times == {0: [5, 0.5], 1: [10, 2.5]}
+
+
+def test_a_heavy_section_gives_a_node_fewer_frames_and_leaves_no_heavy_crumb_behind() -> None:
+    even, heavy = pool(frames=28800, target=4.0), pool(frames=28800, target=4.0)
+    heavy.costs = ((1000, 1.0), (15400, 4.0))
+    heavy.next = even.next = 15400  # far from the end: a piece of 8 s of work (a start of 2 s is at most 20 %)
+    assert frames_to_take(even, "n", {"n": 60.0}, ["n", "m"]) == 8 * 60
+    assert frames_to_take(heavy, "n", {"n": 60.0}, ["n", "m"]) == 8 * 60 // 4
+    # 1,552 light frames of the fast node's 8 s leave 1,328 heavy ones behind: fewer frames than a piece,
+    # but far more work than one; it is not swallowed as a crumb.
+    first = pool(target=4.0, start=2.0)
+    first.costs = ((1000, 1.0), (2440, 4.0))
+    speeds = {"n1": 30.0, "n2": 15.0, "n3": 114.0, "n4": 236.0}
+    assert frames_to_take(first, "n4", speeds, list(speeds), {"n2": 3.0}) < 2880 // 2 + 200
+
+
+def test_the_eta_weighs_the_frames_left_by_what_they_cost() -> None:
+    spec = RenderSpec(project="p", timeline="t")
+    plan = _plan()
+    frames = pool(frames=2880)
+    frames.next = 2440  # the light half taken, the heavy half left
+    record = RenderJob(kind="render", spec=spec, plan=plan, state="running", started_at=0.0, frame_pool=frames,
+                       tasks=[TaskRecord(name="a", kind="segment", state="running", start=2340, end=2439,
+                                         frames_total=100, frames_done=50, first_frames=(0.0, 10),
+                                         last_frames=(4.0, 50))])  # fmt: skip
+    record.refresh_progress(now=4.0)
+    even = record.eta_seconds
+    assert even == pytest.approx((50 + 1440) / 10, rel=0.01)  # 10 frames/s, all alike
+    frames.costs = HEAVY
+    record.refresh_progress(now=4.0)
+    assert record.eta_seconds == pytest.approx((50 + 4 * 1440) / 10, rel=0.01)
+
+
+def _plan():
+    from test_units import _plan as plan
+
+    return plan()
+
+
+@pytest.fixture
+def books(tmp_path: Path) -> Iterator[tuple[CostBook, SpeedBook]]:
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+    from orchestrator.store import connect
+
+    with farm_env(tmp_path):
+        server = EmbeddedRedis(FarmSettings())
+        try:
+            client = connect(server.start())
+            yield CostBook(client), SpeedBook(client)
+        finally:
+            server.stop()
+
+
+def test_costs_are_learnt_against_a_speed_blended_and_read_back_as_few_steps(books) -> None:
+    costs, _ = books
+    assert costs.steps("T", 0, 10 * BIN - 1) == ()  # never rendered: every frame costs 1
+    times = {s: [float(BIN), BIN / 60.0] for s in range(5)} | {s: [float(BIN), 4 * BIN / 60.0] for s in range(5, 10)}
+    costs.learn("T", times, speed=60.0)
+    assert costs.steps("T", 0, 10 * BIN - 1) == ((0, 1.0), (5 * BIN, 4.0))
+    assert costs.known("T", [4, 5, 11]) == {4: 1.0, 5: 4.0}
+    costs.learn("T", {5: [float(BIN), 2 * BIN / 60.0]}, speed=60.0)  # stretch 5 now measured at 2: blended
+    assert costs.known("T", [5]) == {5: 3.0}
+    costs.learn("T", {5: [BIN / 2, BIN / 60.0]}, speed=60.0)  # half a stretch seen counts half as much
+    assert costs.known("T", [5]) == {5: pytest.approx(3.0 * 0.75 + 2.0 * 0.25)}
+    # A stretch never rendered costs what its nearest rendered neighbour does.
+    assert costs.steps("T", 8 * BIN, 14 * BIN - 1) == ((8 * BIN, 4.0),)
+
+
+def test_a_provisional_speed_gives_way_to_the_next_firm_one_and_never_overrides_a_firm_one(books) -> None:
+    _, speeds = books
+    speeds.record("n2", "k", 15.0, 2.0, firm=False)  # its first piece, in a heavy stretch nobody had measured
+    assert speeds.speeds(["n2"], "k") == {"n2": 15.0} and speeds.firm_speed("n2", "k") is None
+    assert not speeds.has_firm("k")
+    speeds.revise("n2", "k", 55.0)  # the job over, its stretches' costs known: its frames weighed again
+    assert speeds.speeds(["n2"], "k") == {"n2": 55.0} and speeds.firm_speed("n2", "k") is None
+    speeds.record("n2", "k", 60.0, 2.0)  # measured where costs were known: replaces, not blended
+    assert speeds.firm_speed("n2", "k") == 60.0 and speeds.has_firm("k")
+    speeds.record("n2", "k", 15.0, 4.0, firm=False)  # a provisional figure after a firm one changes no speed
+    speeds.revise("n2", "k", 10.0)
+    assert speeds.firm_speed("n2", "k") == 60.0 and speeds.start_seconds("k") == 3.0
+    speeds.record("n2", "k", 40.0, 3.0)  # firm after firm: blended
+    assert speeds.firm_speed("n2", "k") == 50.0
