@@ -33,6 +33,7 @@ from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 SESSION_LOST = (HelperDied, CallTimeout, ConnectError)  # failures after which the session is dropped
+FIRM_SECONDS = 2.0  # a render counted frames for at least this long before its speed and costs are trusted
 
 
 def generation_dir(work_dir: str, generation: int) -> Path:
@@ -182,11 +183,16 @@ class RenderPiece(ResolvePiece):
         unit (frames per second); any other node gets its frames per second, provisionally.
 
         Note: neither is learnt from the other's figure of this same render, so a heavy stretch
-        is not mistaken for a slow node, nor a slow node for a heavy stretch.
+        is not mistaken for a slow node, nor a slow node for a heavy stretch. A render that
+        counted frames for less than `FIRM_SECONDS` teaches nothing and its speed is
+        provisional: over a second or so, a late status poll on a busy host is a large error,
+        and a wrong firm speed would teach wrong costs to every node after it.
         """
         plan, farm, clock = run.record.plan, runtime.farm(), reporter.clock
         if self.audio_only or not plan.cost_key or clock is None or not clock.times:
             return fps, True
+        if sum(seconds for _, seconds in clock.times.values()) < FIRM_SECONDS:
+            return fps, False
         known = farm.costs.known(plan.cost_key, clock.times)
         before = farm.speeds.firm_speed(runtime.node, plan.speed_key)
         if before:
