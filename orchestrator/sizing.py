@@ -7,7 +7,9 @@ time the farm as a whole is done, so that all finish together, in pieces that ge
 as the end nears (weighted factoring). No piece is so short that starting it (seconds on
 Resolve) is a large part of it; none leaves behind a crumb too small to be worth a start of
 its own; none is expected to take more than half the render time limit. A node whose speed
-is not known yet takes a small first piece, and is measured.
+is not known yet takes a small first piece, and is measured. Speeds are work per second and
+frames are weighed by what they cost (`orchestrator.costs`): a node takes fewer frames of a
+heavy section than of a light one.
 """
 
 from __future__ import annotations
