@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord, rest_of
-from orchestrator.sizing import Sizing, audio_speed, frames_to_take
+from orchestrator.sizing import Sizing, audio_speed, frames_to_take, share_of
 
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
 COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
@@ -193,8 +193,14 @@ def _take_frames(
     assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
     if sizing.costs is not None:  # what the farm learnt of the timeline's costs since the job was compiled
         pool.costs = sizing.costs
-    busy = _busy(record, sizing.speeds, now)
-    size = frames_to_take(pool, node, sizing.speeds, nodes, busy, sizing.sharing)
+    holding = [t.node for t in record.tasks if t.state == "running" and t.node and t.kind in ("segment", "audio")]
+    leave, nodes = share_of(holding, node, nodes, sizing.held, sizing.rivals)
+    if leave:  # back in the queue: this node takes the next message, a rival's
+        _new_message(piece)
+        return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",
+                       send=[Send(piece.name)])  # fmt: skip
+    busy = {**sizing.elsewhere, **_busy(record, sizing.speeds, now)}  # (a node works for one job at a time)
+    size = frames_to_take(pool, node, sizing.speeds, nodes, busy)
     if size:
         number = int(piece.name.rpartition(" ")[2])
         piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size
@@ -363,7 +369,7 @@ def claim(
             return Outcome("move", f"{node} failed it before", send=[Send(name, other)], lost_on=outcome.lost_on)
     if piece.params.get("open"):
         took = _take_frames(record, piece, node, sizing or Sizing(), candidates, now)
-        if took is not None and took.verdict == "skip":
+        if took is not None and took.verdict in ("skip", "move"):
             return took
         if took is not None:
             outcome.send, outcome.revoke = took.send, took.revoke

@@ -62,12 +62,17 @@ def queue_for(placement: Placement, node: str | None = None) -> str:
 def worker_queues(
     node: str, tags: list[str], resolve: bool = True, post: bool = False, transcode: bool = False
 ) -> list[str]:
-    """Every queue a worker of this node listens on."""
+    """Every queue a worker of this node listens on, in the order it looks at them.
+
+    Note: the broker reads the queues in this order (`queue_order_strategy: priority`): what
+    was sent to this node alone (the audio pass meant for it, a piece moved or copied to it)
+    comes before the pools, or a busy pool would starve it until the job's end.
+    """
     queues: list[str] = []
     if resolve:
-        queues += [*(queue(p) for p in RESOLVE_POOLS), node_queue(node), *(tag_queue(t) for t in tags)]
+        queues += [node_queue(node), *(tag_queue(t) for t in tags), *(queue(p) for p in RESOLVE_POOLS)]
     if transcode:
-        queues += [TRANSCODE] + ([] if resolve else [node_queue(node)])
+        queues += ([] if resolve else [node_queue(node)]) + [TRANSCODE]
     if post:
         queues.append(POST)
     return queues

@@ -1,7 +1,8 @@
 """How many frames a free node takes from a pulled render: sized by its speed, shrinking toward the end.
 
-Far from the end a node takes what it renders in the target piece duration. Near it (when
-the frames no piece has taken would keep the farm busy for less than about twice that, each
+Far from the end a node takes what it renders in about the target piece duration: between
+it and twice it, so that the rounds left to the end are of even length. Near it (when the
+frames no piece has taken would keep the farm busy for less than about twice that, each
 node joining when the piece it renders now is done), each node takes what it renders by the
 time the farm as a whole is done, so that all finish together, in pieces that get smaller
 as the end nears (weighted factoring). No piece is so short that starting it (seconds on
@@ -32,15 +33,19 @@ LATE_JOIN = 2.0  # a busy node joins the last round only for at least this many 
 
 @dataclass(frozen=True)
 class Sizing:
-    """What a pulled piece is sized (or a copy decided) by: the nodes' frames per second, and how many
-    pulled renders of the same priority share the nodes now (each gets its share of the farm).
+    """What a pulled piece is sized (or a copy decided) by: the nodes' speeds, the costs along the timeline,
+    and who else works on the farm now.
 
-    Note: speeds of the audio pass are among `speeds` as `<node>/audio`.
+    Note: speeds of the audio pass are among `speeds` as `<node>/audio`. `held` and `rivals`
+    are read from the records of the other pulled renders of the job's priority before the
+    claim: a node that took a piece of one of them since is seen at the next claim.
     """
 
     speeds: Mapping[str, float] = field(default_factory=dict)
-    sharing: int = 1
     costs: Steps | None = None  # what the job's frames cost, as remembered for its timeline (None: not looked up)
+    held: Mapping[str, str] = field(default_factory=dict)  # node -> the rival job it renders for now
+    rivals: Mapping[str, int] = field(default_factory=dict)  # other pulled jobs of this priority -> nodes they hold
+    elsewhere: Mapping[str, float] = field(default_factory=dict)  # node -> seconds it still renders for another job
 
 
 def frames_to_take(
@@ -49,7 +54,6 @@ def frames_to_take(
     speeds: Mapping[str, float],
     nodes: Sequence[str],
     busy: Mapping[str, float] | None = None,
-    sharing: int = 1,
 ) -> int:
     """How many of the frames left `node` takes now (all of them, at the end).
 
@@ -58,8 +62,7 @@ def frames_to_take(
     fewer frames;
     `nodes` the nodes that can take pieces of this job now; `busy` how many seconds each node
     still needs for the piece of this job it renders now (a node rendering the audio pass, or
-    a long piece, joins the last round late and takes less); `sharing` how many jobs share the
-    nodes: each has a share of the farm, so its end is further and its pieces are shorter.
+    a long piece, joins the last round late and takes less).
     """
     frames = pool.remaining
     if frames <= 0:
@@ -72,18 +75,46 @@ def frames_to_take(
     left = pool.work(pool.next, pool.end)
     typical = statistics.median(s for n in working if (s := speeds.get(n, 0.0)) > 0)
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
-    share = 1 / max(1, sharing)
-    done_at = finish_time(left, {n: share * (speeds.get(n, 0.0) or typical) for n in working}, free_at,
+    done_at = finish_time(left, {n: speeds.get(n, 0.0) or typical for n in working}, free_at,
                           pool.start_seconds, least=LATE_JOIN * pool.start_seconds)  # fmt: skip
     longest = max(pool.min_frames, pool.frames_for(mine * pool.longest_seconds))  # well inside the time limit
     shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
-    if done_at - pool.start_seconds <= LAST_ROUND * max(pool.target_seconds, shortest):
+    rendering = done_at - pool.start_seconds  # seconds each node renders from now to the end
+    piece = max(pool.target_seconds, shortest)
+    if rendering <= LAST_ROUND * piece:
         # The last round: what this node renders by the time the farm is done, each paying one start.
-        size = min(max(pool.frames_for(share * mine * (done_at - pool.start_seconds)), pool.min_frames), longest)
+        size = min(max(pool.frames_for(mine * rendering), pool.min_frames), longest)
         return _whole(pool, size, min(pool.min_frames, size))
-    floor = max(pool.min_frames, pool.frames_for(mine * shortest))
-    size = min(max(pool.frames_for(mine * pool.target_seconds), floor), longest)
+    # Rounds of even length up to the end, each between one and LAST_ROUND pieces long: a fixed
+    # piece, then a last round just over the limit, would cost a start more for the same work.
+    seconds = rendering / math.ceil(rendering / (LAST_ROUND * piece))
+    size = min(max(pool.frames_for(mine * seconds), pool.min_frames), longest)
     return _whole(pool, size, min(pool.min_frames, size))
+
+
+def share_of(
+    holding: Sequence[str], node: str, candidates: Sequence[str], held: Mapping[str, str], rivals: Mapping[str, int]
+) -> tuple[bool, list[str]]:
+    """(whether this job should leave `node` to a rival, the nodes its pieces are sized for).
+
+    `holding` are the nodes rendering this job's pieces now (`node` aside), `candidates` the
+    live nodes that could take them. Jobs of one priority share the nodes: each holds about
+    its share (the nodes over the jobs), and a job at its share leaves a free node to a rival
+    under its own. A job's pieces are sized for the nodes it holds and will hold: its own, the
+    free ones up to its share, never those rendering for a rival.
+
+    Note: sized for all nodes, two jobs would each cut pieces for the whole farm and take
+    turns on every node, paying a start each time; sized for their share, each keeps its
+    nodes and finishes when the fair-share ideal says.
+    """
+    pool = sorted({*candidates, node})
+    fair = len(pool) / (1 + len(rivals))
+    mine = sorted(set(holding) - {node})
+    if rivals and len(mine) >= math.ceil(fair) and min(rivals.values()) < math.floor(fair):
+        return True, mine
+    free = [n for n in pool if n not in held and n not in mine and n != node]
+    room = max(0, math.ceil(fair) - len(mine) - 1) if rivals else len(free)
+    return False, [*mine, node, *free[:room]]
 
 
 def finish_time(

@@ -242,9 +242,9 @@ class JobStore:
             self.redis.srem(ACTIVE, *gone)
         return [parse(raw) for raw in raws if raw is not None]
 
-    def pulling(self, priority: int) -> int:
-        """How many pulled renders of this priority still have frames to hand out: the jobs that share the nodes."""
-        return int(self.redis.scard(pulling_key(priority)))
+    def pulling_ids(self, priority: int) -> builtins.list[str]:
+        """The ids of the pulled renders of this priority that still have frames to hand out."""
+        return sorted(self.redis.smembers(pulling_key(priority)))
 
     def waiting_for(self, job_id: str) -> builtins.list[str]:
         """The ids of the jobs waiting for job `job_id` to finish."""

@@ -13,7 +13,7 @@ named moments, as Dramatiq's middleware does:
 | `after_done(run, result, record)` | the piece is recorded done |
 | `after_stale(run, result, record)` | the work finished but the record no longer wanted it (undo what it made) |
 | `after_failure(run, exc)` | an attempt failed, before it is recorded |
-| `sizing(record, name, nodes)` | before the claim and the report: speeds and sharing, for pieces sized or copied |
+| `sizing(record, name, nodes)` | before the claim and the report: speeds, costs, other jobs (pieces sized, copied) |
 """
 
 from __future__ import annotations

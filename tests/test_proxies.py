@@ -299,7 +299,7 @@ def test_transcode_pieces_have_a_queue_of_their_own_and_nodes_without_resolve_li
 
     assert routing.queue_for(Placement(pool="transcode")) == "v1.transcode"
     assert routing.queue_for(Placement(pool="transcode"), node="tc-1") == "v1.node.tc-1"  # a retry sent to a node
-    assert routing.worker_queues("tc-1", ["gpu"], resolve=False, transcode=True) == ["v1.transcode", "v1.node.tc-1"]
-    assert routing.worker_queues("bay-1", [], transcode=True) == [
-        "v1.render", "v1.edit", "v1.node.bay-1", "v1.transcode",
-    ]  # fmt: skip
+    assert routing.worker_queues("tc-1", ["gpu"], resolve=False, transcode=True) == ["v1.node.tc-1", "v1.transcode"]
+    assert routing.worker_queues("bay-1", ["gpu"], transcode=True) == [
+        "v1.node.bay-1", "v1.tag.gpu", "v1.render", "v1.edit", "v1.transcode",
+    ]  # what was sent to this node alone comes first  # fmt: skip

@@ -118,7 +118,9 @@ def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes
     record = pulled_job(frames=100_000, target=10.0)
     outcome = claim(record, "segment 1", "n60", MIXED, list(MIXED))
     first = record.task("segment 1")
-    assert (first.start, first.end, first.frames_total) == (1000, 1599, 600)  # 10 s at 60 frames/s
+    # The farm (450 frames/s) renders for 222.2 s more: 12 even rounds of 18.5 s, each between the target (10 s)
+    # and twice it; at 60 frames/s that is 1,112 frames.
+    assert (first.start, first.end, first.frames_total) == (1000, 2111, 1112)
     assert first.output == "/w/seg_0001.mov" and not first.params
     assert [s.piece for s in outcome.send] == ["segment 5"]  # the queue keeps one open piece per node
     successor = record.task("segment 5")
@@ -134,7 +136,9 @@ def test_an_unknown_node_takes_a_small_first_piece() -> None:
 
 def test_no_piece_is_so_short_that_its_start_dominates_and_none_leaves_a_crumb() -> None:
     p = pool(frames=100_000, target=0.1, start=2.0)
-    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 480  # far from the end: 4 x 2 s of start at 60 frames/s
+    # Far from the end a piece is at least 4 x its 2 s start (8 s, 480 frames at 60 frames/s), not the 0.1 s
+    # target: here 14 even rounds of 15.9 s to the end, between 8 s and 16 s.
+    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 953
     p = pool(frames=1000, min_frames=600)
     pair = {"a": 60.0, "b": 60.0}
     assert frames_to_take(p, "a", pair, ["a", "b"]) == 1000  # half would leave 400: not worth a piece of its own
@@ -299,3 +303,35 @@ def test_a_copy_that_fails_is_dropped_and_the_job_goes_on() -> None:
 def test_no_copy_when_it_would_not_finish_sooner() -> None:
     _, _, outcome = _tail(fast_speed=12.0)
     assert not outcome.send
+
+
+def test_a_job_at_its_share_of_the_nodes_leaves_a_free_node_to_a_rival_of_its_priority() -> None:
+    from orchestrator.sizing import share_of
+
+    farm = ["n1", "n2", "n3", "n4"]
+    # Two jobs, four nodes: this one renders on n1 and n2, the rival on none: n3 is left to the rival.
+    assert share_of(["n1", "n2"], "n3", farm, {}, {"rival": 0}) == (True, ["n1", "n2"])
+    # Under its share it takes the node, and sizes its pieces for its share: two nodes, not the farm.
+    assert share_of(["n1"], "n3", farm, {}, {"rival": 0}) == (False, ["n1", "n3"])
+    # A rival at its share leaves it nothing to yield; three jobs on four nodes: no job holds more than two.
+    assert share_of(["n1", "n2"], "n4", farm, {"n3": "rival"}, {"rival": 1})[0] is True  # the rival has one of two
+    assert share_of(["n1", "n2"], "n4", farm, {"n3": "rival"}, {"rival": 2})[0] is False
+    assert share_of(["n1", "n2"], "n4", farm, {}, {"b": 0, "c": 1})[0] is True
+    # Alone, it counts every node but those busy with other jobs (an edit, a job of another priority).
+    assert share_of(["n1"], "n2", farm, {"n4": "edit"}, {}) == (False, ["n1", "n2", "n3"])
+
+
+def test_a_claim_over_its_share_goes_back_to_the_queue_and_takes_no_frames() -> None:
+    record = pulled_job(opened=4)
+    assert claim(record, "segment 1", "n30", MIXED, list(MIXED)).verdict == "run"
+    message = record.task("segment 2").celery_id
+    rival = Sizing(MIXED, rivals={"other": 0})
+    out = lifecycle.claim(record, "segment 2", "n60", str(message), record.generation, (), list(MIXED), sizing=rival)
+    assert out.verdict == "run"  # one node of four: under its share of two
+    piece = record.task("segment 3")
+    message = piece.celery_id
+    before = record.frame_pool.next
+    out = lifecycle.claim(record, "segment 3", "n120", str(message), record.generation, (), list(MIXED), sizing=rival)
+    assert out.verdict == "move" and [s.piece for s in out.send] == ["segment 3"] and out.send[0].node is None
+    assert piece.state == "pending" and piece.celery_id != message and piece.start is None
+    assert record.frame_pool.next == before  # no frames taken

@@ -173,10 +173,10 @@ def test_queues_carry_the_version_key() -> None:
     with pytest.raises(ValueError, match="unknown pool 'proxies'"):
         routing.queue_for(Placement(pool="proxies"))  # a new kind's pool is never silently another's
     assert routing.worker_queues("bay-2", ["gpu"], post=True) == [
+        "v1.node.bay-2",  # read first: what was sent to this node alone is never starved by a busy pool
+        "v1.tag.gpu",
         "v1.render",
         "v1.edit",
-        "v1.node.bay-2",
-        "v1.tag.gpu",
         "v1.post",
     ]
     assert routing.queue("render", version_key="2") == "v2.render"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from orchestrator import kinds
+from orchestrator import kinds, routing
 from orchestrator.costs import cost_key
 from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
@@ -202,6 +202,18 @@ def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
     return spec.split == "auto" and spec.joins_by_copy and nodes >= 2 and frames >= 2 * min_frames
 
 
+def audio_node(farm: Farm, known: dict[str, float]) -> str:
+    """The node a pulled render's audio pass is sent to: the slowest known (it loses least by it), among those
+    with nothing already sent to them alone nor rendering an audio pass (another job's, most likely).
+
+    Note: two jobs submitted together would otherwise send both audio passes to one node,
+    which then starts the first job's pieces late, while the second's nodes are idle.
+    """
+    rendering = {n.name for n in farm.nodes.all() if str(n.current_task or "").endswith(":audio")}
+    idle = [n for n in known if n not in rendering and not farm.redis.llen(routing.node_queue(n))]
+    return min(idle or known, key=lambda n: known[n])
+
+
 def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
     """A pulled render's first pieces: the audio pass, `count` open segments, and the stitch waiting for all."""
     ext = extension(spec)
@@ -293,7 +305,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             made = open_pieces(spec, start, end, count, work_dir, output_dir / output_name)
             known = farm.speeds.speeds(live, key)  # (the audio pass's own speeds are under key + AUDIO_KEY)
             if spec.audio and known:  # the audio pass costs the slowest node least: it renders fewer frames meanwhile
-                made[0].params["prefer"] = min(known, key=lambda n: known[n])
+                made[0].params["prefer"] = audio_node(farm, known)
             pool = FramePool(
                 start=start, end=end, next=start, made=count, open_pieces=count, target_seconds=settings.piece_seconds,
                 longest_seconds=settings.render_time_limit / 2,
