@@ -181,8 +181,9 @@ class RenderPiece(ResolvePiece):
 
         The costs are learnt against the node's firm speed from before this render; its speed is
         measured over the stretches whose costs were known before it. Where none were, a node
-        with a firm speed keeps it; the farm's first figures for this kind of render define the
-        unit (frames per second); any other node gets its frames per second, provisionally.
+        with a firm speed keeps it; the farm's first figure for this kind of render defines the
+        unit (its frames per second, and its stretches' costs against it); any other node gets
+        its frames per second, provisionally.
 
         Note: neither is learnt from the other's figure of this same render, so a heavy stretch
         is not mistaken for a slow node, nor a slow node for a heavy stretch. A render that
@@ -197,14 +198,15 @@ class RenderPiece(ResolvePiece):
             return fps, False
         known = farm.costs.known(plan.cost_key, clock.times)
         before = farm.speeds.firm_speed(runtime.node, plan.speed_key)
-        if before:
-            farm.costs.learn(plan.cost_key, clock.times, before)
+        first = before is None and not farm.speeds.has_firm(plan.speed_key)
+        if before or first:  # the farm's first figure is the unit: its stretches cost about 1
+            farm.costs.learn(plan.cost_key, clock.times, before or fps)
         seconds = sum(clock.times[stretch][1] for stretch in known)
         if seconds > 0:
             return sum(clock.times[stretch][0] * cost for stretch, cost in known.items()) / seconds, True
         if before:
             return before, True
-        return fps, not farm.speeds.has_firm(plan.speed_key)
+        return fps, first
 
     def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
         """For a pulled render: speeds measured in this job, else remembered from others; each node's speed

@@ -129,27 +129,23 @@ def test_a_node_killed_while_it_holds_a_piece_leaves_no_frame_missing_or_doubled
 
 
 def test_a_heavy_section_is_learnt_as_costing_more_not_as_a_slow_node(tmp_path) -> None:
-    """Half the range renders 4x slower (`RESOLVE_SIM_SPEED_PROFILE`): after two jobs (the first one sets the
-    nodes' speeds, the second learns costs against them) the farm knows the heavy stretches cost several times
-    the light ones, and both nodes keep a speed near the other's (equal nodes)."""
+    """Half the timeline renders 4x slower (`RESOLVE_SIM_SPEED_PROFILE`). h1 renders a light range (its speed
+    sets the unit), then a heavy one: the heavy stretches are learnt as costing about 4, not h1 as slowing
+    down. h2 then renders the light range: its speed is measured over stretches of known cost, like h1's."""
     nodes = {"h1": {}, "h2": {}}
-    env = {
-        **PULLED,
-        "RESOLVE_SIM_FPS": "120",
-        "RESOLVE_SIM_SPEED_PROFILE": "0.5:4",  # from frame 87840 on
-        "RESOLVE_FARM_PIECE_SECONDS": "2.5",
-    }  # pieces long enough to teach costs (`tasks.render.FIRM_SECONDS`)
+    env = {**PULLED, "RESOLVE_SIM_FPS": "120", "RESOLVE_SIM_SPEED_PROFILE": "0.5:4"}  # from frame 87840 on
+    light, heavy = (87360, 87839), (87840, 88079)
     with running_farm(tmp_path, nodes, **env) as (_local, farm):
-        for name in ("first", "second"):
-            spec = {"project": "Demo", "timeline": "Main", "frames": {"start": 87360, "end": 88319},
-                    "audio": False, "output_name": name}  # fmt: skip
+        for node, (start, end) in (("h1", light), ("h1", heavy), ("h2", light)):
+            spec = {"project": "Demo", "timeline": "Main", "frames": {"start": start, "end": end}, "split": "none",
+                    "node": node, "audio": False, "output_name": f"{node}-{start}"}  # fmt: skip
             record = run(farm, spec, timeout=180)
             assert record.state == "succeeded", record.errors
             assert verify(record.outputs[0], record.plan)["exact"]
-        known = farm.costs.known(record.plan.cost_key, range(87360 // 48, 88320 // 48))
-        light = [cost for stretch, cost in known.items() if (stretch + 1) * 48 <= 87840]
-        heavy = [cost for stretch, cost in known.items() if stretch * 48 >= 87840]
-        assert light and heavy, known
-        assert sum(heavy) / len(heavy) > 2.5 * sum(light) / len(light), known
-        speeds = farm.speeds.speeds(["h1", "h2"], record.plan.speed_key)
-        assert set(speeds) == {"h1", "h2"} and max(speeds.values()) < 2.5 * min(speeds.values()), speeds
+        costs = farm.costs.known(record.plan.cost_key, range(light[0] // 48, heavy[1] // 48 + 1))
+        light_costs = [cost for stretch, cost in costs.items() if (stretch + 1) * 48 <= heavy[0]]
+        heavy_costs = [cost for stretch, cost in costs.items() if stretch * 48 >= heavy[0]]
+        assert light_costs and heavy_costs, costs
+        assert max(light_costs) < 1.6 and min(heavy_costs) > 2.5, costs
+        h1, h2 = (farm.speeds.firm_speed(n, record.plan.speed_key) for n in ("h1", "h2"))
+        assert h1 and h2 and max(h1, h2) < 1.5 * min(h1, h2), (h1, h2)  # equal nodes, both firm
