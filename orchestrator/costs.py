@@ -11,7 +11,10 @@ A job carries the costs of its range as steps (`Steps`: from each frame on, this
 most `MAX_STEPS` of them, so that its record stays small however long the timeline.
 
 Note: the unit is whatever the first pieces measured: costs are learnt against speeds and
-speeds against costs, so only their ratio means anything. A stretch never rendered costs what
+speeds against costs, so only their ratio means anything. Errors feed each other (a speed
+measured low teaches low costs, which make the next node's speed look low), so a cost
+within `NOISE` of 1 is read as 1: an even timeline stays even, and only sections clearly
+heavier or lighter than the rest count. A stretch never rendered costs what
 the nearest one rendered did (sections of a timeline run long); a timeline never rendered
 costs 1 a frame throughout.
 """
@@ -29,6 +32,7 @@ BLEND = 0.5  # weight of the newest figure
 MAX_STEPS = 64  # steps a job's record carries at most
 SAME = 0.05  # neighbouring steps closer than this (relative) are one
 KEEP_SECONDS = 90 * 24 * 3600  # a timeline not rendered for this long is forgotten
+NOISE = 1.4  # a cost within this factor of 1 is read as 1: measurements on a busy host vary that much
 
 Steps = tuple[tuple[int, float], ...]  # ((first frame, cost of each frame from there on), ...), sorted
 
@@ -124,7 +128,7 @@ class CostBook:
         """The costs known of `stretches` (those never rendered are left out)."""
         wanted = sorted(stretches)
         raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in wanted]) if wanted else []
-        return {stretch: float(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
+        return {stretch: _read(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
 
     def steps(self, key: str, start: int, end: int) -> Steps:
         """The costs of frames start..end as at most `MAX_STEPS` steps; () when none is known (all cost 1)."""
@@ -132,7 +136,7 @@ class CostBook:
         raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in range(first, last + 1)])
         if not any(raws):
             return ()
-        costs = _filled([float(raw) if raw else None for raw in raws])
+        costs = _filled([_read(raw) if raw else None for raw in raws])
         group = math.ceil(len(costs) / MAX_STEPS)  # stretches per step
         steps: list[tuple[int, float]] = []
         for at in range(0, len(costs), group):
@@ -148,3 +152,9 @@ def _filled(costs: list[float | None]) -> list[float]:
     known = [i for i, cost in enumerate(costs) if cost is not None]
     return [cost if cost is not None else costs[min(known, key=lambda k: abs(k - i))] or 1.0
             for i, cost in enumerate(costs)]  # fmt: skip
+
+
+def _read(raw: str | bytes) -> float:
+    """A stored cost as sizing uses it: 1 when within `NOISE` of 1."""
+    cost = float(raw)
+    return 1.0 if 1 / NOISE <= cost <= NOISE else cost

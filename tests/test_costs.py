@@ -110,6 +110,9 @@ def test_costs_are_learnt_against_a_speed_blended_and_read_back_as_few_steps(boo
     assert costs.known("T", [5]) == {5: pytest.approx(3.0 * 0.75 + 2.0 * 0.25)}
     # A stretch never rendered costs what its nearest rendered neighbour does.
     assert costs.steps("T", 8 * BIN, 14 * BIN - 1) == ((8 * BIN, 4.0),)
+    # Within 40 % of the unit a cost is noise (a busy host, a late poll) and reads as 1; beyond, it counts.
+    costs.learn("U", {0: [float(BIN), 1.3 * BIN / 60.0], 1: [float(BIN), 0.5 * BIN / 60.0]}, speed=60.0)
+    assert costs.known("U", [0, 1]) == {0: 1.0, 1: 0.5} and costs.steps("U", 0, BIN - 1) == ((0, 1.0),)
 
 
 def test_a_provisional_speed_gives_way_to_the_next_firm_one_and_never_overrides_a_firm_one(books) -> None:
