@@ -202,7 +202,7 @@ class RenderPiece(ResolvePiece):
         if before or first:  # the farm's first figure is the unit: its stretches cost about 1
             farm.costs.learn(plan.cost_key, clock.times, before or fps)
         seconds = sum(clock.times[stretch][1] for stretch in known)
-        if seconds > 0:
+        if seconds >= FIRM_SECONDS:  # (a sliver of a known stretch at the piece's edge tells too little)
             return sum(clock.times[stretch][0] * cost for stretch, cost in known.items()) / seconds, True
         if before:
             return before, True
