@@ -59,6 +59,7 @@ class StitchPiece(PieceTask):
     abstract = True
 
     def perform(self, run: PieceRun) -> PieceResult:
+        revise_speeds(run.record)  # every segment is done: before the job is, so the next job sizes by it
         started = time.monotonic()
         final, how = _join(run.record)
         return PieceResult(output=str(final), details=stitch_details(how, time.monotonic() - started))
@@ -67,7 +68,6 @@ class StitchPiece(PieceTask):
         if record.state == "succeeded":
             shutil.rmtree(record.plan.work_dir, ignore_errors=True)
             metrics.record_stitch(runtime.farm().redis, float(result.details["seconds"]))
-            revise_speeds(record)
 
     def after_stale(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         # Cancelled while joining: the job does not want this file. A job that succeeded meanwhile
