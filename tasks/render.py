@@ -210,14 +210,17 @@ class RenderPiece(ResolvePiece):
 
     def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
         """For a pulled render: speeds measured in this job, else remembered from others; each node's speed
-        at the audio pass (as `<node>/audio`); the costs along its timeline; the nodes busy with other jobs,
-        and the other pulled renders of its priority this node could work for, with the nodes they hold."""
+        at the audio pass (as `<node>/audio`); for an open piece (its frames still to take), the costs along
+        its timeline, the nodes busy with other jobs, and the other pulled renders of its priority this node
+        could work for, with the nodes they hold."""
         if record.frame_pool is None or self.audio_only:
             return None
         farm = runtime.farm()
         book, key, names = farm.speeds, record.frame_pool.speed_key, [*nodes, runtime.node]
         audio = {f"{node}{AUDIO_KEY}": fps for node, fps in book.speeds(names, key + AUDIO_KEY).items()}
         speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
+        if not record.task(name).params.get("open"):  # after a piece: only a tail copy is decided, by speeds
+            return Sizing(speeds)
         pool = record.frame_pool
         costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end) if record.plan.cost_key else None
         held, rival_nodes = rivals(record, runtime.node)

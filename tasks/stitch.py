@@ -12,6 +12,7 @@ timestamps), so a partial or wrong file is never visible under the final name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -23,9 +24,9 @@ from typing import Any
 from celery import Task, shared_task
 
 from orchestrator import metrics
-from orchestrator.costs import work
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
+from orchestrator.sizing import provisional_speeds
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
 from tasks.join import join_copy, join_reencode
 from tasks.joinable import JoinDecision, decide
@@ -78,29 +79,14 @@ class StitchPiece(PieceTask):
 
 
 def revise_speeds(record: JobRecord[Any, Any]) -> None:
-    """Once a render is over, a node whose speed in it stayed provisional (it rendered only stretches of
-    unknown cost: `tasks.render.RenderPiece._learn`) gets it again from its pieces' frames per second,
-    weighed by the costs the farm knows now that all pieces taught theirs.
-
-    Note: a stretch still unknown is taken to cost what the nearest known one does; the figure
-    stays provisional until the node renders where costs are known.
-    """
+    """Every segment done: a node whose speed in this render stayed provisional gets it again, weighed by
+    the costs its pieces taught (`sizing.provisional_speeds`), before the next job sizes by it."""
     plan, farm = record.plan, runtime.farm()
     if not plan.cost_key:
         return
-    spent: dict[str, list[float]] = {}  # node -> [work, seconds]
-    for piece in record.tasks:
-        fps = piece.details.get("fps")
-        if piece.kind != "segment" or piece.state != "done" or piece.details.get("firm", True) or not fps:
-            continue
-        first, last = (int(x) for x in str(piece.details["range"]).split(".."))
-        steps = farm.costs.steps(plan.cost_key, first, last)
-        node = str(piece.details["rendered_by"]).rpartition(" on ")[2] if "rendered_by" in piece.details else piece.node
-        entry = spent.setdefault(str(node), [0.0, 0.0])  # (a copy that won rendered it on its own node)
-        entry[0] += work(steps, first, last)
-        entry[1] += (last - first + 1) / float(fps)
-    for node, (done, seconds) in spent.items():
-        farm.speeds.revise(node, plan.speed_key, done / seconds)
+    steps = functools.partial(farm.costs.steps, plan.cost_key)
+    for node, fps in provisional_speeds(record, steps).items():
+        farm.speeds.revise(node, plan.speed_key, fps)
 
 
 def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:

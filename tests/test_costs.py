@@ -129,3 +129,42 @@ def test_a_provisional_speed_gives_way_to_the_next_firm_one_and_never_overrides_
     assert speeds.firm_speed("n2", "k") == 60.0 and speeds.start_seconds("k") == 3.0
     speeds.record("n2", "k", 40.0, 3.0)  # firm after firm: blended
     assert speeds.firm_speed("n2", "k") == 50.0
+
+
+def test_provisional_speeds_are_weighed_again_by_the_costs_known_at_the_end_a_won_copy_counted_once() -> None:
+    from orchestrator.sizing import provisional_speeds
+
+    def done(name: str, node: str, first: int, last: int, fps: float, firm: bool, **extra) -> TaskRecord:
+        details = {"range": f"{first}..{last}", "fps": fps, "firm": firm, **extra.pop("details", {})}
+        return TaskRecord(name=name, kind="segment", state="done", node=node, start=first, end=last,
+                          frames_total=last - first + 1, details=details, **extra)  # fmt: skip
+
+    record = RenderJob(kind="render", spec=RenderSpec(project="p", timeline="t"), plan=_plan(), tasks=[
+        done("segment 1", "slow", 2440, 2499, 15.0, False),  # 60 heavy frames in 4 s: 60 of work a second
+        done("segment 2", "fast", 1000, 1239, 240.0, True),  # firm: left alone
+        # segment 3 was first rendered by its copy, segment 4, on "spare": both records hold its figures
+        done("segment 3", "fast", 2500, 2619, 30.0, False, details={"rendered_by": "segment 4 on spare"}),
+        done("segment 4", "spare", 2500, 2619, 30.0, False, params={"copy_of": "segment 3"}),
+        done("segment 5", "spare", 1240, 1299, 60.0, False),  # 60 light frames in 1 s
+    ])  # fmt: skip
+    speeds = provisional_speeds(record, lambda first, last: HEAVY)
+    # spare: 60 light frames in 1 s and 120 heavy ones in 4 s, 540 of work in 5 s (counting the copy twice: 113)
+    assert speeds == {"slow": pytest.approx(60.0), "spare": pytest.approx(108.0)}
+    assert provisional_speeds(record, lambda first, last: ()) == {"slow": 15.0, "spare": 36.0}  # nothing known
+
+
+def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_take_more() -> None:
+    from test_pulled import pulled_job
+
+    from orchestrator import lifecycle
+    from orchestrator.sizing import Sizing
+
+    speeds = {"a": 60.0, "b": 60.0}
+    sizes = []
+    for elsewhere in ({}, {"b": 30.0}):  # b still renders 30 s for another job
+        record = pulled_job(opened=2, frames=1440)
+        piece = record.task("segment 1")
+        lifecycle.claim(record, "segment 1", "a", str(piece.celery_id), record.generation, (), ["a", "b"],
+                        sizing=Sizing(speeds, elsewhere=elsewhere))  # fmt: skip
+        sizes.append(record.task("segment 1").frames_total)
+    assert sizes[0] == 720 and sizes[1] > 720, sizes  # free: half each; b busy: a takes more than half
