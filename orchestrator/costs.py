@@ -4,29 +4,33 @@ Render speed varies along a timeline: a graded or effects-heavy section renders 
 times slower than a plain one, so frames are not all alike. Here each frame has a cost, and
 a node renders cost at its speed: the speed book's figures are work per second, that is
 frames per second on frames of cost 1. A finished piece tells, from its progress over time,
-how long each stretch of `BIN` frames it rendered took on its node; that time per frame,
-times the node's speed, is the stretch's cost. Each new figure is blended with the last.
+how long each stretch of `BIN` frames it rendered took on its node (`StretchClock`); the
+book keeps each node's figure of each stretch (blended with its last), and fits costs and
+speeds to all of them at once (`orchestrator.fit`) after every piece.
 
 A job carries the costs of its range as steps (`Steps`: from each frame on, this cost), at
 most `MAX_STEPS` of them, so that its record stays small however long the timeline.
 
-Note: the unit is whatever the first pieces measured: costs are learnt against speeds and
-speeds against costs, so only their ratio means anything. Errors feed each other (a speed
-measured low teaches low costs, which make the next node's speed look low), so a cost
-within `NOISE` of 1 is read as 1: an even timeline stays even, and only sections clearly
-heavier or lighter than the rest count. A stretch never rendered costs what
-the nearest one rendered did (sections of a timeline run long); a timeline never rendered
-costs 1 a frame throughout.
+Note: a cost within `NOISE` of the timeline's median is kept as the median: measurements on
+a busy host vary that much, and an even timeline sized by its noise is sized worse than one
+taken as even. (Not as 1: the fit's unit drifts a little from fit to fit, and light
+stretches read as 1 beside heavy ones read as measured would bend their ratio.)
+A stretch never rendered costs what the nearest one rendered did (sections of a timeline
+run long); a timeline never rendered costs 1 a frame throughout.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Mapping
 
 import redis
 
+from orchestrator.fit import Fit, Observation, fit
+
 COSTS = "rf:costs"  # one hash per timeline and speed key: stretch number -> cost
+OBSERVED = "rf:observed"  # one hash per timeline and speed key: "<node>|<stretch>" -> "seconds per frame,seconds"
 BIN = 48  # frames per stretch (2 s at 24 frames per second)
 BLEND = 0.5  # weight of the newest figure
 MAX_STEPS = 64  # steps a job's record carries at most
@@ -102,33 +106,52 @@ class CostBook:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def learn(self, key: str, times: dict[int, list[float]], speed: float) -> None:
-        """Blend in what one render on a node of `speed` (work per second) measured (`StretchClock.times`).
-
-        Note: `speed` must be the node's speed from before this render: its speed after is
-        measured with the costs learnt here.
-        """
-        measured = {stretch: seconds / frames * speed for stretch, (frames, seconds) in times.items() if frames}
-        if speed <= 0 or not measured:
+    def observe(self, key: str, node: str, times: dict[int, list[float]]) -> None:
+        """Blend in what one render on `node` measured of each stretch it went through (`StretchClock.times`)."""
+        name = f"{OBSERVED}:{key}"
+        fields = [f"{node}|{stretch}" for stretch, (frames, _) in times.items() if frames]
+        if not fields:
             return
-        name = f"{COSTS}:{key}"
-        stretches = sorted(measured)
-        old = dict(zip(stretches, self.redis.hmget(name, [str(s) for s in stretches]), strict=True))
+        old = dict(zip(fields, self.redis.hmget(name, fields), strict=True))
         blended = {}
-        for stretch, cost in measured.items():
-            weight = BLEND * min(1.0, times[stretch][0] / BIN)  # a stretch seen in part counts for less
-            before = float(old[stretch]) if old[stretch] else None
-            blended[str(stretch)] = round(cost if before is None else weight * cost + (1 - weight) * before, 4)
+        for stretch, (frames, seconds) in times.items():
+            if not frames:
+                continue
+            field = f"{node}|{stretch}"
+            weight = BLEND * min(1.0, frames / BIN)  # a stretch seen in part counts for less
+            per_frame = seconds / frames
+            if old[field]:
+                before, over = (float(x) for x in str(old[field]).split(","))
+                per_frame, seconds = weight * per_frame + (1 - weight) * before, weight * seconds + (1 - weight) * over
+            blended[field] = f"{per_frame:.6g},{seconds:.6g}"
         pipe = self.redis.pipeline()
         pipe.hset(name, mapping=blended)
         pipe.expire(name, KEEP_SECONDS)
         pipe.execute()
 
+    def settle(self, key: str, anchors: Mapping[str, float]) -> Fit:
+        """Fit the costs and speeds of everything observed of `key` (`orchestrator.fit`), in the unit of
+        `anchors` (firm speeds by node); keep the costs, return the fit (its speeds are for the speed book)."""
+        observations = []
+        for field, raw in self.redis.hgetall(f"{OBSERVED}:{key}").items():
+            node, _, stretch = str(field).rpartition("|")
+            per_frame, seconds = (float(x) for x in str(raw).split(","))
+            observations.append(Observation(node, int(stretch), per_frame, seconds))
+        fitted = fit(observations, anchors)
+        if fitted.costs:
+            name = f"{COSTS}:{key}"
+            pipe = self.redis.pipeline()  # one transaction: a claim never reads half a timeline
+            pipe.delete(name)
+            pipe.hset(name, mapping={str(s): round(cost, 4) for s, cost in _evened(fitted.costs).items()})
+            pipe.expire(name, KEEP_SECONDS)
+            pipe.execute()
+        return fitted
+
     def known(self, key: str, stretches: Iterable[int]) -> dict[int, float]:
         """The costs known of `stretches` (those never rendered are left out)."""
         wanted = sorted(stretches)
         raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in wanted]) if wanted else []
-        return {stretch: _read(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
+        return {stretch: float(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
 
     def steps(self, key: str, start: int, end: int) -> Steps:
         """The costs of frames start..end as at most `MAX_STEPS` steps; () when none is known (all cost 1)."""
@@ -136,7 +159,7 @@ class CostBook:
         raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in range(first, last + 1)])
         if not any(raws):
             return ()
-        costs = _filled([_read(raw) if raw else None for raw in raws])
+        costs = _filled([float(raw) if raw else None for raw in raws])
         group = math.ceil(len(costs) / MAX_STEPS)  # stretches per step
         steps: list[tuple[int, float]] = []
         for at in range(0, len(costs), group):
@@ -154,7 +177,8 @@ def _filled(costs: list[float | None]) -> list[float]:
             for i, cost in enumerate(costs)]  # fmt: skip
 
 
-def _read(raw: str | bytes) -> float:
-    """A stored cost as sizing uses it: 1 when within `NOISE` of 1."""
-    cost = float(raw)
-    return 1.0 if 1 / NOISE <= cost <= NOISE else cost
+def _evened(costs: dict[int, float]) -> dict[int, float]:
+    """`costs` with those within `NOISE` of the median cost at the median: only what is clearly heavier or
+    lighter than most of the timeline counts."""
+    typical = statistics.median(costs.values())
+    return {stretch: typical if typical / NOISE <= cost <= typical * NOISE else cost for stretch, cost in costs.items()}

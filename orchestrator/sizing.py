@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.costs import Steps, work
+from orchestrator.costs import Steps
 from orchestrator.models import FramePool, JobRecord, piece_speed
 
 START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
@@ -166,31 +166,6 @@ def measured_speeds(record: JobRecord[Any, Any], now: float) -> dict[str, float]
         if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now, costs)):
             speeds[piece.node] = speed
     return speeds
-
-
-def provisional_speeds(record: JobRecord[Any, Any], steps: Callable[[int, int], Steps]) -> dict[str, float]:
-    """Each node whose speed in this render is provisional (its pieces rendered only stretches of unknown
-    cost: `tasks.render.RenderPiece._learn`), with that speed again: its pieces' frames weighed by the costs
-    `steps(first, last)` knows now that every piece taught its own, over the time they took.
-
-    Note: a stretch still unknown is taken to cost what the nearest known one does, so the
-    figure stays provisional until the node renders where costs are known. A piece a copy
-    rendered first holds the copy's figures and node (`rendered_by`); the copy is not counted
-    again.
-    """
-    spent: dict[str, list[float]] = {}  # node -> [work, seconds]
-    for piece in record.tasks:
-        fps = piece.details.get("fps")
-        if piece.kind != "segment" or piece.state != "done" or piece.params.get("copy_of"):
-            continue
-        if piece.details.get("firm", True) or not fps:
-            continue
-        first, last = (int(x) for x in str(piece.details["range"]).split(".."))
-        node = str(piece.details["rendered_by"]).rpartition(" on ")[2] if "rendered_by" in piece.details else piece.node
-        entry = spent.setdefault(str(node), [0.0, 0.0])
-        entry[0] += work(steps(first, last), first, last)
-        entry[1] += (last - first + 1) / float(fps)
-    return {node: done / seconds for node, (done, seconds) in spent.items() if seconds > 0}
 
 
 def audio_speed(speeds: Mapping[str, float], node: str) -> float:

@@ -7,16 +7,17 @@ last (an exponential average), so a node that got faster or slower is followed w
 few pieces. Speeds are work per second (`orchestrator.costs`): frames per second on frames of
 cost 1.
 
-A figure measured where the timeline's costs were not known yet (a node's first piece in a
-heavy section no other node has rendered) is provisional: it may be the section, not the
-node. The next firm figure replaces it instead of being blended with it, and costs are never
-learnt against it.
+After a piece of a timeline whose costs are kept, the fit of costs and speeds
+(`orchestrator.fit`) settles every node's figure at once. A figure it could not tie to a
+firm one (a node whose pieces met no other node's, or measured too briefly) is provisional:
+it may be the section, not the node. The next firm figure replaces it instead of being
+blended with it, and it sets no fit's unit.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import redis
 
@@ -53,20 +54,35 @@ class SpeedBook:
         figures = {"fps": round(fps, 3), "start": round(start_seconds, 3), "firm": firm}
         self.redis.hset(SPEEDS, field, json.dumps(figures))
 
-    def revise(self, node: str, key: str, fps: float) -> None:
-        """Replace `node`'s provisional speed at `key` with `fps` (still provisional); a firm one stands."""
-        field = f"{node}|{key}"
-        raw = self.redis.hget(SPEEDS, field)
-        figures = json.loads(raw) if raw else None
-        if figures is not None and not figures.get("firm", True) and fps > 0:
-            self.redis.hset(SPEEDS, field, json.dumps({**figures, "fps": round(fps, 3)}))
+    def settle(self, key: str, speeds: Mapping[str, float], firm: Iterable[str]) -> None:
+        """Put the speeds a fit of costs and speeds found (`orchestrator.fit`) in place of the nodes' last ones.
 
-    def has_firm(self, key: str) -> bool:
-        """Whether any node has a firm speed at `key`."""
-        return any(
-            str(field).endswith(f"|{key}") and json.loads(raw).get("firm", True)
-            for field, raw in self.redis.hscan_iter(SPEEDS, match=f"*|{key}")
-        )
+        Note: a fit's provisional figure does not replace a firm one: the node keeps what it was
+        measured at where the costs were known. Only nodes recorded before are settled: their
+        start cost is known.
+        """
+        fields = [f"{node}|{key}" for node in speeds]
+        if not fields:
+            return
+        firm, settled = set(firm), {}
+        for (node, fps), raw in zip(speeds.items(), self.redis.hmget(SPEEDS, fields), strict=True):
+            old = json.loads(raw) if raw else {}
+            if fps <= 0 or not old or (old.get("firm", True) and node not in firm):
+                continue  # (a node never recorded has its piece's figures recorded when the piece is done)
+            settled[f"{node}|{key}"] = json.dumps({"fps": round(fps, 3), "start": old["start"],
+                                                   "firm": node in firm})  # fmt: skip
+        if settled:
+            self.redis.hset(SPEEDS, mapping=settled)
+
+    def firm_speeds(self, key: str) -> dict[str, float]:
+        """Every node's speed at `key` that is firm (measured where the costs were known)."""
+        found = {}
+        for field, raw in self.redis.hscan_iter(SPEEDS, match=f"*|{key}"):
+            node, _, rest = str(field).partition("|")
+            figures = json.loads(raw)
+            if rest == key and figures.get("firm", True):
+                found[node] = float(figures["fps"])
+        return found
 
     def firm_speed(self, node: str, key: str) -> float | None:
         """`node`'s speed at `key` when it is firm (measured where the costs were known); else None."""

@@ -35,7 +35,6 @@ from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 SESSION_LOST = (HelperDied, CallTimeout, ConnectError)  # failures after which the session is dropped
-FIRM_SECONDS = 2.0  # a render counted frames for at least this long before its speed and costs are trusted
 
 
 def generation_dir(work_dir: str, generation: int) -> Path:
@@ -176,37 +175,21 @@ class RenderPiece(ResolvePiece):
             runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm)
 
     def _learn(self, run: PieceRun, reporter: Reporter, fps: float) -> tuple[float, bool]:
-        """Teach the farm what the stretches this render went through cost; return how fast this node rendered
-        (work per second; `fps` is its frames per second) and whether that figure is firm (`SpeedBook`).
+        """Tell the farm how long each stretch this render went through took here, fit the timeline's costs and
+        the nodes' speeds to all it was told so far (`CostBook.settle`), and settle the speeds; return this
+        node's speed (work per second; `fps` is its frames per second) and whether it is firm (`SpeedBook`).
 
-        The costs are learnt against the node's firm speed from before this render; its speed is
-        measured over the stretches whose costs were known before it. Where none were, a node
-        with a firm speed keeps it; the farm's first figure for this kind of render defines the
-        unit (its frames per second, and its stretches' costs against it); any other node gets
-        its frames per second, provisionally.
-
-        Note: neither is learnt from the other's figure of this same render, so a heavy stretch
-        is not mistaken for a slow node, nor a slow node for a heavy stretch. A render that
-        counted frames for less than `FIRM_SECONDS` teaches nothing and its speed is
-        provisional: over a second or so, a late status poll on a busy host is a large error,
-        and a wrong firm speed would teach wrong costs to every node after it.
+        Note: a heavy stretch is told from a slow node only by setting nodes against each other
+        where their pieces met and stretches against each other on one node: one render alone
+        tells neither, so every node's speed may change after any node's piece.
         """
         plan, farm, clock = run.record.plan, runtime.farm(), reporter.clock
         if self.audio_only or not plan.cost_key or clock is None or not clock.times:
             return fps, True
-        if sum(seconds for _, seconds in clock.times.values()) < FIRM_SECONDS:
-            return fps, False
-        known = farm.costs.known(plan.cost_key, clock.times)
-        before = farm.speeds.firm_speed(runtime.node, plan.speed_key)
-        first = before is None and not farm.speeds.has_firm(plan.speed_key)
-        if before or first:  # the farm's first figure is the unit: its stretches cost about 1
-            farm.costs.learn(plan.cost_key, clock.times, before or fps)
-        seconds = sum(clock.times[stretch][1] for stretch in known)
-        if seconds >= FIRM_SECONDS:  # (a sliver of a known stretch at the piece's edge tells too little)
-            return sum(clock.times[stretch][0] * cost for stretch, cost in known.items()) / seconds, True
-        if before:
-            return before, True
-        return fps, first
+        farm.costs.observe(plan.cost_key, runtime.node, clock.times)
+        fitted = farm.costs.settle(plan.cost_key, farm.speeds.firm_speeds(plan.speed_key))
+        farm.speeds.settle(plan.speed_key, fitted.speeds, fitted.firm)
+        return fitted.speeds.get(runtime.node, fps), runtime.node in fitted.firm
 
     def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
         """For a pulled render: speeds measured in this job, else remembered from others; each node's speed

@@ -12,7 +12,6 @@ timestamps), so a partial or wrong file is never visible under the final name.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import shutil
@@ -26,7 +25,6 @@ from celery import Task, shared_task
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
-from orchestrator.sizing import provisional_speeds
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
 from tasks.join import join_copy, join_reencode
 from tasks.joinable import JoinDecision, decide
@@ -60,7 +58,6 @@ class StitchPiece(PieceTask):
     abstract = True
 
     def perform(self, run: PieceRun) -> PieceResult:
-        revise_speeds(run.record)  # every segment is done: before the job is, so the next job sizes by it
         started = time.monotonic()
         final, how = _join(run.record)
         return PieceResult(output=str(final), details=stitch_details(how, time.monotonic() - started))
@@ -76,17 +73,6 @@ class StitchPiece(PieceTask):
         if result.output and record.state != "succeeded":
             with contextlib.suppress(FileNotFoundError):
                 Path(result.output).unlink()
-
-
-def revise_speeds(record: JobRecord[Any, Any]) -> None:
-    """Every segment done: a node whose speed in this render stayed provisional gets it again, weighed by
-    the costs its pieces taught (`sizing.provisional_speeds`), before the next job sizes by it."""
-    plan, farm = record.plan, runtime.farm()
-    if not plan.cost_key:
-        return
-    steps = functools.partial(farm.costs.steps, plan.cost_key)
-    for node, fps in provisional_speeds(record, steps).items():
-        farm.speeds.revise(node, plan.speed_key, fps)
 
 
 def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 In memory: work and frames over cost steps, where a render's time went stretch by stretch,
 pieces and ETAs weighed by cost. Against a real (embedded) Redis: the cost book and the speed
 book, whose firm and provisional figures keep a heavy stretch from being taken for a slow node.
+The fit of costs and speeds itself is proven in test_fit.py.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,60 +99,53 @@ def books(tmp_path: Path) -> Iterator[tuple[CostBook, SpeedBook]]:
             server.stop()
 
 
-def test_costs_are_learnt_against_a_speed_blended_and_read_back_as_few_steps(books) -> None:
+def test_what_renders_measured_is_blended_fitted_and_read_back_as_few_steps(books) -> None:
     costs, _ = books
     assert costs.steps("T", 0, 10 * BIN - 1) == ()  # never rendered: every frame costs 1
     times = {s: [float(BIN), BIN / 60.0] for s in range(5)} | {s: [float(BIN), 4 * BIN / 60.0] for s in range(5, 10)}
-    costs.learn("T", times, speed=60.0)
-    assert costs.steps("T", 0, 10 * BIN - 1) == ((0, 1.0), (5 * BIN, 4.0))
-    assert costs.known("T", [4, 5, 11]) == {4: 1.0, 5: 4.0}
-    costs.learn("T", {5: [float(BIN), 2 * BIN / 60.0]}, speed=60.0)  # stretch 5 now measured at 2: blended
-    assert costs.known("T", [5]) == {5: 3.0}
-    costs.learn("T", {5: [BIN / 2, BIN / 60.0]}, speed=60.0)  # half a stretch seen counts half as much
-    assert costs.known("T", [5]) == {5: pytest.approx(3.0 * 0.75 + 2.0 * 0.25)}
+    costs.observe("T", "n", times)
+    fitted = costs.settle("T", {"n": 60.0})  # n's speed is firm: it sets the unit
+    assert fitted.speeds == {"n": pytest.approx(60.0)} and fitted.firm == {"n"}
+    near = functools.partial(pytest.approx, rel=0.02)  # (the tie across the step pulls on it a little)
+    assert costs.steps("T", 0, 10 * BIN - 1) == ((0, near(1.0)), (5 * BIN, near(4.0)))
+    assert costs.known("T", [4, 5, 11]) == {4: near(1.0), 5: near(4.0)}
+    # Each node's figure of a stretch is blended with its last (one stretch here: nothing ties it to others).
+    costs.observe("B", "n", {9: [float(BIN), 4 * BIN / 60.0]})
+    costs.observe("B", "n", {9: [float(BIN), 2 * BIN / 60.0]})  # measured at 2 now
+    costs.settle("B", {"n": 60.0})
+    assert costs.known("B", [9]) == {9: near(3.0)}
+    costs.observe("B", "n", {9: [BIN / 2, BIN / 60.0]})  # half a stretch seen counts half as much
+    costs.settle("B", {"n": 60.0})
+    assert costs.known("B", [9]) == {9: near(3.0 * 0.75 + 2.0 * 0.25)}
     # A stretch never rendered costs what its nearest rendered neighbour does.
-    assert costs.steps("T", 8 * BIN, 14 * BIN - 1) == ((8 * BIN, 4.0),)
-    # Within 40 % of the unit a cost is noise (a busy host, a late poll) and reads as 1; beyond, it counts.
-    costs.learn("U", {0: [float(BIN), 1.3 * BIN / 60.0], 1: [float(BIN), 0.5 * BIN / 60.0]}, speed=60.0)
-    assert costs.known("U", [0, 1]) == {0: 1.0, 1: 0.5} and costs.steps("U", 0, BIN - 1) == ((0, 1.0),)
+    assert costs.steps("T", 8 * BIN, 14 * BIN - 1) == ((8 * BIN, near(4.0)),)
+    assert costs.steps("T", 3 * BIN, 3 * BIN + 9) == ((3 * BIN, near(1.0)),)
+    # Within 40 % of the timeline's median a cost is noise (a busy host, a late poll) and is kept as the median;
+    # beyond it counts.
+    costs.observe("U", "n", {0: [float(BIN), 1.3 * BIN / 60], 1: [float(BIN), BIN / 60], 2: [float(BIN), BIN / 120]})
+    costs.settle("U", {"n": 60.0})
+    evened = costs.known("U", [0, 1, 2])
+    assert evened[0] == evened[1] == near(1.1, rel=0.05) and evened[2] == near(evened[0] / 2, rel=0.1), evened
 
 
 def test_a_provisional_speed_gives_way_to_the_next_firm_one_and_never_overrides_a_firm_one(books) -> None:
     _, speeds = books
+    speeds.settle("k", {"n2": 15.0}, firm=[])  # never recorded: its piece records its own figures
+    assert speeds.speeds(["n2"], "k") == {}
     speeds.record("n2", "k", 15.0, 2.0, firm=False)  # its first piece, in a heavy stretch nobody had measured
     assert speeds.speeds(["n2"], "k") == {"n2": 15.0} and speeds.firm_speed("n2", "k") is None
-    assert not speeds.has_firm("k")
-    speeds.revise("n2", "k", 55.0)  # the job over, its stretches' costs known: its frames weighed again
+    assert speeds.firm_speeds("k") == {}
+    speeds.settle("k", {"n2": 55.0}, firm=[])  # a later fit: still provisional
     assert speeds.speeds(["n2"], "k") == {"n2": 55.0} and speeds.firm_speed("n2", "k") is None
     speeds.record("n2", "k", 60.0, 2.0)  # measured where costs were known: replaces, not blended
-    assert speeds.firm_speed("n2", "k") == 60.0 and speeds.has_firm("k")
+    assert speeds.firm_speeds("k") == {"n2": 60.0}
     speeds.record("n2", "k", 15.0, 4.0, firm=False)  # a provisional figure after a firm one changes no speed
-    speeds.revise("n2", "k", 10.0)
+    speeds.settle("k", {"n2": 10.0}, firm=[])
     assert speeds.firm_speed("n2", "k") == 60.0 and speeds.start_seconds("k") == 3.0
-    speeds.record("n2", "k", 40.0, 3.0)  # firm after firm: blended
+    speeds.settle("k", {"n2": 58.0}, firm=["n2"])  # a firm fit replaces it, and keeps the start cost
+    assert speeds.firm_speed("n2", "k") == 58.0 and speeds.start_seconds("k") == 3.0
+    speeds.record("n2", "k", 42.0, 3.0)  # firm after firm: blended
     assert speeds.firm_speed("n2", "k") == 50.0
-
-
-def test_provisional_speeds_are_weighed_again_by_the_costs_known_at_the_end_a_won_copy_counted_once() -> None:
-    from orchestrator.sizing import provisional_speeds
-
-    def done(name: str, node: str, first: int, last: int, fps: float, firm: bool, **extra) -> TaskRecord:
-        details = {"range": f"{first}..{last}", "fps": fps, "firm": firm, **extra.pop("details", {})}
-        return TaskRecord(name=name, kind="segment", state="done", node=node, start=first, end=last,
-                          frames_total=last - first + 1, details=details, **extra)  # fmt: skip
-
-    record = RenderJob(kind="render", spec=RenderSpec(project="p", timeline="t"), plan=_plan(), tasks=[
-        done("segment 1", "slow", 2440, 2499, 15.0, False),  # 60 heavy frames in 4 s: 60 of work a second
-        done("segment 2", "fast", 1000, 1239, 240.0, True),  # firm: left alone
-        # segment 3 was first rendered by its copy, segment 4, on "spare": both records hold its figures
-        done("segment 3", "fast", 2500, 2619, 30.0, False, details={"rendered_by": "segment 4 on spare"}),
-        done("segment 4", "spare", 2500, 2619, 30.0, False, params={"copy_of": "segment 3"}),
-        done("segment 5", "spare", 1240, 1299, 60.0, False),  # 60 light frames in 1 s
-    ])  # fmt: skip
-    speeds = provisional_speeds(record, lambda first, last: HEAVY)
-    # spare: 60 light frames in 1 s and 120 heavy ones in 4 s, 540 of work in 5 s (counting the copy twice: 113)
-    assert speeds == {"slow": pytest.approx(60.0), "spare": pytest.approx(108.0)}
-    assert provisional_speeds(record, lambda first, last: ()) == {"slow": 15.0, "spare": 36.0}  # nothing known
 
 
 def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_take_more() -> None:

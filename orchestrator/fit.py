@@ -1,0 +1,167 @@
+"""Node speeds and timeline costs fitted together from everything renders of a timeline measured.
+
+A render tells how long each stretch of timeline it went through took per frame on its node:
+the stretch's cost over the node's speed (`orchestrator.costs`). Neither is measured alone, so
+all the measurements of a timeline are fitted at once, by least squares on logarithms
+weighted by the seconds each was measured over:
+
+    log(seconds per frame) = log(cost of the stretch) - log(speed of the node)
+
+Pieces meet inside stretches, so two nodes that rendered parts of one stretch tell the ratio
+of their speeds, and a node tells the ratio of the costs of the stretches it rendered: one
+node's light stretches and another's heavy ones are set against each other through the
+stretches they share. Neighbouring stretches are tied (`TIE`), since sections of a timeline
+run long: over a run of even stretches all the nodes that rendered it are set against each
+other, and a node whose pieces met no other node's gets costs like its neighbours', not
+none.
+
+Note: only ratios are measured. The unit is set by the nodes whose speeds are firm already
+(anchors): each group of nodes tied by shared stretches keeps its anchors' speeds on average
+(a geometric mean). With no anchor at all, the lightest quarter of the timeline costs 1. A
+node is firm when its group has an anchor (or, with none anywhere, is the group measured the
+longest) and it was measured for `FIRM_SECONDS` at least: over a second or so, a late status
+poll on a busy host is a large error, and a firm speed anchors every later fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+FIRM_SECONDS = 2.0  # a node measured for less than this (in all) is provisional
+TIE = 3.0  # weight of the tie between even neighbouring stretches, over the lighter one's measurements
+LOOSE = 3.0  # the same in the first round, before steps are told from noise
+STEP = 0.1  # a log cost difference this large halves a tie's weight: steps are free, noise is drawn flat
+ROUNDS = 5  # rounds of reweighting the ties
+RIDGE = 1e-9  # keeps the fit solvable along the common scale no measurement tells
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What renders on `node` measured of one `stretch`: seconds per frame, and how much that counts (the
+    seconds it was measured over)."""
+
+    node: str
+    stretch: int
+    seconds_per_frame: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Each stretch's cost and each node's speed (work per second), and which speeds are firm."""
+
+    costs: dict[int, float]
+    speeds: dict[str, float]
+    firm: frozenset[str]
+
+
+def fit(observations: Iterable[Observation], anchors: Mapping[str, float]) -> Fit:
+    """The costs and speeds that explain `observations` best, in the unit of `anchors` (firm speeds by node)."""
+    seen = [o for o in observations if o.weight > 0 and o.seconds_per_frame > 0]
+    if not seen:
+        return Fit({}, {}, frozenset())
+    stretches = sorted({o.stretch for o in seen})
+    nodes = sorted({o.node for o in seen})
+    at = {stretch: i for i, stretch in enumerate(stretches)}
+    of = {node: j for j, node in enumerate(nodes)}
+    x, y = _solve(seen, stretches, at, of)
+    groups = _groups(seen, at, len(stretches), of)
+    group_of = {node: groups[len(stretches) + j] for node, j in of.items()}
+    measured = {node: sum(o.weight for o in seen if o.node == node) for node in nodes}
+    anchored = {node: math.log(anchors[node]) - y[of[node]] for node in nodes if anchors.get(node, 0) > 0}
+    # The unit: each group's anchors' speeds, else the lightest quarter of the timeline costs 1.
+    overall = float(np.mean(list(anchored.values()))) if anchored else -float(np.quantile(x, 0.25))
+    shift = {}
+    for group in set(groups):
+        mine = [value for node, value in anchored.items() if group_of[node] == group]
+        shift[group] = float(np.mean(mine)) if mine else overall
+    if anchored:
+        trusted = {group_of[node] for node in anchored}
+    else:  # the group measured the longest sets the unit
+        weight: dict[int, float] = {}
+        for node in nodes:
+            weight[group_of[node]] = weight.get(group_of[node], 0.0) + measured[node]
+        trusted = {max(weight, key=lambda group: weight[group])}
+    return Fit(
+        costs={stretch: math.exp(x[i] + shift[groups[i]]) for stretch, i in at.items()},
+        speeds={node: math.exp(y[j] + shift[group_of[node]]) for node, j in of.items()},
+        firm=frozenset(node for node in nodes if group_of[node] in trusted and measured[node] >= FIRM_SECONDS),
+    )
+
+
+def _solve(
+    seen: list[Observation], stretches: list[int], at: dict[int, int], of: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log costs and log speeds by weighted least squares, in no particular unit.
+
+    The ties between neighbouring stretches are strong where their costs differ by little and
+    loose across a step (a Cauchy penalty, by reweighting the ties over a few rounds, the
+    first with loose ties everywhere): a run of even stretches is drawn flat, so the nodes
+    that rendered it are set against each other over all of it, not only where their pieces
+    met, while a real step between a light and a heavy section stays sharp.
+
+    The normal equations are [[A, B], [B^T, D]] [x, y] = [a, b], with A tridiagonal over the
+    stretches (their measurements and the ties between neighbours) and D diagonal over the
+    nodes. Eliminating x leaves a small dense system in y (one unknown per node), and x
+    follows from y, in time linear in the stretches.
+    """
+    size, count = len(stretches), len(of)
+    total = sum(o.weight for o in seen)
+    ridge = RIDGE * total
+    measured, a = np.full(size, ridge), np.zeros(size)
+    coupling, d, b = np.zeros((size, count)), np.full(count, ridge), np.zeros(count)
+    for o in seen:
+        i, j, w, logged = at[o.stretch], of[o.node], o.weight, math.log(o.seconds_per_frame)
+        measured[i] += w
+        a[i] += w * logged
+        coupling[i, j] -= w
+        d[j] += w
+        b[j] -= w * logged
+    # Each tie weighs as much as the lighter of its two stretches' measurements (a fast node's
+    # stretches are measured over fractions of a second) and less across stretches never rendered.
+    local = np.minimum(measured[:-1], measured[1:]) / np.diff(np.array(stretches, dtype=float))
+    tie = LOOSE * local  # the first round: measurements alone, to tell steps from noise by
+    for _ in range(ROUNDS):
+        diagonal = measured.copy()
+        diagonal[:-1] += tie
+        diagonal[1:] += tie
+        solved = _tridiagonal(diagonal, -tie, np.column_stack([coupling, a]))
+        schur = np.diag(d) - coupling.T @ solved[:, :count]
+        y = np.linalg.solve(schur, b - coupling.T @ solved[:, count])
+        x = solved[:, count] - solved[:, :count] @ y
+        tie = TIE * local * STEP**2 / (STEP**2 + np.diff(x) ** 2)
+    return x, y
+
+
+def _tridiagonal(diagonal: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve T z = rhs for the symmetric tridiagonal T (`diagonal`, `off` above and below it), every column."""
+    size = len(diagonal)
+    upper, z = np.zeros(size), rhs.astype(float).copy()
+    pivot = diagonal[0]
+    z[0] /= pivot
+    for i in range(1, size):
+        upper[i - 1] = off[i - 1] / pivot
+        pivot = diagonal[i] - off[i - 1] * upper[i - 1]
+        z[i] = (z[i] - off[i - 1] * z[i - 1]) / pivot
+    for i in range(size - 2, -1, -1):
+        z[i] -= upper[i] * z[i + 1]
+    return z
+
+
+def _groups(seen: list[Observation], at: dict[int, int], size: int, of: dict[str, int]) -> list[int]:
+    """Which group each stretch (0..size-1), then each node (size + its number), is in: tied by measurements."""
+    parent = list(range(size + len(of)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for o in seen:
+        parent[root(at[o.stretch])] = root(size + of[o.node])
+    return [root(i) for i in range(len(parent))]
