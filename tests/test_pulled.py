@@ -335,3 +335,25 @@ def test_a_claim_over_its_share_goes_back_to_the_queue_and_takes_no_frames() -> 
     assert out.verdict == "move" and [s.piece for s in out.send] == ["segment 3"] and out.send[0].node is None
     assert piece.state == "pending" and piece.celery_id != message and piece.start is None
     assert record.frame_pool.next == before  # no frames taken
+
+
+def test_two_jobs_submitted_together_send_their_audio_passes_to_two_nodes(tmp_path) -> None:
+    """The slowest node takes the first audio pass off its queue at once and tells it renders it only at
+    its next heartbeat: the second job's choice must not fall on it meanwhile."""
+    from farm_helpers import farm_env
+
+    from orchestrator.farm import Farm
+    from orchestrator.kinds.render import audio_node
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+
+    with farm_env(tmp_path):
+        server = EmbeddedRedis(FarmSettings())
+        server.start()
+        try:
+            farm = Farm(FarmSettings())
+            known = {"n60": 60.0, "n30": 30.0, "n120": 120.0}
+            chosen = [audio_node(farm, known) for _ in range(4)]
+            assert chosen == ["n30", "n60", "n120", "n30"]  # all reserved: the slowest again
+        finally:
+            server.stop()

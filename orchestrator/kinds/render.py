@@ -16,6 +16,7 @@ Image sequences (TIFF, DPX, OpenEXR) split like all-intra codecs, with nothing t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 RENDER_SEGMENT = "tasks.render_segment"
 RENDER_AUDIO = "tasks.render_audio"
 STITCH = "tasks.stitch"
+AUDIO_CHOSEN = "rf:audio-chosen"  # "<prefix>:<node>": the node was just chosen for an audio pass
 IMAGE_SEQUENCES = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
 EXTENSIONS = {"mov": "mov", "mp4": "mp4", "mxf_op1a": "mxf", "mxf": "mxf", "tif": "tif"}
 
@@ -204,14 +206,23 @@ def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
 
 def audio_node(farm: Farm, known: dict[str, float]) -> str:
     """The node a pulled render's audio pass is sent to: the slowest known (it loses least by it), among those
-    with nothing already sent to them alone nor rendering an audio pass (another job's, most likely).
+    with nothing already sent to them alone, nor rendering an audio pass, nor chosen for one just now.
 
     Note: two jobs submitted together would otherwise send both audio passes to one node,
-    which then starts the first job's pieces late, while the second's nodes are idle.
+    which then starts one job's pieces late while that job's other nodes wait. A node takes a
+    message off its queue at once and tells it renders an audio pass only at its next
+    heartbeat: the choice is reserved in Redis (`AUDIO_CHOSEN`, set only where none is) for
+    a few heartbeats, which closes that gap even for jobs submitted from two processes.
     """
     rendering = {n.name for n in farm.nodes.all() if str(n.current_task or "").endswith(":audio")}
-    idle = [n for n in known if n not in rendering and not farm.redis.llen(routing.node_queue(n))]
-    return min(idle or known, key=lambda n: known[n])
+    slowest = sorted(known, key=lambda n: known[n])
+    reserve = max(1, math.ceil(3 * farm.settings.heartbeat_interval))
+    for node in slowest:
+        if node in rendering or farm.redis.llen(routing.node_queue(node)):
+            continue
+        if farm.redis.set(f"{AUDIO_CHOSEN}:{node}", "1", nx=True, ex=reserve):
+            return node
+    return slowest[0]
 
 
 def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
