@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.costs import Steps, frames_for, work
+from orchestrator.finish import finish_time
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 # waiting: for the jobs it runs after (`JobRecord.after`) to succeed; nothing of it is sent meanwhile.
@@ -288,7 +289,8 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         Note: a piece still starting (no frames yet) is counted at the median speed of those
         rendering, after what is left of its start; a tail copy adds no frames and is left out.
         A pulled render weighs frames by what they cost (`orchestrator.costs`): the frames of a
-        heavy section take longer than those rendered so far.
+        heavy section take longer than those rendered so far. Its frames no piece has taken yet
+        cost each node rendering now a start more when its piece is done (`finish_time`).
         """
         running = [t for t in self.tasks if t.state == "running" and t.frames_total and not t.params.get("copy_of")]
         pool = self.frame_pool
@@ -299,19 +301,23 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
             return round(left / rate, 1) if rate else None
         typical = statistics.median(measured.values())
         starting = pool.start_seconds if pool else 0.0
-        longest, owed = 0.0, 0.0
+        longest, owed, free_at, speeds = 0.0, 0.0, {}, {}
         for piece in running:
             speed = measured.get(piece.name, typical)
             still_starting = 0.0 if piece.name in measured else max(0.0, starting - (now - (piece.started_at or now)))
             rest = rest_of(piece, costs)
-            longest, owed = max(longest, still_starting + rest / speed), owed + rest
-        rate = sum(measured.get(t.name, typical) for t in running)
+            ends = still_starting + rest / speed
+            longest, owed = max(longest, ends), owed + rest
+            free_at[piece.name], speeds[piece.name] = ends, speed
+        rate = sum(speeds.values())
         if pool is None:
             return round(max(longest, left / rate), 1)
         untaken = pool.work(pool.next, pool.end) if pool.remaining else 0.0
         untaken += sum(rest_of(t, costs) for t in self.tasks
                        if t.state == "pending" and t.frames_total and not t.params.get("copy_of"))  # fmt: skip
-        return round(max(longest, (owed + untaken) / rate), 1)
+        if not untaken:
+            return round(max(longest, owed / rate), 1)
+        return round(max(longest, finish_time(untaken, speeds, free_at, pool.start_seconds)), 1)
 
     def frames(self) -> tuple[int, int]:
         """(frames rendered, frames to render) of the job's pieces that count frames.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.costs import Steps
+from orchestrator.finish import finish_time
 from orchestrator.models import FramePool, JobRecord, piece_speed
 
 START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
@@ -115,29 +116,6 @@ def share_of(
     free = [n for n in pool if n not in held and n not in mine and n != node]
     room = max(0, math.ceil(fair) - len(mine) - 1) if rivals else len(free)
     return False, [*mine, node, *free[:room]]
-
-
-def finish_time(
-    work: float, speeds: Mapping[str, float], free_at: Mapping[str, float], start: float, least: float = 0.0
-) -> float:
-    """Seconds from now until `work` is rendered, each node starting one piece when it is free.
-
-    Solves sum over nodes of speed x (T - free_at - start), for those that start before T, = work.
-    A node busy now that would render for less than `least` seconds by then is left out.
-
-    Note: leaving out a node that joins late for a sliver (the node rendering the audio pass,
-    say) costs the others almost nothing, while counting it in would hand it whatever frames
-    the others' speed estimates left over, with a start cost of its own: it would finish last.
-    """
-    ready = sorted((free_at[n] + start, speeds[n], least if free_at[n] > 0 else 0.0) for n in speeds)
-    rate = backlog = 0.0  # summed speed of the nodes started so far; work they owe for their late start
-    done_at = math.inf  # no nodes
-    for begins, speed, shortest in ready:
-        joined = (work + backlog + speed * begins) / (rate + speed)
-        if rate and joined <= begins + shortest:  # it would start too late to render (long enough) before the end
-            break
-        rate, backlog, done_at = rate + speed, backlog + speed * begins, joined
-    return done_at
 
 
 def _whole(pool: FramePool, size: int, floor: int) -> int:

@@ -130,19 +130,23 @@ def test_a_node_killed_while_it_holds_a_piece_leaves_no_frame_missing_or_doubled
 
 def test_a_heavy_section_is_learnt_as_costing_more_not_as_a_slow_node(tmp_path) -> None:
     """Half the timeline renders 4x slower (`RESOLVE_SIM_SPEED_PROFILE`). h1 renders a light range (its speed
-    sets the unit), then a heavy one: the heavy stretches are learnt as costing about 4, not h1 as slowing
-    down. h2 then renders the light range: its speed is measured over stretches of known cost, like h1's."""
+    sets the unit). h2 then renders a heavy range nobody has rendered: alone, that tells a slow node as well
+    as a heavy section, so h2's speed is provisional. h1 then renders a heavy range that meets h2's in one
+    stretch: the fit sets the two nodes against each other there, and the heavy stretches are learnt as
+    costing about 4, h2 as fast as h1, firm."""
     nodes = {"h1": {}, "h2": {}}
     env = {**PULLED, "RESOLVE_SIM_FPS": "120", "RESOLVE_SIM_SPEED_PROFILE": "0.5:4"}  # from frame 87840 on
-    light, heavy = (87360, 87839), (87840, 88079)
+    light, heavy, later = (87360, 87839), (87840, 88079), (88032, 88271)  # later meets heavy in 88032..88079
     with running_farm(tmp_path, nodes, **env) as (_local, farm):
-        for node, (start, end) in (("h1", light), ("h1", heavy), ("h2", light)):
+        for node, (start, end) in (("h1", light), ("h2", heavy), ("h1", later)):
             spec = {"project": "Demo", "timeline": "Main", "frames": {"start": start, "end": end}, "split": "none",
                     "node": node, "audio": False, "output_name": f"{node}-{start}"}  # fmt: skip
             record = run(farm, spec, timeout=180)
             assert record.state == "succeeded", record.errors
             assert verify(record.outputs[0], record.plan)["exact"]
-        costs = farm.costs.known(record.plan.cost_key, range(light[0] // 48, heavy[1] // 48 + 1))
+            if (start, end) == heavy:
+                assert farm.speeds.firm_speed("h2", record.plan.speed_key) is None  # it met no other node
+        costs = farm.costs.known(record.plan.cost_key, range(light[0] // 48, later[1] // 48 + 1))
         light_costs = [cost for stretch, cost in costs.items() if (stretch + 1) * 48 <= heavy[0]]
         heavy_costs = [cost for stretch, cost in costs.items() if stretch * 48 >= heavy[0]]
         assert light_costs and heavy_costs, costs
