@@ -206,6 +206,8 @@ def _take_frames(
         piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size
         piece.output = f"{pool.work_dir}/seg_{number:04d}.{pool.extension}"
         piece.params = {}
+        if sizing.speeds.get(node):  # what the ETA counts the piece at until its frames come out
+            piece.details = {"sized_by": round(sizing.speeds[node], 3)}
         pool.next += size
     sends: list[Send] = []
     revoke: list[str] = []

@@ -145,7 +145,7 @@ class TaskRecord(BaseModel):
     target: dict[str, Any] | None = None  # edits: project and timeline
     lease: str | None = None  # the project it writes, held exclusively while it runs (orchestrator.leases)
     results: list[dict[str, Any]] = Field(default_factory=list)
-    details: dict[str, Any] = Field(default_factory=dict)  # what the piece reported when it finished
+    details: dict[str, Any] = Field(default_factory=dict)  # what it reported when done (running: `sized_by`)
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
@@ -286,8 +286,10 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         """Seconds until the frames left are rendered: their work over the summed speed of the pieces
         rendering now, and never before the piece that will take longest is done.
 
-        Note: a piece still starting (no frames yet) is counted at the median speed of those
-        rendering, after what is left of its start; a tail copy adds no frames and is left out.
+        Note: a piece still starting (no frames yet) is counted, after what is left of its start,
+        at the speed it was sized by (`details.sized_by`), else at the median speed of those
+        rendering (the slowest node, just done with the audio pass, would otherwise count as
+        a typical one); a tail copy adds no frames and is left out.
         A pulled render weighs frames by what they cost (`orchestrator.costs`): the frames of a
         heavy section take longer than those rendered so far. Its frames no piece has taken yet
         cost each node rendering now a start more when its piece is done (`finish_time`).
@@ -303,7 +305,7 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         starting = pool.start_seconds if pool else 0.0
         longest, owed, free_at, speeds = 0.0, 0.0, {}, {}
         for piece in running:
-            speed = measured.get(piece.name, typical)
+            speed = measured.get(piece.name) or float(piece.details.get("sized_by") or typical)
             still_starting = 0.0 if piece.name in measured else max(0.0, starting - (now - (piece.started_at or now)))
             rest = rest_of(piece, costs)
             ends = still_starting + rest / speed

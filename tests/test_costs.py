@@ -79,6 +79,30 @@ def test_the_eta_weighs_the_frames_left_by_what_they_cost() -> None:
     assert record.eta_seconds == pytest.approx((50 + 4 * 1440) / 10 + 2.0, rel=0.01)
 
 
+def test_a_piece_still_starting_is_counted_at_the_speed_it_was_sized_by() -> None:
+    """The slowest node starts its piece late, after the audio pass: counted at the others' speed, the ETA
+    would say the job ends when they do."""
+    frames = pool(frames=200)
+    frames.next = frames.end + 1  # every frame taken
+    started = TaskRecord(
+        name="a",
+        kind="segment",
+        state="running",
+        start=1000,
+        end=1099,
+        frames_total=100,
+        frames_done=50,
+        first_frames=(0.0, 10),
+        last_frames=(4.0, 50),
+    )  # 10 frames/s
+    late = TaskRecord(name="b", kind="segment", state="running", start=1100, end=1199, frames_total=100,
+                      started_at=4.0, details={"sized_by": 2.5})  # fmt: skip
+    record = RenderJob(kind="render", spec=RenderSpec(project="p", timeline="t"), plan=_plan(), state="running",
+                       started_at=0.0, frame_pool=frames, tasks=[started, late])  # fmt: skip
+    record.refresh_progress(now=4.0)
+    assert record.eta_seconds == pytest.approx(2.0 + 100 / 2.5)  # its start, then 100 frames at 2.5 frames/s
+
+
 def _plan():
     from test_units import _plan as plan
 

@@ -122,6 +122,7 @@ def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes
     # and twice it; at 60 frames/s that is 1,112 frames.
     assert (first.start, first.end, first.frames_total) == (1000, 2111, 1112)
     assert first.output == "/w/seg_0001.mov" and not first.params
+    assert first.details == {"sized_by": 60.0}  # the ETA counts it at that until its frames come out
     assert [s.piece for s in outcome.send] == ["segment 5"]  # the queue keeps one open piece per node
     successor = record.task("segment 5")
     assert successor.state == "pending" and successor.params == {"open": True} and successor.celery_id
