@@ -33,7 +33,6 @@ import numpy as np
 
 FIRM_SECONDS = 2.0  # a node measured for less than this (in all) is provisional
 TIE = 3.0  # weight of the tie between even neighbouring stretches, over the lighter one's measurements
-LOOSE = 3.0  # the same in the first round, before steps are told from noise
 STEP = 0.1  # a log cost difference this large halves a tie's weight: steps are free, noise is drawn flat
 ROUNDS = 5  # rounds of reweighting the ties
 RIDGE = 1e-9  # keeps the fit solvable along the common scale no measurement tells
@@ -100,9 +99,11 @@ def _solve(
 
     The ties between neighbouring stretches are strong where their costs differ by little and
     loose across a step (a Cauchy penalty, by reweighting the ties over a few rounds, the
-    first with loose ties everywhere): a run of even stretches is drawn flat, so the nodes
-    that rendered it are set against each other over all of it, not only where their pieces
-    met, while a real step between a light and a heavy section stays sharp.
+    first with every pair tied as if even): a run of even stretches is drawn flat, so the
+    nodes that rendered it are set against each other over all of it, not only where their
+    pieces met, while a real step between a light and a heavy section stands out and stays
+    sharp. Starting loose instead, the few frames where two pieces met decide the nodes'
+    ratio, and an error there reads as a step that is never drawn flat again.
 
     The normal equations are [[A, B], [B^T, D]] [x, y] = [a, b], with A tridiagonal over the
     stretches (their measurements and the ties between neighbours) and D diagonal over the
@@ -124,7 +125,7 @@ def _solve(
     # Each tie weighs as much as the lighter of its two stretches' measurements (a fast node's
     # stretches are measured over fractions of a second) and less across stretches never rendered.
     local = np.minimum(measured[:-1], measured[1:]) / np.diff(np.array(stretches, dtype=float))
-    tie = LOOSE * local  # the first round: measurements alone, to tell steps from noise by
+    tie = TIE * local  # the first round: every pair as if even
     for _ in range(ROUNDS):
         diagonal = measured.copy()
         diagonal[:-1] += tie
