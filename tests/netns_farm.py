@@ -30,10 +30,11 @@ def available() -> str | None:
         return "needs root to create network namespaces"
     if shutil.which("ip") is None:
         return "needs iproute2 (ip)"
-    probe = subprocess.run(["ip", "netns", "add", "rf-probe"], capture_output=True, text=True)
+    name = f"rf-probe-{os.getpid()}"  # (each test process probes at collection: one shared name made one skip)
+    probe = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if probe.returncode:
         return f"cannot create a network namespace: {probe.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", "rf-probe"], check=False)
+    subprocess.run(["ip", "netns", "del", name], check=False)
     return None
 
 
