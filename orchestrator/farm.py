@@ -11,13 +11,13 @@ from celery import Celery
 from orchestrator import kinds
 from orchestrator.app import make_app
 from orchestrator.catalog import Catalog
-from orchestrator.costs import CostBook
 from orchestrator.leases import ProjectLeases
 from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
+from orchestrator.pull.costs import CostBook
+from orchestrator.pull.speeds import SpeedBook
 from orchestrator.redis_server import broker_url
 from orchestrator.settings import FarmSettings
-from orchestrator.speeds import SpeedBook
 from orchestrator.store import JobStore, connect
 
 
@@ -55,7 +55,7 @@ class Farm:
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore(self.redis, self.settings.job_retention)
+        return JobStore(self.redis, self.settings.job_retention, kinds.records)
 
     @cached_property
     def locks(self) -> PieceLocks:

@@ -41,7 +41,7 @@ def submit(farm: Farm, kind_name: str, spec: Any, after: Sequence[str] = ()) -> 
     record = kind.record(
         id=job_id, kind=kind.name, spec=parsed, plan=compiled.plan, tasks=compiled.pieces, version_key=VERSION_KEY,
         priority=compiled.priority, max_attempts=compiled.max_attempts or farm.settings.max_attempts,
-        fail_fast=kind.fail_fast, frame_pool=compiled.frame_pool, after=list(upstream),
+        fail_fast=kind.fail_fast, schedule=compiled.schedule, after=list(upstream),
     )  # fmt: skip
     outcome = lifecycle.submit(record, upstream)
     farm.store.create(record)
@@ -139,26 +139,8 @@ def wait(
 
 
 def estimate_seconds(farm: Farm, record: Record) -> float | None:
-    """How long a render should take on the nodes it may use, from their remembered speeds; None without any.
-
-    A pulled render is spread over all of them (its frames' work over their summed speed); a render
-    cut up front takes as long as its longest piece on a typical node. The start cost of one
-    render is added either way.
-    """
-    if record.kind != "render" or not record.plan.speed_key:
-        return None
-    nodes = record.plan.eligible_nodes or record.plan.known_nodes
-    speeds = farm.speeds.speeds(nodes, record.plan.speed_key)
-    if not speeds:
-        return None
-    start = farm.speeds.start_seconds(record.plan.speed_key) or 0.0
-    typical = sorted(speeds.values())[len(speeds) // 2]
-    if record.frame_pool is not None:
-        summed = sum(speeds.get(n, typical) for n in nodes) or typical
-        pool = record.frame_pool
-        return round(start + pool.work(pool.start, pool.end) / summed, 2)
-    longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
-    return round(start + longest / typical, 2)
+    """How long the job should take, from what the farm remembers (its kind's `estimate`); None: no estimate."""
+    return kinds.get(record.kind).estimate(farm, record)
 
 
 def piece_logs(farm: Farm, job_id: str, piece: str | None = None) -> dict[str, list[str]]:

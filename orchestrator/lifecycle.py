@@ -11,8 +11,8 @@ outcome. They are the only code that changes a job record.
 |---|---|---|
 | `submit` | new record | pieces that wait for nothing `pending` (sent), the rest `waiting`; job `waiting` (after) |
 | `upstream_finished` | job `waiting` | `queued` once all it runs after succeeded; `cancelled` when one did not |
-| `claim` | piece `pending` (or `running` on a lost worker) | `running` here (open: takes frames); or moved, skipped |
-| `progress` | piece `running` | frames counted; says whether to stop |
+| `claim` | piece `pending` (or `running` on a lost worker) | `running` here (as its kind's rules shape it); or moved |
+| `progress` | piece `running` | frames counted (reports beside the record, folded in on read); says whether to stop |
 | `piece_done` | piece `running` | `done` (+ pieces it found); ready dependents sent; job `succeeded` when all are |
 | `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
 | `piece_cancelled` | piece `running` | `cancelled` |
@@ -26,44 +26,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord, rest_of
-from orchestrator.sizing import Sizing, audio_speed, frames_to_take, share_of
+from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord
+from orchestrator.outcome import Outcome, Send, Verdict
 
+__all__ = ["BLOCK_AFTER", "Outcome", "Send", "Verdict"]
 BLOCK_AFTER = 2  # failures of one node in one job before it is kept off that job
-COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
-Verdict = Literal["run", "skip", "move", "wait", "stale", "retry", "failed", "done", "cancelled", "discard"]
 
 
-@dataclass(frozen=True)
-class Send:
-    """A piece to send now, on its own queue or, when `node` is set, on that node's."""
-
-    piece: str
-    node: str | None = None
-
-
-@dataclass
-class Outcome:
-    """What a transition decided, for the caller to carry out after the record is written."""
-
-    verdict: Verdict
-    reason: str = ""
-    send: list[Send] = field(default_factory=list)
-    revoke: list[str] = field(default_factory=list)  # message ids nobody should run any more
-    unhealthy: str | None = None  # mark the claiming/failing node unhealthy, for this reason
-    lost_on: str | None = None  # a node whose worker died mid-piece
-    count_failure: bool = False
-    stop: bool = False  # progress: the piece should stop (job finished or cancelled)
-
-
-def _new_message(piece: TaskRecord) -> None:
+def new_message(piece: TaskRecord) -> None:
+    """Give the piece a new message id: only that message may run it from now on."""
     piece.celery_id = uuid.uuid4().hex
 
 
-def _make_ready(record: JobRecord[Any, Any]) -> list[Send]:
+def make_ready(record: JobRecord[Any, Any]) -> list[Send]:
     """Waiting pieces whose every predecessor is done (settled, for `after_settled` ones) become pending,
     each with a new message."""
     done = {t.name for t in record.tasks if t.state == "done"}
@@ -72,7 +49,7 @@ def _make_ready(record: JobRecord[Any, Any]) -> list[Send]:
     for piece in record.tasks:
         if piece.state == "waiting" and set(piece.after) <= (settled if piece.after_settled else done):
             piece.state = "pending"
-            _new_message(piece)
+            new_message(piece)
             ready.append(Send(piece.name))
     return ready
 
@@ -85,7 +62,7 @@ def _pick(record: JobRecord[Any, Any], candidates: Sequence[str], avoid: set[str
     return None
 
 
-def _settle(record: JobRecord[Any, Any], now: float) -> None:
+def settle(record: JobRecord[Any, Any], now: float) -> None:
     """Finish the job once every piece has settled: succeeded when all are done, else failed."""
     if record.finished or any(t.state not in SETTLED for t in record.tasks):
         return
@@ -149,138 +126,9 @@ def _record_failure(
     if record.fail_fast:
         revoke = _fail_job(record, reason, now)
     else:
-        ready = _make_ready(record)  # what runs after its predecessors settled may run now
-        _settle(record, now)
+        ready = make_ready(record)  # what runs after its predecessors settled may run now
+        settle(record, now)
     return Outcome("failed", reason, send=ready, revoke=revoke, count_failure=True)
-
-
-def _busy(record: JobRecord[Any, Any], speeds: Mapping[str, float], now: float) -> dict[str, float]:
-    """Seconds each node still needs for the piece of this job it renders now, from its speed (at the audio
-    pass, `<node>/audio`, which counts no frames as it goes: from its start); the node the audio pass was
-    sent to is busy with it before it even took it."""
-    pool = record.frame_pool
-    start = pool.start_seconds if pool else 0.0
-    busy: dict[str, float] = {}
-    for piece in record.tasks:
-        if piece.kind == "audio" and piece.state == "pending" and piece.params.get("prefer"):  # sent to that node
-            prefer = str(piece.params["prefer"])
-            if (speed := audio_speed(speeds, prefer)) > 0:
-                busy[prefer] = start + ((piece.end or 0) - (piece.start or 0) + 1) / speed
-        if piece.state != "running" or not piece.node or piece.started_at is None:
-            continue
-        elapsed = now - piece.started_at
-        if piece.kind == "segment" and speeds.get(piece.node, 0.0) > 0:
-            left = max(0.0, start - elapsed) + rest_of(piece, pool.costs if pool else ()) / speeds[piece.node]
-        elif piece.kind == "audio" and (speed := audio_speed(speeds, piece.node)) > 0:
-            frames = (piece.end or 0) - (piece.start or 0) + 1
-            left = max(0.0, start + frames / speed - elapsed)
-        else:
-            left = max(0.0, start - elapsed)
-        busy[piece.node] = max(busy.get(piece.node, 0.0), left)
-    return busy
-
-
-def _take_frames(
-    record: JobRecord[Any, Any], piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str], now: float
-) -> Outcome | None:
-    """An open piece of a pulled render takes the next range, sized for `node`; None when it got one.
-
-    While frames are left after it, a new open piece takes its place in the queue (and in the
-    `after` of whatever waited for it); when none are, the open pieces still queued are
-    skipped (their messages revoked), and the outcome sends what no longer waits for them.
-    """
-    pool = record.frame_pool
-    assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
-    if sizing.costs is not None:  # what the farm learnt of the timeline's costs since the job was compiled
-        pool.costs = sizing.costs
-    holding = [t.node for t in record.tasks if t.state == "running" and t.node and t.kind in ("segment", "audio")]
-    leave, nodes = share_of(holding, node, nodes, sizing.held, sizing.rivals)
-    if leave:  # back in the queue: this node takes the next message, a rival's
-        _new_message(piece)
-        return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",
-                       send=[Send(piece.name)])  # fmt: skip
-    busy = {**sizing.elsewhere, **_busy(record, sizing.speeds, now)}  # (a node works for one job at a time)
-    size = frames_to_take(pool, node, sizing.speeds, nodes, busy)
-    if size:
-        number = int(piece.name.rpartition(" ")[2])
-        piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size
-        piece.output = f"{pool.work_dir}/seg_{number:04d}.{pool.extension}"
-        piece.params = {}
-        if sizing.speeds.get(node):  # what the ETA counts the piece at until its frames come out
-            piece.details = {"sized_by": round(sizing.speeds[node], 3)}
-        pool.next += size
-    sends: list[Send] = []
-    revoke: list[str] = []
-    if pool.remaining and size:
-        pool.made += 1
-        successor = TaskRecord(name=f"segment {pool.made}", kind="segment", task=piece.task,
-                               placement=piece.placement, params={"open": True})  # fmt: skip
-        _new_message(successor)
-        record.tasks.insert(record.tasks.index(piece) + 1, successor)
-        for waiting in record.tasks:
-            if piece.name in waiting.after:
-                waiting.after.append(successor.name)
-        sends.append(Send(successor.name))
-    elif not pool.remaining:
-        for other in record.tasks:
-            if other.params.get("open") and other.state in ("pending", "waiting"):
-                if other.state == "pending" and other.celery_id and other is not piece:
-                    revoke.append(other.celery_id)
-                other.state = "skipped"
-                for waiting in record.tasks:
-                    if other.name in waiting.after:
-                        waiting.after.remove(other.name)
-    if size:
-        return None if not (sends or revoke) else Outcome("run", send=sends, revoke=revoke)
-    return Outcome("skip", f"{piece.name}: no frames left", send=_make_ready(record), revoke=revoke)
-
-
-def _offer_copy(record: JobRecord[Any, Any], node: str, speeds: Mapping[str, float], now: float) -> list[Send]:
-    """The tail: `node` just came free and no frames are left; if a piece still rendering elsewhere
-    would finish far later than a copy made here, make that copy (`copy_of`) and send it to `node`.
-    The first of the two to finish is kept; the other stops at its next report."""
-    slow = _worth_copying(record, node, speeds, now)
-    pool = record.frame_pool
-    if slow is None or pool is None:
-        return []
-    pool.made += 1
-    copy = TaskRecord(
-        name=f"segment {pool.made}", kind="segment", task=slow.task, placement=slow.placement,
-        start=slow.start, end=slow.end, frames_total=slow.frames_total, params={"copy_of": slow.name},
-        output=f"{pool.work_dir}/seg_{pool.made:04d}.{pool.extension}",
-    )  # fmt: skip
-    _new_message(copy)
-    record.tasks.insert(record.tasks.index(slow) + 1, copy)
-    return [Send(copy.name, node)]
-
-
-def _worth_copying(
-    record: JobRecord[Any, Any], node: str, speeds: Mapping[str, float], now: float
-) -> TaskRecord | None:
-    """The running piece a copy on `node` would finish well before, the latest-finishing one; None if none.
-
-    Note: a copy renders the whole range again (Resolve cannot take over half a render), so it
-    pays only when the original is far slower; one copy per piece, never a copy of a copy.
-    """
-    pool = record.frame_pool
-    mine = speeds.get(node, 0.0)
-    if pool is None or mine <= 0:
-        return None
-    copied = {t.params.get("copy_of") for t in record.tasks if t.state in ("pending", "running")}
-    best: tuple[float, TaskRecord] | None = None
-    for other in record.tasks:
-        if other.kind != "segment" or other.state != "running" or other.params or other.name in copied:
-            continue
-        if other.node == node or other.started_at is None:
-            continue
-        speed = speeds.get(str(other.node), 0.0)
-        if speed <= 0:
-            continue
-        left = max(0.0, pool.start_seconds - (now - other.started_at)) + rest_of(other, pool.costs) / speed
-        copy = pool.start_seconds + pool.work(other.start or 0, other.end or 0) / mine
-        if copy < COPY_MARGIN * left and (best is None or left > best[0]):
-            best = (left, other)
-    return best[1] if best else None
 
 
 # --- the transitions ------------------------------------------------------------------------
@@ -303,7 +151,7 @@ def submit(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = Non
     for piece in record.tasks:
         piece.state = "waiting" if piece.after else "pending"
         if not piece.after:
-            _new_message(piece)
+            new_message(piece)
     return Outcome("run", send=[Send(t.name, t.params.get("prefer")) for t in record.tasks if t.state == "pending"])
 
 
@@ -316,12 +164,14 @@ def claim(
     node_tags: Sequence[str],
     candidates: Sequence[str],
     now: float | None = None,
-    sizing: Sizing | None = None,
+    context: Any = None,
 ) -> Outcome:
     """A worker on `node` got the piece's message and holds its lock: run it here, or say why not.
 
     `candidates` are the live eligible nodes, best first (read from the registry just before);
-    `sizing` their speeds (and how many jobs share them), for an open piece of a pulled render.
+    `context` what the job's kind read from the farm for its rules (`JobKind.claim_context`).
+    The kind's rules may end the claim first (`before_claim`) and shape the piece once the node
+    may run it (`on_claim`).
     Note: the caller holds the piece's lock, so a piece still `running` was left by a worker
     that died (its lock lapsed): that attempt counts as failed on its node.
     """
@@ -340,14 +190,8 @@ def claim(
     if message_id != piece.celery_id:
         return Outcome("skip", f"{name} is carried by another message now")
     outcome = Outcome("run")
-    if piece.params.get("copy_of") and record.task(piece.params["copy_of"]).state != "running":
-        piece.state, piece.finished_at = "cancelled", now
-        _settle(record, now)  # the copy may be the last piece the job waited for
-        return Outcome("skip", f"{piece.params['copy_of']} finished before its copy {name} started")
-    if piece.params.get("copy_of") and piece.state == "running":
-        piece.state, piece.finished_at = "cancelled", now
-        _settle(record, now)
-        return Outcome("skip", f"the copy {name} was lost with its worker on {piece.node}", lost_on=piece.node)
+    if (ruled := record.rules.before_claim(record, piece, now)) is not None:
+        return ruled
     if piece.state == "running" and piece.node:
         lost = piece.node
         outcome.lost_on = lost
@@ -362,19 +206,17 @@ def claim(
         other = _pick(record, candidates, {node})
         if other is None:
             return Outcome("wait", f"{node} lacks what {name} needs and no other node can take it now")
-        _new_message(piece)
+        new_message(piece)
         return Outcome("move", f"{node} lacks what {name} needs", send=[Send(name, other)], lost_on=outcome.lost_on)
     if record.blocked_nodes.get(node, 0) >= BLOCK_AFTER or node in piece.failed_on[-1:]:
         other = _pick(record, candidates, {node})
         if other is not None:  # with nowhere else to go, this node runs it after all: better late than never
-            _new_message(piece)
+            new_message(piece)
             return Outcome("move", f"{node} failed it before", send=[Send(name, other)], lost_on=outcome.lost_on)
-    if piece.params.get("open"):
-        took = _take_frames(record, piece, node, sizing or Sizing(), candidates, now)
-        if took is not None and took.verdict in ("skip", "move"):
-            return took
-        if took is not None:
-            outcome.send, outcome.revoke = took.send, took.revoke
+    if (ruled := record.rules.on_claim(record, piece, node, candidates, context, now)) is not None:
+        if ruled.verdict != "run":
+            return ruled
+        outcome.send, outcome.revoke = ruled.send, ruled.revoke
     piece.state, piece.node, piece.error = "running", node, None
     piece.attempts += 1
     piece.generation = record.generation
@@ -386,19 +228,39 @@ def claim(
     return outcome
 
 
+def job_control(record: JobRecord[Any, Any]) -> str:
+    """Why every running piece of the job should stop ("" while it runs on): what reports read back."""
+    return f"the job ended: {record.state}" if record.finished or record.cancel_requested else ""
+
+
+def piece_control(record: JobRecord[Any, Any], piece: TaskRecord) -> dict[str, Any]:
+    """What a report from `piece` reads back: its state, its node, and why the kind's rules would stop it."""
+    return {"state": piece.state, "node": piece.node, "stop": record.rules.stop(record, piece)}
+
+
+def stop_reason(job: str, piece: Mapping[str, Any], name: str, node: str) -> str | None:
+    """Why a piece reporting from `node` should stop, from what `job_control` and `piece_control` said; None: go on."""
+    if job:
+        return job
+    if piece.get("state") != "running" or piece.get("node") != node:
+        held = piece.get("node")
+        where = f" on {held}" if held and held != node else ""
+        return f"{name} is {piece.get('state', 'not running')}{where} now"
+    return piece.get("stop") or None
+
+
 def progress(
     record: JobRecord[Any, Any], name: str, node: str, done: int, total: int, now: float | None = None
 ) -> Outcome:
-    """A running piece counted frames; it should stop when the job ended or the piece is no longer its."""
+    """A running piece's report of frames, folded into the record; says whether the piece should stop (the
+    job ended, the piece is no longer this node's, or the kind's rules say so).
+
+    Note: reports are kept beside the record (`orchestrator.live`), not written into it: this
+    fold runs where a record is read, on each report kept since.
+    """
     piece = record.task(name)
-    if record.finished or record.cancel_requested:
-        return Outcome("stale", f"the job ended: {record.state}", stop=True)
-    if piece.state != "running" or piece.node != node:
-        where = f" on {piece.node}" if piece.node and piece.node != node else ""
-        return Outcome("stale", f"{name} is {piece.state}{where} now", stop=True)
-    original = piece.params.get("copy_of")
-    if original and record.task(original).state == "done":
-        return Outcome("stale", f"{original} finished first: its copy is not needed", stop=True)
+    if (why := stop_reason(job_control(record), piece_control(record, piece), name, node)) is not None:
+        return Outcome("stale", why, stop=True)
     if piece.frames_total:  # only pieces compiled with frames count toward the job's progress
         piece.frames_done = max(piece.frames_done, min(done, piece.frames_total))
         if piece.frames_done and piece.first_frames is None:  # from here on its speed can be measured
@@ -424,15 +286,15 @@ def piece_done(
     results: list[dict[str, Any]] | None = None,
     error: str | None = None,
     now: float | None = None,
-    sizing: Sizing | None = None,
+    context: Any = None,
     pieces: Sequence[TaskRecord] = (),
 ) -> Outcome:
     """The piece finished on `node`: record what it made, send what was waiting for it, settle the job.
 
-    A segment of a pulled render with no frames left to take may leave its node a copy of a
-    slower piece to render (`sizing`: the nodes' speeds). A piece that found its job's work at
-    run time (a proxies job's scan) adds `pieces`, placed after it: those that wait for nothing
-    are sent at once, the rest when what they wait for is done."""
+    The kind's rules may refuse the work first (`before_done`) and act once it is recorded
+    (`on_done`, with `context`: what the kind read from the farm). A piece that found its job's work at run time (a
+    proxies job's scan) adds `pieces`, placed after it: those that wait for nothing are sent at
+    once, the rest when what they wait for is done."""
     now = now or time.time()
     piece = record.task(name)
     if not _ours(record, piece, node, generation):
@@ -443,35 +305,24 @@ def piece_done(
     if record.finished and pieces:  # not kept as done: a retry must look for the work again
         piece.state, piece.finished_at = "cancelled", now
         return Outcome("stale", f"the job is {record.state}: the {len(pieces)} piece(s) {name} found are dropped")
-    original = record.task(piece.params["copy_of"]) if piece.params.get("copy_of") else None
-    if original is not None and original.state == "done":
-        piece.state, piece.finished_at = "cancelled", now
-        _settle(record, now)
-        return Outcome("stale", f"{original.name} finished first: the copy {name} is not wanted")
+    if (ruled := record.rules.before_done(record, piece, now)) is not None:
+        return ruled
     piece.state, piece.finished_at, piece.error = "done", now, error
     if output is not None:
         piece.output = output
-    if original is not None:  # the copy won: the original takes its output, and its own render stops
-        original.state, original.finished_at, original.output = "done", now, piece.output
-        original.frames_done = original.frames_total
-        original.details = {**(details or {}), "rendered_by": f"{name} on {node}"}
     piece.frames_done = frames if frames is not None else piece.frames_total
     piece.details = details or {}
-    pool = record.frame_pool
-    if pool is not None and piece.details.get("start_seconds") is not None:  # what starting a render costs here
-        pool.start_seconds = round((pool.start_seconds + float(piece.details["start_seconds"])) / 2, 3)
     if results is not None:
         piece.results = results
+    more = record.rules.on_done(record, piece, node, context, now)
     if record.finished:
         return Outcome("done", f"kept for a retry: the job is {record.state}")
     _add_pieces(record, piece, pieces)
-    ready = _make_ready(record)
-    if pool is not None and not pool.remaining and piece.kind == "segment" and original is None and sizing:
-        ready += _offer_copy(record, node, sizing.speeds, now)
+    ready = make_ready(record) + more
     if not record.finished:
         phases = {t.job_state for t in record.tasks if t.state == "running"}
         record.state = "stitching" if "stitching" in phases else "running"
-    _settle(record, now)
+    settle(record, now)
     return Outcome("done", send=ready)
 
 
@@ -516,16 +367,14 @@ def piece_failed(
         piece.state, piece.finished_at, piece.error = "cancelled", now, error
         return Outcome("stale", f"{name} stopped on {node}: the job is {record.state}")
     unhealthy = f"a call hung running {name} of job {record.id}" if hung else None
-    if piece.params.get("copy_of"):  # a spare copy: the original still runs (or finished: settle then)
-        piece.state, piece.finished_at, piece.error = "cancelled", now, error
-        piece.failed_on.append(node)
-        _settle(record, now)
-        return Outcome("stale", f"the copy {name} failed on {node}: {error}", unhealthy=unhealthy, count_failure=True)
+    if (ruled := record.rules.before_failure(record, piece, node, error, now)) is not None:
+        ruled.unhealthy = ruled.unhealthy or unhealthy
+        return ruled
     gave_up = _record_failure(record, piece, node, error, permanent, now)
     if gave_up is not None:
         gave_up.unhealthy = unhealthy
         return gave_up
-    _new_message(piece)
+    new_message(piece)
     other = _pick(record, candidates, {node})
     return Outcome("retry", error, send=[Send(name, other)], unhealthy=unhealthy, count_failure=True)
 
@@ -537,7 +386,7 @@ def piece_cancelled(record: JobRecord[Any, Any], name: str, node: str, generatio
         return Outcome("stale")
     now = time.time()
     piece.state, piece.finished_at = "cancelled", now
-    _settle(record, now)  # a spare copy stopping may be the last piece the job waited for
+    settle(record, now)  # a piece the job no longer needed may be the last it waited for
     return Outcome("cancelled")
 
 
@@ -571,7 +420,7 @@ def retry_job(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = 
                 f"job {record.id} runs after job {job}, which is {state}: retry job {job} first, then this one"
             )
     record.generation += 1
-    again = {t.name for t in record.tasks if t.state != "done" and not t.params.get("copy_of")}
+    again = {t.name for t in record.tasks if t.state != "done" and record.rules.retried(record, t)}
     # A piece runs again when anything it waits for does (a stitch of segments made anew).
     grew = True
     while grew:
@@ -592,8 +441,8 @@ def retry_job(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = 
     if record.waiting_on:
         record.state = "waiting"
         return Outcome("wait", f"waits for job(s) {', '.join(record.waiting_on)}")
-    ready = _make_ready(record)
-    _settle(record, time.time())  # every piece finished late, after the cancel: nothing is left to run
+    ready = make_ready(record)
+    settle(record, time.time())  # every piece finished late, after the cancel: nothing is left to run
     return Outcome("run", send=ready)
 
 
@@ -615,7 +464,7 @@ def upstream_finished(
         if record.waiting_on:
             return Outcome("wait", f"still waits for job(s) {', '.join(record.waiting_on)}")
         record.state = "queued"
-        return Outcome("run", f"job {upstream} succeeded", send=_make_ready(record))
+        return Outcome("run", f"job {upstream} succeeded", send=make_ready(record))
     if state not in FINISHED and state != "gone":
         return Outcome("skip", f"job {upstream} is {state}: not finished")
     ended = {"cancelled": "was cancelled", "gone": "is gone (past its retention)"}.get(state, state)
@@ -648,7 +497,7 @@ def resend(record: JobRecord[Any, Any], name: str, message_id: str | None) -> Ou
         return Outcome("skip", f"{name} changed meanwhile")
     if piece.state not in ("pending", "running"):
         return Outcome("skip", f"{name} is {piece.state}")
-    _new_message(piece)
+    new_message(piece)
     return Outcome("retry", f"{name} had no message left", send=[Send(name)])
 
 

@@ -1,7 +1,9 @@
 """What a job is: the parts of specs every kind shares, and the record the farm keeps of each job.
 
-Each job kind owns its spec and plan models (`orchestrator.kinds`); the record here holds
-them typed (`JobRecord[RenderSpec, RenderPlan]`), with the pieces the kind compiled.
+Each job kind owns its spec and plan models (`orchestrator.kinds`) and, when it schedules its
+pieces its own way, a model of its run-time state; the record here holds them typed
+(`JobRecord[RenderSpec, RenderPlan, FramePool]`), with the pieces the kind compiled and the
+kind's rules (`orchestrator.rules`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypeVar
 
-from orchestrator.costs import Steps, frames_for, work
-from orchestrator.finish import finish_time
+from orchestrator.rules import KindRules
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 # waiting: for the jobs it runs after (`JobRecord.after`) to succeed; nothing of it is sent meanwhile.
@@ -25,6 +28,8 @@ FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 SETTLED: frozenset[str] = frozenset({"done", "failed", "cancelled", "skipped"})
 SpecT = TypeVar("SpecT", bound=BaseModel)
 PlanT = TypeVar("PlanT", bound=BaseModel)
+StateT = TypeVar("StateT", default=Any)  # a kind's own run-time state (a pulled render's frame pool), or None
+Work = Callable[[int, int], float]  # what frames start..end (inclusive) cost to render
 
 
 class Spec(BaseModel):
@@ -156,8 +161,13 @@ class TaskRecord(BaseModel):
     last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
 
 
-def piece_speed(piece: TaskRecord, now: float, costs: Steps = ()) -> float | None:
-    """Work per second of a piece rendering now (frames per second when `costs` tell nothing), between its
+def frame_count(start: int, end: int) -> float:
+    """What frames start..end cost when every frame costs the same: their count."""
+    return float(end - start + 1)
+
+
+def piece_speed(piece: TaskRecord, now: float, work: Work = frame_count) -> float | None:
+    """Work per second of a piece rendering now (frames per second when `work` counts frames), between its
     first and its last report of frames (its start cost left out); None until two reports tell.
 
     Note: between reports its count stands still while the clock runs, so the speed is taken
@@ -171,60 +181,56 @@ def piece_speed(piece: TaskRecord, now: float, costs: Steps = ()) -> float | Non
     if done <= frames or last <= seen:
         return None
     first = piece.start or 0
-    return work(costs, first + frames, first + done - 1) / (last - seen)
+    return work(first + frames, first + done - 1) / (last - seen)
 
 
-def rest_of(piece: TaskRecord, costs: Steps) -> float:
+def rest_of(piece: TaskRecord, work: Work = frame_count) -> float:
     """The work left of a piece: its frames not rendered yet, weighed by what they cost."""
     if piece.start is None or piece.end is None or piece.frames_done >= piece.frames_total:
         return float(max(0, piece.frames_total - piece.frames_done))
-    return work(costs, piece.start + piece.frames_done, piece.end)
+    return work(piece.start + piece.frames_done, piece.end)
 
 
-class FramePool(BaseModel):
-    """A render's frames that no piece has taken yet: each free node takes the next range.
+class Running:
+    """When each piece rendering now is done, from its measured speed: what an ETA is made of.
 
-    Note: pieces of a pulled render are cut when a node claims them (`lifecycle.claim`), sized
-    from that node's speed (`orchestrator.sizing`); until then a piece is `open` (no range).
+    Note: a piece still starting (no frames yet) is counted, after what is left of its start
+    (`start_seconds`), at the speed it was sized by (`details.sized_by`), else at the median
+    speed of those rendering (the slowest node, just done with the audio pass, would otherwise
+    count as a typical one).
     """
 
-    start: int
-    end: int
-    next: int  # the first frame no piece has taken
-    made: int = 0  # pieces cut so far, named "segment <n>"
-    open_pieces: int = 1  # how many open pieces wait in the queue at once (one per node that could take one)
-    target_seconds: float  # how long a piece should take, far from the end
-    longest_seconds: float = float("inf")  # no piece expected to take longer (half the render time limit)
-    start_seconds: float  # what starting one render costs on Resolve, as far as the farm knows
-    min_frames: int  # no piece shorter, unless that is all that is left
-    speed_key: str  # codec and picture size: speeds are remembered per key
-    costs: Steps = ()  # what each frame costs to render, as far as the farm knows (`orchestrator.costs`)
-    work_dir: str
-    extension: str
+    def __init__(self, pieces: list[TaskRecord], now: float, work: Work = frame_count, start_seconds: float = 0.0):
+        measured = {t.name: speed for t in pieces if (speed := piece_speed(t, now, work))}
+        self.measured = bool(measured)
+        self.longest = self.owed = 0.0  # when the last of them is done; the work they still owe
+        self.free_at: dict[str, float] = {}  # piece -> seconds until it is done
+        self.speeds: dict[str, float] = {}  # piece -> its speed
+        if not measured:
+            return
+        typical = statistics.median(measured.values())
+        for piece in pieces:
+            speed = measured.get(piece.name) or float(piece.details.get("sized_by") or typical)
+            starting = 0.0 if piece.name in measured else max(0.0, start_seconds - (now - (piece.started_at or now)))
+            rest = rest_of(piece, work)
+            ends = starting + rest / speed
+            self.longest, self.owed = max(self.longest, ends), self.owed + rest
+            self.free_at[piece.name], self.speeds[piece.name] = ends, speed
 
     @property
-    def remaining(self) -> int:
-        return max(0, self.end - self.next + 1)
-
-    @property
-    def count(self) -> int:
-        return self.end - self.start + 1
-
-    def work(self, start: int, end: int) -> float:
-        """What frames start..end cost to render (`orchestrator.costs`): their count when all are alike."""
-        return work(self.costs, start, end)
-
-    def frames_for(self, amount: float) -> int:
-        """How many of the frames left, from the next, make `amount` of work."""
-        return frames_for(self.costs, self.next, self.end, amount)
+    def rate(self) -> float:
+        return sum(self.speeds.values())
 
 
-class JobRecord(BaseModel, Generic[SpecT, PlanT]):
+class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
     """A job as the farm tracks it in Redis: the source of truth for what users see.
 
-    Note: parametrised by its kind's spec and plan (`kinds.get(kind).record`), so that both
-    are read typed once, where the record is read.
+    Note: parametrised by its kind's spec, plan and run-time state (`kinds.get(kind).record`,
+    which also binds the kind's `rules`), so that all are read typed once, where the record
+    is read. A record of the generic class follows the generic rules only.
     """
+
+    rules: ClassVar[KindRules] = KindRules()
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])
     kind: str
@@ -249,7 +255,7 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
     after: list[str] = Field(default_factory=list)  # jobs (ids) that must succeed before this one queues
     waiting_on: list[str] = Field(default_factory=list)  # those of `after` not seen succeeded yet
     version_key: str = ""
-    frame_pool: FramePool | None = None  # a pulled render's frames not yet taken
+    schedule: StateT | None = None  # the kind's own run-time state (a pulled render's frames not yet taken)
 
     def task(self, name: str) -> TaskRecord:
         for task in self.tasks:
@@ -262,15 +268,11 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         return self.state in FINISHED
 
     def refresh_progress(self, now: float | None = None) -> None:
-        """Derive progress and ETA from the pieces' frames, or from settled pieces when none counts frames.
-
-        The ETA is the frames left over the summed speed of the pieces rendering now (each
-        measured from its own progress, its start cost left out), so it follows the farm as
-        nodes join, leave or slow down in a heavy section.
-        """
+        """Derive progress and ETA from the pieces' frames (the kind's `frames` and `eta`), or from settled
+        pieces when none counts frames."""
         now = now or time.time()
-        framed = [t for t in self.tasks if t.frames_total]
-        if framed or self.frame_pool is not None:
+        framed = self.rules.counts_frames(self)
+        if framed:
             done, total = self.frames()
         else:
             total, done = len(self.tasks), sum(1 for t in self.tasks if t.state in SETTLED)
@@ -278,60 +280,31 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT]):
         if self.finished:
             self.eta_seconds = 0.0
             return
-        if not (framed or self.frame_pool) or not done:
+        if not framed or not done:
             return
-        self.eta_seconds = self._eta(done, total - done, now)
+        self.eta_seconds = self.rules.eta(self, done, total - done, now)
 
-    def _eta(self, done: int, left: int, now: float) -> float | None:
-        """Seconds until the frames left are rendered: their work over the summed speed of the pieces
-        rendering now, and never before the piece that will take longest is done.
+    def frames_eta(self, done: int, left: int, now: float) -> float | None:
+        """Seconds until the frames left are rendered: their count over the summed speed of the pieces
+        rendering now (each measured from its own progress, its start cost left out), and never before
+        the piece that will take longest is done; the job's rate so far while none is measured.
 
-        Note: a piece still starting (no frames yet) is counted, after what is left of its start,
-        at the speed it was sized by (`details.sized_by`), else at the median speed of those
-        rendering (the slowest node, just done with the audio pass, would otherwise count as
-        a typical one); a tail copy adds no frames and is left out.
-        A pulled render weighs frames by what they cost (`orchestrator.costs`): the frames of a
-        heavy section take longer than those rendered so far. Its frames no piece has taken yet
-        cost each node rendering now a start more when its piece is done (`finish_time`).
+        Note: it follows the farm as nodes join, leave or slow down; only pieces whose frames count
+        toward the job's are counted (the kind's `counted`).
         """
-        running = [t for t in self.tasks if t.state == "running" and t.frames_total and not t.params.get("copy_of")]
-        pool = self.frame_pool
-        costs = pool.costs if pool else ()
-        measured = {t.name: speed for t in running if (speed := piece_speed(t, now, costs))}
-        if not measured:
-            rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0  # the job's rate so far
-            return round(left / rate, 1) if rate else None
-        typical = statistics.median(measured.values())
-        starting = pool.start_seconds if pool else 0.0
-        longest, owed, free_at, speeds = 0.0, 0.0, {}, {}
-        for piece in running:
-            speed = measured.get(piece.name) or float(piece.details.get("sized_by") or typical)
-            still_starting = 0.0 if piece.name in measured else max(0.0, starting - (now - (piece.started_at or now)))
-            rest = rest_of(piece, costs)
-            ends = still_starting + rest / speed
-            longest, owed = max(longest, ends), owed + rest
-            free_at[piece.name], speeds[piece.name] = ends, speed
-        rate = sum(speeds.values())
-        if pool is None:
-            return round(max(longest, left / rate), 1)
-        untaken = pool.work(pool.next, pool.end) if pool.remaining else 0.0
-        untaken += sum(rest_of(t, costs) for t in self.tasks
-                       if t.state == "pending" and t.frames_total and not t.params.get("copy_of"))  # fmt: skip
-        if not untaken:
-            return round(max(longest, owed / rate), 1)
-        return round(max(longest, finish_time(untaken, speeds, free_at, pool.start_seconds)), 1)
+        running = Running([t for t in self.tasks if t.state == "running" and self.rules.counted(self, t)], now)
+        if not running.measured:
+            return self.rate_eta(done, left, now)
+        return round(max(running.longest, left / running.rate), 1)
+
+    def rate_eta(self, done: int, left: int, now: float) -> float | None:
+        """Seconds left at the job's rate so far (frames since it started); None before it did."""
+        rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0
+        return round(left / rate, 1) if rate else None
 
     def frames(self) -> tuple[int, int]:
-        """(frames rendered, frames to render) of the job's pieces that count frames.
-
-        Note: a pulled render counts the frames no piece has taken yet, and a spare copy of a
-        piece (`copy_of`) counts nothing: its frames are the original's.
-        """
-        counted = [t for t in self.tasks if t.frames_total and not t.params.get("copy_of")]
-        done = sum(t.frames_done for t in counted)
-        if self.frame_pool is not None:
-            return done, self.frame_pool.count
-        return done, sum(t.frames_total for t in counted)
+        """(frames rendered, frames to render) of the job's pieces that count frames (the kind's `frames`)."""
+        return self.rules.frames(self)
 
     def public(self) -> dict[str, Any]:
         """The JSON form the CLI, the MCP server and the docs show."""

@@ -1,9 +1,10 @@
 """Job records in Redis: the source of truth for what users see.
 
 Each record is one JSON value at `rf:job:<id>`, listed in the sorted set `rf:jobs` by
-creation time, read typed by its kind (`kinds.get(kind).record`). Every change is a
-lifecycle transition applied inside a WATCH/MULTI transaction (`apply`), retried on
-conflict, so two workers reporting at once never lose or corrupt each other's update.
+creation time, read typed by its kind's record model (the store is given the models of the
+registered kinds: `Farm.store`; one discriminated union parses any of them). Every change is
+a lifecycle transition applied inside a WATCH/MULTI transaction (`apply`), retried on
+conflict, so two workers finishing pieces at once never lose or corrupt each other's update.
 
 Beside each record:
 - `rf:job:<id>:results`: a batch edit's per-item results (one hash field per piece),
@@ -16,31 +17,36 @@ Beside each record:
 - `rf:jobs:cleanup`: cancelled jobs by the time their leftovers are due to be removed.
 - `rf:jobs:waiting-on:<id>`: the `waiting` jobs that wait for job `<id>` to finish (`JobRecord.waiting_on`
   turned around), kept in the same transaction: whoever finishes `<id>` reads it to release them.
+- `rf:jobs:holders:<priority>`: who holds what, per priority: job -> what its kind's rules say of it
+  (`KindRules.dispatch`: the nodes rendering its pieces, whether a piece waits for a node, ...), kept in the
+  same transaction, so that a claim reads one index instead of every rival job's record.
+- `rf:job:<id>:live` and `rf:job:<id>:control`: running pieces' reports, and what they read back
+  (`orchestrator.live`); the control entry is written in the same transaction as the record.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import re
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, Any, TypeVar, Union
 
+import pydantic
 import redis
 
-from orchestrator import kinds
+from orchestrator.live import LiveProgress, live_key, merge
 from orchestrator.models import FINISHED, JobRecord, JobState
 
 PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
 ACTIVE = f"{PREFIX}:jobs:active"
 CLEANUP = f"{PREFIX}:jobs:cleanup"
-PULLING = f"{PREFIX}:jobs:pulling"  # pulled renders with frames no piece has taken yet, by priority
+HOLDERS = f"{PREFIX}:jobs:holders"  # per priority: job -> what its kind's rules say it holds (`KindRules.dispatch`)
 
 
-def pulling_key(priority: int) -> str:
-    return f"{PULLING}:{priority}"
+def holders_key(priority: int) -> str:
+    return f"{HOLDERS}:{priority}"
 
 
 STATES: tuple[JobState, ...] = ("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled")
@@ -73,27 +79,55 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30, socket_keepalive=True)
 
 
-KIND = re.compile(r'"kind":\s*"([^"]+)"')
+Models = Callable[[], Mapping[str, type[Record]]]  # kind name -> its record model, as registered now
 
 
-def parse(raw: str) -> Record:
-    """A stored record, read with its kind's spec and plan models.
+class RecordReader:
+    """Parses a stored record with its kind's model, picked by the `kind` field (a discriminated union).
 
-    Note: the kind is read off the text before the record is parsed once, by its kind's model:
-    a record is written with `id` then `kind` first, so the first `"kind"` is the record's.
+    Note: built from the models registered when first needed, and again when a record names a
+    kind registered since (a plugin loaded later in the process).
     """
-    found = KIND.search(raw)
-    if found is None:
-        raise ValueError("a stored job record without a kind")
-    return kinds.get(found.group(1)).record.model_validate_json(raw)
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self._known: frozenset[str] = frozenset()
+        self._adapter: pydantic.TypeAdapter[Any] | None = None
+
+    def parse(self, raw: str) -> Record:
+        if self._adapter is None:
+            self._build()
+        assert self._adapter is not None
+        try:
+            return self._adapter.validate_json(raw)
+        except pydantic.ValidationError as exc:
+            if not any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in exc.errors()):
+                raise
+            if frozenset(self.models()) == self._known:
+                kind = exc.errors()[0].get("input", {})
+                raise ValueError(f"a stored job record of an unknown kind (known: {', '.join(sorted(self._known))}):"
+                                 f" {str(kind)[:200]}") from None  # fmt: skip
+            self._build()
+            return self.parse(raw)
+
+    def _build(self) -> None:
+        models = dict(self.models())
+        self._known = frozenset(models)
+        union = Union[tuple(models.values())] if len(models) > 1 else next(iter(models.values()))  # noqa: UP007
+        self._adapter = pydantic.TypeAdapter(Annotated[union, pydantic.Field(discriminator="kind")])  # type: ignore[arg-type]
+
+    def kinds(self) -> builtins.list[str]:
+        return sorted(self.models())
 
 
 class JobStore:
     """Create, read, change (through lifecycle transitions) and list job records."""
 
-    def __init__(self, client: redis.Redis, retention: int) -> None:
+    def __init__(self, client: redis.Redis, retention: int, models: Models) -> None:
         self.redis = client
         self.retention = retention
+        self.reader = RecordReader(models)
+        self.live = LiveProgress(client, retention)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -114,18 +148,24 @@ class JobStore:
         return record
 
     def get(self, job_id: str) -> Record:
-        raw, stored = self.redis.pipeline().get(self.key(job_id)).hgetall(self.results_key(job_id)).execute()
-        return self._record(job_id, raw, stored)
+        """The record as it is now: its per-item results and its running pieces' reports merged in."""
+        pipe = self.redis.pipeline()
+        raw, stored, live = pipe.get(self.key(job_id)).hgetall(self.results_key(job_id)).hgetall(
+            live_key(job_id)).execute()  # fmt: skip
+        record = self._record(job_id, raw, stored, live)
+        record.refresh_progress()
+        return record
 
-    @staticmethod
-    def _record(job_id: str, raw: str | None, stored: dict[str, str]) -> Record:
-        """A record read back, with the per-item results stored beside it (JSON per piece name)."""
+    def _record(self, job_id: str, raw: str | None, stored: dict[str, str], live: dict[str, str]) -> Record:
+        """A record read back, with the per-item results stored beside it (JSON per piece name) and the
+        reports of its running pieces folded in."""
         if raw is None:
             raise JobNotFound(job_id)
-        record = parse(raw)
+        record = self.reader.parse(raw)
         for task in record.tasks:
             if task.name in stored:
                 task.results = json.loads(stored[task.name])
+        merge(record, live)
         return record
 
     def _write(self, pipe: Any, record: Record, stored: dict[str, str], nx: bool = False) -> None:
@@ -154,11 +194,12 @@ class JobStore:
             pipe.zadd(CLEANUP, {record.id: record.cleanup_at})
         else:
             pipe.zrem(CLEANUP, record.id)
-        if record.frame_pool is not None:
-            if record.frame_pool.remaining and not record.finished:
-                pipe.sadd(pulling_key(record.priority), record.id)
-            else:
-                pipe.srem(pulling_key(record.priority), record.id)
+        holds = record.rules.dispatch(record)
+        if holds is not None:
+            pipe.hset(holders_key(record.priority), record.id, json.dumps(holds, separators=(",", ":")))
+        elif nx is False:
+            pipe.hdel(holders_key(record.priority), record.id)
+        self.live.write(pipe, record, self.retention)
         for upstream in record.after:
             if record.state == "waiting" and upstream in record.waiting_on:
                 pipe.sadd(waiting_on_key(upstream), record.id)
@@ -176,7 +217,7 @@ class JobStore:
 
         def transaction(pipe: redis.client.Pipeline) -> None:
             stored = pipe.hgetall(self.results_key(job_id))
-            record = self._record(job_id, pipe.get(key), stored)
+            record = self._record(job_id, pipe.get(key), stored, self.live.read(job_id))
             outcome = transition(record)
             record.refresh_progress()
             pipe.multi()
@@ -229,7 +270,7 @@ class JobStore:
         pipe.zrem(JOBS, *ids)
         for state in STATES:
             pipe.zrem(state_key(state), *ids)
-        for kind in kinds.names():
+        for kind in self.reader.kinds():
             pipe.srem(kind_key(kind), *ids)
         pipe.execute()
 
@@ -240,11 +281,11 @@ class JobStore:
         gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
         if gone:
             self.redis.srem(ACTIVE, *gone)
-        return [parse(raw) for raw in raws if raw is not None]
+        return [self.reader.parse(raw) for raw in raws if raw is not None]
 
-    def pulling_ids(self, priority: int) -> builtins.list[str]:
-        """The ids of the pulled renders of this priority that still have frames to hand out."""
-        return sorted(self.redis.smembers(pulling_key(priority)))
+    def holders(self, priority: int) -> dict[str, dict[str, Any]]:
+        """Who holds what among the jobs of this priority: job -> its kind's entry (`KindRules.dispatch`)."""
+        return {job: json.loads(raw) for job, raw in self.redis.hgetall(holders_key(priority)).items()}
 
     def waiting_for(self, job_id: str) -> builtins.list[str]:
         """The ids of the jobs waiting for job `job_id` to finish."""
@@ -277,11 +318,19 @@ class JobStore:
                 wanted = [i for i, ok in zip(ids, keep, strict=True) if ok]
             if not wanted:
                 continue
-            raws = self.redis.mget([self.key(i) for i in wanted])
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.mget([self.key(i) for i in wanted])
+            for job_id in wanted:
+                pipe.hgetall(live_key(job_id))
+            raws, *lives = pipe.execute()
             expired = [i for i, raw in zip(wanted, raws, strict=True) if raw is None]
             if expired:  # past retention: out of every index
                 self._forget(expired)
                 start -= len(expired)
-            for raw in raws:
+            for raw, live in zip(raws, lives, strict=True):
                 if raw is not None:
-                    yield parse(raw)
+                    record = self.reader.parse(raw)
+                    if live:
+                        merge(record, live)
+                        record.refresh_progress()
+                    yield record

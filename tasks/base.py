@@ -13,7 +13,10 @@ named moments, as Dramatiq's middleware does:
 | `after_done(run, result, record)` | the piece is recorded done |
 | `after_stale(run, result, record)` | the work finished but the record no longer wanted it (undo what it made) |
 | `after_failure(run, exc)` | an attempt failed, before it is recorded |
-| `sizing(record, name, nodes)` | before the claim and the report: speeds, costs, other jobs (pieces sized, copied) |
+
+What the job's kind needs from the farm for its own rules at the claim and when the piece is
+done (a pulled render's speeds, costs and rivals) is read by the kind (`JobKind.claim_context`),
+inside the record's transaction: a piece reads its record twice, at the claim and when done.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from orchestrator import engine, lifecycle, metrics
-from orchestrator.models import JobRecord, TaskRecord
+from orchestrator import engine, kinds, lifecycle, metrics
+from orchestrator.farm import Farm
+from orchestrator.live import GENERATION, LEASE, STATE
+from orchestrator.models import FINISHED, JobRecord, TaskRecord
+from orchestrator.outcome import Outcome
 from orchestrator.piecelog import PieceLog
-from orchestrator.sizing import Sizing
 from tasks.leases import LeaseKeeper
 from tasks.piece_log import PieceLogHandler
 from tasks.progress import LockKeeper
@@ -106,10 +111,6 @@ class PieceTask(Task):
         """A piece holding a write lease ended: let the project go before the lease does (default: nothing)."""
         return None
 
-    def sizing(self, record: Record, name: str, nodes: list[str]) -> Sizing | None:
-        """What pieces sized when claimed (or copied at the tail) are sized by; None: not needed."""
-        return None
-
     # --- the one path every piece takes ------------------------------------------------
 
     def run_piece(self, job_id: str, name: str, generation: int) -> dict[str, Any]:
@@ -118,10 +119,10 @@ class PieceTask(Task):
         message_id = str(self.request.id)
         owner = f"{me}:{message_id}"
         ttl = runtime.settings.lock_ttl
-        record = farm.store.get(job_id)
+        state, current, lease = _control(farm, job_id, name)
         said = PieceLog(farm.redis, farm.settings.job_retention)  # what this message did, in the piece's log
-        if record.finished or record.generation != generation:
-            why = f"the job is {record.state} at generation {record.generation}"
+        if state in FINISHED or current != generation:
+            why = f"the job is {state} at generation {current}"
             said.append(job_id, name, me, "INFO", f"message {message_id} not run: skip ({why})")
             return {"skipped": why}
         if not farm.locks.acquire(job_id, name, owner, ttl):
@@ -130,7 +131,6 @@ class PieceTask(Task):
             holder = farm.locks.holder(job_id, name)
             said.append(job_id, name, me, "INFO", f"message {message_id} found the piece locked by {holder}: later")
             raise self.retry(countdown=max(1, ttl // 2), max_retries=None)
-        lease = record.task(name).lease
         leased = False
         try:
             if lease:
@@ -141,13 +141,14 @@ class PieceTask(Task):
                                 f"message {message_id} waits for project {lease} (written by "
                                 f"{farm.leases.holder(lease)})")  # fmt: skip
                     raise self.retry(countdown=1, max_retries=None)
-            candidates = farm.nodes.candidates(record.task(name).placement)
-            sizing = self.sizing(record, name, candidates)
-            record, outcome = engine.advance(
-                farm, job_id,
-                lambda rec: lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags,
-                                            candidates, sizing=sizing),
-            )  # fmt: skip
+
+            def claim(rec: Record) -> Outcome:
+                candidates = farm.nodes.candidates(rec.task(name).placement)
+                context = kinds.get(rec.kind).claim_context(farm, rec, name, me, candidates)
+                return lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags, candidates,
+                                       context=context)  # fmt: skip
+
+            record, outcome = engine.advance(farm, job_id, claim)
             if outcome.lost_on:
                 # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
                 farm.nodes.heartbeat(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
@@ -197,13 +198,14 @@ class PieceTask(Task):
                 lease_keeper.stop()
             keeper.stop()
             farm.nodes.heartbeat(me, current_task=None)
-        sizing = self.sizing(farm.store.get(run.job_id), name, farm.nodes.candidates(run.piece.placement))
-        record, outcome = engine.advance(
-            farm, run.job_id,
-            lambda rec: lifecycle.piece_done(rec, name, me, generation, output=result.output, frames=result.frames,
-                                             details=result.details, results=result.results, error=result.error,
-                                             sizing=sizing, pieces=result.pieces),
-        )  # fmt: skip
+
+        def done(rec: Record) -> Outcome:
+            context = kinds.get(rec.kind).claim_context(farm, rec, name, me, farm.nodes.candidates(run.piece.placement))
+            return lifecycle.piece_done(rec, name, me, generation, output=result.output, frames=result.frames,
+                                        details=result.details, results=result.results, error=result.error,
+                                        context=context, pieces=result.pieces)  # fmt: skip
+
+        record, outcome = engine.advance(farm, run.job_id, done)
         if outcome.verdict == "stale":
             log.warning("%s", outcome.reason)
             self.after_stale(run, result, record)
@@ -235,6 +237,16 @@ class PieceTask(Task):
         elif outcome.verdict == "failed":
             log.error("%s gave up: %s", name, outcome.reason)
         return {outcome.verdict: outcome.reason or str(exc)}
+
+
+def _control(farm: Farm, job_id: str, name: str) -> tuple[str, int, str | None]:
+    """(the job's state, its generation, the piece's write lease) from the job's control entry, which the
+    store writes with the record; from the record itself when it was written before control entries."""
+    control = farm.store.live.control(job_id)
+    if control:
+        return control[STATE], int(control[GENERATION]), control.get(f"{LEASE}{name}")
+    record = farm.store.get(job_id)
+    return record.state, record.generation, record.task(name).lease
 
 
 def _label(record: Record, name: str) -> str:

@@ -180,7 +180,7 @@ class FramesPiece(RenderPiece):
         tag = re.sub(r"[^A-Za-z0-9]+", "-", piece.name).strip("-")
         attempt = seq.attempt_dir(run.job_id, run.record.generation,
                                   f"{tag}.{str(run.task.request.id)[:8]}-{piece.attempts}")  # fmt: skip
-        reporter = Reporter(run.task, run.job_id, piece.name)
+        reporter = Reporter(run.task, run.job_id, piece.name, run.record.generation, piece.attempts)
         settings = {**spec.settings, "ExportVideo": True, "ExportAudio": False}  # a sequence has no audio
         mover = self.movers[run.owner] = FrameMover(runtime.farm(), run.job_id, piece, run.owner,
                                                     runtime.settings.lock_ttl)  # fmt: skip

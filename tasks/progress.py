@@ -1,4 +1,4 @@
-"""Progress from a running piece: into the job record, out as a Celery event, and back as cancel."""
+"""Progress from a running piece: beside the job record, out as a Celery event, and back as cancel."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from celery import Task
 
-from orchestrator import lifecycle
-from orchestrator.costs import StretchClock
+from orchestrator.live import Report
 from orchestrator.locks import PieceLocks
+from orchestrator.pull.costs import StretchClock
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -20,17 +20,22 @@ log = logging.getLogger(__name__)
 class Reporter:
     """The bridge's progress callback for one piece of one job.
 
-    Note: throttled to one record write per `progress_interval`; each write also learns whether
-    the piece should stop (the job was cancelled or finished, or the piece moved on), so a
-    cancel reaches a running render within that interval.
+    Note: throttled to one report per `progress_interval`, a plain write beside the record
+    (`orchestrator.live`) that also reads back whether the piece should stop (the job was
+    cancelled or finished, or the piece moved on), so a cancel reaches a running render within
+    that interval. A report names its attempt (`generation`, `attempt`): only the record's
+    current attempt of the piece counts it.
     """
 
     speaker = "Resolve"  # who reports the status its log lines quote
 
-    def __init__(self, task: Task, job_id: str, name: str) -> None:
+    def __init__(self, task: Task, job_id: str, name: str, generation: int, attempt: int) -> None:
         self.task = task
         self.job_id = job_id
         self.name = name
+        self.generation = generation
+        self.attempt = attempt
+        self._reported: tuple[tuple[float, int] | None, tuple[float, int] | None] = (None, None)  # first, last
         self.cancel = threading.Event()
         self.why = ""  # why the piece should stop, once `cancel` is set
         self._last = 0.0
@@ -70,16 +75,21 @@ class Reporter:
         if now - self._last < runtime.settings.progress_interval and done < total:
             return
         self._last = now
-        farm = runtime.farm()
-        record, outcome = farm.store.apply(
-            self.job_id, lambda rec: lifecycle.progress(rec, self.name, runtime.node, done, total)
-        )
-        if outcome.stop:
-            self.why = outcome.reason
+        first, last = self._reported
+        if done and first is None:  # from here on its speed can be measured
+            first = (time.time(), done)
+        elif first is not None:
+            last = (time.time(), max(done, last[1] if last else first[1]))
+        self._reported = first, last
+        report = Report(runtime.node, self.generation, self.attempt, max(done, (last or first or (0, 0))[1]),
+                        total, first, last)  # fmt: skip
+        answer = runtime.farm().store.live.report(self.job_id, self.name, report)
+        if answer.stop is not None:
+            self.why = answer.stop
             self.cancel.set()
         self.task.send_event(
             "task-progress", job_id=self.job_id, task=self.name, node=runtime.node,
-            frames_done=done, frames_total=total, job_progress=round(record.progress, 1),
+            frames_done=done, frames_total=total, job_progress=answer.job_progress,
         )  # fmt: skip
 
 

@@ -145,7 +145,7 @@ class TranscodePiece(PieceTask):
         folder = os.path.dirname(proxy)
         partial = partial_name(proxy, run.job_id, str(run.task.request.id)[:8])
         total = piece.frames_total or info.frames
-        reporter = TranscodeReporter(run.task, run.job_id, piece.name)
+        reporter = TranscodeReporter(run.task, run.job_id, piece.name, run.record.generation, piece.attempts)
         started = time.monotonic()
         try:
             os.makedirs(folder, exist_ok=True)

@@ -21,12 +21,10 @@ from celery import Task, shared_task
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
 from orchestrator import metrics
-from orchestrator.costs import StretchClock
 from orchestrator.kinds.render import RenderSpec
-from orchestrator.lifecycle import BLOCK_AFTER
-from orchestrator.models import JobRecord, ProjectRef, piece_speed
-from orchestrator.sizing import AUDIO_KEY, Sizing, measured_speeds
-from orchestrator.store import JobNotFound
+from orchestrator.models import JobRecord, ProjectRef
+from orchestrator.pull.costs import StretchClock
+from orchestrator.pull.sizing import AUDIO_KEY
 from tasks import drp
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
@@ -125,7 +123,7 @@ class RenderPiece(ResolvePiece):
         planned = Path(piece.output)
         folder = generation_dir(run.record.plan.work_dir, run.record.generation)
         output = folder / planned.name
-        reporter = Reporter(run.task, run.job_id, piece.name)
+        reporter = Reporter(run.task, run.job_id, piece.name, run.record.generation, piece.attempts)
         reporter.clock = None if self.audio_only else StretchClock(piece.start)
         attempt = f"{output.stem}.{str(run.task.request.id)[:8]}-{piece.attempts}"
         try:
@@ -191,25 +189,6 @@ class RenderPiece(ResolvePiece):
         farm.speeds.settle(plan.speed_key, fitted.speeds, fitted.firm)
         return fitted.speeds.get(runtime.node, fps), runtime.node in fitted.firm
 
-    def sizing(self, record: JobRecord[Any, Any], name: str, nodes: list[str]) -> Sizing | None:
-        """For a pulled render: speeds measured in this job, else remembered from others; each node's speed
-        at the audio pass (as `<node>/audio`); for an open piece (its frames still to take), the costs along
-        its timeline, the nodes busy with other jobs, and the other pulled renders of its priority this node
-        could work for, with the nodes they hold."""
-        if record.frame_pool is None or self.audio_only:
-            return None
-        farm = runtime.farm()
-        book, key, names = farm.speeds, record.frame_pool.speed_key, [*nodes, runtime.node]
-        audio = {f"{node}{AUDIO_KEY}": fps for node, fps in book.speeds(names, key + AUDIO_KEY).items()}
-        speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
-        if not record.task(name).params.get("open"):  # after a piece: only a tail copy is decided, by speeds
-            return Sizing(speeds)
-        pool = record.frame_pool
-        costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end) if record.plan.cost_key else None
-        held, rival_nodes = rivals(record, runtime.node)
-        return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes,
-                      elsewhere=elsewhere(record, {*held, runtime.node}, time.time()))  # fmt: skip
-
     def _format(self, spec: RenderSpec) -> tuple[str | None, str | None, str | None]:
         if self.audio_only:
             # MXF cannot hold audio alone: the audio pass renders PCM in QuickTime (AAC in MP4),
@@ -229,60 +208,6 @@ class AudioPiece(RenderPiece):
 
     abstract = True
     audio_only = True
-
-
-def rivals(record: JobRecord[Any, Any], node: str) -> tuple[dict[str, str], dict[str, int]]:
-    """The other pulled renders of `record`'s priority that still hand out frames: (each node rendering one of
-    their pieces -> that job; each of them that `node` could take a piece of (by its tags, not kept off them)
-    -> how many nodes render its pieces now).
-
-    Note: read from their records, which a claim writes at once; a node's heartbeat says what
-    it renders only after the claim, and still says it for a moment after the piece ended.
-    """
-    farm, held, found = runtime.farm(), {}, {}
-    for job_id in farm.store.pulling_ids(record.priority):
-        if job_id == record.id:
-            continue
-        try:
-            other = farm.store.get(job_id)
-        except JobNotFound:  # expired between the index and the read
-            continue
-        opened = [t for t in other.tasks if t.params.get("open") and t.state == "pending"]
-        if other.state not in ("queued", "running") or not opened:
-            continue
-        holding = {
-            str(t.node) for t in other.tasks if t.state == "running" and t.node and t.kind in ("segment", "audio")
-        }
-        held.update(dict.fromkeys(holding, job_id))
-        where = opened[0].placement
-        if (
-            other.blocked_nodes.get(node, 0) < BLOCK_AFTER
-            and set(where.tags) <= set(runtime.settings.node_tags)
-            and (where.node in (None, node))
-        ):
-            found[job_id] = len(holding)
-    return held, found
-
-
-def elsewhere(record: JobRecord[Any, Any], skip: set[str], now: float) -> dict[str, float]:
-    """Nodes rendering a piece of another job (not one of `skip`), each with the seconds it still needs, as far
-    as that piece's progress tells (0 when it does not: counted free, as the farm did before it knew).
-
-    Note: what a node renders is read from its heartbeat (`current_task`, set as a piece starts
-    and cleared before its end is recorded), then the piece from its job's record.
-    """
-    farm, found = runtime.farm(), {}
-    for node in farm.nodes.all():
-        job_id, _, name = str(node.current_task or "").partition(":")
-        if not job_id or job_id == record.id or node.name in skip:
-            continue
-        try:
-            piece = farm.store.get(job_id).task(name)
-        except (JobNotFound, KeyError):  # over, or expired, since the heartbeat
-            continue
-        speed = piece_speed(piece, now)
-        found[node.name] = (piece.frames_total - piece.frames_done) / speed if speed else 0.0
-    return found
 
 
 def _check_range(rendered: Path, frames: int) -> dict[str, Any]:

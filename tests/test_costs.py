@@ -16,11 +16,11 @@ import pytest
 from farm_helpers import farm_env
 from test_pulled import pool
 
-from orchestrator.costs import BIN, CostBook, StretchClock, frames_for, work
 from orchestrator.kinds.render import RenderJob, RenderSpec
 from orchestrator.models import TaskRecord
-from orchestrator.sizing import frames_to_take
-from orchestrator.speeds import SpeedBook
+from orchestrator.pull.costs import BIN, CostBook, StretchClock, frames_for, work
+from orchestrator.pull.sizing import frames_to_take
+from orchestrator.pull.speeds import SpeedBook
 
 HEAVY = ((1000, 1.0), (2440, 4.0))  # 2,880 frames from 1000: the second half costs 4 a frame
 
@@ -177,7 +177,7 @@ def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_t
     from test_pulled import pulled_job
 
     from orchestrator import lifecycle
-    from orchestrator.sizing import Sizing
+    from orchestrator.pull.sizing import Sizing
 
     speeds = {"a": 60.0, "b": 60.0}
     sizes = []
@@ -185,6 +185,6 @@ def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_t
         record = pulled_job(opened=2, frames=1440)
         piece = record.task("segment 1")
         lifecycle.claim(record, "segment 1", "a", str(piece.celery_id), record.generation, (), ["a", "b"],
-                        sizing=Sizing(speeds, elsewhere=elsewhere))  # fmt: skip
+                        context=Sizing(speeds, elsewhere=elsewhere))  # fmt: skip
         sizes.append(record.task("segment 1").frames_total)
     assert sizes[0] == 720 and sizes[1] > 720, sizes  # free: half each; b busy: a takes more than half

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from bridge.sim import framecode
 from bridge.sim.library import Library
-from orchestrator import jobs
+from orchestrator import jobs, kinds
 from orchestrator.demo import verify
 
 NODES: dict[str, dict[str, Any]] = {
@@ -504,7 +504,7 @@ def test_jobs_are_counted_and_listed_from_the_state_and_kind_indexes(farm) -> No
     from orchestrator.store import JobStore
 
     spec = EditSpec.model_validate({"targets": [{"project": "P"}], "operations": [{"op": "add_marker"}]})
-    short = JobStore(farm.redis, retention=1)  # its finished records expire after a second
+    short = JobStore(farm.redis, retention=1, models=kinds.records)  # its finished records expire after a second
     before = short.counts()
     record = short.create(EditJob(kind="edit", spec=spec, plan=EditPlan(targets=1, known_nodes=[]),
                                   tasks=[TaskRecord(name="P/A", kind="edit")]))  # fmt: skip

@@ -1,12 +1,12 @@
-"""Speeds and costs fitted together (`orchestrator.fit`), in memory: what renders of a timeline measured,
+"""Speeds and costs fitted together (`orchestrator.pull.fit`), in memory: what renders of a timeline measured,
 stretch by stretch, made up as a farm measures it, with the errors a farm makes."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.costs import BIN
-from orchestrator.fit import FIRM_SECONDS, Fit, Observation, fit
+from orchestrator.pull.costs import BIN
+from orchestrator.pull.fit import FIRM_SECONDS, Fit, Observation, fit
 
 SPEEDS = {"n1": 30.0, "n2": 60.0, "n3": 120.0, "n4": 240.0}
 # A pulled render as the farm hands it out: each node's first piece small, the rest sized by speed; pieces

@@ -8,7 +8,9 @@ import pytest
 from pydantic import BaseModel
 
 from orchestrator import lifecycle
+from orchestrator.kinds.base import record_model
 from orchestrator.models import JobRecord, Placement, TaskRecord
+from orchestrator.rules import KindRules
 
 
 class Spec(BaseModel):
@@ -402,3 +404,138 @@ def test_a_retry_with_nothing_left_to_run_settles_at_once() -> None:
     assert done(record, "t1", "a").verdict == done(record, "t2", "a").verdict == "done"  # late work, kept
     outcome = lifecycle.retry_job(record)
     assert record.state == "succeeded" and outcome.send == [] and record.finished_at is not None
+
+
+# --- a kind's rules: the hooks the transitions call, with a test kind ------------------------
+
+
+class Steering(KindRules):
+    """A test kind's rules: each hook says what `said` tells it to, and notes that it was called."""
+
+    def __init__(self, **said: Any) -> None:
+        self.said = said
+        self.calls: list[str] = []
+
+    def _say(self, hook: str) -> Any:
+        self.calls.append(hook)
+        return self.said.get(hook)
+
+    def before_claim(self, record: Any, piece: TaskRecord, now: float) -> lifecycle.Outcome | None:
+        return self._say("before_claim")
+
+    def on_claim(self, record: Any, piece: TaskRecord, node: str, candidates: Any, context: Any, now: float) -> Any:
+        said = self._say("on_claim")
+        if said == "shape":  # the kind gives the piece its range, from the context it read
+            piece.start, piece.end, piece.frames_total = context["start"], context["end"], 5
+            return None
+        return said
+
+    def stop(self, record: Any, piece: TaskRecord) -> str | None:
+        return self._say("stop")
+
+    def before_done(self, record: Any, piece: TaskRecord, now: float) -> lifecycle.Outcome | None:
+        return self._say("before_done")
+
+    def on_done(self, record: Any, piece: TaskRecord, node: str, context: Any, now: float) -> list[lifecycle.Send]:
+        return self._say("on_done") or []
+
+    def before_failure(self, record: Any, piece: TaskRecord, node: str, error: str, now: float) -> Any:
+        return self._say("before_failure")
+
+    def retried(self, record: Any, piece: TaskRecord) -> bool:
+        self.calls.append("retried")
+        return piece.name not in self.said.get("retried", ())
+
+    def eta(self, record: Any, done: int, left: int, now: float) -> float | None:
+        self.calls.append("eta")
+        return self.said.get("eta", super().eta(record, done, left, now))
+
+
+def steered(**said: Any) -> tuple[Any, Steering]:
+    rules = Steering(**said)
+    model = record_model("steered", Spec, Plan, rules=rules)
+    base = job()
+    return model.model_validate({**base.model_dump(), "kind": "steered"}), rules
+
+
+def test_without_rules_of_its_own_a_kind_follows_the_generic_ones() -> None:
+    record = job()
+    assert type(record).rules.before_claim(record, record.task("s1"), 0.0) is None
+    assert claim(record, "s1").verdict == "run" and record.task("s1").state == "running"
+
+
+def test_a_kinds_rule_at_claim_runs_after_the_generic_checks_and_may_end_the_claim() -> None:
+    record, rules = steered(before_claim=lifecycle.Outcome("skip", "not needed now"))
+    record.generation = 2  # a message of an older generation: the generic rule answers first
+    assert claim(record, "s1", generation=1).verdict == "skip" and rules.calls == []
+    record.generation = 1
+    out = claim(record, "s1")
+    assert (out.verdict, out.reason) == ("skip", "not needed now") and record.task("s1").state == "pending"
+    assert rules.calls == ["before_claim"]
+
+
+def test_a_kinds_rule_shapes_a_claimed_piece_from_its_context_once_the_node_may_run_it() -> None:
+    record, rules = steered(on_claim="shape")
+    out = claim(record, "s1", tags=(), context={"start": 10, "end": 14})
+    piece = record.task("s1")
+    assert out.verdict == "run" and (piece.state, piece.start, piece.end, piece.frames_total) == ("running", 10, 14, 5)
+    record, rules = steered(on_claim="shape")
+    record.blocked_nodes["z"] = lifecycle.BLOCK_AFTER  # a node kept off the job: the generic rule moves it first
+    assert claim(record, "s1", node="z", candidates=["b"]).verdict == "move" and "on_claim" not in rules.calls
+    record, rules = steered(on_claim=lifecycle.Outcome("run", send=[lifecycle.Send("s2", "b")]))
+    out = claim(record, "s1")
+    assert out.verdict == "run" and out.send == [lifecycle.Send("s2", "b")]
+    record, rules = steered(on_claim=lifecycle.Outcome("move", "not here", send=[lifecycle.Send("s1")]))
+    out = claim(record, "s1")
+    assert out.verdict == "move" and record.task("s1").state == "pending"
+
+
+def test_a_kinds_rule_is_not_asked_for_a_node_that_lacks_the_pieces_tags() -> None:
+    rules = Steering(on_claim="shape")
+    model = record_model("steered", Spec, Plan, rules=rules)
+    record = model.model_validate({**job(tags=("gpu",)).model_dump(), "kind": "steered"})
+    assert claim(record, "s1", node="a", tags=(), candidates=["b"]).verdict == "move"
+    assert rules.calls == ["before_claim"]
+
+
+def test_a_kinds_stop_rule_stops_a_running_piece_through_its_progress() -> None:
+    record, _ = steered(stop="a faster copy finished it")
+    claim(record, "s1")
+    out = lifecycle.progress(record, "s1", "a", 4, 10)
+    assert out.stop and out.reason == "a faster copy finished it" and record.task("s1").frames_done == 0
+
+
+def test_a_kinds_rules_at_a_piece_done_may_refuse_it_or_send_more() -> None:
+    record, rules = steered(before_done=lifecycle.Outcome("stale", "not wanted"))
+    claim(record, "s1")
+    assert done(record, "s1").verdict == "stale" and record.task("s1").state == "running"
+    record, rules = steered(on_done=[lifecycle.Send("s2", "c")])
+    claim(record, "s1")
+    out = done(record, "s1")
+    assert out.verdict == "done" and out.send == [lifecycle.Send("s2", "c")] and record.task("s1").state == "done"
+    assert rules.calls[-2:] == ["before_done", "on_done"]
+
+
+def test_a_kinds_rule_at_a_failure_ends_it_its_own_way_and_keeps_the_hang() -> None:
+    record, _ = steered(before_failure=lifecycle.Outcome("stale", "a spare"))
+    claim(record, "s1")
+    out = lifecycle.piece_failed(record, "s1", "a", record.generation, "boom", NODES, hung=True)
+    assert out.verdict == "stale" and out.unhealthy and record.task("s1").attempts == 1
+    assert record.blocked_nodes == {}  # the generic rule did not count it
+
+
+def test_a_kinds_rule_at_retry_keeps_a_piece_out_of_the_next_generation() -> None:
+    record, _ = steered(retried=("s2",))
+    claim(record, "s1")
+    lifecycle.piece_failed(record, "s1", "a", record.generation, "boom", NODES, permanent=True)
+    assert record.state == "failed"
+    lifecycle.retry_job(record)
+    assert record.task("s1").state == "pending" and record.task("s2").state == "cancelled"
+
+
+def test_a_kinds_eta_is_what_the_record_shows() -> None:
+    record, rules = steered(eta=42.0)
+    claim(record, "s1")
+    record.task("s1").frames_done = 5
+    record.refresh_progress(now=1.0)
+    assert record.eta_seconds == 42.0 and "eta" in rules.calls

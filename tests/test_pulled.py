@@ -1,6 +1,6 @@
 """Pulled renders on records in memory: open pieces take frames sized by speed when claimed (no Redis, no Celery).
 
-The sizing rule alone (`orchestrator.sizing`), then the lifecycle around it: a successor
+The sizing rule alone (`orchestrator.pull.sizing`), then the lifecycle around it: a successor
 takes each claimed open piece's place, the last frames close the queue, and whatever the
 order of claims, every frame of the range is taken exactly once.
 """
@@ -13,8 +13,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator import lifecycle
-from orchestrator.models import FramePool, JobRecord, Placement, TaskRecord
-from orchestrator.sizing import Sizing, audio_speed, frames_to_take
+from orchestrator.kinds.base import record_model
+from orchestrator.models import Placement, TaskRecord
+from orchestrator.pull import rules as pull_rules
+from orchestrator.pull.pool import FramePool
+from orchestrator.pull.rules import PulledRender
+from orchestrator.pull.sizing import Sizing, audio_speed, frames_to_take
 
 
 class Spec(BaseModel):
@@ -25,7 +29,7 @@ class Plan(BaseModel):
     pulled: bool = True
 
 
-Job = JobRecord[Spec, Plan]
+Job = record_model("render", Spec, Plan, FramePool, PulledRender(), ("frame_pool",))
 
 
 def pool(
@@ -52,7 +56,7 @@ def pulled_job(opened: int = 4, **kw: Any) -> Job:
 def claim(record: Job, name: str, node: str, speeds: dict[str, float], nodes: list[str]) -> lifecycle.Outcome:
     piece = record.task(name)
     return lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), nodes,
-                           sizing=Sizing(speeds))  # fmt: skip
+                           context=Sizing(speeds))  # fmt: skip
 
 
 MIXED = {"n30": 30.0, "n60": 60.0, "n120": 120.0, "n240": 240.0}
@@ -67,7 +71,7 @@ def test_known_speeds_share_a_short_render_so_that_all_finish_together() -> None
         claim(record, name, node, MIXED, list(MIXED))
     taken = {t.node: t.frames_total for t in record.tasks if t.state == "running"}
     assert taken == {"n240": 1536, "n30": 192, "n120": 768, "n60": 384}  # 2,880 x speed / 450
-    assert record.frame_pool is not None and record.frame_pool.remaining == 0
+    assert record.schedule is not None and record.schedule.remaining == 0
     assert all(t.state == "skipped" for t in record.tasks if t.params.get("open"))
 
 
@@ -80,16 +84,16 @@ def test_a_node_that_would_join_the_last_round_for_a_sliver_is_left_out_and_the_
     nodes = [f"n{i}" for i in range(1, 17)]
     speeds = dict.fromkeys(nodes, 60.0)
     record = pulled_job(opened=16)
-    busy = {"n16": 2.5}  # the audio pass, as `lifecycle._busy` counts it
-    assert record.frame_pool is not None
+    busy = {"n16": 2.5}  # the audio pass, as `PulledRender`'s `_busy` counts it
+    assert record.schedule is not None
     taken: list[int] = []
     for node in nodes[:-1]:
-        size = frames_to_take(record.frame_pool, node, speeds, nodes, busy)
-        record.frame_pool.next += size
+        size = frames_to_take(record.schedule, node, speeds, nodes, busy)
+        record.schedule.next += size
         busy[node] = 2.0 + size / speeds[node]  # its piece: a start, then its frames
         taken.append(size)
     # Counted in, the audio node would be left 39 frames, to start at 4.5 s and end last.
-    assert record.frame_pool.remaining == 0 and set(taken) == {192}
+    assert record.schedule.remaining == 0 and set(taken) == {192}
 
 
 def test_a_late_joiner_counted_in_only_if_it_would_still_render_long_enough_with_it() -> None:
@@ -97,9 +101,9 @@ def test_a_late_joiner_counted_in_only_if_it_would_still_render_long_enough_with
     at 3.95 s. Counted in, it would start at 5.95 s and render 3.45 s, under two starts: the free
     node takes everything rather than leave it a sliver to finish last."""
     record = pulled_job(frames=539, target=4.0)
-    assert record.frame_pool is not None
+    assert record.schedule is not None
     busy = {"n30": 3.95, "n120": 8.6, "n240": 8.6}
-    assert frames_to_take(record.frame_pool, "n60", MIXED, list(MIXED), busy) == 539
+    assert frames_to_take(record.schedule, "n60", MIXED, list(MIXED), busy) == 539
 
 
 def test_the_audio_node_counts_as_busy_even_before_it_ever_rendered_an_audio_pass() -> None:
@@ -111,7 +115,7 @@ def test_the_audio_node_counts_as_busy_even_before_it_ever_rendered_an_audio_pas
     speeds = {**MIXED, "n120/audio": 6000.0}
     assert audio_speed(speeds, "n30") == 1500.0 and audio_speed(speeds, "n120") == 6000.0
     assert audio_speed(MIXED, "n30") == 0.0  # nothing tells
-    assert lifecycle._busy(record, speeds, now=0.0) == {"n30": 2.0 + 2880 / 1500}
+    assert pull_rules._busy(record, speeds, now=0.0) == {"n30": 2.0 + 2880 / 1500}
 
 
 def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
@@ -188,9 +192,9 @@ def test_any_order_of_claims_and_speeds_takes_every_frame_exactly_once() -> None
             else:
                 piece = rng.choice(running)
                 lifecycle.piece_done(record, piece.name, str(piece.node), record.generation, output=piece.output)
-        assert record.frame_pool is not None
+        assert record.schedule is not None
         frames = sorted(f for t in record.tasks if t.state == "done" for f in range(t.start or 0, (t.end or 0) + 1))
-        assert frames == list(range(record.frame_pool.start, record.frame_pool.end + 1))
+        assert frames == list(range(record.schedule.start, record.schedule.end + 1))
         assert record.task("stitch").state == "pending"
         assert all(record.task(n).state == "done" for n in record.task("stitch").after)
 
@@ -231,14 +235,14 @@ def _tail(fast_speed: float = 240.0) -> tuple[Job, dict[str, float], lifecycle.O
     record = pulled_job(opened=2, frames=1200, target=300.0, start=1.0)
     claim(record, "segment 1", "slow", {}, ["slow", "fast"])
     record.task("segment 1").frames_done = 10
-    assert record.frame_pool is not None
+    assert record.schedule is not None
     while True:
         piece = next(t for t in record.tasks if t.state == "pending" and t.params.get("open"))
         claim(record, piece.name, "fast", speeds, ["slow", "fast"])
         outcome = lifecycle.piece_done(
-            record, piece.name, "fast", record.generation, output="/w/f", sizing=Sizing(speeds)
+            record, piece.name, "fast", record.generation, output="/w/f", context=Sizing(speeds)
         )
-        if not record.frame_pool.remaining:
+        if not record.schedule.remaining:
             return record, speeds, outcome
 
 
@@ -251,7 +255,7 @@ def test_an_idle_node_copies_the_piece_that_would_finish_last_and_the_first_to_f
     assert spare.name not in record.task("stitch").after  # the stitch takes one of the two: the original's record
     assert lifecycle.claim(record, spare.name, "fast", str(spare.celery_id), 1, (), ["slow", "fast"]).verdict == "run"
     done = lifecycle.piece_done(
-        record, spare.name, "fast", record.generation, output="/w/copy.mov", sizing=Sizing(speeds)
+        record, spare.name, "fast", record.generation, output="/w/copy.mov", context=Sizing(speeds)
     )
     original = record.task("segment 1")
     assert original.state == "done" and original.output == "/w/copy.mov"
@@ -307,7 +311,7 @@ def test_no_copy_when_it_would_not_finish_sooner() -> None:
 
 
 def test_a_job_at_its_share_of_the_nodes_leaves_a_free_node_to_a_rival_of_its_priority() -> None:
-    from orchestrator.sizing import share_of
+    from orchestrator.pull.sizing import share_of
 
     farm = ["n1", "n2", "n3", "n4"]
     # Two jobs, four nodes: this one renders on n1 and n2, the rival on none: n3 is left to the rival.
@@ -327,15 +331,15 @@ def test_a_claim_over_its_share_goes_back_to_the_queue_and_takes_no_frames() -> 
     assert claim(record, "segment 1", "n30", MIXED, list(MIXED)).verdict == "run"
     message = record.task("segment 2").celery_id
     rival = Sizing(MIXED, rivals={"other": 0})
-    out = lifecycle.claim(record, "segment 2", "n60", str(message), record.generation, (), list(MIXED), sizing=rival)
+    out = lifecycle.claim(record, "segment 2", "n60", str(message), record.generation, (), list(MIXED), context=rival)
     assert out.verdict == "run"  # one node of four: under its share of two
     piece = record.task("segment 3")
     message = piece.celery_id
-    before = record.frame_pool.next
-    out = lifecycle.claim(record, "segment 3", "n120", str(message), record.generation, (), list(MIXED), sizing=rival)
+    before = record.schedule.next
+    out = lifecycle.claim(record, "segment 3", "n120", str(message), record.generation, (), list(MIXED), context=rival)
     assert out.verdict == "move" and [s.piece for s in out.send] == ["segment 3"] and out.send[0].node is None
     assert piece.state == "pending" and piece.celery_id != message and piece.start is None
-    assert record.frame_pool.next == before  # no frames taken
+    assert record.schedule.next == before  # no frames taken
 
 
 def test_two_jobs_submitted_together_send_their_audio_passes_to_two_nodes(tmp_path) -> None:
@@ -344,7 +348,7 @@ def test_two_jobs_submitted_together_send_their_audio_passes_to_two_nodes(tmp_pa
     from farm_helpers import farm_env
 
     from orchestrator.farm import Farm
-    from orchestrator.kinds.render import audio_node
+    from orchestrator.pull.dispatch import audio_node
     from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
 

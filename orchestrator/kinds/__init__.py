@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+from orchestrator.models import JobRecord
 
 _kinds: dict[str, JobKind[Any, Any]] = {}
 
@@ -31,6 +32,11 @@ def get(name: str) -> JobKind[Any, Any]:
 
 def names() -> list[str]:
     return sorted(_kinds)
+
+
+def records() -> dict[str, type[JobRecord[Any, Any, Any]]]:
+    """The record model of every registered kind, by name: what the store reads records with."""
+    return {name: kind.record for name, kind in _kinds.items()}
 
 
 def load_plugins(modules: Iterable[str]) -> None:
@@ -55,6 +61,7 @@ __all__ = [
     "load_plugins",
     "names",
     "proxies",
+    "records",
     "register",
     "render",
     "task_modules",

@@ -11,10 +11,10 @@ from orchestrator.models import ProjectRef
 from orchestrator.paths import PathRefused, confine, plain_name
 
 if TYPE_CHECKING:
-    from orchestrator.farm import Farm
+    from orchestrator.farmview import FarmView
 
 
-def known_nodes(farm: Farm, node: str | None, tags: list[str] | tuple[str, ...]) -> list[str]:
+def known_nodes(farm: FarmView, node: str | None, tags: list[str] | tuple[str, ...]) -> list[str]:
     """Names of the Resolve nodes of this release that satisfy the constraints, up or not (for the catalog)."""
     wanted = set(tags)
     found = [
@@ -31,7 +31,7 @@ def known_nodes(farm: Farm, node: str | None, tags: list[str] | tuple[str, ...])
     return found
 
 
-def timeline(farm: Farm, ref: ProjectRef, name: str, nodes: list[str], field: str = "") -> dict[str, Any] | None:
+def timeline(farm: FarmView, ref: ProjectRef, name: str, nodes: list[str], field: str = "") -> dict[str, Any] | None:
     """The timeline as the nodes' catalogs know it; None for a project still to be imported from its .drp."""
     database = ref.database.name if ref.database else None
     found = farm.catalog.timeline(nodes, ref.project, name, database)
@@ -47,7 +47,7 @@ def timeline(farm: Farm, ref: ProjectRef, name: str, nodes: list[str], field: st
     raise SubmitRefused(f"{field}timeline", f"unknown timeline {name!r} in project {ref.project!r} (known: {known})")
 
 
-def confined(farm: Farm, value: str | None, field: str) -> Path:
+def confined(farm: FarmView, value: str | None, field: str) -> Path:
     """A path inside the storage roots (relative ones under the first root)."""
     try:
         return confine(value or ".", farm.settings.storage_roots, field)
@@ -55,7 +55,7 @@ def confined(farm: Farm, value: str | None, field: str) -> Path:
         raise SubmitRefused(field, str(exc).split(": ", 1)[-1]) from None
 
 
-def media_path(farm: Farm, value: str, field: str) -> None:
+def media_path(farm: FarmView, value: str, field: str) -> None:
     """A path an edit reads (media, a LUT file) must lie inside the media roots.
 
     Note: whether the file exists is not looked at here, so the answer for a missing file and
@@ -71,7 +71,7 @@ def media_path(farm: Farm, value: str, field: str) -> None:
         raise SubmitRefused(field, str(exc).split(": ", 1)[-1]) from None
 
 
-def database(farm: Farm, ref: ProjectRef, field: str) -> None:
+def database(farm: FarmView, ref: ProjectRef, field: str) -> None:
     """A project database on PostgreSQL must be on one of the configured hosts."""
     if ref.database is None or ref.database.type != "PostgreSQL":
         return

@@ -19,7 +19,7 @@ from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
 from orchestrator.models import JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
 
 if TYPE_CHECKING:
-    from orchestrator.farm import Farm
+    from orchestrator.farmview import FarmView
 
 APPLY_EDITS = "tasks.apply_edits"
 
@@ -65,7 +65,7 @@ class EditPlan(BaseModel):
 EditJob = JobRecord[EditSpec, EditPlan]
 
 
-def _check_paths(farm: Farm, operations: list[dict[str, Any]]) -> None:
+def _check_paths(farm: FarmView, operations: list[dict[str, Any]]) -> None:
     """Files the operations read (media to import, LUT files) must lie inside the media roots."""
     for i, op in enumerate(operations):
         if op.get("op") == "import_media" and isinstance(op.get("paths"), list):
@@ -96,7 +96,7 @@ class EditKind(JobKind[EditSpec, EditPlan]):
     task_modules = ("tasks.edit",)
     fail_fast = False  # one timeline refusing its edits does not stop the others
 
-    def compile(self, farm: Farm, spec: EditSpec, job_id: str) -> Compiled[EditPlan]:
+    def compile(self, farm: FarmView, spec: EditSpec, job_id: str) -> Compiled[EditPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
         where = Placement(pool="edit", node=spec.node, tags=tuple(sorted(spec.tags)))
         made: list[TaskRecord] = []

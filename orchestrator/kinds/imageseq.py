@@ -19,7 +19,7 @@ from orchestrator.models import JobRecord, Placement, TaskRecord
 from orchestrator.sequences import Sequence, files_digest
 
 if TYPE_CHECKING:
-    from orchestrator.farm import Farm
+    from orchestrator.farmview import FarmView
     from orchestrator.kinds.render import RenderSpec
 
 RENDER_FRAMES = "tasks.render_frames"
@@ -34,7 +34,7 @@ def is_sequence(format_key: str | None) -> bool:
     return format_key in DEFAULT_CODECS
 
 
-def check(farm: Farm, spec: RenderSpec, nodes: list[str]) -> None:
+def check(farm: FarmView, spec: RenderSpec, nodes: list[str]) -> None:
     """A sequence render the farm can run, against the catalogs of the nodes it may use (`check_offers`)."""
     check_offers(spec, {node: codecs for node in nodes if (codecs := offered_by(farm, node)) is not None})
 
@@ -73,7 +73,7 @@ def check_offers(spec: RenderSpec, offers: dict[str, dict[str, set[str]]]) -> No
     raise SubmitRefused("codec", f"unknown codec {codec!r} for {fmt} (known: {', '.join(keys)})")
 
 
-def offered_by(farm: Farm, node: str) -> dict[str, set[str]] | None:
+def offered_by(farm: FarmView, node: str) -> dict[str, set[str]] | None:
     """{format key: {codec keys}} one node's catalog offers; None when it has published none."""
     found = farm.catalog.of([node])
     if not found:

@@ -36,7 +36,7 @@ from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
 from orchestrator.models import JobRecord, Placement, ProjectRef, TaskRecord, project_lease
 
 if TYPE_CHECKING:
-    from orchestrator.farm import Farm
+    from orchestrator.farmview import FarmView
 
 SCAN = "tasks.scan_proxies"
 TRANSCODE = "tasks.transcode_proxy"
@@ -280,7 +280,7 @@ class ProxiesKind(JobKind[ProxiesSpec, ProxiesPlan]):
     task_modules = ("tasks.proxies",)
     fail_fast = False  # a clip that cannot be made does not stop the others
 
-    def compile(self, farm: Farm, spec: ProxiesSpec, job_id: str) -> Compiled[ProxiesPlan]:
+    def compile(self, farm: FarmView, spec: ProxiesSpec, job_id: str) -> Compiled[ProxiesPlan]:
         if spec.preset not in PRESETS:
             raise SubmitRefused("preset", f"unknown preset {spec.preset!r} (known: {', '.join(PRESETS)})")
         if spec.drp:

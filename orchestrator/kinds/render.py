@@ -2,8 +2,8 @@
 
 Compiles a `RenderSpec` into segments of the range, an audio pass rendered once for the whole
 range when split, and a stitch on the post queue that waits for all of them. Split `auto`
-on two or more nodes is pulled: the frames are a pool (`JobRecord.frame_pool`) and each free
-node takes the next range, sized from its speed (`orchestrator.sizing`), until none are left;
+on two or more nodes is pulled: the frames are a pool (`FramePool`, the record's `schedule`) and each
+free node takes the next range, sized from its speed (`orchestrator.pull`), until none are left;
 the compiled plan holds one open piece per node that could take one. A number of segments
 (`split: N`) cuts the range into N equal pieces up front.
 Segments of all-intra codecs (ProRes, DNxHR), and of long-GOP codecs in containers where the
@@ -16,27 +16,28 @@ Image sequences (TIFF, DPX, OpenEXR) split like all-intra codecs, with nothing t
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from orchestrator import kinds, routing
-from orchestrator.costs import cost_key
+from orchestrator import kinds
 from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
-from orchestrator.models import FramePool, FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.pull import dispatch
+from orchestrator.pull.costs import cost_key
+from orchestrator.pull.pool import FramePool
+from orchestrator.pull.rules import PulledRender
+from orchestrator.pull.speeds import speed_key
 from orchestrator.sequences import Sequence
-from orchestrator.speeds import speed_key
 
 if TYPE_CHECKING:
-    from orchestrator.farm import Farm
+    from orchestrator.farmview import FarmView
 
 RENDER_SEGMENT = "tasks.render_segment"
 RENDER_AUDIO = "tasks.render_audio"
 STITCH = "tasks.stitch"
-AUDIO_CHOSEN = "rf:audio-chosen"  # "<prefix>:<node>": the node was just chosen for an audio pass
 IMAGE_SEQUENCES = frozenset({"tif", "dpx", "exr", "cin", "png", "jpg", "j2c"})
 EXTENSIONS = {"mov": "mov", "mp4": "mp4", "mxf_op1a": "mxf", "mxf": "mxf", "tif": "tif"}
 
@@ -168,11 +169,8 @@ class RenderPlan(BaseModel):
     audio: bool = True
     pulled: bool = False  # free nodes take ranges as they come (`segments` is then how many could at once)
     speed_key: str = ""  # what this render's speed is remembered by (codec and picture size)
-    cost_key: str = ""  # what its costs along the timeline are remembered by (`orchestrator.costs`)
+    cost_key: str = ""  # what its costs along the timeline are remembered by (`orchestrator.pull.costs`)
     sequence: Sequence | None = None  # an image sequence: its folder and Resolve's names of its frames
-
-
-RenderJob = JobRecord[RenderSpec, RenderPlan]
 
 
 def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, per_node: int) -> int:
@@ -202,27 +200,6 @@ def cut(start: int, end: int, count: int) -> list[tuple[int, int]]:
 def pulled(spec: RenderSpec, frames: int, nodes: int, min_frames: int) -> bool:
     """Split `auto` of a render that joins by stream copy on two or more nodes, with frames for two pieces."""
     return spec.split == "auto" and spec.joins_by_copy and nodes >= 2 and frames >= 2 * min_frames
-
-
-def audio_node(farm: Farm, known: dict[str, float]) -> str:
-    """The node a pulled render's audio pass is sent to: the slowest known (it loses least by it), among those
-    with nothing already sent to them alone, nor rendering an audio pass, nor chosen for one just now.
-
-    Note: two jobs submitted together would otherwise send both audio passes to one node,
-    which then starts one job's pieces late while that job's other nodes wait. A node takes a
-    message off its queue at once and tells it renders an audio pass only at its next
-    heartbeat: the choice is reserved in Redis (`AUDIO_CHOSEN`, set only where none is) for
-    a few heartbeats, which closes that gap even for jobs submitted from two processes.
-    """
-    rendering = {n.name for n in farm.nodes.all() if str(n.current_task or "").endswith(":audio")}
-    slowest = sorted(known, key=lambda n: known[n])
-    reserve = max(1, math.ceil(3 * farm.settings.heartbeat_interval))
-    for node in slowest:
-        if node in rendering or farm.redis.llen(routing.node_queue(node)):
-            continue
-        if farm.redis.set(f"{AUDIO_CHOSEN}:{node}", "1", nx=True, ex=reserve):
-            return node
-    return slowest[0]
 
 
 def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, output: Path) -> list[TaskRecord]:
@@ -279,9 +256,12 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
     name = "render"
     spec_model = RenderSpec
     plan_model = RenderPlan
+    state_model = FramePool
+    state_aliases = ("frame_pool",)  # the field's name in records written before `schedule`
+    rules = PulledRender()
     task_modules = ("tasks.render", "tasks.stitch", "tasks.imageseq")
 
-    def compile(self, farm: Farm, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
+    def compile(self, farm: FarmView, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
         checks.database(farm, spec, "")
         if spec.drp:
@@ -316,7 +296,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             made = open_pieces(spec, start, end, count, work_dir, output_dir / output_name)
             known = farm.speeds.speeds(live, key)  # (the audio pass's own speeds are under key + AUDIO_KEY)
             if spec.audio and known:  # the audio pass costs the slowest node least: it renders fewer frames meanwhile
-                made[0].params["prefer"] = audio_node(farm, known)
+                made[0].params["prefer"] = dispatch.audio_node(farm, known)
             pool = FramePool(
                 start=start, end=end, next=start, made=count, open_pieces=count, target_seconds=settings.piece_seconds,
                 longest_seconds=settings.render_time_limit / 2,
@@ -339,10 +319,10 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
             speed_key=key, cost_key=cost_key(spec.project, spec.timeline, key), sequence=seq,
         )  # fmt: skip
-        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, frame_pool=pool)
+        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, schedule=pool)
 
     @staticmethod
-    def _check_format(farm: Farm, spec: RenderSpec, names: list[str]) -> None:
+    def _check_format(farm: FarmView, spec: RenderSpec, names: list[str]) -> None:
         if spec.format_key in IMAGE_SEQUENCES:
             imageseq.check(farm, spec, names)  # what the farm renders, and every node it may use can write
             return
@@ -368,6 +348,33 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             ],
             if_empty=[plan.work_dir],
         )
+
+    def claim_context(self, farm: FarmView, record: JobRecord[Any, Any], name: str, node: str,
+                      candidates: list[str]) -> Any:  # fmt: skip
+        return dispatch.context(farm, record, name, node, farm.settings.node_tags, candidates)
+
+    def estimate(self, farm: FarmView, record: JobRecord[Any, Any]) -> float | None:
+        """How long the render should take on the nodes it may use, from their remembered speeds; None without any.
+
+        A pulled render is spread over all of them (its frames' work over their summed speed); a render
+        cut up front takes as long as its longest piece on a typical node. The start cost of one
+        render is added either way.
+        """
+        plan: RenderPlan = record.plan
+        if not plan.speed_key:
+            return None
+        nodes = plan.eligible_nodes or plan.known_nodes
+        speeds = farm.speeds.speeds(nodes, plan.speed_key)
+        if not speeds:
+            return None
+        start = farm.speeds.start_seconds(plan.speed_key) or 0.0
+        typical = sorted(speeds.values())[len(speeds) // 2]
+        pool: FramePool | None = record.schedule
+        if pool is not None:
+            summed = sum(speeds.get(n, typical) for n in nodes) or typical
+            return round(start + pool.work(pool.start, pool.end) / summed, 2)
+        longest = max((t.frames_total for t in record.tasks if t.kind in ("segment", "render")), default=0)
+        return round(start + longest / typical, 2)
 
     def summary(self, record: JobRecord[Any, Any]) -> str:
         plan: RenderPlan = record.plan
@@ -399,4 +406,4 @@ def stitched(record: JobRecord[Any, Any]) -> dict[str, str] | None:
     return shown
 
 
-kinds.register(RenderKind())
+RenderJob = kinds.register(RenderKind()).record

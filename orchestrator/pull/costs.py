@@ -6,7 +6,7 @@ a node renders cost at its speed: the speed book's figures are work per second, 
 frames per second on frames of cost 1. A finished piece tells, from its progress over time,
 how long each stretch of `BIN` frames it rendered took on its node (`StretchClock`); the
 book keeps each node's figure of each stretch (blended with its last), and fits costs and
-speeds to all of them at once (`orchestrator.fit`) after every piece.
+speeds to all of them at once (`orchestrator.pull.fit`) after every piece.
 
 A job carries the costs of its range as steps (`Steps`: from each frame on, this cost), at
 most `MAX_STEPS` of them, so that its record stays small however long the timeline.
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
-from orchestrator.fit import Fit, Observation, fit
+from orchestrator.pull.fit import Fit, Observation, fit
 
 COSTS = "rf:costs"  # one hash per timeline and speed key: stretch number -> cost
 OBSERVED = "rf:observed"  # one hash per timeline and speed key: "<node>|<stretch>" -> "seconds per frame,seconds"
@@ -130,7 +130,7 @@ class CostBook:
         pipe.execute()
 
     def settle(self, key: str, anchors: Mapping[str, float]) -> Fit:
-        """Fit the costs and speeds of everything observed of `key` (`orchestrator.fit`), in the unit of
+        """Fit the costs and speeds of everything observed of `key` (`orchestrator.pull.fit`), in the unit of
         `anchors` (firm speeds by node); keep the costs, return the fit (its speeds are for the speed book)."""
         observations = []
         for field, raw in self.redis.hgetall(f"{OBSERVED}:{key}").items():

@@ -1,7 +1,7 @@
 """Node speeds and timeline costs fitted together from everything renders of a timeline measured.
 
 A render tells how long each stretch of timeline it went through took per frame on its node:
-the stretch's cost over the node's speed (`orchestrator.costs`). Neither is measured alone, so
+the stretch's cost over the node's speed (`orchestrator.pull.costs`). Neither is measured alone, so
 all the measurements of a timeline are fitted at once, by least squares on logarithms
 weighted by the seconds each was measured over:
 

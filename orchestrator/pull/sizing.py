@@ -9,7 +9,7 @@ as the end nears (weighted factoring). No piece is so short that starting it (se
 Resolve) is a large part of it; none leaves behind a crumb too small to be worth a start of
 its own; none is expected to take more than half the render time limit. A node whose speed
 is not known yet takes a small first piece, and is measured. Speeds are work per second and
-frames are weighed by what they cost (`orchestrator.costs`): a node takes fewer frames of a
+frames are weighed by what they cost (`orchestrator.pull.costs`): a node takes fewer frames of a
 heavy section than of a light one.
 """
 
@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.costs import Steps
-from orchestrator.finish import finish_time
-from orchestrator.models import FramePool, JobRecord, piece_speed
+from orchestrator.models import JobRecord, frame_count, piece_speed
+from orchestrator.pull.costs import Steps
+from orchestrator.pull.finish import finish_time
+from orchestrator.pull.pool import FramePool
 
 START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
 AUDIO_KEY = "/audio"  # speeds of the audio pass: `<node>/audio` among the speeds, `<key>/audio` in the book
@@ -130,18 +131,19 @@ def _whole(pool: FramePool, size: int, floor: int) -> int:
     return left if size >= left or left - size < floor else size
 
 
-def measured_speeds(record: JobRecord[Any, Any], now: float) -> dict[str, float]:
+def measured_speeds(record: JobRecord[Any, Any, FramePool], now: float) -> dict[str, float]:
     """Each node's speed in this job (work per second): the piece it renders now, else the last one it
     finished."""
     speeds: dict[str, float] = {}
-    costs = record.frame_pool.costs if record.frame_pool else ()
+    pool = record.schedule
     finished = sorted((t for t in record.tasks if t.kind == "segment" and t.state == "done" and t.node),
                       key=lambda t: t.finished_at or 0.0)  # fmt: skip
     for piece in finished:
         if piece.details.get("fps"):
             speeds[str(piece.node)] = float(piece.details["fps"])
+    work = pool.work if pool else frame_count
     for piece in record.tasks:
-        if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now, costs)):
+        if piece.kind == "segment" and piece.node and (speed := piece_speed(piece, now, work)):
             speeds[piece.node] = speed
     return speeds
 

@@ -4,11 +4,11 @@ A finished render piece records its node's speed (frames per second once its fir
 was out) and the start cost it paid, per speed key (codec and picture size: a node renders
 ProRes at 1080p at another speed than H.265 at 4K). Each new figure is blended with the
 last (an exponential average), so a node that got faster or slower is followed within a
-few pieces. Speeds are work per second (`orchestrator.costs`): frames per second on frames of
+few pieces. Speeds are work per second (`orchestrator.pull.costs`): frames per second on frames of
 cost 1.
 
 After a piece of a timeline whose costs are kept, the fit of costs and speeds
-(`orchestrator.fit`) settles every node's figure at once. A figure it could not tie to a
+(`orchestrator.pull.fit`) settles every node's figure at once. A figure it could not tie to a
 firm one (a node whose pieces met no other node's, or measured too briefly) is provisional:
 it may be the section, not the node. The next firm figure replaces it instead of being
 blended with it, and it sets no fit's unit.
@@ -55,7 +55,7 @@ class SpeedBook:
         self.redis.hset(SPEEDS, field, json.dumps(figures))
 
     def settle(self, key: str, speeds: Mapping[str, float], firm: Iterable[str]) -> None:
-        """Put the speeds a fit of costs and speeds found (`orchestrator.fit`) in place of the nodes' last ones.
+        """Put the speeds a fit of costs and speeds found (`orchestrator.pull.fit`) in place of the nodes' last ones.
 
         Note: a fit's provisional figure does not replace a firm one: the node keeps what it was
         measured at where the costs were known. Only nodes recorded before are settled: their

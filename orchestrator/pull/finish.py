@@ -1,6 +1,6 @@
 """When a farm is done with an amount of work: each node takes one more piece when it is free, paying a start.
 
-Both the sizing of pulled pieces (`orchestrator.sizing`) and a job's ETA (`JobRecord.eta_seconds`)
+Both the sizing of pulled pieces (`orchestrator.pull.sizing`) and a job's ETA (`JobRecord.eta_seconds`)
 ask it: the first to cut the last round so that all finish together, the second to count the
 starts that the frames no piece has taken yet will cost.
 """
