@@ -100,7 +100,7 @@ def test_every_operation_applies(session, sim_env, tmp_path: Path) -> None:
     assert len(kinds) == 11  # every operation of the vocabulary ran
     project = scriptapp("Resolve").GetProjectManager().LoadProject("Demo")
     names = [project.GetTimelineByIndex(i).GetName() for i in range(1, project.GetTimelineCount() + 1)]
-    assert names == ["Main", "Teaser v2", "Social", "Teaser alt"]
+    assert names == ["Main", "Teaser v2", "Social", "Main recut", "Teaser alt"]
     teaser = project.GetTimelineByIndex(2)
     assert teaser.GetMarkers() == {
         12: {"color": "Red", "duration": 1, "note": "VFX", "name": "fix sky", "customData": "t-1"}

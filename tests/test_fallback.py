@@ -241,4 +241,4 @@ def test_a_drp_is_imported_once_through_the_helper(sim_api, tmp_path: Path) -> N
     with connect(BridgeSettings.from_env(mode="subprocess")) as session:
         first, again = session.open_drp(str(drp)), session.open_drp(str(drp))
     assert first["imported"] and not again["imported"] and first["project"] == again["project"]
-    assert first["project"].startswith("resolve-farm imports/Show-") and len(first["timelines"]) == 3
+    assert first["project"].startswith("resolve-farm imports/Show-") and len(first["timelines"]) == 4

@@ -31,7 +31,7 @@ def test_describe_and_list(session) -> None:
     }
     assert session.list_projects() == {"database": {"DbType": "Disk", "DbName": "Local Database"}, "projects": ["Demo"]}
     opened = session.open_project("Demo")
-    assert [t["name"] for t in opened["timelines"]] == ["Main", "Teaser", "Social"]
+    assert [t["name"] for t in opened["timelines"]] == ["Main", "Teaser", "Social", "Main recut"]
     main = session.timeline_info("Main")
     assert main == {
         "name": "Main",
@@ -68,7 +68,7 @@ def test_a_drp_is_imported_once_per_content_and_reused(session, resolve, tmp_pat
     name = f"Show-{digest[:12]}"
     assert first["imported"] and first["digest"] == digest and first["database"] == "Farm"
     assert first["project"] == f"resolve-farm imports/{name}" and first["name"] == name
-    assert len(first["timelines"]) == 3
+    assert len(first["timelines"]) == 4
     again = session.open_drp(str(drp), database=farm_db)  # same content: found and loaded, not imported
     assert not again["imported"] and again["project"] == first["project"]
     assert session.list_projects()["projects"] == [first["project"]]

@@ -100,7 +100,7 @@ def test_export_and_import_drp(resolve, tmp_path: Path) -> None:
     assert pm.ImportProject(str(drp)) is False  # "Demo" exists already
     assert pm.ImportProject(str(drp), "Demo copy")
     copy = pm.LoadProject("Demo copy")
-    assert copy.GetTimelineCount() == 3
+    assert copy.GetTimelineCount() == 4
     (tmp_path / "bad.drp").write_text("not a project")
     assert pm.ImportProject(str(tmp_path / "bad.drp")) is False
 
@@ -117,8 +117,8 @@ def test_databases(resolve) -> None:
 
 
 def test_timelines(demo) -> None:
-    assert demo.GetTimelineCount() == 3
-    assert demo.GetTimelineByIndex(0) is None and demo.GetTimelineByIndex(4) is None  # 1-based
+    assert demo.GetTimelineCount() == 4
+    assert demo.GetTimelineByIndex(0) is None and demo.GetTimelineByIndex(5) is None  # 1-based
     main = demo.GetTimelineByIndex(1)
     assert main.GetName() == "Main"
     assert (main.GetStartFrame(), main.GetEndFrame()) == (86400, 86400 + 120 * 24)

@@ -285,7 +285,7 @@ def test_third_party_script_runs_unchanged(sim_env, tmp_path: Path) -> None:
         [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["Main", "Teaser", "Social"]
+    assert done.stdout.splitlines() == ["Main", "Teaser", "Social", "Main recut"]
 
 
 CONCURRENT = """

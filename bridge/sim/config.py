@@ -13,6 +13,9 @@ cannot be handed an object, so the configuration comes from environment variable
 - `RESOLVE_SIM_SPEED_PROFILE`: how render speed varies along the timeline, as
   `position:factor` pairs, e.g. `0.5:4` (from half-way through the timeline on, each frame
   takes 4 times as long, as a graded or effects-heavy section does). Default: even speed.
+- `RESOLVE_SIM_CLIP_COSTS`, `RESOLVE_SIM_POSITION_NOISE`, `RESOLVE_SIM_JITTER`, `RESOLVE_SIM_SEED`,
+  `RESOLVE_SIM_THROTTLE`: what frames cost beyond the node's speed: by the clip shown and its
+  grade, by position unseen, by the node's own unevenness and slow-downs (`bridge.sim.cost`).
 - `RESOLVE_SIM_SCALE`: picture scale against the timeline resolution (default 2/15: 1080p
   renders at 256x144).
 - `RESOLVE_SIM_PRODUCT`: "DaVinci Resolve Studio" (default) or "DaVinci Resolve".
@@ -46,6 +49,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bridge.sim.cost import CostModel
 
 DEFAULT_FPS = 240.0
 DEFAULT_VERSION = (19, 1, 4, 11, "")
@@ -143,6 +148,7 @@ class SimConfig:
     render_start: float = 0.0
     speed_profile: tuple[tuple[float, float], ...] = ()
     database: str | None = None  # the database it starts in; None: the local disk database
+    cost: CostModel = field(default_factory=CostModel)  # what frames cost beyond its speed (`bridge.sim.cost`)
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> SimConfig:
@@ -174,6 +180,7 @@ class SimConfig:
             render_start=render_start,
             speed_profile=parse_speed_profile(env.get("RESOLVE_SIM_SPEED_PROFILE", "")),
             database=env.get("RESOLVE_SIM_DATABASE") or None,
+            cost=CostModel.from_env(env),
         )
 
     @property
@@ -204,6 +211,7 @@ class SimConfig:
             "RESOLVE_SIM_HOST": self.host,
             "RESOLVE_SIM_RENDER_START": repr(self.render_start),
             "RESOLVE_SIM_SPEED_PROFILE": ",".join(f"{p!r}:{f!r}" for p, f in self.speed_profile),
+            **self.cost.to_env(),
         }
 
     def frame_cost(self, position: float) -> float:

@@ -279,16 +279,19 @@ def _clip(name: str, frames: int, fps: float, color: str) -> dict[str, Any]:
     }
 
 
-def _timeline(name: str, seconds: int, fps: int, clips: list[dict[str, Any]]) -> dict[str, Any]:
+def _timeline(
+    name: str, seconds: int, fps: int, clips: list[dict[str, Any]], share: int = 2, trim: int = 0
+) -> dict[str, Any]:
+    """Clips one after another (each `1/share` of its length, from `trim` frames in) for `seconds`, titles on V2."""
     frames = seconds * fps
     start = 3600 * fps  # 01:00:00:00, as new Resolve timelines start
     v1, v2, a1 = [], [], []
     pos, i = 0, 0
     while pos < frames:
         clip = clips[i % len(clips)]
-        length = min(frames - pos, max(fps * 2, clip["frames"] // 2))
-        v1.append(new_item(clip, start + pos, length))
-        a1.append(new_item(clip, start + pos, length))
+        length = min(frames - pos, max(fps * 2, clip["frames"] // share))
+        v1.append(new_item(clip, start + pos, length, left_offset=trim))
+        a1.append(new_item(clip, start + pos, length, left_offset=trim))
         pos += length
         i += 1
     # Titles on V2 over part of the timeline.
@@ -361,13 +364,16 @@ def demo_project() -> dict[str, Any]:
         _timeline("Main", 120, 24, clips),
         _timeline("Teaser", 15, 24, clips[2:]),
         _timeline("Social", 30, 24, clips[4:]),
+        # A second cut of Main: the same clips in another order, trimmed otherwise.
+        _timeline("Main recut", 120, 24, clips[::-1], share=3, trim=24),
     ]
     return project
 
 
 def demo_library() -> dict[str, Any]:
-    """Project `Demo`: `Main` (2 min at 24 fps, 1080p) and two shorter timelines, over eight clips in bin
-    `Footage` whose sources are real movies (`bridge.sim.media`)."""
+    """Project `Demo`: `Main` (2 min at 24 fps, 1080p), two shorter timelines and `Main recut` (a second cut of
+    Main: its clips in another order and trims), over eight clips in bin `Footage` whose sources are real
+    movies (`bridge.sim.media`)."""
     project = demo_project()
     return {
         "format": FORMAT,

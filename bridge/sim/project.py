@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.sim import formats
 from bridge.sim import state as S
+from bridge.sim.cost import RenderCost
 from bridge.sim.handles import Handle, put
 from bridge.sim.library import Address
 from bridge.sim.mediapool import MediaPool
@@ -288,6 +289,8 @@ class Project(Handle):
             h,
             rate,
         )
+        config = self._state.config
+        job.cost = RenderCost.of(config.cost, tl, self._get()["clips"], config.host, job.job_id)
         render.jobs.append(job)
         return job.job_id
 

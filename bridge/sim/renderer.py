@@ -22,6 +22,7 @@ import numpy as np
 
 from bridge.sim import framecode, imageseq
 from bridge.sim.config import SimConfig
+from bridge.sim.cost import RenderCost, top_items
 from bridge.sim.formats import Codec, Format
 
 SAMPLE_RATE = 48000
@@ -108,6 +109,7 @@ class RenderJob:
     height: int
     rate: Fraction
     status: RenderStatus = field(default_factory=RenderStatus)
+    cost: RenderCost | None = None  # what each frame costs beyond the node's speed (`bridge.sim.cost`)
 
     @property
     def mark_in(self) -> int:
@@ -224,7 +226,8 @@ class Renderer:
         if job.settings.get("ExportVideo", True):
             timeline = job.timeline
             position = (job.mark_in + index - timeline["start_frame"]) / max(1, timeline["frames"])
-            status.work_due += self.config.frame_cost(position) / self.config.fps
+            content = job.cost.frame(job.mark_in + index, index) if job.cost is not None else 1.0
+            status.work_due += self.config.frame_cost(position) * content / self.config.fps
         else:  # sound alone: no grade or effect to slow it
             status.work_due += 1 / self.config.audio_fps
         due = status.started + status.work_due
@@ -247,7 +250,7 @@ class Renderer:
         if not (video or audio):
             raise RuntimeError("Nothing to render: both ExportVideo and ExportAudio are off")
         audio_codec = "aac" if str(settings.get("AudioCodec", "")).lower() == "aac" else job.fmt.pcm_audio
-        top = _top_items(job.timeline)
+        top = top_items(job.timeline)
         frame_time = Fraction(1) / job.rate  # the muxer changes the stream's own time base
         with av.open(str(path), "w", format=job.fmt.muxer) as out:
             vstream = astream = None
@@ -279,7 +282,7 @@ class Renderer:
                 out.mux(astream.encode(None))
 
     def _write_sequence(self, job: RenderJob, target: Path) -> None:
-        top = _top_items(job.timeline)
+        top = top_items(job.timeline)
         writer = imageseq.FrameWriter(job.codec, job.width, job.height, job.rate)
         for index, frame in enumerate(range(job.mark_in, job.mark_out + 1)):
             path = target / imageseq.frame_name(job.name, frame, job.fmt.extension)
@@ -289,14 +292,6 @@ class Renderer:
 
 class _Cancelled(Exception):
     pass
-
-
-def _top_items(timeline: dict[str, Any]) -> list[dict[str, Any]]:
-    """Items of the video tracks, topmost track first, enabled ones only."""
-    items: list[dict[str, Any]] = []
-    for track in reversed(timeline["tracks"]["video"]):
-        items.extend(i for i in track["items"] if i.get("enabled", True))
-    return items
 
 
 def _tone(first: int, end: int, origin: int) -> av.AudioFrame:
