@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ OPERATIONS = (
     "delete_imports",
     "list_timelines",
     "timeline_info",
+    "timeline_content",
     "render_options",
     "start_render",
     "render_status",
@@ -276,6 +278,36 @@ def list_timelines(resolve: Any) -> list[dict[str, Any]]:
 
 def timeline_info(resolve: Any, timeline: str) -> dict[str, Any]:
     return _timeline_info(_timeline(_current_project(resolve), timeline))
+
+
+def timeline_content(resolve: Any, timeline: str) -> dict[str, Any]:
+    """What is on a timeline of the current project, as far as the API shows it, and its fingerprint.
+
+    Per video track (the first is track 1), its enabled items: `media` (the clip's media id;
+    "" for a generator or title without one), `start`/`end` (timeline frames, end exclusive),
+    `in` (the first source frame used), `nodes` (the grade's node count) and `luts` (each node's
+    LUT, "" for none). The fingerprint is a digest of all of it: an edit that keeps the
+    timeline's name changes it.
+    Note: a CDL cannot be read back through the scripting API (there is `SetCDL` only), so a
+    grade's CDL is not part of the content; nor are effects the API does not list.
+    """
+    tl = _timeline(_current_project(resolve), timeline)
+    tracks: list[list[dict[str, Any]]] = []
+    for index in range(1, int(tl.GetTrackCount("video")) + 1):
+        items = []
+        for item in tl.GetItemListInTrack("video", index) or []:
+            if not item.GetClipEnabled():
+                continue
+            clip = item.GetMediaPoolItem()
+            nodes = int(item.GetNumNodes() or 0)
+            items.append({
+                "media": str(clip.GetMediaId()) if clip else "",
+                "start": int(item.GetStart()), "end": int(item.GetEnd()), "in": int(item.GetLeftOffset()),
+                "nodes": nodes, "luts": [str(item.GetLUT(n) or "") for n in range(1, nodes + 1)],
+            })  # fmt: skip
+        tracks.append(items)
+    text = json.dumps(tracks, sort_keys=True, separators=(",", ":"))
+    return {"name": tl.GetName(), "fingerprint": hashlib.sha256(text.encode()).hexdigest()[:16], "tracks": tracks}
 
 
 def render_options(resolve: Any) -> dict[str, Any]:

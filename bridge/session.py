@@ -149,6 +149,10 @@ class Session:
     def timeline_info(self, timeline: str) -> dict[str, Any]:
         return dict(self._call("timeline_info", timeline=timeline))
 
+    def timeline_content(self, timeline: str) -> dict[str, Any]:
+        """The timeline's items per video track (media, range, grade) and their fingerprint (`ops.timeline_content`)."""
+        return dict(self._call("timeline_content", timeline=timeline))
+
     def render_options(self) -> dict[str, Any]:
         return dict(self._call("render_options"))
 

@@ -3,20 +3,28 @@
 Workers publish their Resolve's catalog (projects of their database, each with its
 timelines' frame range, rate and size, and its media pool's bins; render formats and codecs)
 when they start and refresh a project's entry whenever a task opens it (its bins: whenever a
-proxies scan reads them). `jobs.submit` checks specs against it,
-so a job for a project or timeline no host knows is refused before anything is queued.
+proxies scan reads them). What is on a timeline (its items, their media and grade, and a
+fingerprint of them) is published by the first piece of each render on each node that opens it,
+and by an edit that changed it, so a timeline edited under the same name is told apart.
+`jobs.submit` checks specs against it, so a job for a project or timeline no host knows is
+refused before anything is queued.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
 
+CONTENT_KEEP = 90 * 24 * 3600  # a timeline's content not seen for this long is forgotten
+
 
 class Catalog:
-    """Per-node catalogs in Redis (`rf:catalog:<node>`), read as one."""
+    """Per-node catalogs in Redis (`rf:catalog:<node>`), read as one; and what is on each timeline, as the
+    last host that opened it to render (or edited it) saw it (`rf:catalog:content:<database>/<project>/<timeline>`:
+    its items per video track and their fingerprint, `bridge.ops.timeline_content`)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -41,6 +49,24 @@ class Catalog:
             pipe.set(key, json.dumps(catalog))
 
         self.redis.transaction(change, key)
+
+    @staticmethod
+    def content_key(database: str | None, project: str, timeline: str) -> str:
+        return f"rf:catalog:content:{database or ''}/{project}/{timeline}"
+
+    def update_content(self, node: str, database: str | None, project: str, content: dict[str, Any]) -> None:
+        """Keep what `node` saw on a timeline (`content`: name, fingerprint, tracks), replacing what was seen before.
+
+        Note: keyed by the database and project as jobs name them (`database` None: the host's
+        current one), so that compiling a job finds it from its spec alone.
+        """
+        seen = {**content, "node": node, "at": time.time()}
+        self.redis.set(self.content_key(database, project, str(content["name"])), json.dumps(seen), ex=CONTENT_KEEP)
+
+    def content(self, database: str | None, project: str, timeline: str) -> dict[str, Any] | None:
+        """What was last seen on the timeline (its fingerprint and items per video track); None when nobody looked."""
+        raw = self.redis.get(self.content_key(database, project, timeline))
+        return json.loads(raw) if raw else None
 
     def update_bins(self, node: str, database: str, project: str, bins: list[str]) -> None:
         """Refresh one project's bins (paths from the media pool's root) in a node's catalog."""

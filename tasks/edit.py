@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from orchestrator.kinds.edit import EditSpec, EditTarget
 from tasks.base import PermanentFailure, PieceResult, PieceRun
-from tasks.render import ResolvePiece, reading
+from tasks.render import ResolvePiece, publish_content, reading
 from tasks.runtime import runtime
 
 
@@ -36,6 +36,7 @@ class EditPiece(ResolvePiece):
                 raise PermanentFailure(f"invalid operations: {exc}") from None
             if not spec.dry_run and any(r["ok"] for r in results):
                 session.save_project()
+                publish_content(EditTarget.model_validate(target), target["timeline"])  # what changed, told at once
         refused = [r for r in results if not r["ok"]]
         error = f"{len(refused)} of {len(results)} item(s) refused" if refused else None
         return PieceResult(results=results, error=error, details={"items": len(results)})

@@ -39,7 +39,7 @@ from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.sequences import Sequence, files_digest, survey
 from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
-from tasks.render import RenderPiece, reading
+from tasks.render import RenderPiece, publish_content, reading
 from tasks.runtime import runtime
 
 if TYPE_CHECKING:
@@ -187,6 +187,7 @@ class FramesPiece(RenderPiece):
         try:
             attempt.mkdir(parents=True, exist_ok=True)
             with reading(spec):
+                publish_content(spec, spec.timeline, once_for=(run.job_id, run.record.generation))
                 result = runtime.session().render(
                     spec.timeline, piece.start, piece.end, runtime.to_node(str(attempt)), seq.name,
                     format=spec.format_key, codec=spec.codec_key, settings=settings, progress=reporter,

@@ -78,6 +78,29 @@ def open_project(spec: ProjectRef) -> bool:
     return shared
 
 
+PUBLISHED_KEPT = 256  # renders remembered as having published their timeline's content on this node
+_published: dict[tuple[str, int, str], None] = {}  # (job, generation, timeline): published already here
+
+
+def publish_content(spec: ProjectRef, timeline: str, once_for: tuple[str, int] | None = None) -> None:
+    """Publish what is on `timeline` of the open project into the catalog (`Catalog.update_content`).
+
+    `once_for` (job, generation): only the first piece of that render on this node publishes.
+    Note: walking a timeline's items costs a few API calls per item (seconds on a long
+    timeline with a real Resolve), so a render's later pieces here do not walk it again.
+    """
+    key = (*once_for, timeline) if once_for else None
+    if key is not None and key in _published:
+        return
+    content = runtime.session().timeline_content(timeline)
+    runtime.farm().catalog.update_content(runtime.node, spec.database.name if spec.database else None, spec.project,
+                                          content)  # fmt: skip
+    if key is not None:
+        _published[key] = None
+        while len(_published) > PUBLISHED_KEPT:
+            del _published[next(iter(_published))]
+
+
 @contextlib.contextmanager
 def reading(spec: ProjectRef, *, writing: bool = False) -> Iterator[None]:
     """Open a job's project for what the block does, then, unless `writing`, close it again if it
@@ -130,6 +153,7 @@ class RenderPiece(ResolvePiece):
             folder.mkdir(parents=True, exist_ok=True)
             fmt, codec, preset = self._format(spec)
             with reading(spec):
+                publish_content(spec, spec.timeline, once_for=(run.job_id, run.record.generation))
                 result = runtime.session().render(
                     spec.timeline, piece.start, piece.end, runtime.to_node(str(folder)), attempt, format=fmt,
                     codec=codec, preset=preset, settings=self._settings(spec, single=piece.kind == "render"),

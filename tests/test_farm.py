@@ -309,7 +309,7 @@ def test_cli_refusal_and_failure_exit_codes(farm) -> None:
     refused = _cli(farm, "render", "Demo", "Nope", "--json")
     assert refused.returncode == 2
     assert json.loads(refused.stdout) == {
-        "error": "timeline: unknown timeline 'Nope' in project 'Demo' (known: Main, Social, Teaser)"
+        "error": "timeline: unknown timeline 'Nope' in project 'Demo' (known: Main, Main recut, Social, Teaser)"
     }
     failed = _cli(
         farm,
@@ -522,3 +522,23 @@ def test_jobs_are_counted_and_listed_from_the_state_and_kind_indexes(farm) -> No
     assert short.counts()["succeeded"] == counts["succeeded"] - 1  # an expired record is no longer counted
     assert record.id not in {r.id for r in short.list(state="succeeded", limit=10_000)}
     assert farm.redis.zscore("rf:jobs", record.id) is None  # and the listing dropped it from every index
+
+
+def test_what_is_on_a_timeline_is_published_by_its_render_and_an_edit_under_the_same_name_is_noticed(farm) -> None:
+    timeline = {"project": "Demo", "timeline": "Main recut"}  # no other test renders or edits it
+    submitted = time.time()
+    first = run(
+        farm, {**timeline, "tags": ["studio"], "frames": {"start": 86400, "end": 86447}, "output_name": "recut"}
+    )
+    assert first.state == "succeeded", first.errors
+    seen = farm.catalog.content(None, "Demo", "Main recut")
+    assert seen is not None and seen["node"] == "studio-1" and seen["at"] > submitted and len(seen["tracks"][0]) == 34
+    lut = {"op": "apply_lut", "items": {"track": 1}, "path": "Film Looks/Rec709 Kodak 2383.cube"}
+    edit = run(farm, {"targets": [timeline], "operations": [lut]}, kind="edit")
+    assert edit.state == "succeeded", edit.errors
+    changed = farm.catalog.content(None, "Demo", "Main recut")
+    assert changed is not None and changed["fingerprint"] != seen["fingerprint"]  # same name, other content
+    again = jobs.submit_render(farm, {**timeline, "tags": ["studio"], "frames": {"start": 86400, "end": 86447},
+                                      "output_name": "recut2"})  # fmt: skip
+    assert again.plan.content == changed["fingerprint"]  # compiled knowing what is on the timeline now
+    assert jobs.wait(farm, again.id, timeout=120).state == "succeeded"

@@ -190,7 +190,7 @@ def test_a_task_survives_a_restart_of_the_http_server(farm: Farm, tmp_path: Path
     done = final["result"]["structuredContent"]
     assert done["job_id"] == task["taskId"] and done["state"] == "succeeded" and done["finished"]
     items = [i for t in done["job"]["tasks"] for i in t["results"]]
-    assert len(done["job"]["tasks"]) == 3 and items and all(i["change"] == "clip color -> Navy" for i in items)
+    assert len(done["job"]["tasks"]) == 4 and items and all(i["change"] == "clip color -> Navy" for i in items)
 
 
 def test_cancel_over_http(farm: Farm, http_url: str) -> None:

@@ -235,3 +235,37 @@ def test_image_sequence_that_never_says_complete(sim_env, monkeypatch, tmp_path:
         session.open_project("Demo")
         result = session.render("Teaser", 86400, 86409, str(tmp_path), "frames", format="tif", codec="RGB8")
     assert len(result.outputs) == 10 and result.outputs[0].endswith("frames_00086400.tif")
+
+
+def test_a_timelines_content_names_its_media_and_grade_and_a_fingerprint_that_an_edit_changes(session) -> None:
+    session.open_project("Demo")
+    content = session.timeline_content("Teaser")
+    v1, v2 = content["tracks"]
+    assert content["name"] == "Teaser" and len(v1) == 3 and len(v2) == 1  # three clips, a title over them
+    assert [(i["start"], i["end"], i["in"]) for i in v1] == [(86400, 86508, 0), (86508, 86628, 0), (86628, 86760, 0)]
+    assert all(i["media"] and i["nodes"] == 1 and i["luts"] == [""] for i in v1)
+    assert session.timeline_content("Teaser")["fingerprint"] == content["fingerprint"]  # the same when unchanged
+    # The same clips elsewhere carry the same media ids: what a clip costs can follow it.
+    recut = {i["media"] for track in session.timeline_content("Main recut")["tracks"] for i in track}
+    assert {i["media"] for i in v1} <= recut
+    lut = {"op": "apply_lut", "items": {"track": 1}, "path": "Film Looks/Rec709 Kodak 2383.cube"}
+    session.apply_edits("Teaser", [lut])
+    graded = session.timeline_content("Teaser")
+    assert graded["fingerprint"] != content["fingerprint"]
+    assert [i["luts"] for i in graded["tracks"][0]] == [["Film Looks/Rec709 Kodak 2383.cube"]] * 3
+    session.apply_edits("Teaser", [{"op": "set_clip_color", "items": {"track": 1}, "color": "Teal"}])
+    assert session.timeline_content("Teaser")["fingerprint"] == graded["fingerprint"]  # a label, not content
+
+
+def test_a_disabled_item_is_not_content(session) -> None:
+    from bridge.sim import scriptapp
+
+    session.open_project("Demo")
+    before = session.timeline_content("Teaser")
+    project = scriptapp("Resolve").GetProjectManager().GetCurrentProject()
+    teaser = next(
+        project.GetTimelineByIndex(i) for i in range(1, 5) if project.GetTimelineByIndex(i).GetName() == "Teaser"
+    )
+    assert teaser.GetItemListInTrack("video", 1)[1].SetClipEnabled(False)
+    after = session.timeline_content("Teaser")
+    assert len(after["tracks"][0]) == 2 and after["fingerprint"] != before["fingerprint"]

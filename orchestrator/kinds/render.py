@@ -171,6 +171,7 @@ class RenderPlan(BaseModel):
     speed_key: str = ""  # what this render's speed is remembered by (codec and picture size)
     cost_key: str = ""  # what its costs along the timeline are remembered by (`orchestrator.pull.costs`)
     sequence: Sequence | None = None  # an image sequence: its folder and Resolve's names of its frames
+    content: str = ""  # the fingerprint of what was last seen on its timeline ("" never seen: `Catalog.content`)
 
 
 def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, per_node: int) -> int:
@@ -312,12 +313,14 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         if seq is not None:
             made = imageseq.adapt(made, seq)
         single = count == 1 and pool is None
+        seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         plan = RenderPlan(
             frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
             stitch="check" if seq else "move" if single else ("copy" if spec.joins_by_copy else "reencode"),
             work_dir=str(work_dir), output=seq.pattern if seq else str(output_dir / output_name), eligible_nodes=live,
             known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
             speed_key=key, cost_key=cost_key(spec.project, spec.timeline, key), sequence=seq,
+            content=(seen or {}).get("fingerprint", ""),
         )  # fmt: skip
         return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, schedule=pool)
 
