@@ -362,3 +362,54 @@ def test_two_jobs_submitted_together_send_their_audio_passes_to_two_nodes(tmp_pa
             assert chosen == ["n30", "n60", "n120", "n30"]  # all reserved: the slowest again
         finally:
             server.stop()
+
+
+def test_an_audio_pass_sent_to_a_node_that_became_a_rivals_share_goes_back_to_its_job() -> None:
+    """Two jobs submitted together each chose an audio node before either claimed one. This job renders on
+    two of four nodes (its share); a rival holds one: the audio pass does not take a rival's node."""
+    record = pulled_job(opened=2)
+    audio = TaskRecord(name="audio", kind="audio", task="t.audio", start=1000, end=3879, params={"prefer": "n4"})
+    record.tasks.insert(0, audio)
+    lifecycle.submit(record)
+    claim(record, "segment 1", "n1", EQUAL4, list(EQUAL4))
+    claim(record, "segment 2", "n2", EQUAL4, list(EQUAL4))
+    message = record.task("audio").celery_id
+    rival = Sizing(held={"n3": "other"}, rivals={"other": 1})
+    out = lifecycle.claim(record, "audio", "n4", str(message), record.generation, (), list(EQUAL4), context=rival)
+    assert out.verdict == "move" and out.send == [lifecycle.Send("audio")]  # back to the job's queue, any node
+    moved = record.task("audio")
+    assert moved.state == "pending" and moved.celery_id != message and "prefer" not in moved.params
+    even = Sizing(held={"n3": "other", "n4": "other"}, rivals={"other": 2})  # the rival has its share: run here
+    out = lifecycle.claim(
+        record, "audio", "n4", str(moved.celery_id), record.generation, (), list(EQUAL4), context=even
+    )
+    assert out.verdict == "run" and record.task("audio").node == "n4"
+
+
+EQUAL4 = {"n1": 60.0, "n2": 60.0, "n3": 60.0, "n4": 60.0}
+
+
+def test_the_audio_pass_is_claimed_knowing_the_rivals_of_its_priority(tmp_path) -> None:
+    import json
+
+    from farm_helpers import farm_env
+
+    from orchestrator.farm import Farm
+    from orchestrator.pull.dispatch import context
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+
+    with farm_env(tmp_path):
+        server = EmbeddedRedis(FarmSettings())
+        server.start()
+        try:
+            farm = Farm(FarmSettings())
+            entry = {"holding": ["n3"], "open": True, "tags": [], "node": None, "blocked": {}}
+            farm.redis.hset("rf:jobs:holders:5", "other", json.dumps(entry))
+            record = pulled_job(opened=2)
+            record.tasks.insert(0, TaskRecord(name="audio", kind="audio", task="t.audio", start=1000, end=3879))
+            sizing = context(farm, record, "audio", "n4", (), list(EQUAL4))
+            assert sizing is not None and dict(sizing.held) == {"n3": "other"} and dict(sizing.rivals) == {"other": 1}
+            assert context(farm, record, "stitch", "n4", (), list(EQUAL4)) is None  # nothing to decide there
+        finally:
+            server.stop()

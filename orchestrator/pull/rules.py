@@ -55,6 +55,8 @@ class PulledRender(KindRules):
     def on_claim(
         self, record: Record, piece: TaskRecord, node: str, candidates: Sequence[str], context: Any, now: float
     ) -> Outcome | None:
+        if piece.kind == "audio" and record.schedule is not None and context is not None:
+            return _leave_to_rival(record, piece, node, context, candidates)
         if not piece.params.get("open"):
             return None
         return _take_frames(record, piece, node, context or Sizing(), candidates, now)
@@ -162,6 +164,31 @@ def _busy(record: Record, speeds: Mapping[str, float], now: float) -> dict[str, 
     return busy
 
 
+def _holding(record: Record) -> list[str]:
+    """The nodes rendering this job's segments or its audio pass now."""
+    return [str(t.node) for t in record.tasks if t.state == "running" and t.node and t.kind in ("segment", "audio")]
+
+
+def _leave_to_rival(
+    record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str]
+) -> Outcome | None:
+    """The audio pass, sent at submit to the node it would cost least: when that node has since become a
+    rival's share (this job holds its share and the rival fewer), it goes back to the job's queue, to be
+    rendered on one of the job's own nodes.
+
+    Note: two jobs submitted together each pick an audio node before either has claimed a node;
+    rendered on the other job's node, the pass costs that job a node for its length and leaves it
+    its last round on fewer nodes.
+    """
+    leave, _ = share_of(_holding(record), node, nodes, sizing.held, sizing.rivals)
+    if not leave:
+        return None
+    piece.params = {k: v for k, v in piece.params.items() if k != "prefer"}  # no longer sent to that node
+    new_message(piece)
+    return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",
+                   send=[Send(piece.name)])  # fmt: skip
+
+
 def _take_frames(
     record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str], now: float
 ) -> Outcome | None:
@@ -175,8 +202,7 @@ def _take_frames(
     assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
     if sizing.costs is not None:  # what the farm learnt of the timeline's costs since the job was compiled
         pool.costs = sizing.costs
-    holding = [t.node for t in record.tasks if t.state == "running" and t.node and t.kind in ("segment", "audio")]
-    leave, nodes = share_of(holding, node, nodes, sizing.held, sizing.rivals)
+    leave, nodes = share_of(_holding(record), node, nodes, sizing.held, sizing.rivals)
     if leave:  # back in the queue: this node takes the next message, a rival's
         new_message(piece)
         return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",
