@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,11 @@ class Helper:
     """One long-lived helper process and its pipe.
 
     Note: a call that times out kills the helper (a call hung inside fusionscript cannot be
-    interrupted any other way); the next call starts a fresh one and reconnects.
+    interrupted any other way); the next call starts a fresh one and reconnects. On POSIX the
+    helper leads a process group of its own, and the kill ends the whole group: what the helper
+    started (a process Resolve's library spawned, a tool it ran) dies with it instead of living
+    on, holding files or a GPU. (On Windows only the helper is ended so far: a Job Object that
+    takes its children with it is still to be built.)
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class Helper:
                 text=True,
                 encoding="utf-8",
                 bufsize=1,
+                start_new_session=os.name == "posix",  # its own process group: `_kill` ends what it started too
             )
         except OSError as exc:
             raise ConnectError(
@@ -172,6 +178,7 @@ class Helper:
 
     def _died(self, op: str) -> HelperDied:
         code = self._proc.wait(timeout=5) if self._proc else None
+        self._end_group()  # what it started may outlive it
         tail = ""
         if self._stderr is not None:
             self._stderr.seek(0)
@@ -179,8 +186,15 @@ class Helper:
         self._forget()
         return HelperDied(f"the helper exited (code {code}) during {op!r}" + (f": {tail}" if tail else ""))
 
+    def _end_group(self) -> None:
+        """Kill every process of the helper's group (POSIX): a group outlives its leader while a member lives."""
+        if self._proc is not None and os.name == "posix":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
     def _kill(self) -> None:
         if self._proc is not None:
+            self._end_group()
             if self._proc.poll() is None:
                 self._proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):

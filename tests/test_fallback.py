@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,3 +243,89 @@ def test_a_drp_is_imported_once_through_the_helper(sim_api, tmp_path: Path) -> N
         first, again = session.open_drp(str(drp)), session.open_drp(str(drp))
     assert first["imported"] and not again["imported"] and first["project"] == again["project"]
     assert first["project"].startswith("resolve-farm imports/Show-") and len(first["timelines"]) == 4
+
+
+def _helper_that_starts_a_child(tmp_path: Path) -> tuple[Helper, Path]:
+    """A helper under an interpreter wrapper that first starts a child of its own (`sleep`), as Resolve's
+    library may; the child's pid is written to the returned file."""
+    pidfile = tmp_path / "grandchild.pid"
+    wrapper = tmp_path / "python-that-starts-a-child"
+    wrapper.write_text(f'#!/bin/sh\nsleep 600 &\necho $! > "{pidfile}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return Helper(str(wrapper), env={k: v for k, v in os.environ.items() if k.startswith("RESOLVE_")}), pidfile
+
+
+def _returns_within(call: Any, seconds: float) -> list[BaseException]:
+    """Run `call` in a thread; the exceptions it raised once it returned, or fail if it did not within `seconds`."""
+    import threading
+
+    raised: list[BaseException] = []
+    returned = threading.Event()
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # (returned to the caller, who asserts on it)
+            raised.append(exc)
+        returned.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert returned.wait(seconds), "ending the helper waited on a process it had started (it holds the helper's pipe)"
+    return raised
+
+
+def _ended(pid: int) -> bool:
+    import time
+
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _running(pid)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the child end (Linux)")
+def test_a_helper_killed_for_a_hung_call_takes_what_it_started_with_it(sim_api, monkeypatch, tmp_path: Path) -> None:
+    """A helper killed for a hung call must not leave what it started running, holding files, a GPU, or the
+    helper's own pipe (on which the kill would then wait for as long as they live)."""
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "hang:Project.GetTimelineCount")
+    helper, pidfile = _helper_that_starts_a_child(tmp_path)
+    grandchild = 0
+    try:
+        helper.start()
+        grandchild = int(pidfile.read_text())
+        assert _running(grandchild)
+        raised = _returns_within(lambda: helper.call("open_project", {"name": "Demo"}, timeout=2), 60)
+        assert len(raised) == 1 and isinstance(raised[0], CallTimeout)
+        assert _ended(grandchild), "the helper's child outlived it"
+    finally:
+        if grandchild and _running(grandchild):
+            os.kill(grandchild, 9)
+        helper.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the child end (Linux)")
+def test_a_helper_that_died_between_calls_takes_what_it_started_with_it(sim_api, tmp_path: Path) -> None:
+    helper, pidfile = _helper_that_starts_a_child(tmp_path)
+    grandchild = 0
+    try:
+        helper.start()
+        grandchild = int(pidfile.read_text())
+        os.kill(helper.pid or 0, 9)  # it crashed between two calls
+        while helper.alive:
+            pass
+        raised = _returns_within(lambda: helper.call("ping", {}, timeout=10), 60)
+        assert len(raised) == 1 and isinstance(raised[0], HelperDied)
+        assert _ended(grandchild), "the helper's child outlived it"
+    finally:
+        if grandchild and _running(grandchild):
+            os.kill(grandchild, 9)
+        helper.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for a reaper has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
