@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, cast
 
+from bridge import winjob
 from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
 
 HELPER = Path(__file__).with_name("helper.py")
@@ -46,8 +47,8 @@ class Helper:
     interrupted any other way); the next call starts a fresh one and reconnects. On POSIX the
     helper leads a process group of its own, and the kill ends the whole group: what the helper
     started (a process Resolve's library spawned, a tool it ran) dies with it instead of living
-    on, holding files or a GPU. (On Windows only the helper is ended so far: a Job Object that
-    takes its children with it is still to be built.)
+    on, holding files or a GPU. On Windows the helper is put in a Job Object that ends the same
+    way (`bridge.winjob`; built and checked here, not yet run on a Windows host).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Helper:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._stderr: IO[str] | None = None
+        self._job: winjob.Job | None = None  # Windows: what ends the helper and all it started
 
     @property
     def pid(self) -> int | None:
@@ -108,6 +110,13 @@ class Helper:
                 f"cannot start the helper under {self.python}: {exc.strerror}",
                 fix="set RESOLVE_PYTHON to an existing Python interpreter",
             ) from exc
+        if sys.platform == "win32":
+            try:
+                self._job = winjob.Job()
+                self._job.assign(self._proc)
+            except OSError as exc:
+                self._kill()
+                raise ConnectError(f"cannot put the helper in a Job Object: {exc}") from exc
         self._lines = queue.Queue()
         threading.Thread(target=self._read, args=(self._proc.stdout, self._lines), daemon=True).start()
         self._receive(0, self.connect_timeout, "start")
@@ -187,7 +196,12 @@ class Helper:
         return HelperDied(f"the helper exited (code {code}) during {op!r}" + (f": {tail}" if tail else ""))
 
     def _end_group(self) -> None:
-        """Kill every process of the helper's group (POSIX): a group outlives its leader while a member lives."""
+        """Kill the helper and every process it started: its process group (POSIX; a group outlives its leader
+        while a member lives), its Job Object (Windows)."""
+        if self._job is not None:
+            self._job.terminate()
+            self._job.close()
+            self._job = None
         if self._proc is not None and os.name == "posix":
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
