@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,14 +247,25 @@ def test_a_drp_is_imported_once_through_the_helper(sim_api, tmp_path: Path) -> N
     assert first["project"].startswith("resolve-farm imports/Show-") and len(first["timelines"]) == 4
 
 
-def _helper_that_starts_a_child(tmp_path: Path) -> tuple[Helper, Path]:
-    """A helper under an interpreter wrapper that first starts a child of its own (`sleep`), as Resolve's
-    library may; the child's pid is written to the returned file."""
+@contextlib.contextmanager
+def _helper_with_a_child(tmp_path: Path) -> Iterator[tuple[Helper, int]]:
+    """A started helper under an interpreter wrapper that first starts a child of its own (`sleep`), as
+    Resolve's library may; yields the helper and the child's pid, and leaves neither behind."""
     pidfile = tmp_path / "grandchild.pid"
     wrapper = tmp_path / "python-that-starts-a-child"
     wrapper.write_text(f'#!/bin/sh\nsleep 600 &\necho $! > "{pidfile}"\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
-    return Helper(str(wrapper), env={k: v for k, v in os.environ.items() if k.startswith("RESOLVE_")}), pidfile
+    helper = Helper(str(wrapper), env={k: v for k, v in os.environ.items() if k.startswith("RESOLVE_")})
+    grandchild = 0
+    try:
+        helper.start()
+        grandchild = int(pidfile.read_text())
+        assert _running(grandchild)
+        yield helper, grandchild
+    finally:
+        if grandchild and _running(grandchild):
+            os.kill(grandchild, 9)
+        helper.close()
 
 
 def _returns_within(call: Any, seconds: float) -> list[BaseException]:
@@ -288,38 +301,21 @@ def test_a_helper_killed_for_a_hung_call_takes_what_it_started_with_it(sim_api, 
     """A helper killed for a hung call must not leave what it started running, holding files, a GPU, or the
     helper's own pipe (on which the kill would then wait for as long as they live)."""
     monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "hang:Project.GetTimelineCount")
-    helper, pidfile = _helper_that_starts_a_child(tmp_path)
-    grandchild = 0
-    try:
-        helper.start()
-        grandchild = int(pidfile.read_text())
-        assert _running(grandchild)
+    with _helper_with_a_child(tmp_path) as (helper, grandchild):
         raised = _returns_within(lambda: helper.call("open_project", {"name": "Demo"}, timeout=2), 60)
         assert len(raised) == 1 and isinstance(raised[0], CallTimeout)
         assert _ended(grandchild), "the helper's child outlived it"
-    finally:
-        if grandchild and _running(grandchild):
-            os.kill(grandchild, 9)
-        helper.close()
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the child end (Linux)")
 def test_a_helper_that_died_between_calls_takes_what_it_started_with_it(sim_api, tmp_path: Path) -> None:
-    helper, pidfile = _helper_that_starts_a_child(tmp_path)
-    grandchild = 0
-    try:
-        helper.start()
-        grandchild = int(pidfile.read_text())
+    with _helper_with_a_child(tmp_path) as (helper, grandchild):
         os.kill(helper.pid or 0, 9)  # it crashed between two calls
         while helper.alive:
             pass
         raised = _returns_within(lambda: helper.call("ping", {}, timeout=10), 60)
         assert len(raised) == 1 and isinstance(raised[0], HelperDied)
         assert _ended(grandchild), "the helper's child outlived it"
-    finally:
-        if grandchild and _running(grandchild):
-            os.kill(grandchild, 9)
-        helper.close()
 
 
 def _running(pid: int) -> bool:
