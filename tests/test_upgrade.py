@@ -64,6 +64,13 @@ def test_a_record_written_before_the_upgrade_is_read_and_carried_on(store: JobSt
     assert running.first_frames == (1004.0, 60) and running.last_frames == (1005.0, 120)
     assert [r.id for r in store.list(kind="render")] == [JOB]
     assert store.live.control(JOB) == {}  # nothing written since: a worker reads the record instead
+    from types import SimpleNamespace
+
+    from tasks.base import _control
+
+    assert _control(SimpleNamespace(store=store), JOB, "segment 1") == ("running", 1, None)  # type: ignore[arg-type]
+    # Its running piece's reports go on: nothing tells it to stop before the record is written anew.
+    assert store.live.report(JOB, "segment 1", Report("n1", 1, 1, 130, 900, (1004.0, 60), (1006.0, 130))).stop is None
     assert SpeedBook(store.redis).speeds(["n1"], SPEED_KEY) == {"n1": 60.0}
 
     # The next claim takes the frames after the pool's next, and the record is written in today's shape.

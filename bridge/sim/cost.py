@@ -119,7 +119,6 @@ class RenderCost:
         self.model = model
         self.timeline = str(timeline["name"])
         self.start = int(timeline["start_frame"])
-        self.costs = costs  # item id -> its content cost
         self.spans = [(int(i["start"]), int(i["end"]), costs.get(str(i["id"]), 1.0)) for i in top_items(timeline)]
         self.host = host
         self.render = render
