@@ -79,11 +79,14 @@ def open_project(spec: ProjectRef) -> bool:
 
 
 PUBLISHED_KEPT = 256  # renders remembered as having published their timeline's content on this node
-_published: dict[tuple[str, int, str], None] = {}  # (job, generation, timeline): published already here
+_published: dict[tuple[str, int, str], str] = {}  # (job, generation, timeline) -> the fingerprint published here
+_looked: dict[tuple[str, int], None] = {}  # (job, generation): decided whether to publish before a claim here
+WALKED = "rf:content-walked"  # "<job>:<generation>:<node>": the walk before a claim was begun there once
 
 
-def publish_content(spec: ProjectRef, timeline: str, once_for: tuple[str, int] | None = None) -> None:
-    """Publish what is on `timeline` of the open project into the catalog (`Catalog.update_content`).
+def publish_content(spec: ProjectRef, timeline: str, once_for: tuple[str, int] | None = None) -> str:
+    """Publish what is on `timeline` of the open project into the catalog (`Catalog.update_content`); return its
+    fingerprint.
 
     `once_for` (job, generation): only the first piece of that render on this node publishes.
     Note: walking a timeline's items costs a few API calls per item (seconds on a long
@@ -91,14 +94,15 @@ def publish_content(spec: ProjectRef, timeline: str, once_for: tuple[str, int] |
     """
     key = (*once_for, timeline) if once_for else None
     if key is not None and key in _published:
-        return
+        return _published[key]
     content = runtime.session().timeline_content(timeline)
     runtime.farm().catalog.update_content(runtime.node, spec.database.name if spec.database else None, spec.project,
                                           content)  # fmt: skip
     if key is not None:
-        _published[key] = None
+        _published[key] = str(content["fingerprint"])
         while len(_published) > PUBLISHED_KEPT:
             del _published[next(iter(_published))]
+    return str(content["fingerprint"])
 
 
 @contextlib.contextmanager
@@ -139,6 +143,38 @@ class RenderPiece(ResolvePiece):
     abstract = True
     audio_only = False
 
+    def before_claim(self, job_id: str, name: str, generation: int) -> None:
+        """Before this host's first claim of a pulled render's frames, publish what is on its timeline, so that
+        even the first round's pieces are sized by what their frames show (`CostBook.steps`).
+
+        Note: the walk is the one the render makes anyway (`publish_content`: once per render
+        and host), made before the claim instead of after it. It is begun once per render and
+        host (`WALKED`): a walk that hangs and takes the worker with it is not tried again
+        before a claim, so the render's own walk meets the hang with its attempt counted and
+        the piece fails over. A failure here is left to the render, which opens the project
+        again and fails as any render does.
+        """
+        if self.audio_only or (job_id, generation) in _looked:
+            return
+        _looked[job_id, generation] = None
+        while len(_looked) > PUBLISHED_KEPT:
+            del _looked[next(iter(_looked))]
+        farm = runtime.farm()
+        record = farm.store.get(job_id)
+        piece = next((t for t in record.tasks if t.name == name), None)
+        if not record.plan.pulled or piece is None or piece.kind != "segment":
+            return
+        if not farm.redis.set(f"{WALKED}:{job_id}:{generation}:{runtime.node}", "1", nx=True,
+                              ex=farm.settings.job_retention):  # fmt: skip
+            return
+        spec: RenderSpec = record.spec
+        try:
+            with reading(spec):
+                publish_content(spec, spec.timeline, once_for=(job_id, generation))
+        except BridgeError as exc:
+            log.warning("node %s could not publish %s of %s before its claim: %s", runtime.node, spec.timeline,
+                        spec.project, exc)  # fmt: skip
+
     def perform(self, run: PieceRun) -> PieceResult:
         spec: RenderSpec = run.record.spec
         piece = run.piece
@@ -148,19 +184,20 @@ class RenderPiece(ResolvePiece):
         output = folder / planned.name
         reporter = Reporter(run.task, run.job_id, piece.name, run.record.generation, piece.attempts)
         reporter.clock = None if self.audio_only else StretchClock(piece.start)
+        fingerprint = ""
         attempt = f"{output.stem}.{str(run.task.request.id)[:8]}-{piece.attempts}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fmt, codec, preset = self._format(spec)
             with reading(spec):
-                publish_content(spec, spec.timeline, once_for=(run.job_id, run.record.generation))
+                fingerprint = publish_content(spec, spec.timeline, once_for=(run.job_id, run.record.generation))
                 result = runtime.session().render(
                     spec.timeline, piece.start, piece.end, runtime.to_node(str(folder)), attempt, format=fmt,
                     codec=codec, preset=preset, settings=self._settings(spec, single=piece.kind == "render"),
                     progress=reporter, cancel=reporter.cancel,
                 )  # fmt: skip
             fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
-            fps, firm = self._learn(run, reporter, fps)
+            fps, firm = self._learn(run, reporter, fps, fingerprint)
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
             digest = None if self.audio_only else _check_range(rendered, frames)
@@ -174,7 +211,7 @@ class RenderPiece(ResolvePiece):
             _remove_attempt(folder, attempt)
             measured = reporter.speed_so_far()
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
-                fps, firm = self._learn(run, reporter, measured[0])
+                fps, firm = self._learn(run, reporter, measured[0], fingerprint)
                 runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, fps, measured[1], firm)
             raise PieceCancelled(reporter.why or "stopped in Resolve") from None
         except BaseException:
@@ -196,10 +233,12 @@ class RenderPiece(ResolvePiece):
             firm = bool(result.details.get("firm", True))
             runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm)
 
-    def _learn(self, run: PieceRun, reporter: Reporter, fps: float) -> tuple[float, bool]:
-        """Tell the farm how long each stretch this render went through took here, fit the timeline's costs and
-        the nodes' speeds to all it was told so far (`CostBook.settle`), and settle the speeds; return this
-        node's speed (work per second; `fps` is its frames per second) and whether it is firm (`SpeedBook`).
+    def _learn(self, run: PieceRun, reporter: Reporter, fps: float, fingerprint: str) -> tuple[float, bool]:
+        """Tell the farm how long each stretch this render went through took here (of the timeline's content
+        with `fingerprint`), fit the timeline's costs and the nodes' speeds to all it was told so far
+        (`CostBook.settle`, which shares the costs out to the looks on the timeline), and settle the speeds;
+        return this node's speed (work per second; `fps` is its frames per second) and whether it is firm
+        (`SpeedBook`).
 
         Note: a heavy stretch is told from a slow node only by setting nodes against each other
         where their pieces met and stretches against each other on one node: one render alone
@@ -208,8 +247,10 @@ class RenderPiece(ResolvePiece):
         plan, farm, clock = run.record.plan, runtime.farm(), reporter.clock
         if self.audio_only or not plan.cost_key or clock is None or not clock.times:
             return fps, True
-        farm.costs.observe(plan.cost_key, runtime.node, clock.times)
-        fitted = farm.costs.settle(plan.cost_key, farm.speeds.firm_speeds(plan.speed_key))
+        spec: RenderSpec = run.record.spec
+        farm.costs.observe(plan.cost_key, runtime.node, clock.times, fingerprint)
+        content = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
+        fitted = farm.costs.settle(plan.cost_key, farm.speeds.firm_speeds(plan.speed_key), content)
         farm.speeds.settle(plan.speed_key, fitted.speeds, fitted.firm)
         return fitted.speeds.get(runtime.node, fps), runtime.node in fitted.firm
 

@@ -9,6 +9,7 @@ The fit of costs and speeds itself is proven in test_fit.py.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from test_pulled import pool
 from orchestrator.kinds.render import RenderJob, RenderSpec
 from orchestrator.models import TaskRecord
 from orchestrator.pull.costs import BIN, CostBook, StretchClock, frames_for, work
+from orchestrator.pull.looks import Span, share_out, visible
 from orchestrator.pull.sizing import frames_to_take
 from orchestrator.pull.speeds import SpeedBook
 
@@ -188,3 +190,76 @@ def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_t
                         context=Sizing(speeds, elsewhere=elsewhere))  # fmt: skip
         sizes.append(record.task("segment 1").frames_total)
     assert sizes[0] == 720 and sizes[1] > 720, sizes  # free: half each; b busy: a takes more than half
+
+
+def _item(media: str, start: int, end: int, luts: tuple[str, ...] = ()) -> dict[str, object]:
+    return {"media": media, "start": start, "end": end, "in": 0, "nodes": max(1, len(luts)), "luts": list(luts)}
+
+
+def _content(fingerprint: str, *clips: tuple[str, int], luts: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """A one-track timeline of `clips` ((media, frames), ...) back to back from frame 0, with a title over the
+    first 24 frames on track 2 (what shows there is the title's look)."""
+    items, at = [], 0
+    for media, frames in clips:
+        items.append(_item(media, at, at + frames, (luts or {}).get(media, ())))
+        at += frames
+    return {"name": fingerprint, "fingerprint": fingerprint, "tracks": [items, [_item("T", 0, 24)]]}
+
+
+def _observe(costs: CostBook, key: str, content: dict, cost_of: dict[str, float], speed: float = 60.0) -> None:
+    """What one node at `speed` would measure rendering all of `content`, each look costing `cost_of[media]`."""
+    spans = visible(content["tracks"])
+    end = spans[-1].end
+    times = {}
+    for stretch in range(0, math.ceil(end / BIN)):
+        seconds = sum(frames * cost_of[s.media] / speed
+                      for s in spans if (frames := min(end, (stretch + 1) * BIN, s.end) - max(stretch * BIN, s.start)) > 0)  # fmt: skip
+        times[stretch] = [float(min(BIN, end - stretch * BIN)), seconds]
+    costs.observe(key, "n", times, content["fingerprint"])
+
+
+def test_what_shows_is_the_topmost_item_and_gaps_are_a_look_of_their_own() -> None:
+    tracks = [[_item("A", 0, 100), _item("B", 150, 200)], [_item("T", 50, 60, ("lut",))]]
+    assert [(s.start, s.end, s.media) for s in visible(tracks)] == [
+        (0, 50, "A"), (50, 60, "T"), (60, 100, "A"), (100, 150, "gap"), (150, 200, "B")
+    ]  # fmt: skip
+    assert visible(tracks)[1].look == "T|1|lut" and visible(tracks)[0].look == "A|1|"
+    assert visible([[_item("A", 0, 10), _item("A", 10, 20)]]) == [Span(0, 20, "A|1|", "A")]  # one look, one span
+
+
+def test_a_cost_learnt_on_one_timeline_costs_another_made_of_the_same_clips(books) -> None:
+    costs, _ = books
+    cost_of = {"A": 1.0, "H": 4.0, "B": 1.0, "T": 1.0, "N": 1.0}
+    main = _content("main-1", ("A", 240), ("H", 240), ("B", 480))
+    _observe(costs, "Demo/Main|k", main, cost_of)
+    costs.settle("Demo/Main|k", {"n": 60.0}, main)
+    # A recut: other order, other lengths, a clip graded anew (H with a LUT: its look is new, its media is known),
+    # and a clip no timeline showed yet.
+    recut = _content("recut-1", ("B", 192), ("H", 144), ("A", 192), ("N", 192), luts={"H": ("film.cube",)})
+    steps = costs.steps("Demo/Main recut|k", 0, 719, recut)  # never rendered: costed by its looks
+    near = functools.partial(pytest.approx, rel=0.15)
+    assert work(steps, 192, 335) == near(144 * 4.0)  # H, wherever it sits: its clip's cost (its look is new)
+    assert work(steps, 24, 191) == near(168 * 1.0) and work(steps, 336, 527) == near(192 * 1.0)
+    assert work(steps, 528, 719) == near(192 * 1.0)  # N is unknown: the median of what is known here
+    assert costs.steps("Demo/Main recut|other-key", 0, 719, recut) == ()  # another codec or size: nothing known
+    assert costs.steps("Demo/Main recut|k", 0, 719) == ()  # no content published: nothing to go by
+    # An edit that keeps the name: the costs learnt at the old fingerprint are passed over, the looks used.
+    edited = _content("main-2", ("H", 240), ("A", 240), ("B", 480))
+    assert work(costs.steps("Demo/Main|k", 0, 959, main), 0, 239) == near(240 * 1.0)  # as rendered
+    assert work(costs.steps("Demo/Main|k", 0, 959, edited), 0, 239) == near(240 * 4.0)  # as it is now
+    _observe(costs, "Demo/Main|k", edited, {**cost_of, "A": 3.0})  # what the edited one measures replaces the rest
+    costs.settle("Demo/Main|k", {"n": 60.0}, edited)
+    now = costs.steps("Demo/Main|k", 0, 959, edited)
+    assert work(now, 0, 239) == near(240 * 4.0) and work(now, 240, 479) == near(240 * 3.0)  # nothing of before
+
+
+def test_looks_are_shared_out_of_stretches_that_mix_them() -> None:
+    # Two looks alternating every 36 frames: no stretch of 48 shows one alone, yet both are told apart.
+    spans = [Span(at, at + 36, "L" if at % 72 else "H", "m") for at in range(0, 48 * 36, 36)]
+    truth = {"L": 1.0, "H": 3.0}
+    measured = {}
+    for stretch in range(36):
+        parts = [(s, min((stretch + 1) * BIN, s.end) - max(stretch * BIN, s.start)) for s in spans]
+        measured[stretch] = sum(f * truth[s.look] for s, f in parts if f > 0) / BIN
+    learnt = share_out(spans, measured, BIN)
+    assert learnt["L"][0] == pytest.approx(1.0, rel=0.05) and learnt["H"][0] == pytest.approx(3.0, rel=0.05)

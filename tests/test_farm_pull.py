@@ -153,3 +153,25 @@ def test_a_heavy_section_is_learnt_as_costing_more_not_as_a_slow_node(tmp_path) 
         assert max(light_costs) < 1.6 and min(heavy_costs) > 2.5, costs
         h1, h2 = (farm.speeds.firm_speed(n, record.plan.speed_key) for n in ("h1", "h2"))
         assert h1 and h2 and max(h1, h2) < 1.5 * min(h1, h2), (h1, h2)  # equal nodes, both firm
+
+
+def test_a_timeline_never_rendered_is_sized_by_the_costs_its_clips_showed_on_another(tmp_path) -> None:
+    """Main teaches the farm that clip A008 is heavy; Main recut (the same clips, reversed and trimmed) opens
+    with it. Recut's first pieces are cut before any frame of it is rendered, yet the one over A008 has a
+    fraction of the frames of its neighbour: both were sized to the same work, from the looks on the timeline.
+    The fit of Recut's own renders never saw its opening (as far as the record holds, it is costed by looks)."""
+    nodes = {"n1": {}, "n2": {}}
+    with running_farm(tmp_path, nodes, RESOLVE_SIM_FPS="480", RESOLVE_SIM_CLIP_COSTS="A008_C008.mov:6",
+                      RESOLVE_FARM_RENDER_START_SECONDS="0.1", **PULLED) as (_local, farm):  # fmt: skip
+        learnt = run(farm, {"project": "Demo", "timeline": "Main", "audio": False, "output_name": "main"}, 180)
+        assert learnt.state == "succeeded", learnt.errors
+        record = run(farm, {"project": "Demo", "timeline": "Main recut", "audio": False, "output_name": "re"}, 180)
+        assert record.state == "succeeded", record.errors
+        assert verify(record.outputs[0], record.plan)["exact"]
+        seen = farm.catalog.content(None, "Demo", "Main recut")
+        assert seen is not None and record.plan.content == ""  # compiled before any host looked at it
+        heavy = next(t for t in record.tasks if t.kind == "segment" and t.start == record.plan.frames.start)
+        after = next(t for t in record.tasks if t.kind == "segment" and t.start == (heavy.end or 0) + 1)
+        assert heavy.state == after.state == "done"
+        assert (heavy.end or 0) < 86400 + 112  # within A008's opening shot of 112 frames (at 6x: 672 frames' work)
+        assert 3 * heavy.frames_total < after.frames_total, [(t.name, t.start, t.end) for t in record.tasks]

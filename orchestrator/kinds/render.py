@@ -292,6 +292,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             imageseq.speed_codec(spec), *((info["width"], info["height"]) if info and "width" in info else (None, None))
         )
         pool = None
+        seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         if pulled(spec, frames, len(live), settings.min_segment_frames):
             count = min(len(live), frames // settings.min_segment_frames)
             made = open_pieces(spec, start, end, count, work_dir, output_dir / output_name)
@@ -303,7 +304,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
                 longest_seconds=settings.render_time_limit / 2,
                 start_seconds=farm.speeds.start_seconds(key) or settings.render_start_seconds,
                 min_frames=settings.min_segment_frames, speed_key=key, work_dir=str(work_dir),
-                costs=farm.costs.steps(cost_key(spec.project, spec.timeline, key), start, end),
+                costs=farm.costs.steps(cost_key(spec.project, spec.timeline, key), start, end, seen),
                 extension=extension(spec),
             )  # fmt: skip
         else:
@@ -313,7 +314,6 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
         if seq is not None:
             made = imageseq.adapt(made, seq)
         single = count == 1 and pool is None
-        seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         plan = RenderPlan(
             frames=FrameSpan(start=start, end=end, count=frames), segments=count, single_pass=single,
             stitch="check" if seq else "move" if single else ("copy" if spec.joins_by_copy else "reencode"),

@@ -16,7 +16,9 @@ a busy host vary that much, and an even timeline sized by its noise is sized wor
 taken as even. (Not as 1: the fit's unit drifts a little from fit to fit, and light
 stretches read as 1 beside heavy ones read as measured would bend their ratio.)
 A stretch never rendered costs what the nearest one rendered did (sections of a timeline
-run long); a timeline never rendered costs 1 a frame throughout.
+run long). A timeline never rendered, or edited since (its content's fingerprint is not the
+one its costs were learnt on), is costed from its content (`orchestrator.pull.looks`): the looks
+it shows, as other timelines taught them; with no content known, 1 a frame throughout.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 
 from orchestrator.pull.fit import Fit, Observation, fit
+from orchestrator.pull.looks import LookBook, visible
 
 COSTS = "rf:costs"  # one hash per timeline and speed key: stretch number -> cost
 OBSERVED = "rf:observed"  # one hash per timeline and speed key: "<node>|<stretch>" -> "seconds per frame,seconds"
+CONTENT = "content"  # the field of both hashes naming the content's fingerprint their figures are of
 BIN = 48  # frames per stretch (2 s at 24 frames per second)
 BLEND = 0.5  # weight of the newest figure
 MAX_STEPS = 64  # steps a job's record carries at most
@@ -101,17 +106,28 @@ class StretchClock:
 
 
 class CostBook:
-    """Each timeline's cost per stretch, in Redis (one hash per timeline and speed key)."""
+    """Each timeline's cost per stretch, in Redis (one hash per timeline and speed key), and the looks they were
+    shared out to (`LookBook`).
+
+    Note: figures learnt before content was published carry no fingerprint and are used as they
+    are; once a fingerprint is known, figures of another fingerprint are an edited timeline's
+    and are dropped (what was observed) or passed over (the costs).
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self.looks = LookBook(client)
 
-    def observe(self, key: str, node: str, times: dict[int, list[float]]) -> None:
-        """Blend in what one render on `node` measured of each stretch it went through (`StretchClock.times`)."""
+    def observe(self, key: str, node: str, times: dict[int, list[float]], fingerprint: str = "") -> None:
+        """Blend in what one render on `node` measured of each stretch it went through (`StretchClock.times`) of
+        the timeline whose content has `fingerprint` ("": not known)."""
         name = f"{OBSERVED}:{key}"
         fields = [f"{node}|{stretch}" for stretch, (frames, _) in times.items() if frames]
         if not fields:
             return
+        seen = self.redis.hget(name, CONTENT)
+        if fingerprint and seen and str(seen) != fingerprint:  # the timeline was edited: what was seen is of another
+            self.redis.delete(name, f"{COSTS}:{key}")
         old = dict(zip(fields, self.redis.hmget(name, fields), strict=True))
         blended = {}
         for stretch, (frames, seconds) in times.items():
@@ -124,16 +140,23 @@ class CostBook:
                 before, over = (float(x) for x in str(old[field]).split(","))
                 per_frame, seconds = weight * per_frame + (1 - weight) * before, weight * seconds + (1 - weight) * over
             blended[field] = f"{per_frame:.6g},{seconds:.6g}"
+        if fingerprint:
+            blended[CONTENT] = fingerprint
         pipe = self.redis.pipeline()
         pipe.hset(name, mapping=blended)
         pipe.expire(name, KEEP_SECONDS)
         pipe.execute()
 
-    def settle(self, key: str, anchors: Mapping[str, float]) -> Fit:
+    def settle(self, key: str, anchors: Mapping[str, float], content: Mapping[str, Any] | None = None) -> Fit:
         """Fit the costs and speeds of everything observed of `key` (`orchestrator.pull.fit`), in the unit of
-        `anchors` (firm speeds by node); keep the costs, return the fit (its speeds are for the speed book)."""
-        observations = []
+        `anchors` (firm speeds by node); keep the costs, and share them out to the looks of `content` (what is on
+        the timeline, `Catalog.content`) when it is what was observed; return the fit (its speeds are for the
+        speed book)."""
+        observations, fingerprint = [], ""
         for field, raw in self.redis.hgetall(f"{OBSERVED}:{key}").items():
+            if str(field) == CONTENT:
+                fingerprint = str(raw)
+                continue
             node, _, stretch = str(field).rpartition("|")
             per_frame, seconds = (float(x) for x in str(raw).split(","))
             observations.append(Observation(node, int(stretch), per_frame, seconds))
@@ -143,8 +166,12 @@ class CostBook:
             pipe = self.redis.pipeline()  # one transaction: a claim never reads half a timeline
             pipe.delete(name)
             pipe.hset(name, mapping={str(s): round(cost, 4) for s, cost in _evened(fitted.costs).items()})
+            if fingerprint:
+                pipe.hset(name, CONTENT, fingerprint)
             pipe.expire(name, KEEP_SECONDS)
             pipe.execute()
+            if content is not None and content.get("fingerprint") == fingerprint:
+                self.looks.learn(key.rpartition("|")[2], key, visible(content["tracks"]), fitted.costs, BIN)
         return fitted
 
     def known(self, key: str, stretches: Iterable[int]) -> dict[int, float]:
@@ -153,21 +180,32 @@ class CostBook:
         raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in wanted]) if wanted else []
         return {stretch: float(raw) for stretch, raw in zip(wanted, raws, strict=True) if raw}
 
-    def steps(self, key: str, start: int, end: int) -> Steps:
-        """The costs of frames start..end as at most `MAX_STEPS` steps; () when none is known (all cost 1)."""
+    def steps(self, key: str, start: int, end: int, content: Mapping[str, Any] | None = None) -> Steps:
+        """The costs of frames start..end as at most `MAX_STEPS` steps: as rendered before, unless `content` (what
+        is on the timeline now) says it was edited since; else from its looks; () when nothing is known (all
+        cost 1)."""
         first, last = start // BIN, end // BIN
-        raws = self.redis.hmget(f"{COSTS}:{key}", [str(s) for s in range(first, last + 1)])
-        if not any(raws):
+        raws = self.redis.hmget(f"{COSTS}:{key}", [CONTENT, *(str(s) for s in range(first, last + 1))])
+        fingerprint, raws = raws[0], raws[1:]
+        edited = content is not None and fingerprint is not None and str(fingerprint) != content.get("fingerprint")
+        if any(raws) and not edited:
+            return _as_steps(_filled([float(raw) if raw else None for raw in raws]), first, start)
+        if content is None:
             return ()
-        costs = _filled([float(raw) if raw else None for raw in raws])
-        group = math.ceil(len(costs) / MAX_STEPS)  # stretches per step
-        steps: list[tuple[int, float]] = []
-        for at in range(0, len(costs), group):
-            frames = [max(start, (first + i) * BIN) for i in range(at, min(at + group, len(costs)))]
-            cost = sum(costs[at : at + group]) / len(frames)
-            if not steps or abs(cost - steps[-1][1]) > SAME * steps[-1][1]:
-                steps.append((frames[0], round(cost, 4)))
-        return tuple(steps)
+        looked = self.looks.stretch_costs(key.rpartition("|")[2], visible(content["tracks"]), first, last, BIN)
+        return _as_steps(list(_evened(dict(enumerate(looked))).values()), first, start) if looked else ()
+
+
+def _as_steps(costs: list[float], first: int, start: int) -> Steps:
+    """The costs of stretches `first`... (the first from frame `start`) as at most `MAX_STEPS` steps."""
+    group = math.ceil(len(costs) / MAX_STEPS)  # stretches per step
+    steps: list[tuple[int, float]] = []
+    for at in range(0, len(costs), group):
+        frames = [max(start, (first + i) * BIN) for i in range(at, min(at + group, len(costs)))]
+        cost = sum(costs[at : at + group]) / len(frames)
+        if not steps or abs(cost - steps[-1][1]) > SAME * steps[-1][1]:
+            steps.append((frames[0], round(cost, 4)))
+    return tuple(steps)
 
 
 def _filled(costs: list[float | None]) -> list[float]:

@@ -47,7 +47,11 @@ def context(
     speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
     if not record.task(name).params.get("open"):  # after a piece: only a tail copy is decided, by speeds
         return Sizing(speeds)
-    costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end) if record.plan.cost_key else None
+    costs = None
+    if record.plan.cost_key:
+        spec = record.spec
+        seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
+        costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end, seen)
     held, rival_nodes = rivals(farm, record, node, tags)
     return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes,
                   elsewhere=elsewhere(farm, record, {*held, node}, time.time()))  # fmt: skip
