@@ -101,6 +101,15 @@ def frame_costs(farm_home: Path, timeline: str, env: dict[str, str]) -> dict[int
     return {f: cost.frame(f, 0) for f in range(start, start + int(found["frames"]))}
 
 
+def pieces(record: JobRecord[Any, Any], since: float) -> None:
+    """Each piece's node, range and times (seconds since `since`), on stderr: where the time went."""
+    for t in sorted(record.tasks, key=lambda t: t.started_at or 0):
+        if t.state != "skipped":
+            print(f"    {t.name:12} {t.node or '-':4} {t.state:9} {t.start}..{t.end} {t.frames_total:5} frames "
+                  f"{(t.started_at or since) - since:6.1f}..{(t.finished_at or since) - since:6.1f} s "
+                  f"fps {t.details.get('fps', '-')} sized by {t.details.get('sized_by', '-')}", file=sys.stderr)  # fmt: skip
+
+
 def delivered(record: JobRecord[Any, Any], costs: dict[int, float]) -> dict[str, float]:
     """Each node's speed as it rendered this job: the work of its pieces over their render seconds."""
     per_node: dict[str, list[float]] = {}
@@ -180,6 +189,7 @@ def measure(row: Row, seed: int) -> dict[str, Any]:
             assert learnt.state == "succeeded", learnt.errors
         record, wall, eta_error = render(farm, row.measure, "first", throttle if row.slow_down else None, True)
         assert record.state == "succeeded", record.errors
+        pieces(record, record.created_at)
         costs = frame_costs(home, row.measure, env)
         best = ideal(record, costs)
         figures.update(wall=wall, ideal=best, ratio=best / wall, eta_error=eta_error,

@@ -9,7 +9,7 @@ named moments, as Dramatiq's middleware does:
 
 | hook | runs |
 |---|---|
-| `before_claim(job_id, name, generation)` | before the piece is locked and claimed (what to tell the farm first) |
+| `prepare(job_id, name, generation)` | before the piece is locked and claimed (what to tell the farm first) |
 | `perform(run)` | the work; returns a `PieceResult` or raises |
 | `after_done(run, result, record)` | the piece is recorded done |
 | `after_stale(run, result, record)` | the work finished but the record no longer wanted it (undo what it made) |
@@ -96,7 +96,7 @@ class PieceTask(Task):
     hung_errors: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
     permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure,)
 
-    def before_claim(self, job_id: str, name: str, generation: int) -> None:
+    def prepare(self, job_id: str, name: str, generation: int) -> None:
         return None
 
     def perform(self, run: PieceRun) -> PieceResult:
@@ -129,7 +129,7 @@ class PieceTask(Task):
             why = f"the job is {state} at generation {current}"
             said.append(job_id, name, me, "INFO", f"message {message_id} not run: skip ({why})")
             return {"skipped": why}
-        self.before_claim(job_id, name, generation)
+        self.prepare(job_id, name, generation)
         if not farm.locks.acquire(job_id, name, owner, ttl):
             # Another copy holds it: not running it twice. Look again later, in case its worker
             # died (its lock then lapses); dropping this copy could lose the piece.

@@ -143,7 +143,7 @@ class RenderPiece(ResolvePiece):
     abstract = True
     audio_only = False
 
-    def before_claim(self, job_id: str, name: str, generation: int) -> None:
+    def prepare(self, job_id: str, name: str, generation: int) -> None:
         """Before this host's first claim of a pulled render's frames, publish what is on its timeline, so that
         even the first round's pieces are sized by what their frames show (`CostBook.steps`).
 

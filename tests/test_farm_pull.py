@@ -7,6 +7,7 @@ nodes, an urgent job taking the next free node, and a node killed while it holds
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -15,6 +16,8 @@ from farm_helpers import run, running_farm
 from orchestrator import jobs
 from orchestrator.demo import verify
 from orchestrator.models import JobRecord
+from orchestrator.pull.costs import BIN
+from orchestrator.pull.looks import visible
 
 PULLED = {"RESOLVE_FARM_PIECE_SECONDS": "0.5", "RESOLVE_SIM_RENDER_START": "0.1"}
 
@@ -155,23 +158,30 @@ def test_a_heavy_section_is_learnt_as_costing_more_not_as_a_slow_node(tmp_path) 
         assert h1 and h2 and max(h1, h2) < 1.5 * min(h1, h2), (h1, h2)  # equal nodes, both firm
 
 
-def test_a_timeline_never_rendered_is_sized_by_the_costs_its_clips_showed_on_another(tmp_path) -> None:
-    """Main teaches the farm that clip A008 is heavy; Main recut (the same clips, reversed and trimmed) opens
-    with it. Recut's first pieces are cut before any frame of it is rendered, yet the one over A008 has a
-    fraction of the frames of its neighbour: both were sized to the same work, from the looks on the timeline.
-    The fit of Recut's own renders never saw its opening (as far as the record holds, it is costed by looks)."""
+def test_a_timeline_never_rendered_is_costed_by_what_its_clips_cost_on_another(tmp_path) -> None:
+    """Main teaches the farm that clip A008 is heavy (12x). Main recut (the same clips, reversed and trimmed)
+    opens with it: rendering a stretch of Recut elsewhere, the farm learns what is on it before its first
+    claim, and costs A008's opening as Main taught it, though no frame of it was rendered here."""
     nodes = {"n1": {}, "n2": {}}
-    with running_farm(tmp_path, nodes, RESOLVE_SIM_FPS="480", RESOLVE_SIM_CLIP_COSTS="A008_C008.mov:6",
+    with running_farm(tmp_path, nodes, RESOLVE_SIM_FPS="480", RESOLVE_SIM_CLIP_COSTS="A008_C008.mov:12",
                       RESOLVE_FARM_RENDER_START_SECONDS="0.1", **PULLED) as (_local, farm):  # fmt: skip
         learnt = run(farm, {"project": "Demo", "timeline": "Main", "audio": False, "output_name": "main"}, 180)
         assert learnt.state == "succeeded", learnt.errors
-        record = run(farm, {"project": "Demo", "timeline": "Main recut", "audio": False, "output_name": "re"}, 180)
+        spec = {"project": "Demo", "timeline": "Main recut", "audio": False, "frames": {"start": 87000, "end": 87479},
+                "output_name": "re"}  # fmt: skip
+        record = run(farm, spec, 180)
         assert record.state == "succeeded", record.errors
         assert verify(record.outputs[0], record.plan)["exact"]
         seen = farm.catalog.content(None, "Demo", "Main recut")
         assert seen is not None and record.plan.content == ""  # compiled before any host looked at it
-        heavy = next(t for t in record.tasks if t.kind == "segment" and t.start == record.plan.frames.start)
-        after = next(t for t in record.tasks if t.kind == "segment" and t.start == (heavy.end or 0) + 1)
-        assert heavy.state == after.state == "done"
-        assert (heavy.end or 0) < 86400 + 112  # within A008's opening shot of 112 frames (at 6x: 672 frames' work)
-        assert 3 * heavy.frames_total < after.frames_total, [(t.name, t.start, t.end) for t in record.tasks]
+        claims = [t.started_at or 0.0 for t in record.tasks if t.node == seen["node"] and t.started_at]
+        assert seen["at"] <= min(claims)  # what is on it was published before that node's first frames were sized
+        opening, rest = seen["tracks"][1][0], seen["tracks"][0]  # A008's title over its shot, and the cut
+        assert (opening["start"], rest[0]["start"]) == (86400, 86400)
+        costs = farm.costs.steps(f"Demo/Main recut|{record.plan.speed_key}-unrendered", 86400, 89279, seen)
+        assert costs == ()  # another codec or size: nothing learnt
+        costs = farm.costs.looks.stretch_costs(record.plan.speed_key, visible(seen["tracks"]), 86400 // BIN,
+                                               89279 // BIN, BIN)  # fmt: skip
+        assert costs is not None
+        a008, typical = costs[0], statistics.median(costs)  # frames 86400..86447: A008 (and its title)
+        assert a008 > 4 * typical, costs

@@ -119,12 +119,12 @@ def test_the_audio_node_counts_as_busy_even_before_it_ever_rendered_an_audio_pas
 
 
 def test_far_from_the_end_a_node_takes_its_target_duration_and_a_successor_takes_its_place() -> None:
-    record = pulled_job(frames=100_000, target=10.0)
+    record = pulled_job(frames=100_000, target=20.0)
     outcome = claim(record, "segment 1", "n60", MIXED, list(MIXED))
     first = record.task("segment 1")
-    # The farm (450 frames/s) renders for 222.2 s more: 12 even rounds of 18.5 s, each between the target (10 s)
-    # and twice it; at 60 frames/s that is 1,112 frames.
-    assert (first.start, first.end, first.frames_total) == (1000, 2111, 1112)
+    # The farm (450 frames/s) renders for 222.2 s more: 6 even rounds of 37.0 s, each between the target (20 s)
+    # and twice it; at 60 frames/s that is 2,223 frames.
+    assert (first.start, first.end, first.frames_total) == (1000, 3222, 2223)
     assert first.output == "/w/seg_0001.mov" and not first.params
     assert first.details == {"sized_by": 60.0}  # the ETA counts it at that until its frames come out
     assert [s.piece for s in outcome.send] == ["segment 5"]  # the queue keeps one open piece per node
@@ -141,9 +141,9 @@ def test_an_unknown_node_takes_a_small_first_piece() -> None:
 
 def test_no_piece_is_so_short_that_its_start_dominates_and_none_leaves_a_crumb() -> None:
     p = pool(frames=100_000, target=0.1, start=2.0)
-    # Far from the end a piece is at least 4 x its 2 s start (8 s, 480 frames at 60 frames/s), not the 0.1 s
-    # target: here 14 even rounds of 15.9 s to the end, between 8 s and 16 s.
-    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 953
+    # Far from the end a piece is at least 9 x its 2 s start (18 s, 1,080 frames at 60 frames/s), not the 0.1 s
+    # target: here 7 even rounds of 31.7 s to the end, between 18 s and 36 s.
+    assert frames_to_take(p, "n60", MIXED, list(MIXED)) == 1905
     p = pool(frames=1000, min_frames=600)
     pair = {"a": 60.0, "b": 60.0}
     assert frames_to_take(p, "a", pair, ["a", "b"]) == 1000  # half would leave 400: not worth a piece of its own

@@ -74,8 +74,13 @@ def test_render_spec_defaults() -> None:
     )
     assert spec.intra
     assert not RenderSpec(project="Demo", timeline="Main", format="mp4", codec="H264").intra
-    with pytest.raises(ValidationError, match="either a preset or format/codec"):
-        RenderSpec(project="Demo", timeline="Main", preset="H.264 Master", codec="H264")
+    for clash in ({"codec": "H264"}, {"format": "mov"}):  # the error names the field it is about
+        with pytest.raises(ValidationError, match="either a preset or format/codec") as refused:
+            RenderSpec(project="Demo", timeline="Main", preset="H.264 Master", **clash)
+        assert refused.value.errors()[0]["loc"] == ("preset",)
+    with pytest.raises(ValidationError, match="cannot be split") as refused:
+        RenderSpec(project="Demo", timeline="Main", preset="H.264 Master", split=3)
+    assert refused.value.errors()[0]["loc"] == ("split",)
     with pytest.raises(ValidationError, match="not a Resolve render setting"):
         RenderSpec(project="Demo", timeline="Main", settings={"Brightness": 3})
     with pytest.raises(ValidationError, match="priority"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from orchestrator import kinds
 from orchestrator.kinds import checks, imageseq
@@ -118,13 +118,21 @@ class RenderSpec(ProjectRef):
             raise ValueError("must be a plain file name, not a path (no '/', '\\', ':', '..' or control characters)")
         return name
 
-    @model_validator(mode="after")
-    def _codec(self) -> RenderSpec:
-        if self.preset and (self.format or self.codec):
+    # Field validators, not a model validator: an error then names the field it is about (`preset`,
+    # `split`), which a model-level error cannot. Each sees the fields declared before it.
+    @field_validator("preset")
+    @classmethod
+    def _preset_alone(cls, preset: str | None, info: ValidationInfo) -> str | None:
+        if preset and (info.data.get("format") or info.data.get("codec")):
             raise ValueError("give either a preset or format/codec, not both")
-        if self.preset and isinstance(self.split, int) and self.split > 1:
+        return preset
+
+    @field_validator("split")
+    @classmethod
+    def _split_needs_codec(cls, split: str | int, info: ValidationInfo) -> str | int:
+        if info.data.get("preset") and isinstance(split, int) and split > 1:
             raise ValueError("a preset render cannot be split: name its format and codec to split it")
-        return self
+        return split
 
     @property
     def format_key(self) -> str | None:

@@ -26,7 +26,7 @@ from orchestrator.pull.costs import Steps
 from orchestrator.pull.finish import finish_time
 from orchestrator.pull.pool import FramePool
 
-START_SHARE = 0.2  # at most this part of a piece's time may go to starting it
+START_SHARE = 0.1  # at most this part of a piece's time may go to starting it
 AUDIO_KEY = "/audio"  # speeds of the audio pass: `<node>/audio` among the speeds, `<key>/audio` in the book
 UNKNOWN_SHARE = 4  # a node of unknown speed takes 1/(4 x nodes) of what is left
 LAST_ROUND = 2.0  # within this many target durations of the end, pieces are shares of what is left
