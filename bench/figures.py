@@ -66,3 +66,26 @@ def run_render(farm: Farm, spec: dict[str, Any], watch: Any = None) -> tuple[Any
         if record.finished and not any(t.state == "running" for t in record.tasks):
             return record, started, time.time() - started
         time.sleep(0.02)
+
+
+def wait_all(farm: Farm, ids: list[str], started: float) -> dict[str, float]:
+    """Wait until each of the jobs `ids` has succeeded and none of its pieces runs; the seconds each took from
+    `started`."""
+    import time
+
+    done: dict[str, float] = {}
+    while len(done) < len(ids):
+        for job_id in ids:
+            record = farm.store.get(job_id)
+            if job_id not in done and record.finished and not any(t.state == "running" for t in record.tasks):
+                assert record.state == "succeeded", record.errors
+                done[job_id] = time.time() - started
+        time.sleep(0.02)
+    return done
+
+
+def publish(bench: str, title: str, report: str, write: bool) -> None:
+    """Print a benchmark's report, and with `write` put it in docs/benchmarks.md (`write_section`)."""
+    print(report)
+    if write:
+        write_section(bench, title, report)

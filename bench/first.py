@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from figures import publish, wait_all  # noqa: E402
+
 from bridge.sim.cost import CostModel, RenderCost  # noqa: E402
 from bridge.sim.library import Library  # noqa: E402
 from orchestrator import jobs  # noqa: E402
@@ -144,25 +146,23 @@ def ideal(record: JobRecord[Any, Any], costs: dict[int, float]) -> float:
 
 def render(
     farm: Farm, timeline: str, name: str, slow: Path | None, watch_eta: bool
-) -> tuple[JobRecord, float, float | None]:
+) -> tuple[JobRecord[Any, Any], float, float | None]:
     """Render `timeline` and wait; (record, wall seconds, ETA error at 20 % of the frames, or once a slow-down
-    has been seen)."""
-    started = time.time()
-    record = jobs.submit_render(farm, {"project": "Demo", "timeline": timeline, "output_name": name})
+    has been seen). `slow`: the throttle file of the node that slows down 2x at half of the frames."""
+    from figures import run_render
+
     eta: dict[str, float] = {}
-    slowed_at = None
-    while True:
-        record = farm.store.get(record.id)
-        if slow is not None and slowed_at is None and record.progress >= 50:
+    slowed: list[float] = []
+
+    def watch(record: JobRecord[Any, Any], started: float) -> None:
+        if slow is not None and not slowed and record.progress >= 50:
             slow.write_text("2")
-            slowed_at = time.time()
-        ready = record.progress >= 20 if slow is None else slowed_at is not None and time.time() > slowed_at + 3
+            slowed.append(time.time())
+        ready = record.progress >= 20 if slow is None else bool(slowed) and time.time() > slowed[0] + 3
         if watch_eta and "at" not in eta and ready and record.eta_seconds:
             eta.update(at=time.time(), eta=record.eta_seconds)
-        if record.finished and not any(t.state == "running" for t in record.tasks):
-            break
-        time.sleep(0.05)
-    wall = time.time() - started
+
+    record, _, wall = run_render(farm, {"project": "Demo", "timeline": timeline, "output_name": name}, watch)
     if slow is not None:
         slow.unlink(missing_ok=True)
     finished = record.finished_at or time.time()
@@ -211,14 +211,7 @@ def share(farm: Farm, costs: dict[int, float]) -> dict[str, Any]:
     started = time.time()
     ids = [jobs.submit_render(farm, {"project": "Demo", "timeline": "Main recut", "output_name": f"share{i}"}).id
            for i in (1, 2)]  # fmt: skip
-    done: dict[str, float] = {}
-    while len(done) < 2:
-        for job_id in ids:
-            record = farm.store.get(job_id)
-            if job_id not in done and record.finished and not any(t.state == "running" for t in record.tasks):
-                assert record.state == "succeeded", record.errors
-                done[job_id] = time.time() - started
-        time.sleep(0.05)
+    done = wait_all(farm, ids, started)
     records = [farm.store.get(j) for j in ids]
     node_seconds = [sum((t.finished_at or 0) - (t.started_at or 0) for t in r.tasks
                         if t.kind in ("segment", "audio") and t.started_at and t.finished_at) for r in records]  # fmt: skip
@@ -289,12 +282,7 @@ def main() -> None:
     for row in rows:
         for seed in range(1, args.runs + 1):
             row.runs.append(measure(row, seed))
-    text = report(rows)
-    print(text)
-    if args.write:
-        from figures import write_section
-
-        write_section("bench/first.py", "First renders (`python bench/first.py --write`)", text)
+    publish("bench/first.py", "First renders (`python bench/first.py --write`)", report(rows), args.write)
 
 
 if __name__ == "__main__":

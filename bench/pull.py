@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from figures import publish, wait_all  # noqa: E402
+
 from orchestrator import jobs  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
 from orchestrator.models import JobRecord  # noqa: E402
@@ -148,14 +150,7 @@ def share(farm: Farm, s: Scenario) -> list[float]:
     """Two jobs of one priority submitted together: each one's wall time over its fair-share ideal."""
     started = time.time()
     ids = [jobs.submit_render(farm, {**MAIN, "output_name": f"share{i}"}).id for i in (1, 2)]
-    done: dict[str, float] = {}
-    while len(done) < 2:
-        for job_id in ids:
-            record = farm.store.get(job_id)
-            if job_id not in done and record.finished and not any(t.state == "running" for t in record.tasks):
-                assert record.state == "succeeded", record.errors
-                done[job_id] = time.time() - started
-        time.sleep(0.02)
+    done = wait_all(farm, ids, started)
     for job_id in ids:  # where the time went, on stderr
         timeline(farm.store.get(job_id), started)
     fair = START + 2 * s.work / sum(s.speeds)  # each job has half the farm
@@ -203,12 +198,7 @@ def main() -> None:
     for s in chosen:
         measure(s)
         print(f"{s.name}: {s.figures}", file=sys.stderr)
-    report = render(chosen)
-    print(report)
-    if args.write:
-        from figures import write_section
-
-        write_section("bench/pull.py", "Pulled renders (`python bench/pull.py --write`)", report)
+    publish("bench/pull.py", "Pulled renders (`python bench/pull.py --write`)", render(chosen), args.write)
 
 
 if __name__ == "__main__":

@@ -151,8 +151,8 @@ class RenderPiece(ResolvePiece):
         and host), made before the claim instead of after it. It is begun once per render and
         host (`WALKED`): a walk that hangs and takes the worker with it is not tried again
         before a claim, so the render's own walk meets the hang with its attempt counted and
-        the piece fails over. A failure here is left to the render, which opens the project
-        again and fails as any render does.
+        the piece fails over. A failure here (a soft time limit included) is left to the
+        render, which opens the project again and fails as any render does.
         """
         if self.audio_only or (job_id, generation) in _looked:
             return
@@ -168,12 +168,17 @@ class RenderPiece(ResolvePiece):
                               ex=farm.settings.job_retention):  # fmt: skip
             return
         spec: RenderSpec = record.spec
+        # A soft time limit too: raised from here, before the claim, it would leave the message
+        # unacknowledged until the broker's visibility timeout, the piece never claimed.
+        caught: tuple[type[BaseException], ...] = (BridgeError, *self.hung_errors)
         try:
             with reading(spec):
                 publish_content(spec, spec.timeline, once_for=(job_id, generation))
-        except BridgeError as exc:
+        except caught as exc:
             log.warning("node %s could not publish %s of %s before its claim: %s", runtime.node, spec.timeline,
                         spec.project, exc)  # fmt: skip
+            if isinstance(exc, SESSION_LOST):
+                runtime.drop_session()
 
     def perform(self, run: PieceRun) -> PieceResult:
         spec: RenderSpec = run.record.spec
