@@ -89,3 +89,13 @@ def wait_for_record(farm: Farm, job_id: str, check: Any, what: str, timeout: flo
             return record
         assert time.monotonic() < deadline, f"{what}: {record.public()}"
         time.sleep(0.05)
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    """Wait until `condition()` holds: for what is written after the record settles (metrics, files)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

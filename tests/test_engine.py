@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import run, running_farm, wait_for_record
+from farm_helpers import run, running_farm, wait_for_record, wait_until
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
@@ -52,6 +52,9 @@ def test_the_failure_that_ends_a_job_is_counted(farm) -> None:
     record = run(farm, {"project": "Demo", "timeline": "Teaser", "node": "flaky", "tags": ["failing"],
                         "max_attempts": 1, "output_name": "counted"})  # fmt: skip
     assert record.state == "failed" and "GPU memory full" in record.errors[0]
+    # The worker counts the failure just after it writes the record: a scrape follows it, not the record.
+    wait_until(lambda: _metric(farm, "resolve_farm_task_failures_total", kind="render", node="flaky") > before,
+               30, "the failure that ended the job was not counted")  # fmt: skip
     assert _metric(farm, "resolve_farm_task_failures_total", kind="render", node="flaky") == before + 1
     assert _metric(farm, "resolve_farm_task_retries_total", kind="render") == retries  # it was not retried
 

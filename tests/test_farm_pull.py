@@ -8,10 +8,9 @@ nodes, an urgent job taking the next free node, and a node killed while it holds
 from __future__ import annotations
 
 import statistics
-import time
 
 import pytest
-from farm_helpers import run, running_farm
+from farm_helpers import run, running_farm, wait_until
 
 from orchestrator import jobs
 from orchestrator.demo import verify
@@ -25,13 +24,6 @@ PULLED = {"RESOLVE_FARM_PIECE_SECONDS": "0.5", "RESOLVE_SIM_RENDER_START": "0.1"
 def frames_taken(record: JobRecord) -> list[int]:
     return sorted(f for t in record.tasks if t.kind == "segment" and t.state == "done"
                   for f in range(t.start or 0, (t.end or 0) + 1))  # fmt: skip
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_a_mixed_farm_renders_every_frame_once_remembers_speeds_and_copies_the_tail(tmp_path) -> None:

@@ -25,8 +25,21 @@ SERVE = mcp_raw.SERVE
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    with running_farm(tmp_path_factory.mktemp("tasks"), {"sim-1": {}, "sim-2": {}}) as (_local, farm):
+    home = tmp_path_factory.mktemp("tasks")
+    slow = {"env": {"RESOLVE_SIM_THROTTLE": str(home / "throttle")}}  # no file: full speed
+    with running_farm(home, {"sim-1": slow, "sim-2": slow}) as (_local, farm):
         yield farm
+
+
+@contextlib.contextmanager
+def _throttled(farm: Farm, factor: float) -> Iterator[None]:
+    """Every frame costs `factor` times more on both nodes while inside: a render stays visible mid-way."""
+    throttle = farm.settings.home / "throttle"
+    throttle.write_text(str(factor))
+    try:
+        yield
+    finally:
+        throttle.unlink()
 
 
 def _env(farm: Farm) -> dict[str, str]:
@@ -37,8 +50,16 @@ def _stdio(farm: Farm, tasks: bool = True) -> StdioClient:
     return StdioClient(SERVE, _env(farm), tasks=tasks)
 
 
-def _follow(client: RawClient, task_id: str, timeout: float = 120) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Poll tasks/get (at the task's poll interval) until the task leaves `working`."""
+def _rendering(task: dict[str, Any]) -> bool:
+    """The task says how far the render is and where it runs."""
+    message = task["statusMessage"]
+    return "%" in message and "frames" in message and "on sim-" in message
+
+
+def _follow(
+    client: RawClient, task_id: str, timeout: float = 120, until: Any = lambda task: task["status"] != "working"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll tasks/get (at the task's poll interval) until `until(task)`, by default until it leaves `working`."""
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while True:
@@ -46,7 +67,7 @@ def _follow(client: RawClient, task_id: str, timeout: float = 120) -> tuple[dict
         assert "result" in answer, answer
         task = answer["result"]
         seen.append(task)
-        if task["status"] != "working":
+        if until(task) or task["status"] != "working":
             return task, seen
         assert time.monotonic() < deadline, f"task {task_id} still working: {task}"
         time.sleep(min(task["pollIntervalMs"], 200) / 1000)  # the protocol's own pacing, shortened
@@ -98,26 +119,31 @@ def test_a_handshake_era_client_gets_the_plain_answer_even_when_it_declares_task
 
 def test_a_task_survives_a_restart_of_the_server(farm: Farm) -> None:
     """The task is created durably before the answer; a new server process follows it to the end."""
-    first = _stdio(farm)
+    second = None
     try:
-        answer = first.call_tool("render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "task_main"})
-    finally:
-        first.close()  # the server that created the task is gone
-    task = answer["result"]
-    assert task["resultType"] == "task" and set(task) >= TASK_KEYS, task
-    assert task["status"] == "working" and task["pollIntervalMs"] > 0
-    assert farm.store.get(task["taskId"]).kind == "render"  # the job is in Redis: durable
-    assert task["ttlMs"] >= farm.settings.job_retention * 1000
-    assert abs(_iso(task["createdAt"]) - farm.store.get(task["taskId"]).created_at) < 0.01
+        # Slowed down until the new server has seen it rendering: however loaded the machine, the render
+        # cannot finish while no server runs, nor before the new one reports its progress.
+        with _throttled(farm, 50):
+            first = _stdio(farm)
+            try:
+                answer = first.call_tool("render_timeline",
+                                         {"project": "Demo", "timeline": "Main", "output_name": "task_main"})  # fmt: skip
+            finally:
+                first.close()  # the server that created the task is gone
+            task = answer["result"]
+            assert task["resultType"] == "task" and set(task) >= TASK_KEYS, task
+            assert task["status"] == "working" and task["pollIntervalMs"] > 0
+            assert farm.store.get(task["taskId"]).kind == "render"  # the job is in Redis: durable
+            assert task["ttlMs"] >= farm.settings.job_retention * 1000
+            assert abs(_iso(task["createdAt"]) - farm.store.get(task["taskId"]).created_at) < 0.01
 
-    second = _stdio(farm)
-    try:
-        final, seen = _follow(second, task["taskId"])
+            second = _stdio(farm)
+            rendering = _follow(second, task["taskId"], until=_rendering)[0]
+        assert rendering["status"] == "working" and _rendering(rendering), rendering
+        final, _ = _follow(second, task["taskId"])
     finally:
-        second.close()
-    working = [t for t in seen if t["status"] == "working"]
-    assert any("%" in t["statusMessage"] and "frames" in t["statusMessage"] and "on sim-" in t["statusMessage"]
-               for t in working), [t["statusMessage"] for t in working]  # fmt: skip
+        if second is not None:
+            second.close()
     assert final["status"] == "completed" and set(final) >= TASK_KEYS
     result = final["result"]
     assert result["isError"] is False
