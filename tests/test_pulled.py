@@ -139,6 +139,21 @@ def test_an_unknown_node_takes_a_small_first_piece() -> None:
     assert record.task("segment 1").frames_total == 2880 // (4 * 2)
 
 
+def test_an_unknown_node_s_first_piece_is_sized_in_time_at_the_slowest_known_speed() -> None:
+    """A newcomer on a long render: what the slowest node known renders in four starts (4 x 2 s at 30 frames/s),
+    not a share of the frames (28,800 / 12 = 2,400: 80 s at that speed); half as many frames where each costs
+    twice as much; a share again when no speed is known at all (a fresh farm)."""
+    p = pool(frames=28_800)
+    speeds = {"n30": 30.0, "n240": 240.0, "n30/audio": 1.0}  # (an audio pass's speed is not a node's)
+    assert frames_to_take(p, "new", speeds, ["new", "n30", "n240"]) == 240
+    p.costs = ((1000, 2.0),)
+    assert frames_to_take(p, "new", speeds, ["new", "n30", "n240"]) == 120
+    p.costs = ()
+    assert frames_to_take(p, "new", {}, ["new", "n30", "n240"]) == 2400
+    p.start_seconds = 0.0  # starts that cost nothing: a piece of the target duration, within the share
+    assert frames_to_take(p, "new", speeds, ["new", "n30", "n240"]) == 2400
+
+
 def test_no_piece_is_so_short_that_its_start_dominates_and_none_leaves_a_crumb() -> None:
     p = pool(frames=100_000, target=0.1, start=2.0)
     # Far from the end a piece is at least 9 x its 2 s start (18 s, 1,080 frames at 60 frames/s), not the 0.1 s

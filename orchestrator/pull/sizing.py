@@ -8,7 +8,8 @@ time the farm as a whole is done, so that all finish together, in pieces that ge
 as the end nears (weighted factoring). No piece is so short that starting it (seconds on
 Resolve) is a large part of it; none leaves behind a crumb too small to be worth a start of
 its own; none is expected to take more than half the render time limit. A node whose speed
-is not known yet takes a small first piece, and is measured. Speeds are work per second and
+is not known yet takes a first piece sized in time (a few starts' worth at the slowest speed
+known), and is measured. Speeds are work per second and
 frames are weighed by what they cost (`orchestrator.pull.costs`): a node takes fewer frames of a
 heavy section than of a light one.
 """
@@ -28,7 +29,8 @@ from orchestrator.pull.pool import FramePool
 
 START_SHARE = 0.1  # at most this part of a piece's time may go to starting it
 AUDIO_KEY = "/audio"  # speeds of the audio pass: `<node>/audio` among the speeds, `<key>/audio` in the book
-UNKNOWN_SHARE = 4  # a node of unknown speed takes 1/(4 x nodes) of what is left
+UNKNOWN_SHARE = 4  # a node of unknown speed takes at most 1/(4 x nodes) of what is left
+FIRST_STARTS = 4  # ... and what the slowest node known renders in this many starts' time
 LAST_ROUND = 2.0  # within this many target durations of the end, pieces are shares of what is left
 LATE_JOIN = 2.0  # a busy node joins the last round only for at least this many starts' time of frames
 
@@ -64,7 +66,8 @@ def frames_to_take(
     fewer frames;
     `nodes` the nodes that can take pieces of this job now; `busy` how many seconds each node
     still needs for the piece of this job it renders now (a node rendering the audio pass, or
-    a long piece, joins the last round late and takes less).
+    a long piece, joins the last round late and takes less). A node whose speed is not known takes a
+    first piece sized in time (`first_piece`).
     """
     frames = pool.remaining
     if frames <= 0:
@@ -72,8 +75,7 @@ def frames_to_take(
     working = sorted({*nodes, node})
     mine = speeds.get(node, 0.0)
     if mine <= 0:
-        size = math.ceil(frames / (UNKNOWN_SHARE * len(working)))
-        return _whole(pool, max(size, pool.min_frames), pool.min_frames)
+        return _whole(pool, first_piece(pool, speeds, len(working)), pool.min_frames)
     left = pool.work(pool.next, pool.end)
     typical = statistics.median(s for n in working if (s := speeds.get(n, 0.0)) > 0)
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
@@ -92,6 +94,27 @@ def frames_to_take(
     seconds = rendering / math.ceil(rendering / (LAST_ROUND * piece))
     size = min(max(pool.frames_for(mine * seconds), pool.min_frames), longest)
     return _whole(pool, size, min(pool.min_frames, size))
+
+
+def first_piece(pool: FramePool, speeds: Mapping[str, float], working: int) -> int:
+    """Frames for a node whose speed is not known: a piece sized in time, what the slowest node known renders
+    in `FIRST_STARTS` starts' time (it is measured on it, then sized by what it showed), never more than
+    its share of the frames left (1 / (`UNKNOWN_SHARE` x the nodes working)); that share when no node's
+    speed is known (a fresh farm: the first round then takes a quarter of the frames, and the nodes
+    that prove faster take the rest).
+
+    Note: sized at the slowest speed known, an unknown node that turns out slow still finishes
+    its first piece within a few starts' time; one that turns out fast has paid one start more
+    than it would have at its real speed. Sized by a share of the frames instead, a slow newcomer
+    on a long render took minutes of frames while the fast nodes ran out of work.
+    """
+    share = math.ceil(pool.remaining / (UNKNOWN_SHARE * working))
+    known = [s for n, s in speeds.items() if s > 0 and not n.endswith(AUDIO_KEY)]
+    if not known:
+        return max(share, pool.min_frames)
+    seconds = FIRST_STARTS * pool.start_seconds or pool.target_seconds  # (starts that cost nothing: a piece)
+    timed = pool.frames_for(min(known) * seconds)
+    return max(min(timed, share), pool.min_frames)
 
 
 def share_of(
