@@ -41,6 +41,7 @@ class JobView(TypedDict):
     frames_done: int
     frames_total: int
     eta_seconds: float | None
+    node_seconds: float  # Resolve hosts' time its pieces have had: what jobs of one priority share fairly
     tasks: list[TaskView]
     outputs: list[str]
     errors: list[str]

@@ -9,7 +9,7 @@ from orchestrator.nodes import NodeRecord
 
 
 def job_view(record: JobRecord) -> JobView:
-    """State, percent, frames, ETA, each segment or target with its node, outputs and errors."""
+    """State, percent, frames, ETA, node time had, each segment or target with its node, outputs and errors."""
     done, total = record.frames()
     view: JobView = {
         "id": record.id,
@@ -19,6 +19,7 @@ def job_view(record: JobRecord) -> JobView:
         "frames_done": done,
         "frames_total": total,
         "eta_seconds": record.eta_seconds,
+        "node_seconds": round(record.node_seconds(), 1),
         "tasks": [task_view(t) for t in record.tasks],
         "outputs": record.outputs,
         "errors": record.errors,

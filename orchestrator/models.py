@@ -25,6 +25,7 @@ JobState = Literal["waiting", "queued", "running", "stitching", "succeeded", "fa
 # waiting: for the pieces it runs after; pending: ready, a message carries it.
 TaskState = Literal["waiting", "pending", "running", "done", "failed", "cancelled", "skipped"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+RESOLVE_POOLS = ("render", "edit")  # pools every Resolve host serves
 SETTLED: frozenset[str] = frozenset({"done", "failed", "cancelled", "skipped"})
 SpecT = TypeVar("SpecT", bound=BaseModel)
 PlanT = TypeVar("PlanT", bound=BaseModel)
@@ -158,6 +159,18 @@ class TaskRecord(BaseModel):
     generation: int = 0  # the job generation of its latest claim
     failed_on: list[str] = Field(default_factory=list)
     first_frames: tuple[float, int] | None = None  # when this attempt first reported frames, and how many
+
+    def held_seconds(self, until: float) -> float:
+        """Seconds its node has worked on it up to `until`: from its start to its end, or to `until` while
+        it runs (its latest attempt: an earlier one's time is not kept)."""
+        if self.started_at is None or self.started_at >= until:
+            return 0.0
+        if self.state == "running":
+            return until - self.started_at
+        if self.finished_at is None:
+            return 0.0
+        return max(0.0, min(self.finished_at, until) - self.started_at)
+
     last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
 
 
@@ -302,10 +315,16 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
         rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0
         return round(left / rate, 1) if rate else None
 
+    def node_seconds(self, until: float | None = None) -> float:
+        """Seconds of Resolve hosts' time its pieces have had, up to `until` (now): what jobs of one priority
+        share fairly (`orchestrator.pull.sizing.share_of`), and what the CLI and MCP show of it."""
+        until = until or time.time()
+        return sum(t.held_seconds(until) for t in self.tasks if t.placement.pool in RESOLVE_POOLS)
+
     def frames(self) -> tuple[int, int]:
         """(frames rendered, frames to render) of the job's pieces that count frames (the kind's `frames`)."""
         return self.rules.frames(self)
 
     def public(self) -> dict[str, Any]:
-        """The JSON form the CLI, the MCP server and the docs show."""
-        return self.model_dump(mode="json")
+        """The JSON form the CLI, the MCP server and the docs show: the record, and its node-seconds."""
+        return {**self.model_dump(mode="json"), "node_seconds": round(self.node_seconds(), 1)}

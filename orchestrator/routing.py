@@ -14,10 +14,9 @@ release listens on other queues, so it never takes a job it would misread.
 
 from __future__ import annotations
 
-from orchestrator.models import Placement
+from orchestrator.models import RESOLVE_POOLS, Placement
 from orchestrator.settings import VERSION_KEY
 
-RESOLVE_POOLS = ("render", "edit")  # pools every Resolve host serves
 POOLS = (*RESOLVE_POOLS, "post", "transcode")
 
 

@@ -341,6 +341,36 @@ def test_a_job_at_its_share_of_the_nodes_leaves_a_free_node_to_a_rival_of_its_pr
     assert share_of(["n1"], "n2", farm, {"n4": "edit"}, {}) == (False, ["n1", "n2", "n3"])
 
 
+def test_the_node_over_an_even_share_goes_to_the_job_that_has_had_fewer_node_seconds() -> None:
+    """Three nodes, two jobs: n1 comes free from this job, which also renders on n2; the rival renders on n3."""
+    from orchestrator.pull.sizing import share_of
+
+    farm = ["n1", "n2", "n3"]
+    rival = {"n3": "rival"}
+    assert share_of(["n2"], "n1", farm, rival, {"rival": 1}, {"rival": 40.0}, had=60.0) == (True, ["n2"])
+    assert share_of(["n2"], "n1", farm, rival, {"rival": 1}, {"rival": 60.0}, had=40.0) == (False, ["n2", "n1"])
+    assert share_of(["n2"], "n1", farm, rival, {"rival": 1}, {"rival": 50.0}, had=50.0)[0] is False  # even: kept
+    # Never below its even share: alone on n1 (n2 idle), it keeps n1 however much it has had.
+    assert share_of([], "n1", farm, rival, {"rival": 1}, {"rival": 0.0}, had=90.0)[0] is False
+    # Three jobs on two nodes: a job holding none leaves the node to one that has had less.
+    pair = ["n1", "n2"]
+    assert share_of([], "n1", pair, {"n2": "b"}, {"b": 1, "c": 0}, {"b": 30.0, "c": 10.0}, had=20.0)[0] is True
+    assert share_of([], "n1", pair, {"n2": "b"}, {"b": 1, "c": 0}, {"b": 30.0, "c": 25.0}, had=20.0)[0] is False
+
+
+def test_node_seconds_count_each_piece_on_a_host_from_its_start_to_its_end_or_to_now() -> None:
+    record = pulled_job(opened=2)
+    first, second, stitch = record.task("segment 1"), record.task("segment 2"), record.task("stitch")
+    first.state, first.started_at, first.finished_at = "done", 100.0, 130.0
+    second.state, second.started_at = "running", 120.0
+    stitch.state, stitch.started_at, stitch.finished_at = "done", 140.0, 150.0  # on a post worker: not counted
+    assert record.node_seconds(until=125.0) == 25.0 + 5.0
+    assert record.node_seconds(until=160.0) == 30.0 + 40.0
+    assert record.public()["node_seconds"] > 0
+    second.state, second.finished_at = "pending", None  # given back (its worker lost): its time is not kept
+    assert record.node_seconds(until=160.0) == 30.0
+
+
 def test_a_claim_over_its_share_goes_back_to_the_queue_and_takes_no_frames() -> None:
     record = pulled_job(opened=4)
     assert claim(record, "segment 1", "n30", MIXED, list(MIXED)).verdict == "run"

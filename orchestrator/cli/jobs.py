@@ -134,6 +134,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         frames = f"{t.frames_done}/{t.frames_total}" if t.frames_total else "-"
         table.add_row(t.name, t.node or "-", t.state, str(t.attempts), frames, t.error or "")
     out.print(table)
+    if seconds := record.node_seconds():  # what fair share between jobs of one priority counts
+        out.print(f"node time: {seconds:.1f} s on Resolve hosts")
     if record.after:
         out.print(f"runs after: {', '.join(record.after)}{waiting_line(record)}")
     for path in record.outputs:

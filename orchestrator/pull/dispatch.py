@@ -38,8 +38,8 @@ def context(
     pool = record.schedule
     kind = record.task(name).kind
     if pool is not None and kind == "audio":  # whether to leave this node to a rival (`PulledRender.on_claim`)
-        held, rival_nodes = rivals(farm, record, node, tags)
-        return Sizing(held=held, rivals=rival_nodes)
+        held, rival_nodes, received = rivals(farm, record, node, tags)
+        return Sizing(held=held, rivals=rival_nodes, received=received)
     if pool is None or kind != "segment":
         return None
     book, key, names = farm.speeds, pool.speed_key, [*nodes, node]
@@ -52,15 +52,17 @@ def context(
         spec = record.spec
         seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end, seen)
-    held, rival_nodes = rivals(farm, record, node, tags)
-    return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes,
+    held, rival_nodes, received = rivals(farm, record, node, tags)
+    return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes, received=received,
                   elsewhere=elsewhere(farm, record, {*held, node}, time.time()))  # fmt: skip
 
 
-def rivals(farm: FarmView, record: Record, node: str, tags: Sequence[str]) -> tuple[dict[str, str], dict[str, int]]:
+def rivals(
+    farm: FarmView, record: Record, node: str, tags: Sequence[str]
+) -> tuple[dict[str, str], dict[str, int], dict[str, float]]:
     """The other pulled renders of `record`'s priority that still hand out frames: (each node rendering one of
     their pieces -> that job; each of them that `node` could take a piece of (by its `tags`, not kept off
-    them) -> how many nodes render its pieces now).
+    them) -> how many nodes render its pieces now; each of those -> the node-seconds it has had).
 
     Note: read from the index of who holds what (`JobStore.holders`), which the store writes
     with each record, so a claim is seen at once; a node's heartbeat says what it renders
@@ -68,6 +70,8 @@ def rivals(farm: FarmView, record: Record, node: str, tags: Sequence[str]) -> tu
     """
     held: dict[str, str] = {}
     found: dict[str, int] = {}
+    received: dict[str, float] = {}
+    now = time.time()
     for job_id, entry in farm.store.holders(record.priority).items():
         if job_id == record.id or not entry.get("open"):
             continue
@@ -79,7 +83,9 @@ def rivals(farm: FarmView, record: Record, node: str, tags: Sequence[str]) -> tu
             and entry.get("node") in (None, node)
         ):
             found[job_id] = len(holding)
-    return held, found
+            running = sum(max(0.0, now - since) for since in entry.get("held_since", []))
+            received[job_id] = float(entry.get("held_seconds", 0.0)) + running
+    return held, found, received
 
 
 def elsewhere(farm: FarmView, record: Record, skip: set[str], now: float) -> dict[str, float]:

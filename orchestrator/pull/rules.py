@@ -10,11 +10,12 @@ first of the two to finish is kept, the other stops at its next report. A render
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.lifecycle import make_ready, new_message, settle
-from orchestrator.models import JobRecord, TaskRecord, rest_of
+from orchestrator.models import RESOLVE_POOLS, JobRecord, TaskRecord, rest_of
 from orchestrator.outcome import Outcome, Send
 from orchestrator.pull.eta import pulled_eta
 from orchestrator.pull.pool import FramePool
@@ -56,7 +57,7 @@ class PulledRender(KindRules):
         self, record: Record, piece: TaskRecord, node: str, candidates: Sequence[str], context: Any, now: float
     ) -> Outcome | None:
         if piece.kind == "audio" and record.schedule is not None and context is not None:
-            return _leave_to_rival(record, piece, node, context, candidates)
+            return _leave_to_rival(record, piece, node, context, candidates, now)
         if not piece.params.get("open"):
             return None
         return _take_frames(record, piece, node, context or Sizing(), candidates, now)
@@ -121,14 +122,19 @@ class PulledRender(KindRules):
         return pulled_eta(record, record.schedule, done, left, now)
 
     def dispatch(self, record: Record) -> dict[str, Any] | None:
-        """While frames are left: the nodes rendering its pieces, whether an open piece waits in the queue
-        (and where it may run), and the nodes kept off it: what a rival's claim reads (`dispatch.rivals`)."""
+        """While frames are left: the nodes rendering its pieces, the node-seconds it has had, whether an open
+        piece waits in the queue (and where it may run), and the nodes kept off it: what a rival's claim
+        reads (`dispatch.rivals`)."""
         pool = record.schedule
         if pool is None or not pool.remaining or record.finished:
             return None
         opened = [t for t in record.tasks if t.params.get("open") and t.state == "pending"]
         where = opened[0].placement if opened else None
+        hosted, now = [t for t in record.tasks if t.placement.pool in RESOLVE_POOLS], time.time()
         return {
+            # node-seconds received: those of pieces that ran, and since when each running piece runs
+            "held_seconds": round(sum(t.held_seconds(now) for t in hosted if t.state != "running"), 3),
+            "held_since": [t.started_at for t in hosted if t.state == "running" and t.started_at is not None],
             "holding": sorted({str(t.node) for t in record.tasks
                                if t.state == "running" and t.node and t.kind in ("segment", "audio")}),
             "open": bool(opened) and record.state in ("queued", "running"),
@@ -170,7 +176,7 @@ def _holding(record: Record) -> list[str]:
 
 
 def _leave_to_rival(
-    record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str]
+    record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str], now: float
 ) -> Outcome | None:
     """The audio pass, sent at submit to the node it would cost least: when that node has since become a
     rival's share (this job holds its share and the rival fewer), it goes back to the job's queue, to be
@@ -180,7 +186,9 @@ def _leave_to_rival(
     rendered on the other job's node, the pass costs that job a node for its length and leaves it
     its last round on fewer nodes.
     """
-    leave, _ = share_of(_holding(record), node, nodes, sizing.held, sizing.rivals)
+    leave, _ = share_of(
+        _holding(record), node, nodes, sizing.held, sizing.rivals, sizing.received, record.node_seconds(now)
+    )
     if not leave:
         return None
     piece.params = {k: v for k, v in piece.params.items() if k != "prefer"}  # no longer sent to that node
@@ -202,7 +210,9 @@ def _take_frames(
     assert pool is not None, f"{piece.name} is open but job {record.id} has no frame pool"
     if sizing.costs is not None:  # what the farm learnt of the timeline's costs since the job was compiled
         pool.costs = sizing.costs
-    leave, nodes = share_of(_holding(record), node, nodes, sizing.held, sizing.rivals)
+    leave, nodes = share_of(
+        _holding(record), node, nodes, sizing.held, sizing.rivals, sizing.received, record.node_seconds(now)
+    )
     if leave:  # back in the queue: this node takes the next message, a rival's
         new_message(piece)
         return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",

@@ -49,6 +49,7 @@ class Sizing:
     costs: Steps | None = None  # what the job's frames cost, as remembered for its timeline (None: not looked up)
     held: Mapping[str, str] = field(default_factory=dict)  # node -> the rival job it renders for now
     rivals: Mapping[str, int] = field(default_factory=dict)  # other pulled jobs of this priority -> nodes they hold
+    received: Mapping[str, float] = field(default_factory=dict)  # those jobs -> node-seconds they have had
     elsewhere: Mapping[str, float] = field(default_factory=dict)  # node -> seconds it still renders for another job
 
 
@@ -118,24 +119,38 @@ def first_piece(pool: FramePool, speeds: Mapping[str, float], working: int) -> i
 
 
 def share_of(
-    holding: Sequence[str], node: str, candidates: Sequence[str], held: Mapping[str, str], rivals: Mapping[str, int]
+    holding: Sequence[str],
+    node: str,
+    candidates: Sequence[str],
+    held: Mapping[str, str],
+    rivals: Mapping[str, int],
+    received: Mapping[str, float] | None = None,
+    had: float = 0.0,
 ) -> tuple[bool, list[str]]:
     """(whether this job should leave `node` to a rival, the nodes its pieces are sized for).
 
     `holding` are the nodes rendering this job's pieces now (`node` aside), `candidates` the
     live nodes that could take them. Jobs of one priority share the nodes: each holds about
     its share (the nodes over the jobs), and a job at its share leaves a free node to a rival
-    under its own. A job's pieces are sized for the nodes it holds and will hold: its own, the
-    free ones up to its share, never those rendering for a rival.
+    under its own. Where the nodes do not divide evenly (three nodes, two jobs), the node over
+    goes to the job that has had fewer node-seconds (`received` by rival, `had` by this job),
+    so that over the render each has about as many. A job's pieces are sized for the nodes it
+    holds and will hold: its own, the free ones up to its share, never those rendering for a
+    rival.
 
     Note: sized for all nodes, two jobs would each cut pieces for the whole farm and take
     turns on every node, paying a start each time; sized for their share, each keeps its
-    nodes and finishes when the fair-share ideal says.
+    nodes and finishes when the fair-share ideal says. Counted in nodes alone, the job that
+    took the node over first would keep it to its end: two thirds of the farm against one.
     """
     pool = sorted({*candidates, node})
     fair = len(pool) / (1 + len(rivals))
     mine = sorted(set(holding) - {node})
+    received = received or {}
     if rivals and len(mine) >= math.ceil(fair) and min(rivals.values()) < math.floor(fair):
+        return True, mine
+    behind = [j for j, n in rivals.items() if n < math.ceil(fair) and received.get(j, 0.0) < had]
+    if behind and len(mine) >= math.floor(fair):  # the node over goes to the job that has had less
         return True, mine
     free = [n for n in pool if n not in held and n not in mine and n != node]
     room = max(0, math.ceil(fair) - len(mine) - 1) if rivals else len(free)
