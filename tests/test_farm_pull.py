@@ -34,8 +34,11 @@ def test_a_mixed_farm_renders_every_frame_once_remembers_speeds_and_copies_the_t
     with running_farm(tmp_path, nodes, RESOLVE_FARM_RENDER_START_SECONDS="0.5", **PULLED) as (_local, farm):
         spec = {"project": "Demo", "timeline": "Main", "frames": {"start": 86400, "end": 87359}, "audio": False,
                 "output_name": "tail"}  # no audio pass: each node's first piece is video  # fmt: skip
-        record = run(farm, spec, timeout=180)
+        submitted = jobs.submit_render(farm, spec)
+        assert submitted.schedule is not None and not submitted.schedule.start_measured  # the setting's 0.5 s
+        record = jobs.wait(farm, submitted.id, timeout=180)
         assert record.state == "succeeded", record.errors
+        assert record.schedule is not None and record.schedule.start_measured  # the first report replaced it
         assert record.plan.pulled
         assert verify(record.outputs[0], record.plan)["exact"]  # joined in frame order, whatever order pieces came in
         segments = [t for t in record.tasks if t.kind == "segment" and t.state == "done" and not t.params]

@@ -190,6 +190,18 @@ def test_an_open_piece_claimed_after_the_last_frames_went_is_skipped_and_the_sti
     assert record.task("stitch").after == ["segment 1", "segment 2"]
 
 
+def test_a_guessed_start_cost_is_replaced_by_the_first_measured_then_blended() -> None:
+    record = pulled_job(opened=3, frames=3000, start=5.0)
+    assert record.schedule is not None
+    record.schedule.start_measured = False  # compiled before any host measured a start: the setting's 5 s
+    for name, node in (("segment 1", "a"), ("segment 2", "b"), ("segment 3", "c")):
+        claim(record, name, node, {}, ["a", "b", "c"])
+    lifecycle.piece_done(record, "segment 1", "a", record.generation, output="/o1", details={"start_seconds": 0.2})
+    assert record.schedule.start_seconds == 0.2 and record.schedule.start_measured
+    lifecycle.piece_done(record, "segment 2", "b", record.generation, output="/o2", details={"start_seconds": 0.4})
+    assert record.schedule.start_seconds == 0.3  # measured ones are blended
+
+
 def test_any_order_of_claims_and_speeds_takes_every_frame_exactly_once() -> None:
     rng = random.Random(7)
     for _ in range(200):

@@ -307,10 +307,11 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             known = farm.speeds.speeds(live, key)  # (the audio pass's own speeds are under key + AUDIO_KEY)
             if spec.audio and known:  # the audio pass costs the slowest node least: it renders fewer frames meanwhile
                 made[0].params["prefer"] = dispatch.audio_node(farm, known)
+            known_start = farm.speeds.start_seconds(key)
             pool = FramePool(
                 start=start, end=end, next=start, made=count, open_pieces=count, target_seconds=settings.piece_seconds,
                 longest_seconds=settings.render_time_limit / 2,
-                start_seconds=farm.speeds.start_seconds(key) or settings.render_start_seconds,
+                start_seconds=known_start or settings.render_start_seconds, start_measured=bool(known_start),
                 min_frames=settings.min_segment_frames, speed_key=key, work_dir=str(work_dir),
                 costs=farm.costs.steps(cost_key(spec.project, spec.timeline, key), start, end, seen),
                 extension=extension(spec),

@@ -23,6 +23,7 @@ class FramePool(BaseModel):
     target_seconds: float  # how long a piece should take, far from the end
     longest_seconds: float = float("inf")  # no piece expected to take longer (half the render time limit)
     start_seconds: float  # what starting one render costs on Resolve, as far as the farm knows
+    start_measured: bool = True  # False: `start_seconds` is the setting's guess until a piece reports one
     min_frames: int  # no piece shorter, unless that is all that is left
     speed_key: str  # codec and picture size: speeds are remembered per key
     costs: Steps = ()  # what each frame costs to render, as far as the farm knows (`orchestrator.pull.costs`)

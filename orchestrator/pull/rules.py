@@ -78,7 +78,8 @@ class PulledRender(KindRules):
 
     def on_done(self, record: Record, piece: TaskRecord, node: str, context: Any, now: float) -> list[Send]:
         """A copy that won gives the original its output (and the original's render stops); a piece's start
-        cost is blended into the pool's; a segment done with no frames left may leave its node a copy."""
+        cost is blended into the pool's (replaces it while that is the setting's guess); a segment done with
+        no frames left may leave its node a copy."""
         original = _original(record, piece)
         if original is not None:
             original.state, original.finished_at, original.output = "done", now, piece.output
@@ -88,7 +89,11 @@ class PulledRender(KindRules):
         if pool is None:
             return []
         if piece.details.get("start_seconds") is not None:  # what starting a render costs here
-            pool.start_seconds = round((pool.start_seconds + float(piece.details["start_seconds"])) / 2, 3)
+            measured = float(piece.details["start_seconds"])
+            # A guess is replaced by the first measure: blended, a 5 s guess against a 0.2 s start would
+            # size pieces for starts ten times too dear for several pieces more.
+            blended = (pool.start_seconds + measured) / 2 if pool.start_measured else measured
+            pool.start_seconds, pool.start_measured = round(blended, 3), True
         if record.finished or pool.remaining or piece.kind != "segment" or original is not None or not context:
             return []
         return _offer_copy(record, node, context.speeds, now)
