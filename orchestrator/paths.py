@@ -74,7 +74,9 @@ class PathMap:
             sep = "\\" if node_os == "windows" else "/"
             norm_path = path.replace("/", "\\") if node_os == "windows" else path
             norm_target = target.rstrip(sep)
-            if norm_path == norm_target or norm_path.startswith(norm_target + sep):
+            # Windows names are case-blind (R: and r:, \\NAS\share and \\nas\share): compared so.
+            fold = str.casefold if node_os == "windows" else str
+            if fold(norm_path) == fold(norm_target) or fold(norm_path).startswith(fold(norm_target + sep)):
                 rest = norm_path[len(norm_target) :].lstrip(sep).replace("\\", "/")
                 return posixpath.join(canonical, rest) if rest else canonical
         return path

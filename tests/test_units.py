@@ -166,6 +166,20 @@ def test_path_mapping() -> None:
     assert rules.to_node("/mnt/rendersX/job", "darwin") == "/mnt/rendersX/job"
     assert rules.from_node("R:\\renders\\job\\seg.mov", "windows") == "/mnt/renders/job/seg.mov"
     assert rules.from_node("/Volumes/renders/job", "darwin") == "/mnt/renders/job"
+    assert rules.from_node("r:\\Renders\\job\\seg.mov", "windows") == "/mnt/renders/job/seg.mov"  # case-blind
+
+
+def test_path_mapping_to_unc_shares() -> None:
+    """A Windows host reaching the storage as a share (\\\\server\\share), as studios without drive letters do."""
+    rules = PathMap(
+        {"/mnt/renders": {"windows": "\\\\nas01\\renders"}, "/mnt/media": {"windows": "\\\\nas01\\media\\"}}
+    )
+    assert rules.to_node("/mnt/renders/Ad_2026/seg_0001.mov", "windows") == "\\\\nas01\\renders\\Ad_2026\\seg_0001.mov"
+    assert rules.to_node("/mnt/media", "windows") == "\\\\nas01\\media\\"
+    assert rules.from_node("\\\\nas01\\renders\\Ad_2026\\out.mov", "windows") == "/mnt/renders/Ad_2026/out.mov"
+    assert rules.from_node("\\\\NAS01\\Renders\\out.mov", "windows") == "/mnt/renders/out.mov"
+    assert rules.from_node("\\\\nas01\\media\\A001.mxf", "windows") == "/mnt/media/A001.mxf"
+    assert rules.from_node("\\\\nas02\\renders\\out.mov", "windows") == "\\\\nas02\\renders\\out.mov"  # another server
 
 
 def test_queues_carry_the_version_key() -> None:
