@@ -146,6 +146,14 @@ class Helper:
                 self._stderr.close()
                 self._stderr = None
 
+    def abort(self) -> None:
+        """Kill the helper and what it started without waiting for the call in progress (which holds the
+        lock): that call reads the end of the helper's output and raises `HelperDied`."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._end_group()
+            proc.kill()
+
     def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> Any:
         assert self._proc is not None and self._proc.stdin is not None
         request_id = next(self._ids)

@@ -41,6 +41,8 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> bool: ...
+
 
 class InProcess:
     """Calls `ops` directly on a Resolve object living in this process (native, sim).
@@ -58,6 +60,10 @@ class InProcess:
     def close(self) -> None:
         self.resolve = None
 
+    def abort(self) -> bool:
+        """Nothing can end a call running in this process but the end of the process: False."""
+        return False
+
 
 class InHelper:
     """Calls `ops` inside the fallback helper process, with a timeout on every call."""
@@ -74,6 +80,11 @@ class InHelper:
 
     def close(self) -> None:
         self.helper.close()
+
+    def abort(self) -> bool:
+        """End the helper and what it started, from any thread: the call in progress fails at once."""
+        self.helper.abort()
+        return True
 
 
 @dataclass
@@ -113,6 +124,15 @@ class Session:
 
     def close(self) -> None:
         self.backend.close()
+
+    def abort(self) -> bool:
+        """End the call in progress from another thread (a piece past its deadline): the helper and all it
+        started are killed and the call raises `HelperDied`; the next call starts a fresh helper. False
+        where calls run in this process (native, sim): nothing but the process's end stops those.
+
+        Note: takes no lock: the call being ended holds the session's and the helper's.
+        """
+        return self.backend.abort()
 
     def __enter__(self) -> Session:
         return self

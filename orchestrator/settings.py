@@ -65,6 +65,12 @@ class FarmSettings(BaseSettings):
     node_tags: Annotated[list[str], NoDecode] = Field(default_factory=list)
     node_os: OsName = Field(default_factory=this_os)
     bridge: Literal["auto", "native", "subprocess", "sim"] = "auto"
+    worker_pool: Literal["auto", "prefork", "threads"] = Field(
+        "auto", description="a worker's Celery pool: prefork on Linux, threads on Windows and macOS (auto)"
+    )
+    call_deadline: float = Field(
+        60.0, ge=2.0, description="seconds a Resolve call through the helper may take before the helper is killed"
+    )
     roles: Annotated[list[Literal["resolve", "post", "transcode"]], NoDecode] = Field(
         default_factory=lambda: ["resolve"],  # type: ignore[arg-type,unused-ignore]
         description="what this worker does: Resolve tasks, stitching, transcoding (proxies), or several",

@@ -35,6 +35,7 @@ from orchestrator.live import GENERATION, LEASE, STATE
 from orchestrator.models import FINISHED, JobRecord, TaskRecord
 from orchestrator.outcome import Outcome
 from orchestrator.piecelog import PieceLog
+from tasks.deadline import PieceDeadline, PieceOverdue
 from tasks.leases import LeaseKeeper
 from tasks.piece_log import PieceLogHandler
 from tasks.progress import LockKeeper
@@ -93,7 +94,7 @@ class PieceTask(Task):
 
     abstract = True
     acks_late = True
-    hung_errors: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
+    hung_errors: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded, PieceOverdue)
     permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure,)
 
     def prepare(self, job_id: str, name: str, generation: int) -> None:
@@ -186,6 +187,8 @@ class PieceTask(Task):
         keeper = LockKeeper(farm.locks, run.job_id, name, run.owner, runtime.settings.lock_ttl)
         lease = run.piece.lease
         lease_keeper = LeaseKeeper(farm.leases, lease, run.owner, runtime.settings.lock_ttl) if lease else None
+        deadline = PieceDeadline.start(self.time_limit or self.app.conf.task_time_limit,
+                                       f"{name} of job {run.job_id}", runtime.abort_session)  # fmt: skip
         try:
             result = self.perform(run)
         except PieceCancelled as stopped:
@@ -196,8 +199,10 @@ class PieceTask(Task):
             log.warning("%s", exc)
             return {"superseded": True}
         except Exception as exc:
-            return self._failed(run, exc)
+            return self._failed(run, deadline.overdue(exc) if deadline else exc)
         finally:
+            if deadline:
+                deadline.stop()
             if lease_keeper:
                 self.end_write(run)
                 lease_keeper.stop()

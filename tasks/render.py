@@ -27,12 +27,13 @@ from orchestrator.pull.costs import StretchClock
 from orchestrator.pull.sizing import AUDIO_KEY
 from tasks import drp
 from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
+from tasks.deadline import PieceOverdue
 from tasks.progress import Reporter
 from tasks.proof import video_digest
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
-SESSION_LOST = (HelperDied, CallTimeout, ConnectError)  # failures after which the session is dropped
+SESSION_LOST = (HelperDied, CallTimeout, ConnectError, PieceOverdue)  # after which the session is dropped
 
 
 def generation_dir(work_dir: str, generation: int) -> Path:

@@ -56,8 +56,14 @@ class Runtime:
         self._fresh()
         with self._lock:
             if self._session is None:
-                self._session = connect(BridgeSettings.from_env(mode=self.settings.bridge))
+                bridge = BridgeSettings.from_env(mode=self.settings.bridge, call_timeout=self.settings.call_deadline)
+                self._session = connect(bridge)
             return self._session
+
+    def abort_session(self) -> bool:
+        """End the Resolve call in progress from another thread (`Session.abort`); False when none can be."""
+        session = self._session  # without the lock: the call being ended may hold it
+        return session.abort() if session is not None else False
 
     def drop_session(self) -> None:
         """Forget the session after a failure that may have broken it; the next use reconnects."""

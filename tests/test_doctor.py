@@ -100,3 +100,39 @@ def test_doctor_says_plainly_that_free_21_1_has_no_scripting(sim_env) -> None:
     human = _cli("doctor", "--bridge", "sim", env=env)
     assert "Python scripting is a Studio feature since DaVinci Resolve 21.1" in human.stdout
     assert "usable bridge: no" in human.stdout
+
+
+def test_doctor_says_which_pool_a_worker_runs_and_refuses_what_cannot_run(sim_env) -> None:
+    report = json.loads(_cli("doctor", "--bridge", "sim", "--json", env=sim_env).stdout)["worker"]
+    assert report["ok"] and report["pool"] == "prefork" and report["bridge"] == "sim"  # auto, on Linux
+    assert any("no broker configured" in note for note in report["notes"])  # it starts no Redis to look
+    threads = {**sim_env, "RESOLVE_FARM_WORKER_POOL": "threads"}
+    done = _cli("doctor", "--bridge", "native", env=threads)
+    assert done.returncode == 1
+    assert "worker: bridge: native loads Resolve's library into the worker" in done.stdout
+
+
+def test_doctor_warns_when_the_piece_deadline_is_below_the_start_cost_learnt_on_the_farm(sim_env, tmp_path) -> None:
+    from farm_helpers import farm_env
+
+    from orchestrator.pull.speeds import SpeedBook
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+    from orchestrator.store import connect
+
+    with farm_env(tmp_path / "farm"):
+        server = EmbeddedRedis(FarmSettings())
+        try:
+            url = server.start()
+            SpeedBook(connect(url)).record("bay-3", "ProRes422HQ@1920x1080", 48.0, 12.0)
+            env = {**sim_env, "RESOLVE_FARM_BROKER_URL": url, "RESOLVE_FARM_NODE_NAME": "bay-3",
+                   "RESOLVE_FARM_VISIBILITY_TIMEOUT": "60"}  # fmt: skip
+            short = json.loads(_cli("doctor", "--bridge", "sim", "--json",
+                                    env={**env, "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}).stdout)["worker"]  # fmt: skip
+            enough = json.loads(_cli("doctor", "--bridge", "sim", "--json",
+                                     env={**env, "RESOLVE_FARM_RENDER_TIME_LIMIT": "30"}).stdout)["worker"]  # fmt: skip
+        finally:
+            server.stop()
+    assert short["ok"] and any("below the render start cost this node paid on the farm (12s)" in w
+                               for w in short["warnings"]), short  # fmt: skip
+    assert enough["ok"] and not enough["warnings"] and not enough["notes"], enough

@@ -325,3 +325,21 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the child end (Linux)")
+def test_a_call_hung_deaf_to_signals_is_ended_from_another_thread_with_what_the_helper_started(
+    sim_api, monkeypatch, tmp_path: Path
+) -> None:
+    """The threads pool's piece deadline: `abort` from another thread ends a call stuck in Resolve with every
+    signal masked, long before its own timeout, takes the helper's child with it, and the next call works."""
+    import threading
+
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "hang-hard:Project.GetTimelineCount")
+    with _helper_with_a_child(tmp_path) as (helper, grandchild):
+        stuck = helper.pid
+        threading.Timer(1.0, helper.abort).start()
+        raised = _returns_within(lambda: helper.call("open_project", {"name": "Demo"}, timeout=600), 60)
+        assert len(raised) == 1 and isinstance(raised[0], HelperDied), raised
+        assert _ended(grandchild), "the helper's child outlived it"
+        assert helper.call("ping", {}, timeout=30) == "19.1.4.11" and helper.pid != stuck  # a fresh helper

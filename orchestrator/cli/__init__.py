@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--transcode", action="store_true", help="transcode proxies (Resolve workers do unless --no-transcode)"
     )
     p.add_argument("--no-transcode", action="store_true", help="a Resolve worker that takes no transcodes")
-    p.add_argument("--concurrency", type=int, help="processes (default 1 for Resolve workers)")
+    p.add_argument("--concurrency", type=int, help="processes, or threads (default 1 for Resolve workers)")
+    p.add_argument(
+        "--pool", choices=("auto", "prefork", "threads"),
+        help="Celery pool (default RESOLVE_FARM_WORKER_POOL, else auto: prefork on Linux, threads elsewhere)",
+    )  # fmt: skip
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
 

@@ -98,6 +98,12 @@ class SpeedBook:
         raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names])
         return {n: float(json.loads(r)["fps"]) for n, r in zip(names, raws, strict=True) if r}
 
+    def node_start(self, node: str) -> float | None:
+        """The longest start cost `node` paid lately, over every speed key; None when never measured."""
+        starts = [float(json.loads(raw)["start"]) for field, raw in self.redis.hscan_iter(SPEEDS, match=f"{node}|*")
+                  if str(field).startswith(f"{node}|")]  # fmt: skip
+        return max(starts) if starts else None
+
     def start_seconds(self, key: str) -> float | None:
         """The start cost renders of `key` paid lately, as the median over nodes; None when never measured."""
         starts = sorted(

@@ -1,0 +1,51 @@
+"""The worker without fork or signals, as Windows and macOS hosts run it (the threads pool), on a real farm.
+
+Every Resolve call goes through the subprocess helper (the simulator's scripting module, as
+Resolve's own), and a piece past its limit is ended by killing that helper: no pool child is
+forked, no soft time limit is raised.
+"""
+
+from __future__ import annotations
+
+from farm_helpers import run, running_farm
+
+from bridge.session import SIM_SCRIPT_API
+from orchestrator.demo import verify
+
+THREADS = {
+    "RESOLVE_FARM_WORKER_POOL": "threads",
+    "RESOLVE_SCRIPT_API": str(SIM_SCRIPT_API),
+    "RESOLVE_SIM_FPS": "480",
+    "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12",
+    "RESOLVE_FARM_RENDER_TIME_LIMIT": "8",  # the piece deadline: the helper is killed past it
+}
+NODES = {
+    "t1": {"tags": ["even"], "bridge": "auto"},  # auto: the helper, in the threads pool
+    "t2": {"tags": ["even", "hang"], "bridge": "auto"},
+    "deaf": {"tags": ["hang"], "bridge": "auto", "env": {"RESOLVE_SIM_QUIRKS": "hang-hard:Project.GetRenderJobStatus"}},
+}
+
+
+def test_threads_workers_render_frame_exactly_and_end_a_call_no_signal_can_break(tmp_path) -> None:
+    with running_farm(tmp_path, NODES, **THREADS) as (_local, farm):
+        record = run(farm, {"project": "Demo", "timeline": "Main", "split": 2, "tags": ["even"],
+                            "output_name": "threads"}, timeout=120)  # fmt: skip
+        assert record.state == "succeeded", record.errors
+        assert verify(record.outputs[0], record.plan)["exact"]
+        assert {t.node for t in record.tasks if t.kind == "segment"} == {"t1", "t2"}
+
+        hung = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["hang"],
+                          "output_name": "deaf"}, timeout=120)  # fmt: skip
+        assert hung.state == "succeeded", hung.errors
+        assert verify(hung.outputs[0], hung.plan)["exact"]
+        pieces = [t for t in hung.tasks if t.kind != "stitch"]
+        assert all(t.node == "t2" for t in pieces)
+        lost = [t for t in pieces if "deaf" in t.failed_on]
+        assert lost and all(t.attempts >= 2 for t in lost)
+
+        logs = {name: (tmp_path / "logs" / f"{name}.log").read_text(errors="replace") for name in NODES}
+        assert "passed its 8s limit: its Resolve helper was killed" in logs["deaf"]
+        assert "did not finish within its 8s limit" in logs["deaf"]
+        for log in logs.values():
+            assert "(thread)" in log  # Celery's banner: "concurrency: 1 (thread)"
+            assert "ForkPoolWorker" not in log and "SoftTimeLimitExceeded" not in log and "Hard time limit" not in log
