@@ -390,6 +390,19 @@ def piece_cancelled(record: JobRecord[Any, Any], name: str, node: str, generatio
     return Outcome("cancelled")
 
 
+def piece_given_back(record: JobRecord[Any, Any], name: str, node: str, generation: int, why: str) -> Outcome:
+    """The piece stopped on `node` because its worker is stopping: back to the queue for another node, its
+    attempt not counted (the node did not fail it) and nothing of it kept."""
+    piece = record.task(name)
+    if not _ours(record, piece, node, generation):
+        return Outcome("stale")
+    piece.state, piece.node, piece.started_at, piece.finished_at = "pending", None, None, None
+    piece.attempts = max(0, piece.attempts - 1)
+    piece.frames_done, piece.first_frames, piece.last_frames = 0, None, None
+    new_message(piece)
+    return Outcome("move", why, send=[Send(name)])
+
+
 def cancel_job(record: JobRecord[Any, Any], cleanup_after: float, now: float | None = None) -> Outcome:
     """Cancel: nothing new starts, running pieces stop at their next report, leftovers go later."""
     now = now or time.time()

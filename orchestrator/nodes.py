@@ -123,6 +123,21 @@ class NodeRegistry:
         self.redis.transaction(record, key)
         return changed
 
+    def mark_stopping(self, name: str, seconds: float) -> None:
+        """Say a node's worker is stopping (a service stop, Ctrl-C): the pieces it runs give themselves back.
+
+        Note: a key of its own, read by a running piece at each progress report (from a prefork
+        child as from a thread: the worker's main process is the one that saw the stop); it
+        expires by itself, and a worker clears it when it starts.
+        """
+        self.redis.set(f"{self.key(name)}:stopping", "1", ex=max(1, int(seconds)))
+
+    def stopping(self, name: str) -> bool:
+        return bool(self.redis.exists(f"{self.key(name)}:stopping"))
+
+    def clear_stopping(self, name: str) -> None:
+        self.redis.delete(f"{self.key(name)}:stopping")
+
     def mark_down(self, name: str) -> None:
         """Say a node is gone (its worker stopped cleanly)."""
         self.heartbeat(name, stopped=True)

@@ -49,6 +49,10 @@ class PieceCancelled(Exception):
     """The work stopped because the job was cancelled or finished meanwhile."""
 
 
+class PieceGivenBack(PieceCancelled):
+    """The work stopped because this node's worker is stopping: the piece goes back to the queue, uncounted."""
+
+
 class Superseded(Exception):
     """This copy's lock lapsed (its worker was cut off) and another copy owns the piece now."""
 
@@ -191,6 +195,11 @@ class PieceTask(Task):
                                        f"{name} of job {run.job_id}", runtime.abort_session)  # fmt: skip
         try:
             result = self.perform(run)
+        except PieceGivenBack as back:
+            why = str(back)
+            engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_given_back(rec, name, me, generation, why))
+            log.warning("%s given back: %s", name, why)
+            return {"given_back": why}
         except PieceCancelled as stopped:
             engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
             log.info("%s stopped: %s", name, stopped)

@@ -37,7 +37,7 @@ from orchestrator import metrics
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.sequences import Sequence, files_digest, survey
-from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
+from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.render import RenderPiece, publish_content, reading
 from tasks.runtime import runtime
@@ -205,7 +205,7 @@ class FramesPiece(RenderPiece):
             measured = reporter.speed_so_far()
             if measured and run.record.plan.speed_key:  # a slow node stopped is still slow
                 runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, *measured)
-            raise PieceCancelled(reporter.why or "stopped in Resolve") from None
+            raise reporter.stopped("stopped in Resolve") from None
         except BaseException:
             remove_attempt(attempt)
             self._let_go(run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 
@@ -13,6 +13,9 @@ from orchestrator.live import Report
 from orchestrator.locks import PieceLocks
 from orchestrator.pull.costs import StretchClock
 from tasks.runtime import runtime
+
+if TYPE_CHECKING:
+    from tasks.base import PieceCancelled
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class Reporter:
         self._reported: tuple[tuple[float, int] | None, tuple[float, int] | None] = (None, None)  # first, last
         self.cancel = threading.Event()
         self.why = ""  # why the piece should stop, once `cancel` is set
+        self.giving_back = False  # it stops because its worker does: the piece goes back to the queue
         self._last = 0.0
         self._said: tuple[Any, Any] | None = None
         self.began = 0.0  # when the render started: its first status poll follows it at once
@@ -52,6 +56,12 @@ class Reporter:
             fps = (frames - done) / (ended - seen)
             return fps, max(0.0, seen - self.began - done / fps)
         return frames / max(ended - self.began, 1e-3), 0.0  # too short to tell its start from its frames
+
+    def stopped(self, default: str) -> PieceCancelled:
+        """What the piece raises once its work stopped on `cancel`: given back when its worker is stopping."""
+        from tasks.base import PieceCancelled, PieceGivenBack  # (the base imports this module)
+
+        return (PieceGivenBack if self.giving_back else PieceCancelled)(self.why or default)
 
     def speed_so_far(self) -> tuple[float, float] | None:
         """(frames per second, seconds before the first frame) of a render stopped part-way; None if too early."""
@@ -83,9 +93,13 @@ class Reporter:
         self._reported = first, last
         report = Report(runtime.node, self.generation, self.attempt, max(done, (last or first or (0, 0))[1]),
                         total, first, last)  # fmt: skip
-        answer = runtime.farm().store.live.report(self.job_id, self.name, report)
+        farm = runtime.farm()
+        answer = farm.store.live.report(self.job_id, self.name, report)
         if answer.stop is not None:
             self.why = answer.stop
+            self.cancel.set()
+        elif farm.nodes.stopping(runtime.node):
+            self.why, self.giving_back = f"the worker on {runtime.node} is stopping", True
             self.cancel.set()
         self.task.send_event(
             "task-progress", job_id=self.job_id, task=self.name, node=runtime.node,

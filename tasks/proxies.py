@@ -28,7 +28,7 @@ from orchestrator.kinds.proxies import (
     proxy_path,
 )
 from orchestrator.models import ProjectRef
-from tasks.base import PermanentFailure, PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
+from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.proxy_files import file_size, read_record, remove_record, sampled_digest, write_record
 from tasks.render import ResolvePiece, open_project, reading
@@ -164,7 +164,7 @@ class TranscodePiece(PieceTask):
             os.replace(partial, proxy)
         except TranscodeStopped:
             _remove(partial)
-            raise PieceCancelled(reporter.why or "stopped") from None
+            raise reporter.stopped("stopped") from None
         except BaseException:
             _remove(partial)
             raise

@@ -26,7 +26,7 @@ from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.pull.costs import StretchClock
 from orchestrator.pull.sizing import AUDIO_KEY
 from tasks import drp
-from tasks.base import PieceCancelled, PieceResult, PieceRun, PieceTask, Superseded
+from tasks.base import PieceResult, PieceRun, PieceTask, Superseded
 from tasks.deadline import PieceOverdue
 from tasks.progress import Reporter
 from tasks.proof import video_digest
@@ -219,7 +219,7 @@ class RenderPiece(ResolvePiece):
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
                 fps, firm = self._learn(run, reporter, measured[0], fingerprint)
                 runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, fps, measured[1], firm)
-            raise PieceCancelled(reporter.why or "stopped in Resolve") from None
+            raise reporter.stopped("stopped in Resolve") from None
         except BaseException:
             _remove_attempt(folder, attempt)
             raise

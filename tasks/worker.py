@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from bridge import BridgeError
 from bridge.probe import ProbeUnavailable, ResolveProbe
@@ -29,6 +29,7 @@ from tasks.runtime import runtime
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 JANITOR_INTERVAL = 5.0  # seconds between sweeps for lost pieces, on post workers
+STOPPING_MARK = 600  # seconds a stopping node's mark lives (a worker clears it when it starts)
 
 
 def build_catalog() -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -64,6 +65,7 @@ def _announce(sender: Any = None, **_: Any) -> None:
         finally:
             runtime.drop_session()  # the pool processes connect on their own
     farm.nodes.announce(runtime.identity(runtime.settings.roles, resolve))
+    farm.nodes.clear_stopping(runtime.node)  # a mark left by this node's last stop
     _stop.clear()
     threading.Thread(target=_beat, name="resolve-farm-heartbeat", daemon=True).start()
     if "resolve" in runtime.settings.roles:
@@ -117,6 +119,17 @@ def _watch_resolve() -> None:
                 log.warning("recording the ping of %s failed: %s", runtime.node, exc)
     finally:
         probe.close()
+
+
+@worker_shutting_down.connect
+def _give_back(sender: Any = None, **_: Any) -> None:
+    """A stop began (a service stop, Ctrl-C: Celery's warm shutdown): mark the node stopping, so the piece it
+    runs stops its render at its next progress report and goes back to the queue for another node, instead of
+    the stop waiting hours for it. Sent in the worker's main process, whatever the pool."""
+    try:
+        runtime.farm().nodes.mark_stopping(runtime.node, STOPPING_MARK)
+    except Exception as exc:  # without Redis the piece cannot be given back: the stop waits for it
+        log.warning("could not mark %s stopping: %s", runtime.node, exc)
 
 
 @worker_shutdown.connect

@@ -7,9 +7,12 @@ forked, no soft time limit is raised.
 
 from __future__ import annotations
 
-from farm_helpers import run, running_farm
+import signal
+
+from farm_helpers import run, running_farm, wait_for_record
 
 from bridge.session import SIM_SCRIPT_API
+from orchestrator import jobs
 from orchestrator.demo import verify
 
 THREADS = {
@@ -26,8 +29,10 @@ NODES = {
 }
 
 
-def test_threads_workers_render_frame_exactly_and_end_a_call_no_signal_can_break(tmp_path) -> None:
-    with running_farm(tmp_path, NODES, **THREADS) as (_local, farm):
+def test_threads_workers_render_frame_exactly_end_a_call_no_signal_can_break_and_give_back_on_stop(tmp_path) -> None:
+    slow = {"RESOLVE_SIM_THROTTLE": str(tmp_path / "throttle")}  # no file: full speed
+    nodes = {name: {**options, "env": {**options.get("env", {}), **slow}} for name, options in NODES.items()}
+    with running_farm(tmp_path, nodes, **THREADS) as (local, farm):
         record = run(farm, {"project": "Demo", "timeline": "Main", "split": 2, "tags": ["even"],
                             "output_name": "threads"}, timeout=120)  # fmt: skip
         assert record.state == "succeeded", record.errors
@@ -49,3 +54,21 @@ def test_threads_workers_render_frame_exactly_and_end_a_call_no_signal_can_break
         for log in logs.values():
             assert "(thread)" in log  # Celery's banner: "concurrency: 1 (thread)"
             assert "ForkPoolWorker" not in log and "SoftTimeLimitExceeded" not in log and "Hard time limit" not in log
+
+        # A service stop mid-piece (Ctrl-C, SIGTERM): the render stops, the piece goes back uncounted, the worker
+        # exits without waiting for it, and the other node renders it.
+        (tmp_path / "throttle").write_text("20")  # the piece cannot finish before the stop reaches it
+        try:
+            stopped = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "audio": False,
+                                                "tags": ["even"], "output_name": "stopped"})  # fmt: skip
+            running = wait_for_record(farm, stopped.id, lambda r: any(
+                t.kind == "segment" and t.node == "t1" and t.frames_done for t in r.tasks), "t1 never rendered")  # fmt: skip
+            piece = next(t for t in running.tasks if t.kind == "segment" and t.node == "t1")
+            assert local.stop_worker("t1", signal.SIGTERM, timeout=60) == 0
+        finally:
+            (tmp_path / "throttle").unlink()
+        final = jobs.wait(farm, stopped.id, timeout=120)
+        assert final.state == "succeeded", final.errors
+        again = final.task(piece.name)
+        assert again.node == "t2" and again.attempts == 1 and not again.failed_on and not final.blocked_nodes
+        assert verify(final.outputs[0], final.plan)["exact"]

@@ -109,6 +109,21 @@ def test_a_piece_left_running_by_a_dead_worker_counts_against_that_node() -> Non
     assert piece.failed_on == ["a"] and record.blocked_nodes == {"a": 1} and piece.node == "b" and piece.attempts == 2
 
 
+def test_a_piece_given_back_by_a_stopping_worker_is_sent_again_uncounted() -> None:
+    record = job(max_attempts=1)
+    claim(record, "s1", "a")
+    old = record.task("s1").celery_id
+    lifecycle.progress(record, "s1", "a", 4, 10)
+    outcome = lifecycle.piece_given_back(record, "s1", "a", record.generation, "the worker on a is stopping")
+    piece = record.task("s1")
+    assert outcome.verdict == "move" and [s.piece for s in outcome.send] == ["s1"] and piece.celery_id != old
+    assert piece.state == "pending" and piece.node is None and piece.attempts == 0 and piece.frames_done == 0
+    assert not piece.failed_on and not record.blocked_nodes  # not the node's failure
+    assert claim(record, "s1", "a").verdict == "run"  # the one attempt allowed is still there, on any node
+    stale = lifecycle.piece_given_back(record, "s1", "b", record.generation, "another node's late word")
+    assert stale.verdict == "stale" and record.task("s1").node == "a"
+
+
 def test_a_dead_worker_on_the_last_attempt_fails_the_job() -> None:
     record = job(max_attempts=1)
     claim(record, "s1", "a")

@@ -20,13 +20,16 @@ from orchestrator import jobs, routing
 from orchestrator.demo import verify
 from orchestrator.kinds.edit import EditSpec
 from orchestrator.kinds.render import RenderSpec
+from orchestrator.piecelog import PieceLog
 
 NODES: dict[str, dict[str, Any]] = {"r-1": {}, "r-2": {}}
 
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory):
-    with running_farm(tmp_path_factory.mktemp("reliability"), NODES, RESOLVE_SIM_FPS="120") as pair:
+    home = tmp_path_factory.mktemp("reliability")
+    slow = {"env": {"RESOLVE_SIM_THROTTLE": str(home / "throttle")}}  # no file: full speed
+    with running_farm(home, {name: slow for name in NODES}, RESOLVE_SIM_FPS="120") as pair:
         yield pair
 
 
@@ -44,24 +47,34 @@ def _running_segment(farm, job_id: str, frames: int = 20, kind: str = "segment")
     raise AssertionError("no segment started")
 
 
-def test_warm_shutdown_lets_the_running_segment_finish(farm) -> None:
+def test_a_stopped_worker_gives_its_running_segment_back(farm) -> None:
+    """A service stop (SIGTERM, Celery's warm shutdown) mid-segment: the render stops at the next progress
+    report, the segment goes back to the queue uncounted (not a failure of the node), the worker exits without
+    waiting for it, and the other node renders it."""
     local, farm = farm
-    record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Social", "split": 2, "output_name": "warm"})
-    piece = _running_segment(farm, record.id)
-    code = local.stop_worker(piece.node, signal.SIGTERM, timeout=60)  # Celery's warm shutdown
-    assert code == 0
+    throttle = farm.settings.home / "throttle"
+    throttle.write_text("20")  # every frame 20x dearer: the segment cannot finish before the stop reaches it
+    try:
+        record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Social", "split": 2, "output_name": "warm"})
+        piece = _running_segment(farm, record.id, frames=0)
+        code = local.stop_worker(piece.node, signal.SIGTERM, timeout=60)
+        assert code == 0
+        back = farm.store.get(record.id).task(piece.name)
+        assert back.node != piece.node and back.attempts <= 1 and not back.failed_on, back  # given back, uncounted
+    finally:
+        throttle.unlink()
     final = jobs.wait(farm, record.id, timeout=90)
     assert final.state == "succeeded", final.errors
-    assert final.task(piece.name).node == piece.node and final.task(piece.name).attempts == 1  # it finished there
-    assert verify(final.outputs[0], final.plan)["exact"]
+    again = final.task(piece.name)
+    assert again.node != piece.node and again.attempts == 1 and not again.failed_on
+    assert not final.blocked_nodes and verify(final.outputs[0], final.plan)["exact"]
+    assert any("given back: the worker on" in line for line in PieceLog(farm.redis, 60).read(record.id, piece.name))
     local.add_worker(piece.node)
     local.wait_ready([piece.node])
 
 
 def test_the_same_segment_delivered_twice_is_rendered_once(farm) -> None:
     """A second copy of a running segment's message meets the lock, looks again later, then finds it done."""
-    from orchestrator.piecelog import PieceLog
-
     _, farm = farm
     spec = {"project": "Demo", "timeline": "Social", "split": "none", "audio": False, "output_name": "twice"}
     record = jobs.submit_render(farm, spec)

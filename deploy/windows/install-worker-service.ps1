@@ -22,8 +22,11 @@ nssm set $service AppEnvironmentExtra `
     "RESOLVE_FARM_NODE_TAGS=$Tags" `
     "RESOLVE_FARM_STORAGE_ROOTS=$StorageRoots" `
     "RESOLVE_SCRIPT_LIB=$ResolveDir\fusionscript.dll"
-# Stop with Ctrl-C and wait up to 4 hours for the running segment (warm shutdown).
-nssm set $service AppStopMethodConsole 14400000
+# Stop with Ctrl-C (warm shutdown): a running render stops at its next progress report and its piece
+# goes back to the queue for another host; an edit finishes first (its limit: 15 minutes).
+nssm set $service AppStopMethodConsole 900000
+nssm set $service AppStopMethodWindow 10000
+nssm set $service AppStopMethodThreads 10000
 nssm set $service AppExit Default Restart
 nssm set $service AppRestartDelay 10000
 nssm set $service Start SERVICE_AUTO_START
