@@ -99,3 +99,19 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def render_past_a_hung_host(farm: Farm, hung: str, sure: str, tag: str = "hang") -> JobRecord:
+    """Teaser split in two on `hung` (its Resolve never answers a call) and `sure`: the job succeeds frame-exactly,
+    every piece ends on `sure`, and those lost on `hung` were tried again there (the same proof in every pool)."""
+    from orchestrator.demo import verify
+
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": [tag], "output_name": hung},
+                 timeout=120)  # fmt: skip
+    assert record.state == "succeeded", record.errors
+    assert verify(record.outputs[0], record.plan)["exact"]
+    pieces = [t for t in record.tasks if t.kind != "stitch"]
+    assert all(t.node == sure for t in pieces), [(t.name, t.node) for t in pieces]
+    lost = [t for t in pieces if hung in t.failed_on]
+    assert lost and all(t.attempts >= 2 for t in lost)
+    return record

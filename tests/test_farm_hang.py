@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from farm_helpers import run, running_farm
+from farm_helpers import render_past_a_hung_host, run, running_farm
 
 from bridge import sim
 from bridge.session import SIM_SCRIPT_API
@@ -67,14 +67,7 @@ def test_a_call_no_signal_can_break_is_ended_by_the_hard_limit(tmp_path) -> None
     nodes = {"deaf": {"tags": ["hang"], "env": {"RESOLVE_SIM_QUIRKS": "hang-hard:Project.GetRenderJobStatus"}},
              "sure": {"tags": ["hang"]}}  # fmt: skip
     with running_farm(tmp_path, nodes, **HANG) as (_local, farm):
-        record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["hang"],
-                            "output_name": "deaf"}, timeout=120)  # fmt: skip
-        assert record.state == "succeeded", record.errors
-        assert verify(record.outputs[0], record.plan)["exact"]
-        pieces = [t for t in record.tasks if t.kind != "stitch"]
-        assert all(t.node == "sure" for t in pieces)
-        lost = [t for t in pieces if "deaf" in t.failed_on]
-        assert lost and all(t.attempts >= 2 for t in lost)
+        render_past_a_hung_host(farm, "deaf", "sure")
         log = (tmp_path / "logs" / "deaf.log").read_text(errors="replace")
         assert "TimeLimitExceeded" in log or "Hard time limit" in log  # ended by the hard limit, not the soft one
         assert "SoftTimeLimitExceeded" not in log

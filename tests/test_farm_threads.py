@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from farm_helpers import run, running_farm, wait_for_record
+from farm_helpers import render_past_a_hung_host, run, running_farm, wait_for_record
 
 from bridge.session import SIM_SCRIPT_API
 from orchestrator import jobs
@@ -39,14 +39,7 @@ def test_threads_workers_render_frame_exactly_end_a_call_no_signal_can_break_and
         assert verify(record.outputs[0], record.plan)["exact"]
         assert {t.node for t in record.tasks if t.kind == "segment"} == {"t1", "t2"}
 
-        hung = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": ["hang"],
-                          "output_name": "deaf"}, timeout=120)  # fmt: skip
-        assert hung.state == "succeeded", hung.errors
-        assert verify(hung.outputs[0], hung.plan)["exact"]
-        pieces = [t for t in hung.tasks if t.kind != "stitch"]
-        assert all(t.node == "t2" for t in pieces)
-        lost = [t for t in pieces if "deaf" in t.failed_on]
-        assert lost and all(t.attempts >= 2 for t in lost)
+        render_past_a_hung_host(farm, "deaf", "t2")
 
         logs = {name: (tmp_path / "logs" / f"{name}.log").read_text(errors="replace") for name in NODES}
         assert "passed its 8s limit: its Resolve helper was killed" in logs["deaf"]
