@@ -436,11 +436,13 @@ def test_an_audio_pass_sent_to_a_node_that_became_a_rivals_share_goes_back_to_it
     assert out.verdict == "move" and out.send == [lifecycle.Send("audio")]  # back to the job's queue, any node
     moved = record.task("audio")
     assert moved.state == "pending" and moved.celery_id != message and "prefer" not in moved.params
-    even = Sizing(held={"n3": "other", "n4": "other"}, rivals={"other": 2})  # the rival has its share: run here
+    even = Sizing({"n4": 60.0, "n4/audio": 720.0}, held={"n3": "other", "n4": "other"}, rivals={"other": 2})
     out = lifecycle.claim(
         record, "audio", "n4", str(moved.celery_id), record.generation, (), list(EQUAL4), context=even
-    )
+    )  # the rival has its share: run here
     assert out.verdict == "run" and record.task("audio").node == "n4"
+    # What the ETA counts the node at once its pass is done: its video speed, and the pass's length (2,880 frames)
+    assert record.task("audio").details == {"sized_by": 60.0, "busy_for": 4.0}
 
 
 EQUAL4 = {"n1": 60.0, "n2": 60.0, "n3": 60.0, "n4": 60.0}

@@ -33,18 +33,19 @@ def context(
     """For a segment of a pulled render: speeds measured in this job, else remembered from others; each
     node's speed at the audio pass (as `<node>/audio`); for an open piece (its frames still to take), the
     costs along its timeline, the nodes busy with other jobs, and the other pulled renders of its priority
-    this node could work for, with the nodes they hold. For the audio pass, only those rivals (it may leave
-    the node to one). None for other pieces (nothing to size)."""
+    this node could work for, with the nodes they hold. For the audio pass, those rivals (it may leave the
+    node to one) and the speeds (what the ETA counts the node at once its pass is done). None for other
+    pieces (nothing to size)."""
     pool = record.schedule
     kind = record.task(name).kind
-    if pool is not None and kind == "audio":  # whether to leave this node to a rival (`PulledRender.on_claim`)
-        held, rival_nodes, received = rivals(farm, record, node, tags)
-        return Sizing(held=held, rivals=rival_nodes, received=received)
-    if pool is None or kind != "segment":
+    if pool is None or kind not in ("segment", "audio"):
         return None
     book, key, names = farm.speeds, pool.speed_key, [*nodes, node]
     audio = {f"{n}{AUDIO_KEY}": fps for n, fps in book.speeds(names, key + AUDIO_KEY).items()}
     speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
+    if kind == "audio":  # whether to leave this node to a rival (`PulledRender.on_claim`)
+        held, rival_nodes, received = rivals(farm, record, node, tags)
+        return Sizing(speeds, held=held, rivals=rival_nodes, received=received)
     if not record.task(name).params.get("open"):  # after a piece: only a tail copy is decided, by speeds
         return Sizing(speeds)
     costs = None

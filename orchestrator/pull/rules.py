@@ -57,7 +57,13 @@ class PulledRender(KindRules):
         self, record: Record, piece: TaskRecord, node: str, candidates: Sequence[str], context: Any, now: float
     ) -> Outcome | None:
         if piece.kind == "audio" and record.schedule is not None and context is not None:
-            return _leave_to_rival(record, piece, node, context, candidates, now)
+            left = _leave_to_rival(record, piece, node, context, candidates, now)
+            if left is None and context.speeds.get(node):  # what the ETA counts this node at, once it is done
+                pass_speed = audio_speed(context.speeds, node)
+                busy = ((piece.end or 0) - (piece.start or 0) + 1) / pass_speed if pass_speed > 0 else None
+                piece.details = {"sized_by": round(context.speeds[node], 3),
+                                 **({"busy_for": round(busy, 3)} if busy else {})}  # fmt: skip
+            return left
         if not piece.params.get("open"):
             return None
         return _take_frames(record, piece, node, context or Sizing(), candidates, now)
