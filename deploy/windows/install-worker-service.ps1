@@ -15,7 +15,8 @@ if (-not (Get-Command nssm -ErrorAction SilentlyContinue)) {
     throw "nssm.exe is not on PATH: install NSSM first (it runs resolve-farm as a service)."
 }
 $service = "resolve-farm-worker"
-nssm install $service $FarmExe worker --bridge auto --pool auto  # threads: no fork, no signals on Windows
+# --pool auto is the threads pool on Windows: no fork, no POSIX signals (prefork is refused there).
+nssm install $service $FarmExe worker --bridge auto --pool auto
 nssm set $service AppEnvironmentExtra `
     "RESOLVE_FARM_BROKER_URL=$Broker" `
     "RESOLVE_FARM_NODE_NAME=$Name" `
