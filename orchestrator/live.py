@@ -26,6 +26,7 @@ import redis
 
 from orchestrator import lifecycle
 from orchestrator.models import JobRecord
+from orchestrator.nodes import stopping_key
 
 PREFIX = "rf:job"
 JOB = "job"  # control: why every piece should stop ("" while the job runs)
@@ -85,10 +86,12 @@ class Report:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a report reads back: why to stop (None: go on), and the job's progress in percent (None: unknown)."""
+    """What a report reads back: why to stop (None: go on), the job's progress in percent (None: unknown), and
+    whether the reporting node's worker is stopping (its piece is then given back)."""
 
     stop: str | None
     job_progress: float | None
+    node_stopping: bool = False
 
 
 def field(name: str, node: str) -> str:
@@ -128,11 +131,13 @@ class LiveProgress:
         pipe.expire(live_key(job_id), self.retention)
         pipe.hgetall(control_key(job_id))
         pipe.hgetall(live_key(job_id))
-        _, _, control, reports = pipe.execute()
+        pipe.exists(stopping_key(report.node))
+        _, _, control, reports, stopping = pipe.execute()
         if not control:  # a record written before control entries existed: go on
-            return Answer(None, None)
+            return Answer(None, None, bool(stopping))
         said = json.loads(control.get(f"piece:{name}") or "{}")
-        return Answer(lifecycle.stop_reason(control.get(JOB, ""), said, name, report.node), _percent(control, reports))
+        why = lifecycle.stop_reason(control.get(JOB, ""), said, name, report.node)
+        return Answer(why, _percent(control, reports), bool(stopping))
 
     def read(self, job_id: str) -> dict[str, str]:
         return dict(self.redis.hgetall(live_key(job_id)))

@@ -58,6 +58,11 @@ def redis_now(client: redis.Redis) -> float:
     return float(seconds) + micros / 1e6
 
 
+def stopping_key(name: str) -> str:
+    """The mark of a node whose worker is stopping (`NodeRegistry.mark_stopping`), read with each progress report."""
+    return f"rf:node:{name}:stopping"
+
+
 class NodeRegistry:
     """Announcements, heartbeats and the view of live nodes."""
 
@@ -126,17 +131,15 @@ class NodeRegistry:
     def mark_stopping(self, name: str, seconds: float) -> None:
         """Say a node's worker is stopping (a service stop, Ctrl-C): the pieces it runs give themselves back.
 
-        Note: a key of its own, read by a running piece at each progress report (from a prefork
-        child as from a thread: the worker's main process is the one that saw the stop); it
-        expires by itself, and a worker clears it when it starts.
+        Note: a key of its own, read by a running piece with each progress report, in the same
+        round trip (`LiveProgress.report`; from a prefork child as from a thread: the worker's
+        main process is the one that saw the stop); it expires by itself, and a worker clears it
+        when it starts.
         """
-        self.redis.set(f"{self.key(name)}:stopping", "1", ex=max(1, int(seconds)))
-
-    def stopping(self, name: str) -> bool:
-        return bool(self.redis.exists(f"{self.key(name)}:stopping"))
+        self.redis.set(stopping_key(name), "1", ex=max(1, int(seconds)))
 
     def clear_stopping(self, name: str) -> None:
-        self.redis.delete(f"{self.key(name)}:stopping")
+        self.redis.delete(stopping_key(name))
 
     def mark_down(self, name: str) -> None:
         """Say a node is gone (its worker stopped cleanly)."""

@@ -16,6 +16,10 @@ from typing import Any, Literal
 
 Pool = Literal["prefork", "threads"]
 ASKED = ("auto", "prefork", "threads")
+MACOS_PREFORK = (
+    "prefork on macOS is unverified: a child forked after Objective-C frameworks loaded can abort; "
+    "--pool threads (or auto) avoids it"
+)
 
 
 class PoolRefused(ValueError):
@@ -69,8 +73,7 @@ def worker_report(
     except PoolRefused as exc:
         return {**report, "ok": False, "error": str(exc)}
     if pool == "prefork" and system == "Darwin":
-        report["warnings"].append("prefork on macOS is unverified: a child forked after Objective-C frameworks "
-                                  "loaded can abort; --pool threads (or auto) avoids it")  # fmt: skip
+        report["warnings"].append(MACOS_PREFORK)
     if system == "Windows":
         report["notes"].append("a worker only: `resolve-farm up` and the demo need the embedded Redis, which has no "
                                "Windows build; set RESOLVE_FARM_BROKER_URL to the farm's Redis")  # fmt: skip

@@ -93,12 +93,11 @@ class Reporter:
         self._reported = first, last
         report = Report(runtime.node, self.generation, self.attempt, max(done, (last or first or (0, 0))[1]),
                         total, first, last)  # fmt: skip
-        farm = runtime.farm()
-        answer = farm.store.live.report(self.job_id, self.name, report)
+        answer = runtime.farm().store.live.report(self.job_id, self.name, report)
         if answer.stop is not None:
             self.why = answer.stop
             self.cancel.set()
-        elif farm.nodes.stopping(runtime.node):
+        elif answer.node_stopping:
             self.why, self.giving_back = f"the worker on {runtime.node} is stopping", True
             self.cancel.set()
         self.task.send_event(

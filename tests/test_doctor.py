@@ -35,6 +35,7 @@ def test_doctor_sim_human(sim_env) -> None:
     done = _cli("doctor", "--bridge", "sim", env=sim_env)
     assert done.returncode == 0
     assert "connected via sim: DaVinci Resolve Studio 19.1.4.11 (Studio)" in done.stdout
+    assert "worker: prefork pool, sim bridge on Linux" in done.stdout and "auto chose" not in done.stdout
     assert "usable bridge: yes" in done.stdout
 
 

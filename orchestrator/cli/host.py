@@ -69,7 +69,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     roles = (["resolve"] if resolve else []) + (["transcode"] if transcode else []) + (["post"] if args.post else [])
     if not roles:
         raise Refused("a worker needs a role: drop --no-resolve, or add --post or --transcode")
-    from orchestrator.pools import PoolRefused, bridge_for, pool_for
+    from orchestrator.pools import MACOS_PREFORK, PoolRefused, bridge_for, pool_for
 
     try:
         pool = pool_for(args.pool or os.environ.get("RESOLVE_FARM_WORKER_POOL") or "auto")
@@ -77,8 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except PoolRefused as exc:
         raise Refused(str(exc)) from None
     if pool == "prefork" and platform.system() == "Darwin":
-        err.print("[yellow]prefork on macOS is unverified[/]: forking after Objective-C frameworks loaded can abort "
-                  "the child; --pool threads (or auto) avoids it")  # fmt: skip
+        err.print(f"[yellow]warning[/]: {MACOS_PREFORK}")
     env = {"RESOLVE_FARM_ROLES": ",".join(roles), "RESOLVE_FARM_BRIDGE": bridge, "RESOLVE_FARM_WORKER_POOL": pool}
     if args.name:
         env["RESOLVE_FARM_NODE_NAME"] = args.name

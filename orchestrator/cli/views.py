@@ -44,6 +44,7 @@ def print_doctor(result: dict[str, Any]) -> None:
         for attempt in result["auto"].get("attempts", []):
             detail = f" ({attempt.get('error')})" if attempt.get("error") else ""
             line(attempt["result"] == "ok", f"auto tried {attempt['mode']}: {attempt['result']}{detail}")
+        line(bool(result["auto"].get("chosen")), f"auto chose: {result['auto'].get('chosen') or 'nothing'}")
     if worker := result.get("worker"):
         if worker["ok"]:
             line(True, f"worker: {worker['pool']} pool, {worker['bridge']} bridge on {worker['system']}")
@@ -53,7 +54,6 @@ def print_doctor(result: dict[str, Any]) -> None:
             out.print(f"  [yellow]warn[/] {warning}")
         for note in worker["notes"]:
             line(None, note)
-        line(bool(result["auto"].get("chosen")), f"auto chose: {result['auto'].get('chosen') or 'nothing'}")
     for problem in result["problems"]:
         out.print(f"  [yellow]fix[/] {problem['what']}: {problem['fix'] or 'see above'}")
     out.print("[green]usable bridge: yes[/]" if result["ok"] else "[red]usable bridge: no[/]")
