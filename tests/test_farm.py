@@ -95,7 +95,9 @@ def test_long_gop_splits_and_joins_by_stream_copy(farm) -> None:
     assert split.state == "succeeded" and split.plan.segments == 2, split.errors
     for record in (auto, split):
         assert record.task("stitch").details["stitch"] == "copy" and "reason" not in record.task("stitch").details
-        pieces = sorted((t for t in record.tasks if t.kind == "segment" and t.state == "done"), key=lambda t: t.start)
+        pieces = sorted((t for t in record.tasks if t.kind == "segment" and t.state == "done"
+                         and not t.params.get("copy_of")), key=lambda t: t.start)  # fmt: skip
+        # (a tail copy that won gave its file and digest to its original: one entry per range)
         assert len(pieces) >= 2 and all(t.details["video"]["opens"] == "idr" for t in pieces)
         assert check_copy(record.outputs[0], [(t.name, t.details["video"]) for t in pieces])["frames"] == 15 * 24
         assert framecode.read_file(record.outputs[0]) == list(range(86400, 86400 + 15 * 24))
