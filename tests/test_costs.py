@@ -276,6 +276,25 @@ def test_a_cost_learnt_on_one_timeline_costs_another_made_of_the_same_clips(book
     assert work(now, 0, 239) == near(240 * 4.0) and work(now, 240, 479) == near(240 * 3.0)  # nothing of before
 
 
+def test_the_fit_sets_two_nodes_against_each_other_through_a_clip_both_rendered_where_their_pieces_never_met(
+    books,
+) -> None:
+    costs, _ = books
+    content = _content("c-1", ("A", 240), ("H", 240), ("B", 240), ("A", 240), ("H", 240), ("B", 240))
+    cost_of, speed_of = {"A": 1.0, "H": 4.0, "B": 1.0}, {"n1": 60.0, "n2": 120.0}
+    spans = visible(content["tracks"][:1])
+    # n1 rendered A H and the last B, n2 the B A H between: each piece ends where the heavy clip does.
+    for node, stretches in (("n1", [*range(0, 10), *range(25, 30)]), ("n2", range(10, 25))):
+        times = {st: [float(BIN), sum(BIN * cost_of[s.media] for s in spans if s.start <= st * BIN < s.end)
+                      / speed_of[node]] for st in stretches}  # fmt: skip
+        costs.observe("Demo/C|k", node, times, "c-1")
+    blind = costs.settle("Demo/C|k", {"n1": 60.0})  # no content: the heavy clip at n2's end reads as a slow n2
+    assert blind.speeds["n2"] < 90.0
+    fitted = costs.settle("Demo/C|k", {"n1": 60.0}, content)
+    assert fitted.speeds == {"n1": pytest.approx(60.0, rel=0.05), "n2": pytest.approx(120.0, rel=0.05)}
+    assert fitted.firm == {"n1", "n2"}
+
+
 def test_looks_are_shared_out_of_stretches_that_mix_them() -> None:
     # Two looks alternating every 36 frames: no stretch of 48 shows one alone, yet both are told apart.
     spans = [Span(at, at + 36, "L" if at % 72 else "H", "m") for at in range(0, 48 * 36, 36)]

@@ -76,5 +76,20 @@ def test_a_node_measured_briefly_is_provisional_and_with_no_anchor_the_longest_m
     assert fitted.speeds == pytest.approx({"n1": 30.0, "n2": 60.0, "n4": 240.0}, rel=0.02)
 
 
+def test_a_clip_seen_on_two_nodes_sets_them_against_each_other_where_their_pieces_never_met() -> None:
+    # Six clips of five stretches each, over and over; two of them heavy. Each piece ends where a clip
+    # does, light beside heavy: no stretch was rendered by two nodes, and no even run spans two pieces.
+    look = lambda stretch: f"c{(stretch // 5) % 6}"  # noqa: E731
+    cost = lambda stretch: 4.0 if look(stretch) in ("c1", "c4") else 1.0  # noqa: E731
+    pieces = [("n1", 0, 10 * BIN - 1), ("n2", 10 * BIN, 25 * BIN - 1), ("n3", 25 * BIN, 40 * BIN - 1),
+              ("n4", 40 * BIN, 60 * BIN - 1)]  # fmt: skip
+    blind = fit(measured(cost, pieces), {})
+    assert blind.speeds["n4"] > 2 * SPEEDS["n4"]  # without the looks, a heavy clip reads as a slow node
+    fitted = fit(measured(cost, pieces), {}, {stretch: look(stretch) for stretch in range(60)})
+    assert ratios(fitted) == pytest.approx({n: s / 60.0 for n, s in SPEEDS.items()}, rel=0.05)
+    assert all(fitted.costs[s] == pytest.approx(cost(s) * fitted.costs[0], rel=0.05) for s in range(60))
+    assert fitted.firm == set(SPEEDS)  # one group, through the clips
+
+
 def test_nothing_measured_fits_nothing() -> None:
     assert fit([Observation("n", 0, 0.0, 0.0)], {"n": 60.0}) == Fit({}, {}, frozenset())

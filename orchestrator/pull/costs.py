@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from orchestrator.pull.fit import Fit, Observation, fit
-from orchestrator.pull.looks import LookBook, visible
+from orchestrator.pull.looks import LookBook, stretch_looks, visible
 
 COSTS = "rf:costs"  # one hash per timeline and speed key: stretch number -> cost
 OBSERVED = "rf:observed"  # one hash per timeline and speed key: "<node>|<stretch>" -> "seconds per frame,seconds"
@@ -149,9 +149,9 @@ class CostBook:
 
     def settle(self, key: str, anchors: Mapping[str, float], content: Mapping[str, Any] | None = None) -> Fit:
         """Fit the costs and speeds of everything observed of `key` (`orchestrator.pull.fit`), in the unit of
-        `anchors` (firm speeds by node); keep the costs, and share them out to the looks of `content` (what is on
-        the timeline, `Catalog.content`) when it is what was observed; return the fit (its speeds are for the
-        speed book)."""
+        `anchors` (firm speeds by node), the stretches of one look tied where `content` (what is on the timeline,
+        `Catalog.content`) is what was observed; keep the costs, and share them out to those looks; return the
+        fit (its speeds are for the speed book)."""
         observations, fingerprint = [], ""
         for field, raw in self.redis.hgetall(f"{OBSERVED}:{key}").items():
             if str(field) == CONTENT:
@@ -160,7 +160,8 @@ class CostBook:
             node, _, stretch = str(field).rpartition("|")
             per_frame, seconds = (float(x) for x in str(raw).split(","))
             observations.append(Observation(node, int(stretch), per_frame, seconds))
-        fitted = fit(observations, anchors)
+        spans = visible(content["tracks"]) if content is not None and content.get("fingerprint") == fingerprint else []
+        fitted = fit(observations, anchors, stretch_looks(spans, BIN))
         if fitted.costs:
             name = f"{COSTS}:{key}"
             pipe = self.redis.pipeline()  # one transaction: a claim never reads half a timeline
@@ -170,8 +171,8 @@ class CostBook:
                 pipe.hset(name, CONTENT, fingerprint)
             pipe.expire(name, KEEP_SECONDS)
             pipe.execute()
-            if content is not None and content.get("fingerprint") == fingerprint:
-                self.looks.learn(key.rpartition("|")[2], key, visible(content["tracks"]), fitted.costs, BIN)
+            if spans:
+                self.looks.learn(key.rpartition("|")[2], key, spans, fitted.costs, BIN)
         return fitted
 
     def known(self, key: str, stretches: Iterable[int]) -> dict[int, float]:

@@ -13,7 +13,10 @@ node's light stretches and another's heavy ones are set against each other throu
 stretches they share. Neighbouring stretches are tied (`TIE`), since sections of a timeline
 run long: over a run of even stretches all the nodes that rendered it are set against each
 other, and a node whose pieces met no other node's gets costs like its neighbours', not
-none.
+none. Where the content is known, the stretches showing one look (a clip and its visible grade,
+`orchestrator.pull.looks`) are tied to a cost of that look wherever they sit: a clip seen on two
+nodes in two places sets those nodes against each other though their pieces never met, and a
+heavy clip where one node's piece ends is not read as that node being slow.
 
 Note: only ratios are measured. The unit is set by the nodes whose speeds are firm already
 (anchors): each group of nodes tied by shared stretches keeps its anchors' speeds on average
@@ -33,6 +36,7 @@ import numpy as np
 
 FIRM_SECONDS = 2.0  # a node measured for less than this (in all) is provisional
 TIE = 3.0  # weight of the tie between even neighbouring stretches, over the lighter one's measurements
+LOOK_TIE = 3.0  # weight of the tie between a stretch and its look's cost, over the stretch's measurements
 STEP = 0.1  # a log cost difference this large halves a tie's weight: steps are free, noise is drawn flat
 ROUNDS = 5  # rounds of reweighting the ties
 RIDGE = 1e-9  # keeps the fit solvable along the common scale no measurement tells
@@ -58,8 +62,11 @@ class Fit:
     firm: frozenset[str]
 
 
-def fit(observations: Iterable[Observation], anchors: Mapping[str, float]) -> Fit:
-    """The costs and speeds that explain `observations` best, in the unit of `anchors` (firm speeds by node)."""
+def fit(
+    observations: Iterable[Observation], anchors: Mapping[str, float], looks: Mapping[int, str] | None = None
+) -> Fit:
+    """The costs and speeds that explain `observations` best, in the unit of `anchors` (firm speeds by node);
+    `looks` names the look most of a stretch shows (by stretch number), where the content is known."""
     seen = [o for o in observations if o.weight > 0 and o.seconds_per_frame > 0]
     if not seen:
         return Fit({}, {}, frozenset())
@@ -67,8 +74,9 @@ def fit(observations: Iterable[Observation], anchors: Mapping[str, float]) -> Fi
     nodes = sorted({o.node for o in seen})
     at = {stretch: i for i, stretch in enumerate(stretches)}
     of = {node: j for j, node in enumerate(nodes)}
-    x, y = _solve(seen, stretches, at, of)
-    groups = _groups(seen, at, len(stretches), of)
+    shown = {at[stretch]: look for stretch, look in (looks or {}).items() if stretch in at}
+    x, y = _solve(seen, stretches, at, of, shown)
+    groups = _groups(seen, at, len(stretches), of, shown)
     group_of = {node: groups[len(stretches) + j] for node, j in of.items()}
     measured = {node: sum(o.weight for o in seen if o.node == node) for node in nodes}
     anchored = {node: math.log(anchors[node]) - y[of[node]] for node in nodes if anchors.get(node, 0) > 0}
@@ -93,7 +101,7 @@ def fit(observations: Iterable[Observation], anchors: Mapping[str, float]) -> Fi
 
 
 def _solve(
-    seen: list[Observation], stretches: list[int], at: dict[int, int], of: dict[str, int]
+    seen: list[Observation], stretches: list[int], at: dict[int, int], of: dict[str, int], shown: dict[int, str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log costs and log speeds by weighted least squares, in no particular unit.
 
@@ -105,37 +113,52 @@ def _solve(
     sharp. Starting loose instead, the few frames where two pieces met decide the nodes'
     ratio, and an error there reads as a step that is never drawn flat again.
 
+    A look's ties are reweighted the same way: a stretch whose cost the look does not explain
+    (a transition, an effect the API does not show) comes loose from it.
+
     The normal equations are [[A, B], [B^T, D]] [x, y] = [a, b], with A tridiagonal over the
-    stretches (their measurements and the ties between neighbours) and D diagonal over the
-    nodes. Eliminating x leaves a small dense system in y (one unknown per node), and x
-    follows from y, in time linear in the stretches.
+    stretches (their measurements and the ties between neighbours and to their looks) and D
+    diagonal over the nodes and looks (y: each node's log speed, negated, then each look's log
+    cost). Eliminating x leaves a small dense system in y, and x follows from y, in time
+    linear in the stretches.
     """
     size, count = len(stretches), len(of)
+    kinds = sorted(set(shown.values()))
+    column = {look: count + k for k, look in enumerate(kinds)}
     total = sum(o.weight for o in seen)
     ridge = RIDGE * total
     measured, a = np.full(size, ridge), np.zeros(size)
-    coupling, d, b = np.zeros((size, count)), np.full(count, ridge), np.zeros(count)
+    coupling, b = np.zeros((size, count)), np.zeros(count)
     for o in seen:
         i, j, w, logged = at[o.stretch], of[o.node], o.weight, math.log(o.seconds_per_frame)
         measured[i] += w
         a[i] += w * logged
         coupling[i, j] -= w
-        d[j] += w
         b[j] -= w * logged
     # Each tie weighs as much as the lighter of its two stretches' measurements (a fast node's
     # stretches are measured over fractions of a second) and less across stretches never rendered.
     local = np.minimum(measured[:-1], measured[1:]) / np.diff(np.array(stretches, dtype=float))
     tie = TIE * local  # the first round: every pair as if even
+    tied = np.array(sorted(shown), dtype=int)
+    looked = np.array([column[shown[i]] for i in tied], dtype=int)
+    held = LOOK_TIE * measured[tied]  # the first round: every stretch as its look
+    b = np.concatenate([b, np.zeros(len(kinds))])
     for _ in range(ROUNDS):
         diagonal = measured.copy()
         diagonal[:-1] += tie
         diagonal[1:] += tie
-        solved = _tridiagonal(diagonal, -tie, np.column_stack([coupling, a]))
-        schur = np.diag(d) - coupling.T @ solved[:, :count]
-        y = np.linalg.solve(schur, b - coupling.T @ solved[:, count])
-        x = solved[:, count] - solved[:, :count] @ y
+        diagonal[tied] += held
+        full = np.zeros((size, count + len(kinds)))
+        full[:, :count] = coupling
+        full[tied, looked] -= held
+        d = ridge - full.sum(axis=0)
+        solved = _tridiagonal(diagonal, -tie, np.column_stack([full, a]))
+        schur = np.diag(d) - full.T @ solved[:, :-1]
+        y = np.linalg.solve(schur, b - full.T @ solved[:, -1])
+        x = solved[:, -1] - solved[:, :-1] @ y
         tie = TIE * local * STEP**2 / (STEP**2 + np.diff(x) ** 2)
-    return x, y
+        held = LOOK_TIE * measured[tied] * STEP**2 / (STEP**2 + (x[tied] - y[looked]) ** 2)
+    return x, y[:count]
 
 
 def _tridiagonal(diagonal: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -153,9 +176,12 @@ def _tridiagonal(diagonal: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.n
     return z
 
 
-def _groups(seen: list[Observation], at: dict[int, int], size: int, of: dict[str, int]) -> list[int]:
-    """Which group each stretch (0..size-1), then each node (size + its number), is in: tied by measurements."""
-    parent = list(range(size + len(of)))
+def _groups(seen: list[Observation], at: dict[int, int], size: int, of: dict[str, int],
+            shown: dict[int, str]) -> list[int]:  # fmt: skip
+    """Which group each stretch (0..size-1), then each node (size + its number), is in: tied by measurements
+    and by the looks the stretches show."""
+    kinds = {look: size + len(of) + k for k, look in enumerate(sorted(set(shown.values())))}
+    parent = list(range(size + len(of) + len(kinds)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -165,4 +191,6 @@ def _groups(seen: list[Observation], at: dict[int, int], size: int, of: dict[str
 
     for o in seen:
         parent[root(at[o.stretch])] = root(size + of[o.node])
-    return [root(i) for i in range(len(parent))]
+    for i, look in shown.items():
+        parent[root(i)] = root(kinds[look])
+    return [root(i) for i in range(size + len(of))]

@@ -40,6 +40,7 @@ KEPT = 8  # timelines each look keeps figures of (the latest)
 KEEP_SECONDS = 90 * 24 * 3600  # looks not learnt for this long are forgotten
 RIDGE = 0.1  # pull of each look toward the timeline's median cost: a look glimpsed in a few frames says little
 SPREAD = 20.0  # no look is learnt more than this factor off the timeline's median
+MOSTLY = 0.75  # a stretch showing one look in this share of its frames shows that look
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,18 @@ def _overlaps(spans: Sequence[Span], start: int, end: int) -> Iterable[tuple[Spa
         frames = min(end, span.end) - max(start, span.start)
         if frames > 0:
             yield span, frames
+
+
+def stretch_looks(spans: Sequence[Span], stretch: int) -> dict[int, str]:
+    """The look each stretch of `stretch` frames (stretch n: frames n*stretch...) shows in `MOSTLY` of its frames
+    at least (stretches showing a cut or a short item are left out)."""
+    shown: dict[int, str] = {}
+    for span in spans:
+        for number in range(span.start // stretch, (span.end - 1) // stretch + 1):
+            frames = min(span.end, (number + 1) * stretch) - max(span.start, number * stretch)
+            if frames >= MOSTLY * stretch:
+                shown[number] = span.look
+    return shown
 
 
 def share_out(spans: Sequence[Span], costs: Mapping[int, float], stretch: int) -> dict[str, tuple[float, int]]:
