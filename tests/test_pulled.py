@@ -8,6 +8,7 @@ order of claims, every frame of the range is taken exactly once.
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from pydantic import BaseModel
@@ -255,13 +256,21 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
     assert verify(str(final), plan)["exact"]
 
 
-def _tail(fast_speed: float = 240.0) -> tuple[Job, dict[str, float], lifecycle.Outcome]:
+def _tail(
+    fast_speed: float = 240.0, believed: float = 10.0, reported: tuple[float, float] | None = None
+) -> tuple[Job, dict[str, float], lifecycle.Outcome]:
     """Two nodes: `slow` took a long first piece (its speed unknown) and renders it; `fast` took the rest of the
-    frames and has just finished its last piece: the outcome of that report."""
-    speeds = {"slow": 10.0, "fast": fast_speed}
+    frames and has just finished its last piece: the outcome of that report. The speed book has `slow` at
+    `believed`; `reported`: (seconds, frames) between its piece's first and last reports of frames."""
+    speeds = {"slow": believed, "fast": fast_speed}
     record = pulled_job(opened=2, frames=1200, target=300.0, start=1.0)
     claim(record, "segment 1", "slow", {}, ["slow", "fast"])
-    record.task("segment 1").frames_done = 10
+    first = record.task("segment 1")
+    first.frames_done = 10
+    if reported is not None:
+        now = time.time()
+        first.frames_done = 10 + int(reported[1])
+        first.first_frames, first.last_frames = (now - reported[0], 10), (now, first.frames_done)
     assert record.schedule is not None
     while True:
         piece = next(t for t in record.tasks if t.state == "pending" and t.params.get("open"))
@@ -335,6 +344,16 @@ def test_a_copy_that_fails_is_dropped_and_the_job_goes_on() -> None:
 def test_no_copy_when_it_would_not_finish_sooner() -> None:
     _, _, outcome = _tail(fast_speed=12.0)
     assert not outcome.send
+
+
+def test_a_piece_rendering_slower_than_its_node_was_believed_to_is_copied_by_what_its_reports_show() -> None:
+    # The speed book has `slow` as fast as `fast` (frames it costed light, or a node misjudged): no copy pays.
+    _, _, believed = _tail(fast_speed=240.0, believed=240.0)
+    assert not believed.send
+    # Its reports show 2 frames a second: the copy on `fast` finishes long before it.
+    record, _, reported = _tail(fast_speed=240.0, believed=240.0, reported=(20.0, 40.0))
+    (sent,) = reported.send
+    assert record.task(sent.piece).params == {"copy_of": "segment 1"}
 
 
 def test_a_job_at_its_share_of_the_nodes_leaves_a_free_node_to_a_rival_of_its_priority() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.lifecycle import make_ready, new_message, settle
-from orchestrator.models import RESOLVE_POOLS, JobRecord, TaskRecord, rest_of
+from orchestrator.models import RESOLVE_POOLS, JobRecord, TaskRecord, piece_speed, rest_of
 from orchestrator.outcome import Outcome, Send
 from orchestrator.pull.eta import pulled_eta
 from orchestrator.pull.pool import FramePool
@@ -287,7 +287,10 @@ def _worth_copying(record: Record, node: str, speeds: Mapping[str, float], now: 
     """The running piece a copy on `node` would finish well before, the latest-finishing one; None if none.
 
     Note: a copy renders the whole range again (Resolve cannot take over half a render), so it
-    pays only when the original is far slower; one copy per piece, never a copy of a copy.
+    pays only when the original is far slower; one copy per piece, never a copy of a copy. The
+    original's time left is taken at the speed its reports show (`piece_speed`), in the same
+    units as its work left: a node believed fast, or frames believed light, that render slowly
+    are seen as they are.
     """
     pool = record.schedule
     mine = speeds.get(node, 0.0)
@@ -300,10 +303,12 @@ def _worth_copying(record: Record, node: str, speeds: Mapping[str, float], now: 
             continue
         if other.node == node or other.started_at is None:
             continue
-        speed = speeds.get(str(other.node), 0.0)
+        measured = piece_speed(other, now, pool.work)
+        speed = measured or speeds.get(str(other.node), 0.0)
         if speed <= 0:
             continue
-        left = max(0.0, pool.start_seconds - (now - other.started_at)) + rest_of(other, pool.work) / speed
+        starting = 0.0 if measured else max(0.0, pool.start_seconds - (now - other.started_at))
+        left = starting + rest_of(other, pool.work) / speed
         copy = pool.start_seconds + pool.work(other.start or 0, other.end or 0) / mine
         if copy < COPY_MARGIN * left and (best is None or left > best[0]):
             best = (left, other)
