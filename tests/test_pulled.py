@@ -356,6 +356,35 @@ def test_a_piece_rendering_slower_than_its_node_was_believed_to_is_copied_by_wha
     assert record.task(sent.piece).params == {"copy_of": "segment 1"}
 
 
+def test_a_piece_copied_to_a_slow_node_gets_another_copy_when_a_fast_one_comes_free() -> None:
+    speeds, nodes = {"slow": 10.0, "mid": 30.0, "fast": 300.0}, ["slow", "mid", "fast"]
+    record = pulled_job(opened=3, frames=1200, target=300.0, start=1.0)
+    claim(record, "segment 1", "slow", {}, nodes)
+    record.task("segment 1").frames_done = 10
+    assert record.schedule is not None
+    last: dict[str, str] = {}
+    while record.schedule.remaining:  # mid and fast take the rest, each keeping its last piece running
+        piece = next(t for t in record.tasks if t.state == "pending" and t.params.get("open"))
+        node = "fast" if len(last) % 2 else "mid"
+        claim(record, piece.name, node, speeds, nodes)
+        if node in last:
+            lifecycle.piece_done(record, last[node], node, record.generation, output="/w/x", context=Sizing(speeds))
+        last[node] = piece.name
+    # mid comes free first: a copy there still beats slow by far.
+    first = lifecycle.piece_done(record, last["mid"], "mid", record.generation, output="/w/m", context=Sizing(speeds))
+    (to_mid,) = first.send
+    assert to_mid.node == "mid" and record.task(to_mid.piece).params == {"copy_of": "segment 1"}
+    claim(record, to_mid.piece, "mid", speeds, nodes)
+    # fast comes free: a copy there beats both the original and mid's copy.
+    then = lifecycle.piece_done(record, last["fast"], "fast", record.generation, output="/w/f", context=Sizing(speeds))
+    (to_fast,) = then.send
+    assert to_fast.node == "fast" and record.task(to_fast.piece).params == {"copy_of": "segment 1"}
+    claim(record, to_fast.piece, "fast", speeds, nodes)
+    won = lifecycle.piece_done(record, to_fast.piece, "fast", record.generation, output="/w/c", context=Sizing(speeds))
+    assert record.task("segment 1").output == "/w/c" and [s.piece for s in won.send] == ["stitch"]
+    assert lifecycle.progress(record, to_mid.piece, "mid", 5, 100).stop  # mid's copy stops at its next report
+
+
 def test_a_job_at_its_share_of_the_nodes_leaves_a_free_node_to_a_rival_of_its_priority() -> None:
     from orchestrator.pull.sizing import share_of
 

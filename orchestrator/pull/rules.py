@@ -287,29 +287,43 @@ def _worth_copying(record: Record, node: str, speeds: Mapping[str, float], now: 
     """The running piece a copy on `node` would finish well before, the latest-finishing one; None if none.
 
     Note: a copy renders the whole range again (Resolve cannot take over half a render), so it
-    pays only when the original is far slower; one copy per piece, never a copy of a copy. The
-    original's time left is taken at the speed its reports show (`piece_speed`), in the same
-    units as its work left: a node believed fast, or frames believed light, that render slowly
-    are seen as they are.
+    pays only when the original is far slower. A piece already copied gets another copy only
+    when that would finish well before the original and every copy of it (the first copy may
+    have gone to a slow node that happened to come free first); never a copy of a copy, and
+    none while a copy is on its way. Time left is taken at the speed a piece's reports show
+    (`piece_speed`), in the same units as its work left: a node believed fast, or frames
+    believed light, that render slowly are seen as they are.
     """
     pool = record.schedule
     mine = speeds.get(node, 0.0)
     if pool is None or mine <= 0:
         return None
-    copied = {t.params.get("copy_of") for t in record.tasks if t.state in ("pending", "running")}
     best: tuple[float, TaskRecord] | None = None
-    for other in record.tasks:
-        if other.kind != "segment" or other.state != "running" or other.params or other.name in copied:
+    for original in record.tasks:
+        if original.kind != "segment" or original.state != "running" or original.params:
             continue
-        if other.node == node or other.started_at is None:
+        copies = [
+            t for t in record.tasks if t.params.get("copy_of") == original.name and t.state in ("pending", "running")
+        ]
+        attempts = [original, *copies]
+        if any(t.node == node or t.state == "pending" for t in attempts):
             continue
-        measured = piece_speed(other, now, pool.work)
-        speed = measured or speeds.get(str(other.node), 0.0)
-        if speed <= 0:
+        lefts = [left for t in attempts if (left := _time_left(t, pool, speeds, now)) is not None]
+        if len(lefts) < len(attempts):
             continue
-        starting = 0.0 if measured else max(0.0, pool.start_seconds - (now - other.started_at))
-        left = starting + rest_of(other, pool.work) / speed
-        copy = pool.start_seconds + pool.work(other.start or 0, other.end or 0) / mine
+        left = min(lefts)
+        copy = pool.start_seconds + pool.work(original.start or 0, original.end or 0) / mine
         if copy < COPY_MARGIN * left and (best is None or left > best[0]):
-            best = (left, other)
+            best = (left, original)
     return best[1] if best else None
+
+
+def _time_left(piece: TaskRecord, pool: FramePool, speeds: Mapping[str, float], now: float) -> float | None:
+    """Seconds until a running piece is done: at the speed its reports show, else its node's (after what is left
+    of its start); None when neither is known."""
+    measured = piece_speed(piece, now, pool.work)
+    speed = measured or speeds.get(str(piece.node), 0.0)
+    if speed <= 0:
+        return None
+    starting = 0.0 if measured else max(0.0, pool.start_seconds - (now - (piece.started_at or now)))
+    return starting + rest_of(piece, pool.work) / speed
