@@ -276,6 +276,20 @@ def test_a_cost_learnt_on_one_timeline_costs_another_made_of_the_same_clips(book
     assert work(now, 0, 239) == near(240 * 4.0) and work(now, 240, 479) == near(240 * 3.0)  # nothing of before
 
 
+def test_what_is_not_rendered_yet_of_a_timeline_costs_what_its_looks_do_not_what_was_rendered_nearest(books) -> None:
+    costs, _ = books
+    main = _content("main-1", ("A", 240), ("H", 240), ("B", 480))
+    _observe(costs, "Demo/Main|k", main, {"A": 1.0, "H": 4.0, "B": 1.0, "T": 1.0})
+    costs.settle("Demo/Main|k", {"n": 60.0}, main)
+    recut = _content("recut-1", ("B", 480), ("A", 240), ("H", 240))
+    # The recut's first piece rendered its light start (B); H, at its end, is not rendered yet.
+    costs.observe("Demo/Main recut|k", "n", {stretch: [float(BIN), BIN / 60.0] for stretch in range(10)}, "recut-1")
+    costs.settle("Demo/Main recut|k", {"n": 60.0}, recut)
+    steps = costs.steps("Demo/Main recut|k", 0, 959, recut)
+    near = functools.partial(pytest.approx, rel=0.15)
+    assert work(steps, 720, 959) == near(240 * 4.0) and work(steps, 0, 719) == near(720 * 1.0)
+
+
 def test_the_fit_sets_two_nodes_against_each_other_through_a_clip_both_rendered_where_their_pieces_never_met(
     books,
 ) -> None:

@@ -15,8 +15,9 @@ Note: a cost within `NOISE` of the timeline's median is kept as the median: meas
 a busy host vary that much, and an even timeline sized by its noise is sized worse than one
 taken as even. (Not as 1: the fit's unit drifts a little from fit to fit, and light
 stretches read as 1 beside heavy ones read as measured would bend their ratio.)
-A stretch never rendered costs what the nearest one rendered did (sections of a timeline
-run long). A timeline never rendered, or edited since (its content's fingerprint is not the
+A stretch never rendered costs what its looks do (a heavy clip near the end of a timeline
+whose start was rendered light is still heavy), else what the nearest one rendered did
+(sections of a timeline run long). A timeline never rendered, or edited since (its content's fingerprint is not the
 one its costs were learnt on), is costed from its content (`orchestrator.pull.looks`): the looks
 it shows, as other timelines taught them; with no content known, 1 a frame throughout.
 """
@@ -183,18 +184,25 @@ class CostBook:
 
     def steps(self, key: str, start: int, end: int, content: Mapping[str, Any] | None = None) -> Steps:
         """The costs of frames start..end as at most `MAX_STEPS` steps: as rendered before, unless `content` (what
-        is on the timeline now) says it was edited since; else from its looks; () when nothing is known (all
-        cost 1)."""
+        is on the timeline now) says it was edited since; the stretches not rendered (all of them, when edited)
+        from its looks; () when nothing is known (all cost 1)."""
         first, last = start // BIN, end // BIN
         raws = self.redis.hmget(f"{COSTS}:{key}", [CONTENT, *(str(s) for s in range(first, last + 1))])
         fingerprint, raws = raws[0], raws[1:]
         edited = content is not None and fingerprint is not None and str(fingerprint) != content.get("fingerprint")
+        looked = None
+        if content is not None and (edited or not all(raws)):
+            found = self.looks.stretch_costs(key.rpartition("|")[2], visible(content["tracks"]), first, last, BIN)
+            looked = list(_evened(dict(enumerate(found))).values()) if found else None
         if any(raws) and not edited:
-            return _as_steps(_filled([float(raw) if raw else None for raw in raws]), first, start)
-        if content is None:
-            return ()
-        looked = self.looks.stretch_costs(key.rpartition("|")[2], visible(content["tracks"]), first, last, BIN)
-        return _as_steps(list(_evened(dict(enumerate(looked))).values()), first, start) if looked else ()
+            # Stretches not rendered yet cost what their looks do, else what the nearest rendered one did.
+            rendered = [float(raw) if raw else None for raw in raws]
+            if looked is not None:
+                rendered = [
+                    cost if cost is not None else by_look for cost, by_look in zip(rendered, looked, strict=True)
+                ]
+            return _as_steps(_filled(rendered), first, start)
+        return _as_steps(looked, first, start) if looked else ()
 
 
 def _as_steps(costs: list[float], first: int, start: int) -> Steps:
