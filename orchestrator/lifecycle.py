@@ -221,7 +221,7 @@ def claim(
     piece.attempts += 1
     piece.generation = record.generation
     piece.started_at, piece.finished_at = now, None
-    piece.frames_done, piece.first_frames, piece.last_frames = 0, None, None
+    piece.frames_done, piece.first_frames, piece.last_frames, piece.recent_frames = 0, None, None, None
     if record.state == "queued" or piece.job_state != "running":
         record.state = piece.job_state
     record.started_at = record.started_at or now
@@ -250,10 +250,12 @@ def stop_reason(job: str, piece: Mapping[str, Any], name: str, node: str) -> str
 
 
 def progress(
-    record: JobRecord[Any, Any], name: str, node: str, done: int, total: int, now: float | None = None
-) -> Outcome:
+    record: JobRecord[Any, Any], name: str, node: str, done: int, total: int, now: float | None = None,
+    recent: tuple[float, int] | None = None,
+) -> Outcome:  # fmt: skip
     """A running piece's report of frames, folded into the record; says whether the piece should stop (the
-    job ended, the piece is no longer this node's, or the kind's rules say so).
+    job ended, the piece is no longer this node's, or the kind's rules say so). `recent`: where the window
+    of the piece's recent reports begins (its speed lately is read over it).
 
     Note: reports are kept beside the record (`orchestrator.live`), not written into it: this
     fold runs where a record is read, on each report kept since.
@@ -267,6 +269,8 @@ def progress(
             piece.first_frames = (now or time.time(), piece.frames_done)
         elif piece.first_frames is not None:
             piece.last_frames = (now or time.time(), piece.frames_done)
+            if recent is not None and piece.first_frames[1] <= recent[1] < piece.frames_done:
+                piece.recent_frames = recent
     return Outcome("run")
 
 
@@ -398,7 +402,7 @@ def piece_given_back(record: JobRecord[Any, Any], name: str, node: str, generati
         return Outcome("stale")
     piece.state, piece.node, piece.started_at, piece.finished_at = "pending", None, None, None
     piece.attempts = max(0, piece.attempts - 1)
-    piece.frames_done, piece.first_frames, piece.last_frames = 0, None, None
+    piece.frames_done, piece.first_frames, piece.last_frames, piece.recent_frames = 0, None, None, None
     new_message(piece)
     return Outcome("move", why, send=[Send(name)])
 

@@ -73,15 +73,18 @@ class Report:
     total: int
     first: tuple[float, int] | None  # when frames were first reported, and how many
     last: tuple[float, int] | None  # the latest report since, and how many
+    recent: tuple[float, int] | None = None  # where the window of recent reports begins (`RECENT_SECONDS`)
 
     def dumps(self) -> str:
-        return json.dumps([self.node, self.generation, self.attempt, self.done, self.total, self.first, self.last])
+        return json.dumps([self.node, self.generation, self.attempt, self.done, self.total, self.first, self.last,
+                           self.recent])  # fmt: skip
 
     @classmethod
     def loads(cls, raw: str) -> Report:
-        node, generation, attempt, done, total, first, last = json.loads(raw)
+        node, generation, attempt, done, total, first, last, *rest = json.loads(raw)  # (a report of before: 7)
+        recent = rest[0] if rest else None
         return cls(node, generation, attempt, done, total, tuple(first) if first else None,
-                   tuple(last) if last else None)  # fmt: skip
+                   tuple(last) if last else None, tuple(recent) if recent else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ def merge(record: Record, reports: Mapping[str, str]) -> None:
             continue
         lifecycle.progress(record, name, report.node, report.first[1], report.total, now=report.first[0])
         if report.last is not None:
-            lifecycle.progress(record, name, report.node, report.last[1], report.total, now=report.last[0])
+            lifecycle.progress(record, name, report.node, report.last[1], report.total, now=report.last[0],
+                               recent=report.recent)  # fmt: skip
 
 
 class LiveProgress:

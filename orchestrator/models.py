@@ -172,6 +172,7 @@ class TaskRecord(BaseModel):
         return max(0.0, min(self.finished_at, until) - self.started_at)
 
     last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
+    recent_frames: tuple[float, int] | None = None  # where the window of its recent reports begins (`RECENT`)
 
 
 def frame_count(start: int, end: int) -> float:
@@ -179,9 +180,14 @@ def frame_count(start: int, end: int) -> float:
     return float(end - start + 1)
 
 
+RECENT_SECONDS = 3.0  # a piece's speed is read over its last reports spanning this long at least...
+RECENT_SHARE = 0.1  # ...and this share of its frames (Resolve's percentage is coarse on long pieces)
+
+
 def piece_speed(piece: TaskRecord, now: float, work: Work = frame_count) -> float | None:
-    """Work per second of a piece rendering now (frames per second when `work` counts frames), between its
-    first and its last report of frames (its start cost left out); None until two reports tell.
+    """Work per second of a piece rendering now (frames per second when `work` counts frames), over its recent
+    reports of frames (`recent_frames` on: a node that slowed down part-way is seen at its speed now), else
+    between its first and its last (its start cost left out); None until two reports tell.
 
     Note: between reports its count stands still while the clock runs, so the speed is taken
     at its last report, not now: a record written for another piece's report would otherwise
@@ -189,7 +195,7 @@ def piece_speed(piece: TaskRecord, now: float, work: Work = frame_count) -> floa
     """
     if piece.state != "running" or piece.first_frames is None:
         return None
-    seen, frames = piece.first_frames
+    seen, frames = piece.recent_frames or piece.first_frames
     last, done = piece.last_frames or (now, piece.frames_done)
     if done <= frames or last <= seen:
         return None

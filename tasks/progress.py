@@ -11,6 +11,7 @@ from celery import Task
 
 from orchestrator.live import Report
 from orchestrator.locks import PieceLocks
+from orchestrator.models import RECENT_SECONDS, RECENT_SHARE
 from orchestrator.pull.costs import StretchClock
 from tasks.runtime import runtime
 
@@ -39,6 +40,7 @@ class Reporter:
         self.generation = generation
         self.attempt = attempt
         self._reported: tuple[tuple[float, int] | None, tuple[float, int] | None] = (None, None)  # first, last
+        self._marks: list[tuple[float, int]] = []  # where the window of recent reports begins, and the next one
         self.cancel = threading.Event()
         self.why = ""  # why the piece should stop, once `cancel` is set
         self.giving_back = False  # it stops because its worker does: the piece goes back to the queue
@@ -92,7 +94,7 @@ class Reporter:
             last = (time.time(), max(done, last[1] if last else first[1]))
         self._reported = first, last
         report = Report(runtime.node, self.generation, self.attempt, max(done, (last or first or (0, 0))[1]),
-                        total, first, last)  # fmt: skip
+                        total, first, last, self._recent(first, last, total))  # fmt: skip
         answer = runtime.farm().store.live.report(self.job_id, self.name, report)
         if answer.stop is not None:
             self.why = answer.stop
@@ -104,6 +106,20 @@ class Reporter:
             "task-progress", job_id=self.job_id, task=self.name, node=runtime.node,
             frames_done=done, frames_total=total, job_progress=answer.job_progress,
         )  # fmt: skip
+
+    def _recent(self, first: tuple[float, int] | None, last: tuple[float, int] | None,
+                total: int) -> tuple[float, int] | None:  # fmt: skip
+        """Where the window of recent reports begins: a mark moved on once the window spans `RECENT_SECONDS`
+        and `RECENT_SHARE` of the frames twice over, so that it always spans once to twice that; None until
+        it has moved once (the window is then the whole render)."""
+        if first is None or last is None:
+            return None
+        marks = self._marks or [first]
+        at, frames = marks[-1]
+        if last[0] - at >= RECENT_SECONDS and last[1] - frames >= RECENT_SHARE * total:
+            marks = [marks[-1], last]
+        self._marks = marks
+        return marks[0] if len(marks) == 2 and marks[0] != first else None
 
 
 class LockKeeper:

@@ -245,6 +245,31 @@ def test_a_piece_speed_is_taken_at_its_last_report_not_when_another_piece_wrote_
     assert piece_speed(piece, now=110.0) == pytest.approx(4.0)  # 20 frames in the 5 s between its reports
 
 
+def test_a_piece_that_slowed_down_part_way_is_read_at_its_speed_now() -> None:
+    from orchestrator import lifecycle
+    from orchestrator.live import Report
+    from orchestrator.models import JobRecord, Placement, piece_speed
+    from tasks.progress import Reporter
+
+    # Its worker marks where the window of its recent reports begins: once it spans 3 s and a tenth of the frames
+    # twice over (here 10 frames a second for 6 s, then 5).
+    reporter = Reporter(None, "j", "a", 1, 1)  # type: ignore[arg-type]
+    sent = [(100.0 + t, 10 + (10 * t if t <= 6 else 60 + 5 * (t - 6))) for t in range(0, 13)]
+    recent = [reporter._recent(sent[0], last, 200) for last in sent[1:]]
+    assert recent[:5] == [None] * 5 and recent[5] == (103.0, 40) and recent[-1] == (106.0, 70)
+    # Folded into the record, the speed is read over that window: 5 frames a second, not the 7.5 of the whole.
+    piece = TaskRecord(name="a", kind="segment", task="t", placement=Placement(pool="render"), frames_total=200)
+    record = JobRecord(kind="x", spec={}, plan={}, tasks=[piece])
+    lifecycle.submit(record)
+    assert lifecycle.claim(record, "a", "n", str(piece.celery_id), record.generation, (), ["n"]).verdict == "run"
+    lifecycle.progress(record, "a", "n", 10, 200, now=100.0)
+    lifecycle.progress(record, "a", "n", 100, 200, now=112.0, recent=(106.0, 70))
+    assert piece_speed(record.task("a"), now=112.0) == pytest.approx(5.0)
+    # A report of before the window was kept (seven fields) still reads.
+    old = Report.loads('["n", 1, 1, 100, 200, [100.0, 10], [112.0, 100]]')
+    assert old.recent is None and old.last == (112.0, 100)
+
+
 def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
     from orchestrator.models import results_report
 
