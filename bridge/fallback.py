@@ -15,26 +15,19 @@ import threading
 from pathlib import Path
 from typing import IO, Any, cast
 
-from bridge import winjob
+from bridge import install, winjob
 from bridge.errors import ERRORS, BridgeError, CallTimeout, ConnectError, HelperDied, LibraryLoadError
 
 HELPER = Path(__file__).with_name("helper.py")
 PARENT_VARIABLE = "RESOLVE_HELPER_PARENT"  # as bridge/helper.py reads it (the helper imports nothing of ours)
-# Resolve 21.1 ships its own interpreter beside the application (assumed locations, as the
-# application's own folder is on each OS); it matches the scripting library by construction.
-BUNDLED_PYTHON = {
-    "linux": ["/opt/resolve/bin/ResolvePython"],
-    "darwin": ["/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/MacOS/ResolvePython"],
-    "win32": [r"C:\Program Files\Blackmagic Design\DaVinci Resolve\ResolvePython.exe"],
-}
 
 
 def helper_python(configured: str | None) -> str:
-    """The helper's interpreter: RESOLVE_PYTHON when set, else Resolve's bundled one when installed, else this one."""
+    """The helper's interpreter: RESOLVE_PYTHON when set, else Resolve's bundled one when installed (21.1 ships one
+    beside the application, matching its scripting library by construction: `bridge.install`), else this one."""
     if configured:
         return configured
-    system = "win32" if sys.platform == "win32" else ("darwin" if sys.platform == "darwin" else "linux")
-    for candidate in BUNDLED_PYTHON[system]:
+    for candidate in install.bundled_pythons():
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return sys.executable

@@ -25,20 +25,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bridge import binfmt
+from bridge import binfmt, install
 from bridge.errors import ConnectError, EntryPointMissing, LibraryLoadError, LibraryNotFound
 
 ENTRY_POINT = "PyInit_fusionscript"
-DEFAULT_PATHS = {
-    "linux": ["/opt/resolve/libs/Fusion/fusionscript.so"],
-    "darwin": ["/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/Libraries/Fusion/fusionscript.so"],
-    "win32": [r"C:\Program Files\Blackmagic Design\DaVinci Resolve\fusionscript.dll"],
-}
 ENABLE_SCRIPTING = "In Resolve, Preferences > System > General > External scripting using: Local (or Network)"
 
 
 def _platform() -> str:
-    return "linux" if sys.platform.startswith("linux") else sys.platform
+    return install.system()
 
 
 def candidates(script_lib: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -50,7 +45,7 @@ def candidates(script_lib: str | os.PathLike[str] | None = None) -> list[Path]:
     explicit = script_lib or os.environ.get("RESOLVE_SCRIPT_LIB")
     if explicit:
         return [Path(explicit)]
-    return [Path(p) for p in DEFAULT_PATHS.get(_platform(), [])]
+    return [Path(p) for p in install.library_paths()]
 
 
 def find_library(script_lib: str | os.PathLike[str] | None = None) -> Path:

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bridge import native, ops
+from bridge import install, native, ops
 from bridge.errors import (
     BridgeError,
     ConnectError,
@@ -368,6 +368,10 @@ def helper_for(settings: BridgeSettings, connect_timeout: float | None = None) -
         env = sim_script_env(settings.sim)
     if settings.script_api:
         env["RESOLVE_SCRIPT_API"] = str(settings.script_api)
+    elif "RESOLVE_SCRIPT_API" not in env and not os.environ.get("RESOLVE_SCRIPT_API"):
+        default = install.script_api()  # Resolve's own place on this OS
+        if default:
+            env["RESOLVE_SCRIPT_API"] = default
     if settings.script_lib:
         env["RESOLVE_SCRIPT_LIB"] = str(settings.script_lib)
     return Helper(settings.python, env, settings.host, connect_timeout or settings.connect_timeout)

@@ -188,7 +188,7 @@ def test_the_helper_runs_under_resolves_bundled_python_unless_told_otherwise(
     bundled = tmp_path / "ResolvePython"
     bundled.write_text(f'#!/bin/sh\necho "$$" >> "{marker}"\nexec "{sys.executable}" "$@"\n')
     bundled.chmod(0o755)
-    monkeypatch.setitem(fallback.BUNDLED_PYTHON, "linux", [str(tmp_path / "absent"), str(bundled)])
+    monkeypatch.setattr(fallback.install, "bundled_pythons", lambda: [str(tmp_path / "absent"), str(bundled)])
     with connect(BridgeSettings.from_env(mode="subprocess")) as session:
         assert session.ping() == "19.1.4.11"
         assert session.backend.helper.python == str(bundled) and marker.read_text().strip()
