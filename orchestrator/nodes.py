@@ -85,18 +85,27 @@ class NodeRegistry:
 
     def heartbeat(self, name: str, **fields: Any) -> None:
         """Mark the node alive now, updating any of its fields (current_task, resolve, ...)."""
+        self._update(name, fields, seen=True)
+
+    def mark(self, name: str, **fields: Any) -> None:
+        """Update fields of a node another process speaks for (one it found lost: `unhealthy`), leaving when it
+        was last seen alone: a dead node marked by a live one must still go down."""
+        self._update(name, fields, seen=False)
+
+    def _update(self, name: str, fields: dict[str, Any], seen: bool) -> None:
         key = self.key(name)
 
-        def beat(pipe: redis.client.Pipeline) -> None:
+        def change(pipe: redis.client.Pipeline) -> None:
             raw = pipe.get(key)
             record = json.loads(raw) if raw else {"name": name}
             record.update(fields)
-            record["last_seen"] = redis_now(self.redis)
+            if seen or "last_seen" not in record:
+                record["last_seen"] = redis_now(self.redis)
             pipe.multi()
             pipe.set(key, json.dumps(record))
             pipe.sadd(NODES, name)
 
-        self.redis.transaction(beat, key)
+        self.redis.transaction(change, key)
 
     def resolve_answered(self, name: str, resolve: dict[str, Any], unhealthy: str | None) -> bool:
         """Record what a heartbeat's ping of Resolve found; True when the node's health changed.

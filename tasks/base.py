@@ -161,7 +161,7 @@ class PieceTask(Task):
             record, outcome = engine.advance(farm, job_id, claim)
             if outcome.lost_on:
                 # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
-                farm.nodes.heartbeat(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
+                farm.nodes.mark(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
             if outcome.verdict == "failed":
                 metrics.record_failure(farm.redis, _label(record, name), outcome.lost_on or me, retried=False)
             if outcome.verdict == "wait":
