@@ -1,6 +1,6 @@
 """Benchmark pulled renders: mixed farms, heavy sections, many nodes, ETAs and jobs sharing a farm.
 
-    python bench/pull.py [--write] [--only mixed,equal4,...]
+    python bench/pull.py [--write] [--only mixed,equal4,...] [--pool prefork|threads|both]
 
 Each scenario starts its own local farm of simulated nodes (each at its own speed, a 2 s
 start cost per render job as Resolve has), renders Demo/Main (2,880 frames, ProRes 422 HQ
@@ -13,6 +13,11 @@ priority each within 1.15x of their fair-share ideal. A second ratio counts the 
 in the ideal: rendered once and apart (DESIGN.md: audio per segment clicks at joins), it takes
 its start and its render from one node, which the issue's ideal leaves out. `--write` puts
 the figures in docs/benchmarks.md.
+
+`--pool threads` runs the workers as Windows and macOS hosts do (Celery's threads pool, every
+Resolve call through the subprocess helper); `--pool both` runs each farm in prefork and then
+in threads, and prints each ratio's difference: a regression guard (issue "Resolve hosts on
+Windows and macOS": every ratio within 0.03), not a goal.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from figures import publish, wait_all  # noqa: E402
 
+from bridge.session import SIM_SCRIPT_API  # noqa: E402
 from orchestrator import jobs  # noqa: E402
 from orchestrator.farm import Farm  # noqa: E402
 from orchestrator.models import JobRecord  # noqa: E402
@@ -100,14 +106,23 @@ def stitch_seconds(record: JobRecord[Any, Any]) -> float:
     return float(record.task("stitch").details.get("seconds") or 0.0)
 
 
-def measure(s: Scenario) -> None:
+POOLS = {  # the workers' pool, and what it needs
+    "prefork": {"RESOLVE_FARM_WORKER_POOL": "prefork"},
+    "threads": {"RESOLVE_FARM_WORKER_POOL": "threads", "RESOLVE_SCRIPT_API": str(SIM_SCRIPT_API)},
+}
+
+
+def measure(s: Scenario, pool: str = "prefork") -> None:
     from figures import local_farm
 
     env = {
         **BASE_ENV,
+        **POOLS[pool],
         "RESOLVE_SIM_SPEED_PROFILE": s.profile,
     }  # set even when even: an earlier farm's stays in os.environ
-    nodes: dict[str, Any] = {f"n{i}": {"env": {"RESOLVE_SIM_FPS": str(fps)}} for i, fps in enumerate(s.speeds, 1)}
+    bridge = "sim" if pool == "prefork" else "auto"  # auto: the subprocess helper in the threads pool
+    nodes: dict[str, Any] = {f"n{i}": {"env": {"RESOLVE_SIM_FPS": str(fps)}, "bridge": bridge}
+                             for i, fps in enumerate(s.speeds, 1)}  # fmt: skip
     with local_farm(f"bench-pull-{s.name}-", nodes, env) as farm:
         first, first_wall = run_job(farm, {**MAIN, "output_name": "learn"})
         assert first.state == "succeeded", first.errors
@@ -192,13 +207,32 @@ def render(chosen: list[Scenario]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
+    parser.add_argument("--pool", choices=["prefork", "threads", "both"], default="prefork")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     chosen = [SCENARIOS[name] for name in args.only.split(",")]
+    if args.pool == "both":
+        print(compare(chosen))
+        return
     for s in chosen:
-        measure(s)
+        measure(s, args.pool)
         print(f"{s.name}: {s.figures}", file=sys.stderr)
     publish("bench/pull.py", "Pulled renders (`python bench/pull.py --write`)", render(chosen), args.write)
+
+
+def compare(chosen: list[Scenario]) -> str:
+    """Each farm measured in prefork, then in threads: the ratios side by side (the guard: within 0.03)."""
+    lines = ["| farm | ratio, prefork | ratio, threads | difference | within 0.03 |", "|---|---|---|---|---|"]
+    for s in chosen:
+        ratios = {}
+        for pool in ("prefork", "threads"):
+            measure(s, pool)
+            ratios[pool] = s.figures["ratio"]
+            print(f"{s.name} {pool}: {s.figures}", file=sys.stderr)
+        gap = ratios["threads"] - ratios["prefork"]
+        lines.append(f"| {s.title} | {ratios['prefork']:.3f} | {ratios['threads']:.3f} | {gap:+.3f} "
+                     f"| {'yes' if abs(gap) <= 0.03 else 'no'} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
