@@ -115,3 +115,14 @@ def render_past_a_hung_host(farm: Farm, hung: str, sure: str, tag: str = "hang")
     lost = [t for t in pieces if hung in t.failed_on]
     assert lost and all(t.attempts >= 2 for t in lost)
     return record
+
+
+def assert_cancelled_leaving_nothing(farm: Farm, record: JobRecord) -> None:
+    """A job cancelled mid-render (`record` as the cancel returned it): no piece runs, the post worker discards its
+    segments and audio, and nothing is left under the output's name, not even a hidden temporary."""
+    assert record.state == "cancelled" and not any(t.state == "running" for t in record.tasks)
+    work = Path(record.plan.work_dir)
+    wait_until(lambda: not work.exists(), 20, f"the cancelled job's pieces are still there: {work}")
+    output = Path(record.plan.output + ".mov")
+    assert not output.exists() and not list(output.parent.glob(f".{output.stem}*"))
+    assert farm.store.get(record.id).state == "cancelled"

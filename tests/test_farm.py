@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import queued_messages, run, running_farm, settle
+from farm_helpers import assert_cancelled_leaving_nothing, queued_messages, run, running_farm, settle
 from pydantic import ValidationError
 
 from bridge.sim import framecode
@@ -147,17 +147,7 @@ def test_cancel_mid_render_leaves_nothing(farm) -> None:
     while not any(t.frames_done > 24 for t in farm.store.get(record.id).tasks):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    final = jobs.cancel(farm, record.id)
-    assert final.state == "cancelled"
-    assert not any(t.state == "running" for t in final.tasks)
-    work = Path(record.plan.work_dir)
-    deadline = time.monotonic() + 20
-    while work.exists():  # the post worker discards segments and audio
-        assert time.monotonic() < deadline, list(work.iterdir())
-        time.sleep(0.1)
-    output = Path(record.plan.output + ".mov")
-    assert not output.exists() and not list(output.parent.glob(f".{output.stem}*"))
-    assert farm.store.get(record.id).state == "cancelled"
+    assert_cancelled_leaving_nothing(farm, jobs.cancel(farm, record.id))
 
 
 def test_failed_segment_is_finished_on_another_node(farm) -> None:

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import render_past_a_hung_host, run, running_farm, wait_for_record, wait_until
+from farm_helpers import (
+    assert_cancelled_leaving_nothing,
+    render_past_a_hung_host,
+    run,
+    running_farm,
+    wait_for_record,
+    wait_until,
+)
 from test_farm_leases import TIMELINES, _shared_timelines
 from test_sim_holds import shared_demo
 
@@ -177,15 +184,7 @@ def test_a_cancel_mid_piece_on_threads_workers_leaves_nothing(threads: Threads) 
         final = jobs.cancel(farm, record.id)
     finally:
         (home / "throttle").unlink()
-    assert final.state == "cancelled" and not any(t.state == "running" for t in final.tasks)
-    work = Path(record.plan.work_dir)
-    deadline = time.monotonic() + 20
-    while work.exists():  # the post worker discards segments and audio
-        assert time.monotonic() < deadline, list(work.iterdir())
-        time.sleep(0.1)
-    output = Path(record.plan.output + ".mov")
-    assert not output.exists() and not list(output.parent.glob(f".{output.stem}*"))
-    assert farm.store.get(record.id).state == "cancelled"
+    assert_cancelled_leaving_nothing(farm, final)
 
 
 def test_the_same_piece_delivered_twice_to_threads_workers_is_rendered_once(threads: Threads) -> None:

@@ -132,21 +132,7 @@ def test_macho_link_table() -> None:
 
 
 def test_pe_import_table() -> None:
-    data = bytearray(0x600)
-    data[:2] = b"MZ"
-    struct.pack_into("<I", data, 0x3C, 0x40)
-    data[0x40:0x44] = b"PE\0\0"
-    struct.pack_into("<HHIIIHH", data, 0x44, 0x8664, 1, 0, 0, 0, 240, 0x2022)  # COFF: one section
-    struct.pack_into("<H", data, 0x58, 0x20B)  # PE32+
-    struct.pack_into("<II", data, 0x58 + 112 + 8, 0x1000, 60)  # data directory 1: imports
-    section = 0x58 + 240
-    data[section : section + 8] = b".idata\0\0"
-    struct.pack_into("<IIII", data, section + 8, 0x200, 0x1000, 0x200, 0x400)
-    struct.pack_into("<IIIII", data, 0x400, 0, 0, 0, 0x1000 + 0x80, 0)  # python39.dll
-    struct.pack_into("<IIIII", data, 0x414, 0, 0, 0, 0x1000 + 0x90, 0)  # KERNEL32.dll; then the null descriptor
-    data[0x480:0x48D] = b"python39.dll\0"
-    data[0x490:0x49D] = b"KERNEL32.dll\0"
-    data[0x500:0x510] = b"python27.dll\0\0\0\0"  # a name in data, not imported
+    data = build.pe_library("python39.dll", extra=b"python27.dll\0\0\0\0")  # a name in data, not imported
     kind, machines, needed = native.binfmt._read(bytes(data))
     assert (kind, machines, needed) == ("pe", ("x86_64",), ["python39.dll", "KERNEL32.dll"])
     assert native.binfmt.pythons_of(needed) == ("3.9",)

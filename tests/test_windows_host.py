@@ -9,35 +9,15 @@ import json
 import os
 import platform
 import shutil
-import struct
 import sys
 from pathlib import Path
 
 import pytest
+from fixtures.build import pe_library
 
 from bridge import install
 from bridge.session import SIM_SCRIPT_API
 from orchestrator.cli import main
-
-
-def pe_library(python_dll: str) -> bytes:
-    """The headers of an x86-64 PE library (a DLL as Windows lays it out) importing `python_dll` and KERNEL32."""
-    data = bytearray(0x600)
-    data[:2] = b"MZ"
-    struct.pack_into("<I", data, 0x3C, 0x40)
-    data[0x40:0x44] = b"PE\0\0"
-    struct.pack_into("<HHIIIHH", data, 0x44, 0x8664, 1, 0, 0, 0, 240, 0x2022)  # COFF: one section
-    struct.pack_into("<H", data, 0x58, 0x20B)  # PE32+
-    struct.pack_into("<II", data, 0x58 + 112 + 8, 0x1000, 60)  # data directory 1: imports
-    section = 0x58 + 240
-    data[section : section + 8] = b".idata\0\0"
-    struct.pack_into("<IIII", data, section + 8, 0x200, 0x1000, 0x200, 0x400)
-    struct.pack_into("<IIIII", data, 0x400, 0, 0, 0, 0x1000 + 0x80, 0)
-    struct.pack_into("<IIIII", data, 0x414, 0, 0, 0, 0x1000 + 0x90, 0)  # then the null descriptor
-    name = python_dll.encode() + b"\0"
-    data[0x480 : 0x480 + len(name)] = name
-    data[0x490:0x49D] = b"KERNEL32.dll\0"
-    return bytes(data)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the stand-in ResolvePython.exe is a shell script")
