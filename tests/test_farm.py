@@ -467,6 +467,24 @@ def test_edit_inputs_are_confined_to_the_media_roots(farm, operation: dict[str, 
     assert (queued_messages(farm), len(farm.store.list(limit=10_000))) == before
 
 
+@pytest.mark.parametrize("op,key,name", [("import_media", "paths", "clip.mov"), ("apply_lut", "path", "look.cube")])
+def test_a_refused_edit_input_says_the_same_of_a_file_that_exists_and_of_one_that_does_not(
+    farm, tmp_path: Path, op: str, key: str, name: str
+) -> None:
+    outside = tmp_path / "elsewhere"  # beside the farm's home, outside its media roots
+    outside.mkdir()
+    there, gone = outside / name, outside / f"gone-{name}"
+    there.write_bytes(b"\0" * 64)
+    answers = []
+    for path in (there, gone):
+        value: Any = [str(path)] if key == "paths" else str(path)
+        spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}], "operations": [{"op": op, key: value}]}
+        with pytest.raises(jobs.SubmitRefused) as refused:
+            jobs.submit_edit(farm, spec)
+        answers.append((refused.value.field, refused.value.reason.replace(str(path), "<path>")))
+    assert answers[0] == answers[1]  # nothing to learn of the hosts' files from the answer
+
+
 def test_edit_inputs_inside_the_media_roots_and_luts_of_resolve_are_accepted(farm) -> None:
     root = farm.settings.media_roots[0]
     spec = {"targets": [{"project": "Demo", "timeline": "Teaser"}], "dry_run": True,
