@@ -172,7 +172,7 @@ class TaskRecord(BaseModel):
         return max(0.0, min(self.finished_at, until) - self.started_at)
 
     last_frames: tuple[float, int] | None = None  # when it last reported frames since, and how many
-    recent_frames: tuple[float, int] | None = None  # where the window of its recent reports begins (`RECENT`)
+    recent_frames: tuple[float, int] | None = None  # where the window of its recent reports begins (`RECENT_SECONDS`)
 
 
 def frame_count(start: int, end: int) -> float:

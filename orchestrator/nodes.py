@@ -99,7 +99,7 @@ class NodeRegistry:
             raw = pipe.get(key)
             record = json.loads(raw) if raw else {"name": name}
             record.update(fields)
-            if seen or "last_seen" not in record:
+            if seen:
                 record["last_seen"] = redis_now(self.redis)
             pipe.multi()
             pipe.set(key, json.dumps(record))

@@ -109,9 +109,9 @@ class Reporter:
 
     def _recent(self, first: tuple[float, int] | None, last: tuple[float, int] | None,
                 total: int) -> tuple[float, int] | None:  # fmt: skip
-        """Where the window of recent reports begins: a mark moved on once the window spans `RECENT_SECONDS`
-        and `RECENT_SHARE` of the frames twice over, so that it always spans once to twice that; None until
-        it has moved once (the window is then the whole render)."""
+        """Where the window of recent reports begins: two marks, the window running from the older; once the
+        latest report is `RECENT_SECONDS` and `RECENT_SHARE` of the frames past the newer, it becomes the newer
+        and the newer the older, so the window spans once to twice that. None while it is the whole render."""
         if first is None or last is None:
             return None
         marks = self._marks or [first]

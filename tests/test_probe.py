@@ -6,6 +6,7 @@ per host (`freeze-on:` and `bridge.sim.host`), across every process connected to
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -172,5 +173,32 @@ def test_a_ping_clears_only_the_mark_a_ping_left(tmp_path) -> None:
             assert not nodes.resolve_answered("n1", {"error": "x"}, f"{NOT_ANSWERING}: timed out")
             (node,) = nodes.all()
             assert node.unhealthy == "a call hung running segment 1/2 of job j"
+        finally:
+            server.stop()
+
+
+def test_a_node_marked_by_another_keeps_when_it_was_last_seen(tmp_path) -> None:
+    """A live worker marking a lost node unhealthy must not make it look alive: it still goes down."""
+    from farm_helpers import farm_env
+
+    from orchestrator.nodes import NodeRegistry
+    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.settings import FarmSettings
+    from orchestrator.store import connect as redis_connect
+
+    with farm_env(tmp_path):
+        server = EmbeddedRedis(FarmSettings())
+        try:
+            nodes = NodeRegistry(redis_connect(server.start()), heartbeat_timeout=30)
+            nodes.announce({"name": "n1", "roles": ["resolve"]})
+            client = nodes.redis
+            stale = {**json.loads(client.get(nodes.key("n1"))), "last_seen": 1.0}  # last heard of long ago
+            client.set(nodes.key("n1"), json.dumps(stale))
+            nodes.mark("n1", unhealthy="lost segment 1/2 of job j")
+            (node,) = nodes.all()
+            assert node.unhealthy == "lost segment 1/2 of job j" and node.last_seen == 1.0 and not node.up
+            nodes.mark("n2", unhealthy="lost segment 2/2 of job j")  # never announced: a record that still reads
+            assert {n.name: n.unhealthy for n in nodes.all()} == {"n1": "lost segment 1/2 of job j",
+                                                                "n2": "lost segment 2/2 of job j"}  # fmt: skip
         finally:
             server.stop()

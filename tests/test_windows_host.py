@@ -68,3 +68,22 @@ def test_doctor_on_a_windows_install_finds_resolve_where_windows_puts_it_and_say
     assert main(["doctor", "--json"]) == 1
     refused = json.loads(capsys.readouterr().out)["worker"]
     assert not refused["ok"] and "prefork does not run on Windows" in refused["error"]
+
+
+def test_the_helper_is_handed_resolves_scripting_folder_only_when_nothing_else_names_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bridge.session import helper_for
+    from bridge.settings import BridgeSettings
+
+    monkeypatch.setattr(install, "system", lambda: "win32")
+    monkeypatch.setenv("PROGRAMDATA", str(tmp_path / "ProgramData"))
+    monkeypatch.delenv("RESOLVE_SCRIPT_API", raising=False)
+    default = str(tmp_path / "ProgramData" / "Blackmagic Design" / "DaVinci Resolve" / "Support" / "Developer"
+                  / "Scripting")  # fmt: skip
+    assert helper_for(BridgeSettings(mode="subprocess")).env["RESOLVE_SCRIPT_API"] == default
+    configured = BridgeSettings(mode="subprocess", script_api=tmp_path / "mine")
+    assert helper_for(configured).env["RESOLVE_SCRIPT_API"] == str(tmp_path / "mine")
+    # Set in the worker's environment (which the helper inherits), it is not overridden by the default.
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "env"))
+    assert "RESOLVE_SCRIPT_API" not in helper_for(BridgeSettings(mode="subprocess")).env

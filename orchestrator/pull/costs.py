@@ -17,9 +17,10 @@ taken as even. (Not as 1: the fit's unit drifts a little from fit to fit, and li
 stretches read as 1 beside heavy ones read as measured would bend their ratio.)
 A stretch never rendered costs what its looks do (a heavy clip near the end of a timeline
 whose start was rendered light is still heavy), else what the nearest one rendered did
-(sections of a timeline run long). A timeline never rendered, or edited since (its content's fingerprint is not the
-one its costs were learnt on), is costed from its content (`orchestrator.pull.looks`): the looks
-it shows, as other timelines taught them; with no content known, 1 a frame throughout.
+(sections of a timeline run long). A timeline never rendered, or edited since (its content's
+fingerprint is not the one its costs were learnt on), is costed from its content
+(`orchestrator.pull.looks`): the looks it shows, as other timelines taught them; with no
+content known, 1 a frame throughout.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ nodes in two places sets those nodes against each other though their pieces neve
 heavy clip where one node's piece ends is not read as that node being slow.
 
 Note: only ratios are measured. The unit is set by the nodes whose speeds are firm already
-(anchors): each group of nodes tied by shared stretches keeps its anchors' speeds on average
-(a geometric mean). With no anchor at all, the lightest quarter of the timeline costs 1. A
-node is firm when its group has an anchor (or, with none anywhere, is the group measured the
+(anchors): each group of nodes tied by shared stretches or looks keeps its anchors' speeds
+on average (a geometric mean). With no anchor at all, the lightest quarter of the timeline
+costs 1. A node is firm when its group has an anchor (or, with none anywhere, is the group measured the
 longest) and it was measured for `FIRM_SECONDS` at least: over a second or so, a late status
 poll on a busy host is a large error, and a firm speed anchors every later fit.
 """
