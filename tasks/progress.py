@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from tasks.base import PieceCancelled
 
 log = logging.getLogger(__name__)
+
+TURN_SECONDS = 1.5  # a change of a piece's speed is read over its latest rises of the count spanning this long...
+TURN = 1.5  # ...and seen once that speed and its window's differ by this factor
 
 
 class Reporter:
@@ -41,6 +45,7 @@ class Reporter:
         self.attempt = attempt
         self._reported: tuple[tuple[float, int] | None, tuple[float, int] | None] = (None, None)  # first, last
         self._marks: list[tuple[float, int]] = []  # where the window of recent reports begins, and the next one
+        self._rises: deque[tuple[float, int]] = deque()  # when the frame count rose, and to what, lately
         self.cancel = threading.Event()
         self.why = ""  # why the piece should stop, once `cancel` is set
         self.giving_back = False  # it stops because its worker does: the piece goes back to the queue
@@ -76,6 +81,7 @@ class Reporter:
         if done and self.first_frames is None:
             self.first_frames = (time.monotonic(), done)
         if done:
+            self._rose(time.time(), done)
             self.last_frames = (time.monotonic(), done)
             if self.clock is not None:
                 self.clock.count(self.last_frames[0], done)
@@ -107,19 +113,50 @@ class Reporter:
             frames_done=done, frames_total=total, job_progress=answer.job_progress,
         )  # fmt: skip
 
+    def _rose(self, at: float, done: int) -> None:
+        """Keeps when the frame count rose over the last two windows: where Resolve's coarse percentage steps
+        is known to within a poll, where a report's time is not."""
+        if not self._rises or done > self._rises[-1][1]:
+            self._rises.append((at, done))
+        while at - self._rises[0][0] > 2 * RECENT_SECONDS:
+            self._rises.popleft()
+
     def _recent(self, first: tuple[float, int] | None, last: tuple[float, int] | None,
                 total: int) -> tuple[float, int] | None:  # fmt: skip
         """Where the window of recent reports begins: two marks, the window running from the older; once the
         latest report is `RECENT_SECONDS` and `RECENT_SHARE` of the frames past the newer, it becomes the newer
-        and the newer the older, so the window spans once to twice that. None while it is the whole render."""
+        and the newer the older, so the window spans once to twice that. None while it is the whole render.
+        A change of speed (`_turn`) starts the window again where it was seen."""
         if first is None or last is None:
             return None
         marks = self._marks or [first]
         at, frames = marks[-1]
         if last[0] - at >= RECENT_SECONDS and last[1] - frames >= RECENT_SHARE * total:
             marks = [marks[-1], last]
+        window = marks[0] if len(marks) == 2 and marks[0] != first else None
+        turn = self._turn(window or first, last)
+        if turn is not None:
+            window, marks = turn, [turn, last]
         self._marks = marks
-        return marks[0] if len(marks) == 2 and marks[0] != first else None
+        return window
+
+    def _turn(self, begin: tuple[float, int], last: tuple[float, int]) -> tuple[float, int] | None:
+        """Where the latest `TURN_SECONDS` of rises began, if their speed differs from the window's before them
+        (from `begin`) by `TURN` or more: a node that slowed down is seen at its speed now within seconds, not
+        once its window has moved past the change (up to twice `RECENT_SECONDS` and `RECENT_SHARE` of the frames).
+
+        Note: the short stretch is read between rises of the count, so the percentage's steps do not
+        blur it, and needs three rises; the simulator's jitter of a fifth stays under `TURN`.
+        """
+        latest = self._rises[-1] if self._rises else last
+        since = [r for r in self._rises
+                 if begin[0] + TURN_SECONDS <= r[0] <= latest[0] - TURN_SECONDS and r[1] > begin[1]]  # fmt: skip
+        if not since or sum(1 for r in self._rises if r[0] > since[-1][0]) < 3:
+            return None
+        start = since[-1]
+        short = (latest[1] - start[1]) / (latest[0] - start[0])
+        before = (start[1] - begin[1]) / (start[0] - begin[0])
+        return start if short > 0 and max(short / before, before / short) >= TURN else None
 
 
 class LockKeeper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,38 @@ def test_a_piece_that_slowed_down_part_way_is_read_at_its_speed_now() -> None:
     # A report of before the window was kept (seven fields) still reads.
     old = Report.loads('["n", 1, 1, 100, 200, [100.0, 10], [112.0, 100]]')
     assert old.recent is None and old.last == (112.0, 100)
+
+
+def _reported_speed(rate: Callable[[float], float], seconds: float, total: int = 1600) -> float:
+    """Frames per second a worker's reports show for a piece rendered at `rate(t)` for `seconds`: Resolve's
+    count polled every 0.1 s in whole percent, reported every 0.5 s, read over the window the reports mark."""
+    from tasks.progress import Reporter
+
+    reporter = Reporter(None, "j", "a", 1, 1)  # type: ignore[arg-type]
+    frames, first, recent, last = 0.0, None, None, (0.0, 0)
+    for tick in range(1, int(seconds * 10) + 1):
+        now = tick / 10
+        frames += rate(now) / 10
+        done = int(total * int(100 * frames / total) / 100)
+        if done:
+            reporter._rose(now, done)
+        if done and tick % 5 == 0:
+            first = first or (now, done)
+            last = (now, done)
+            recent = reporter._recent(first, last, total)
+    assert first is not None
+    begin = recent or first
+    return (last[1] - begin[1]) / (last[0] - begin[0])
+
+
+def test_a_slow_down_is_seen_within_seconds_and_jitter_is_not_taken_for_one() -> None:
+    # The fastest node of bench/first.py's jitter row: 60 frames a second, 2x slower from 8 s on, read 3 s after.
+    slowed = _reported_speed(lambda t: 60.0 if t < 8 else 30.0, 11.0)
+    assert slowed == pytest.approx(30.0, rel=0.1)
+    # Steady, but stretches of 48 frames a fifth faster and slower in turn: read over the whole window.
+    for speed in (60.0, 30.0):
+        jittered = _reported_speed(lambda t, v=speed: v * (1.2 if int(t * v / 48) % 2 else 0.8), 11.0, total=800)
+        assert jittered == pytest.approx(speed, rel=0.1)
 
 
 def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
