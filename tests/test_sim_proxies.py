@@ -62,3 +62,26 @@ def test_the_bridge_lists_clips_and_links_proxies_reading_them_back(resolve, tmp
     assert ops.list_clips(resolve, None, ["A001*"])["clips"][0]["proxy_path"] == str(proxy)
     with pytest.raises(ops.OperationError, match="bin 'Rushes' does not exist"):
         ops.list_clips(resolve, "Rushes")
+
+
+def test_a_proxy_linked_by_name_to_another_file_is_caught_reading_it_back(
+    sim_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bridge import ops
+    from bridge.sim import scriptapp
+
+    # Resolve matches proxies by name: asked for A001.mov beside an A001.mp4, it may link the other one.
+    monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "proxy-by-name")
+    resolve = scriptapp("Resolve")
+    try:
+        ops.open_project(resolve, "Demo")
+        clips = ops.list_clips(resolve, "Footage", ["a00[12]*"])["clips"]
+        asked, clash = _movie(tmp_path / "A001.mov", 128, 72), _movie(tmp_path / "A001.mp4", 128, 72)
+        alone = _movie(tmp_path / "A002.mov", 128, 72)
+        done = ops.link_proxies(
+            resolve, [{"clip_id": c["id"], "path": str(p)} for c, p in zip(clips, (asked, alone), strict=True)]
+        )
+        assert [r["ok"] for r in done] == [False, True]
+        assert done[0]["error"] == f"Resolve shows another proxy: {str(clash)!r}"
+    finally:
+        resolve._state.renderer.stop()

@@ -106,10 +106,12 @@ class Quirks:
     none: frozenset[str] = frozenset()
     hang_hard: frozenset[str] = frozenset()
     freeze_on: frozenset[str] = frozenset()
+    proxy_by_name: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Quirks:
         stall, hang, crash, fail, none, hard, freeze = False, set(), None, None, set(), set(), set()
+        by_name = False
         for raw in filter(None, (part.strip() for part in text.split(","))):
             name, _, arg = raw.partition(":")
             if name == "imageseq-stall":
@@ -128,9 +130,11 @@ class Quirks:
                 hard.add(arg)
             elif name == "freeze-on" and arg:
                 freeze.add(arg)
+            elif name == "proxy-by-name":
+                by_name = True
             else:
                 raise ValueError(f"RESOLVE_SIM_QUIRKS: unknown quirk {raw!r}")
-        return cls(stall, frozenset(hang), crash, fail, frozenset(none), frozenset(hard), frozenset(freeze))
+        return cls(stall, frozenset(hang), crash, fail, frozenset(none), frozenset(hard), frozenset(freeze), by_name)
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ class SimConfig:
         quirks += [f"none:{n}" for n in sorted(self.quirks.none)]
         quirks += [f"hang-hard:{n}" for n in sorted(self.quirks.hang_hard)]
         quirks += [f"freeze-on:{n}" for n in sorted(self.quirks.freeze_on)]
+        if self.quirks.proxy_by_name:
+            quirks.append("proxy-by-name")
         return {
             "RESOLVE_SIM_LIBRARY": str(self.library),
             "RESOLVE_SIM_FPS": repr(self.fps),

@@ -299,10 +299,16 @@ class MediaPoolItem(Markers, Colored):
         return self._change(change)
 
     def LinkProxyMedia(self, proxyMediaFilePath: str) -> bool:
-        """Link a proxy file: False for a relative path, a missing or undecodable file, as Resolve refuses them."""
+        """Link a proxy file: False for a relative path, a missing or undecodable file, as Resolve refuses them.
+        With the `proxy-by-name` quirk, a file of the same name with another extension beside it is linked."""
         path = proxyMediaFilePath
         if not isinstance(path, str) or not os.path.isabs(path) or not os.path.isfile(path):
             return False
+        if self._state.config.quirks.proxy_by_name:
+            stem, asked = os.path.splitext(os.path.basename(path))
+            folder = os.path.dirname(path)
+            clashing = sorted(f for f in os.listdir(folder) if os.path.splitext(f)[0] == stem and f != stem + asked)
+            path = os.path.join(folder, clashing[0]) if clashing else path
         resolution = _video_resolution(path)
         if resolution is None:
             return False
