@@ -277,6 +277,16 @@ def test_a_damaged_source_or_a_proxy_of_another_length_is_caught(source: Path, t
         probe(str(tmp_path / "missing.mov"))
 
 
+def test_a_proxy_without_the_sound_of_its_source_is_caught(source: Path, tmp_path: Path) -> None:
+    chosen = PRESETS[HALF]
+    silent = media.write_clip(tmp_path / "silent.mov", media.SourceClip("silent.mov", 30, 24.0, audio=False))
+    target = tmp_path / "p.mov"
+    assert transcode(str(silent), str(target), chosen) == 30
+    assert verify(probe(str(silent)), 30, str(target), chosen)["audio"] is False  # none asked, none made
+    with pytest.raises(ProxyMismatch, match="the source has sound and the proxy none"):
+        verify(probe(str(source)), 30, str(target), chosen)
+
+
 def test_a_record_and_the_sampled_digest_follow_the_source(source: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.mov"
     copy.write_bytes(source.read_bytes())
