@@ -175,6 +175,16 @@ def test_a_plain_render_after_a_preset_starts_from_a_known_state(sim_env, monkey
         with av.open(first.outputs[0]) as c:
             assert not c.streams.video and c.streams.audio[0].codec_context.name == "aac"
         plain = session.render("Teaser", 86410, 86433, str(tmp_path), "plain", format="mov", codec="ProRes422HQ")
+        # And one that turns the sound off: the plain job after it has its sound again.
+        assert project.LoadRenderPreset("H.264 Master")
+        assert project.SetRenderSettings({"ExportVideo": True, "ExportAudio": False})
+        assert project.SaveAsNewRenderPreset("Silent")
+        muted = session.render("Teaser", 86400, 86423, str(tmp_path), "muted", preset="Silent")
+        with av.open(muted.outputs[0]) as c:
+            assert c.streams.video and not c.streams.audio
+        sound = session.render("Teaser", 86400, 86423, str(tmp_path), "sound", format="mov", codec="ProRes422HQ")
+        with av.open(sound.outputs[0]) as c:
+            assert c.streams.video and c.streams.audio[0].codec_context.name == "pcm_s16le"
     assert plain.outputs == [str(tmp_path / "plain.mov")]
     with av.open(plain.outputs[0]) as c:
         video, audio = c.streams.video[0], c.streams.audio[0]
