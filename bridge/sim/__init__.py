@@ -9,6 +9,7 @@ test; it is only ever chosen explicitly, never as a fallback.
 from __future__ import annotations
 
 import functools
+import inspect
 import ipaddress
 import os
 import signal
@@ -105,9 +106,11 @@ def _install_quirks(quirks: Quirks) -> None:
 
 
 def _install_freeze_checks() -> None:
+    """Every public method of every API class, its mixins' included (`Timeline.AddMarker` is `Markers`')."""
     for cls in API_CLASSES:
-        for method, func in list(vars(cls).items()):
-            if method.startswith("_") or not callable(func) or (cls, method, "freeze") in _wrapped:
+        for method in dir(cls):
+            func = inspect.getattr_static(cls, method)
+            if method.startswith("_") or not inspect.isfunction(func) or (cls, method, "freeze") in _wrapped:
                 continue
             _wrapped.add((cls, method, "freeze"))
             setattr(cls, method, _freezable(func, f"{cls.__name__}.{method}"))
