@@ -90,3 +90,50 @@ def test_a_node_declared_down_comes_back_without_duplicating_work(tmp_path: Path
         assert verify(output, again.plan)["exact"]
         work = Path(again.plan.work_dir)
         assert not work.exists() or [p for p in work.rglob("*") if p.is_file()] == []  # ...and left no file
+
+
+def test_a_render_taken_over_while_it_finished_renames_nothing(tmp_path: Path) -> None:
+    """The stale rename guard (issue 26, item 1): a piece whose render is complete and reported, cut off before
+    it moves its file into place (here its host freezes in `DeleteRenderJob`, after the last report, and then its
+    worker stops) while another node takes the piece over. Woken, its progress guard has nothing left to say: only
+    the lock-holder check before the rename stops it."""
+    import os
+    import signal
+
+    from bridge import sim
+
+    nodes = {"f-1": {"env": {"RESOLVE_SIM_QUIRKS": "freeze-on:Project.DeleteRenderJob"}}, "f-2": {}}
+    with running_farm(tmp_path, nodes, **LONG) as (local, farm):
+        host = sim.HostState(tmp_path / "sim" / "library.json", "f-1")
+        record = jobs.submit_render(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "output_name": "late"})
+        stopped = False
+        try:
+            deadline = time.monotonic() + 60
+            while not host.frozen:  # its render is done and reported: it waits in Resolve to drop the job
+                assert time.monotonic() < deadline, "f-1 finished no render"
+                time.sleep(0.05)
+            victim = next(t for t in farm.store.get(record.id).tasks if t.state == "running" and t.node == "f-1")
+            worker = local.workers["f-1"]
+            os.killpg(worker.process.pid, signal.SIGSTOP)  # then the host goes quiet: no heartbeat, no lock renewal
+            stopped = True
+            host.thaw()  # (Resolve would answer now; the worker is stopped)
+            deadline = time.monotonic() + 60
+            while (now := farm.store.get(record.id).task(victim.name)).node == "f-1" or now.state != "running":
+                assert time.monotonic() < deadline, f"{victim.name} was not taken over: {now.state} on {now.node}"
+                time.sleep(0.05)
+        finally:
+            host.thaw()
+            if stopped:
+                os.killpg(worker.process.pid, signal.SIGCONT)  # it wakes with a complete render in hand
+        log = tmp_path / "logs" / "f-1.log"
+        said = f"{victim.name} of job {record.id} was taken over by another node while f-1 rendered it"
+        stale = f"{victim.name} on f-1 finished after the piece moved on"
+        deadline = time.monotonic() + 60
+        while not any(line in log.read_text(errors="replace") for line in (said, stale)):
+            assert time.monotonic() < deadline, "f-1 never settled its piece after it woke"
+            time.sleep(0.1)
+        assert said in log.read_text(errors="replace")  # it stopped before the rename, not after
+        final = jobs.wait(farm, record.id, timeout=90)
+        assert final.state == "succeeded", final.errors
+        assert final.task(victim.name).node == "f-2" and final.task(victim.name).failed_on == ["f-1"]
+        assert verify(final.outputs[0], final.plan)["exact"]
