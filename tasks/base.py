@@ -23,6 +23,7 @@ inside the record's transaction: a piece reads its record twice, at the claim an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,10 @@ class PieceTask(Task):
     def after_failure(self, run: PieceRun, exc: BaseException) -> None:
         return None
 
+    def after_job(self, record: Record) -> None:
+        """A transition of this piece (any: its claim, its end, a copy's) finished its job (default: nothing)."""
+        return None
+
     def end_write(self, run: PieceRun) -> None:
         """A piece holding a write lease ended: let the project go before the lease does (default: nothing)."""
         return None
@@ -158,7 +163,7 @@ class PieceTask(Task):
                 return lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags, candidates,
                                        context=context)  # fmt: skip
 
-            record, outcome = engine.advance(farm, job_id, claim)
+            record, outcome = self._advance(farm, job_id, claim)
             if outcome.lost_on:
                 # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
                 farm.nodes.mark(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
@@ -176,6 +181,12 @@ class PieceTask(Task):
             if leased and lease:
                 farm.leases.release(lease, owner)
             farm.locks.release(job_id, name, owner)
+
+    def _advance(self, farm: Farm, job_id: str, transition: Callable[[Record], Outcome]) -> tuple[Record, Outcome]:
+        record, outcome = engine.advance(farm, job_id, transition)
+        if record.finished:
+            self.after_job(record)
+        return record, outcome
 
     def _run(self, run: PieceRun) -> dict[str, Any]:
         farm, me, name = runtime.farm(), runtime.node, run.piece.name
@@ -197,11 +208,11 @@ class PieceTask(Task):
             result = self.perform(run)
         except PieceGivenBack as back:
             why = str(back)
-            engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_given_back(rec, name, me, generation, why))
+            self._advance(farm, run.job_id, lambda rec: lifecycle.piece_given_back(rec, name, me, generation, why))
             log.warning("%s given back: %s", name, why)
             return {"given_back": why}
         except PieceCancelled as stopped:
-            engine.advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
+            self._advance(farm, run.job_id, lambda rec: lifecycle.piece_cancelled(rec, name, me, generation))
             log.info("%s stopped: %s", name, stopped)
             return {"cancelled": True}
         except Superseded as exc:
@@ -224,7 +235,7 @@ class PieceTask(Task):
                                         details=result.details, results=result.results, error=result.error,
                                         context=context, pieces=result.pieces)  # fmt: skip
 
-        record, outcome = engine.advance(farm, run.job_id, done)
+        record, outcome = self._advance(farm, run.job_id, done)
         if outcome.verdict == "stale":
             log.warning("%s", outcome.reason)
             self.after_stale(run, result, record)
@@ -240,7 +251,7 @@ class PieceTask(Task):
         candidates = farm.nodes.candidates(run.piece.placement)
         hung = isinstance(exc, self.hung_errors)
         permanent = isinstance(exc, self.permanent_errors)
-        record, outcome = engine.advance(
+        record, outcome = self._advance(
             farm, run.job_id,
             lambda rec: lifecycle.piece_failed(rec, name, me, run.record.generation, str(exc), candidates,
                                                permanent=permanent, hung=hung),

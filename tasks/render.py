@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,6 +240,10 @@ class RenderPiece(ResolvePiece):
             firm = bool(result.details.get("firm", True))
             runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm)
 
+    def after_job(self, record: JobRecord[Any, Any]) -> None:
+        # A tail copy settling after the stitch (done second, stopped, lost) is what succeeds the job then.
+        clear_work(record)
+
     def _learn(self, run: PieceRun, reporter: Reporter, fps: float, fingerprint: str) -> tuple[float, bool]:
         """Tell the farm how long each stretch this render went through took here (of the timeline's content
         with `fingerprint`), fit the timeline's costs and the nodes' speeds to all it was told so far
@@ -279,6 +284,16 @@ class AudioPiece(RenderPiece):
 
     abstract = True
     audio_only = True
+
+
+def clear_work(record: JobRecord[Any, Any]) -> None:
+    """Remove a render job's work folder (its segments and audio) once it succeeded.
+
+    Note: called by whichever piece's transition finished the job (`PieceTask.after_job`): the
+    stitch's, or a tail copy's that was still running when the stitch was done.
+    """
+    if record.state == "succeeded" and record.plan.work_dir:
+        shutil.rmtree(record.plan.work_dir, ignore_errors=True)
 
 
 def _check_range(rendered: Path, frames: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
 from tasks.join import join_copy, join_reencode
 from tasks.joinable import JoinDecision, decide
 from tasks.proof import Mismatch, check_copy, check_timing, describe
+from tasks.render import clear_work
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class StitchPiece(PieceTask):
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":
-            shutil.rmtree(record.plan.work_dir, ignore_errors=True)
             metrics.record_stitch(runtime.farm().redis, float(result.details["seconds"]))
+
+    def after_job(self, record: JobRecord[Any, Any]) -> None:
+        clear_work(record)
 
     def after_stale(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         # Cancelled while joining: the job does not want this file. A job that succeeded meanwhile
