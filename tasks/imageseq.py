@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -131,6 +132,7 @@ class FrameMover:
         self.range_name = str(piece.params.get("copy_of") or piece.name)  # whose frames these are
         self.lock = f"{self.range_name} frames"
         self.holding = False
+        self.waiting = threading.Event()  # set once it found the frames lock held and waits for it
 
     def move(self, seq: Sequence, attempt: Path) -> bool:
         """True when this attempt's frames are in place now; False when it dropped them (the range was done)."""
@@ -140,6 +142,7 @@ class FrameMover:
             if time.monotonic() > deadline:
                 holder = self.farm.locks.holder(self.job_id, self.lock)
                 raise BridgeError(f"{self.lock} of job {self.job_id} stayed locked by {holder}")
+            self.waiting.set()
             time.sleep(0.05)
         self.holding = True
         ranged = self.farm.store.get(self.job_id).task(self.range_name)

@@ -100,11 +100,14 @@ def test_a_resolve_that_stops_answering_shows_unhealthy_and_its_piece_runs_elsew
             while not host.frozen:
                 assert time.monotonic() < deadline, "frosty never took a piece"
                 time.sleep(0.05)
-            frozen_at = time.monotonic()
+            deadline = time.monotonic() + 60
             while not _frozen(farm, "frosty"):
-                # One heartbeat timeout (3 s here), with room for a loaded machine: far below the 8 s hard limit.
-                assert time.monotonic() - frozen_at < 7, "the frozen host was not marked by its heartbeat"
+                # Marked by its heartbeat's ping (one heartbeat timeout, 3 s here), not once the hard limit (8 s)
+                # ended its piece: the stuck piece is still running there when the mark shows.
+                stuck = [t for t in farm.store.get(job.id).tasks if t.node == "frosty" and t.state == "running"]
+                assert stuck and time.monotonic() < deadline, "the frozen host was not marked by its heartbeat"
                 time.sleep(0.05)
+            assert any(t.node == "frosty" and t.state == "running" for t in farm.store.get(job.id).tasks)
             record = jobs.wait(farm, job.id, timeout=120)
             assert record.state == "succeeded", record.errors
             assert verify(record.outputs[0], record.plan)["exact"]

@@ -177,10 +177,10 @@ def test_a_tail_copy_and_its_original_move_the_frames_once_and_a_piece_that_lost
     by_copy = FrameMover(farm, job_id, copy, "n2:m2", 30)
     assert by_copy.move(seq, attempt(seq, job_id, "copy"))
     theirs: list[bool] = []
-    late = threading.Thread(target=lambda: theirs.append(
-        FrameMover(farm, job_id, original, "n1:m1", 30).move(seq, attempt(seq, job_id, "original"))))  # fmt: skip
+    by_original = FrameMover(farm, job_id, original, "n1:m1", 30)
+    late = threading.Thread(target=lambda: theirs.append(by_original.move(seq, attempt(seq, job_id, "original"))))
     late.start()
-    time.sleep(0.3)  # the original now polls for the frames lock the copy holds
+    assert by_original.waiting.wait(10)  # the original now polls for the frames lock the copy holds
     assert not theirs and farm.locks.holder(job_id, "segment 1 frames") == "n2:m2"
     farm.store.apply(job_id, lambda rec: lifecycle.piece_done(rec, "segment 2", "n2", 1))
     by_copy.let_go()
