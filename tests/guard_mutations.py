@@ -1,0 +1,166 @@
+"""Rerun the audit of the guards: each guard removed alone, in a scratch copy of the checkout, and the tests that
+name it run; each must fail. Not a test (pytest does not collect it) and not part of CI: an audit, in minutes.
+
+Usage: python tests/guard_mutations.py [--only NAME[,NAME...]] [--list]
+
+Each mutation is the smallest patch that takes one guard away (an exact text replaced once) and the pytest
+arguments whose run must then fail. A patch that no longer applies is reported as such: the code moved, so the
+mutation must be written again. Prints one line per guard and exits non-zero when any survived or did not apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One guard taken away: in `file`, `old` (found exactly once) becomes `new`; then `tests` must fail."""
+
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation(
+        "stale render renames nothing (Superseded)",
+        "tasks/render.py",
+        "if runtime.farm().locks.holder(run.job_id, piece.name) != run.owner:",
+        "if False:",
+        ("tests/test_farm_faults.py", "-k", "renames_nothing"),
+    ),
+    Mutation(
+        "an edit's lost worker counts an attempt",
+        "orchestrator/lifecycle.py",
+        'if piece.state == "running" and piece.node:',
+        'if piece.state == "running" and piece.node and piece.kind != "edit":',
+        ("tests/test_farm_edit_faults.py", "-k", "dies"),
+    ),
+    Mutation(
+        "edit inputs are no existence oracle",
+        "orchestrator/kinds/checks.py",
+        'what="the media roots")\n    except PathRefused as exc:\n        raise SubmitRefused(field, str(exc).split(": ", 1)[-1])',
+        'what="the media roots")\n    except PathRefused as exc:\n        raise SubmitRefused(field, str(exc).split(": ", 1)[-1]'
+        ' + " (found)" * Path(value).exists())',
+        ("tests/test_farm.py", "-k", "says_the_same"),
+    ),
+    Mutation(
+        "a proxy link is read back",
+        "bridge/ops.py",
+        'return "" if shown == path else f"Resolve shows another proxy: {shown!r}"',
+        'return ""',
+        ("tests/test_sim_proxies.py", "-k", "another_file"),
+    ),
+    Mutation(
+        "a proxy keeps its source's sound",
+        "tasks/transcode.py",
+        "if source.audio and not made.audio:",
+        "if False:",
+        ("tests/test_proxies.py", "-k", "sound"),
+    ),
+    Mutation(
+        "a plain render after a preset has its sound",
+        "bridge/ops.py",
+        '        "ExportAudio": True,\n',
+        "",
+        ("tests/test_session.py", "-k", "known_state"),
+    ),
+    Mutation(
+        "a piece's speed turns with a slow-down",
+        "tasks/progress.py",
+        "turn = self._turn(window or first, last)",
+        "turn = None",
+        ("tests/test_units.py", "-k", "slow_down_is_seen"),
+    ),
+    Mutation(
+        "a tail copy and its original move the frames once",
+        "tasks/imageseq.py",
+        'if ranged.state == "done":  # a piece and its copy',
+        "if False:  # a piece and its copy",
+        ("tests/test_farm_imageseq.py", "-k", "move_the_frames_once"),
+    ),
+    Mutation(
+        "a frozen Resolve is marked by the heartbeat's ping",
+        "tasks/worker.py",
+        'resolve, problem = {"error": str(exc)}, f"{NOT_ANSWERING}: {exc.message}"',
+        'resolve, problem = {"error": str(exc)}, None',
+        ("tests/test_farm_hang.py", "-k", "stops_answering and sim"),
+    ),
+    Mutation(
+        "a tail copy that settles last clears the work folder",
+        "tasks/render.py",
+        "        # A tail copy settling after the stitch (done second, stopped, lost) is what succeeds the job then.\n"
+        "        clear_work(record)",
+        "        return None",
+        ("tests/test_farm_pull.py", "-k", "first_done_counts and original"),
+    ),
+]
+
+
+def run(mutation: Mutation, scratch: Path) -> str:
+    """'caught', 'SURVIVED' or 'does not apply': the verdict on one mutation, in `scratch` (restored after)."""
+    target = scratch / mutation.file
+    text = target.read_text()
+    if text.count(mutation.old) != 1:
+        return f"does not apply ({text.count(mutation.old)} matches of the old text)"
+    target.write_text(text.replace(mutation.old, mutation.new))
+    try:
+        env = {**os.environ, "PYTHONPATH": str(scratch)}
+        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-n0", "-p", "no:cacheprovider", *mutation.tests]
+        done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
+    finally:
+        target.write_text(text)
+    return "caught" if done.returncode == 1 else "SURVIVED" if done.returncode == 0 else f"error ({done.returncode})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="comma-separated parts of guard names")
+    parser.add_argument("--list", action="store_true", help="list the guards and their tests, run nothing")
+    args = parser.parse_args()
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    chosen = [m for m in MUTATIONS if not wanted or any(w in m.name for w in wanted)]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}: {m.file}; pytest {' '.join(m.tests)}")
+        return 0
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="guards-") as folder:
+        scratch = Path(folder) / "checkout"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(scratch)], cwd=ROOT, check=True)
+        try:
+            # The working tree as it is, uncommitted changes included.
+            diff = subprocess.run(["git", "diff", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+            if diff:
+                subprocess.run(["git", "apply"], cwd=scratch, input=diff, check=True)
+            new = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            for name in filter(None, new.split("\0")):
+                (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, scratch / name)
+            for mutation in chosen:
+                began = time.monotonic()
+                verdict = run(mutation, scratch)
+                bad += verdict != "caught"
+                print(f"{verdict:>9}  {mutation.name}  ({time.monotonic() - began:.0f} s: pytest {' '.join(mutation.tests)})",
+                      flush=True)  # fmt: skip
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(scratch)], cwd=ROOT, check=False)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
