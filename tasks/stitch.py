@@ -104,11 +104,11 @@ def _join(record: JobRecord[Any, Any]) -> tuple[Path, JoinDecision]:
     log.info("joining %d file(s) by %s%s", len(files), how.method, f": {how.reason}" if how.reason else "")
     try:
         _write(plan, how, files, audio, temp, digests)
+        os.replace(temp, final)  # atomic: the final name only ever shows a verified file
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            temp.unlink()  # a full disk or a failed check leaves nothing behind, not even the temporary file
+            temp.unlink()  # a full disk, a failed check or a refused rename leaves not even the temporary file
         raise
-    os.replace(temp, final)  # atomic: the final name only ever shows a verified file
     return final, how
 
 

@@ -351,6 +351,7 @@ def test_retry_runs_only_what_failed(farm) -> None:
     }  # fmt: skip  (on a node that never fails: only the stitch may)
     first = run(farm, spec)
     assert first.state == "failed" and "stitch" in first.errors[0]
+    assert list(root.glob(".retry_only*")) == []  # the refused rename left not even the joined temporary file
     pieces = [t for t in first.tasks if t.kind != "stitch"]
     assert pieces and all(t.state == "done" and t.attempts == 1 for t in pieces)
     before = {t.name: (t.finished_at, os.stat(str(t.output)).st_mtime_ns) for t in pieces}
