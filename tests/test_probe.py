@@ -202,3 +202,29 @@ def test_a_node_marked_by_another_keeps_when_it_was_last_seen(tmp_path) -> None:
                                                                 "n2": "lost segment 2/2 of job j"}  # fmt: skip
         finally:
             server.stop()
+
+
+def test_a_thaw_then_another_freeze_at_once_still_ends_the_first_wait(tmp_path) -> None:
+    """A test's thaw followed at once by the next test's freeze: the call blocked by the first freeze returns."""
+    looked = threading.Event()
+
+    class Watched(sim.HostState):
+        def _token(self) -> str | None:
+            token = super()._token()
+            looked.set()  # the waiter has met the freeze
+            return token
+
+    host = Watched(tmp_path / "library.json", "flicker")
+    host.freeze()
+    host.freeze()  # frozen already (a freeze-on method called again): the same freeze
+    returned = threading.Event()
+    waiter = threading.Thread(target=lambda: (host.wait_while_frozen(), returned.set()), daemon=True)
+    waiter.start()
+    try:
+        assert looked.wait(10) and not returned.is_set()
+        host.thaw()
+        host.freeze()  # no gap a poller could see
+        assert returned.wait(10)
+        assert host.frozen  # the second freeze holds
+    finally:
+        host.thaw()

@@ -8,6 +8,8 @@ kept where they all see it: a marker file beside the shared library, one per hos
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 from pathlib import Path
@@ -30,20 +32,39 @@ class HostState:
         return self.marker.exists()
 
     def freeze(self) -> None:
+        """Freeze the host, unless it is frozen already (a `freeze-on:` method called again keeps that freeze)."""
         self.marker.parent.mkdir(parents=True, exist_ok=True)
-        self.marker.touch()
+        token = self.marker.with_name(f".{self.marker.name}.{os.getpid()}.{time.time_ns()}")
+        token.write_text(token.name)  # this freeze, told from a later one
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(token, self.marker)  # whole or not at all: a reader never sees it half-written
+        finally:
+            token.unlink()
 
     def thaw(self) -> None:
         self.marker.unlink(missing_ok=True)
 
     def wait_while_frozen(self) -> None:
-        """Return at once when the host answers; else block, deaf to signals, until it is thawed."""
-        if not self.marker.exists():
+        """Return at once when the host answers; else block, deaf to signals, until it is thawed.
+
+        Note: a thaw followed at once by another freeze (a test's next) ends the wait too: the wait
+        is for the freeze it met, told by the marker's token, not for the marker to be gone.
+        """
+        met = self._token()
+        if met is None:
             return
         deaf = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
         before = signal.pthread_sigmask(signal.SIG_BLOCK, deaf)
         try:
-            while self.marker.exists():
+            while self._token() == met:
                 time.sleep(POLL)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    def _token(self) -> str | None:
+        """Which freeze holds the host now; None while it answers."""
+        try:
+            return self.marker.read_text()
+        except FileNotFoundError:
+            return None
