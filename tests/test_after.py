@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import running_farm, wait_for_record
+from farm_helpers import running_farm, wait_for_record, wait_until
 from mcp import Client
 
 from bridge.sim.host import HostState
@@ -52,8 +52,13 @@ def farm(farm_and_local):
 
 
 @contextlib.contextmanager
-def frozen_gate() -> Iterator[None]:
-    """The gate node's Resolve stops answering until the block ends: what runs there cannot finish."""
+def frozen_gate(farm) -> Iterator[None]:
+    """The gate node's Resolve stops answering until the block ends: what runs there cannot finish.
+
+    Note: first the gate finishes what an earlier test left running there (its piece, thawed, still has
+    calls to make): frozen again at once, that piece would hold the gate's one slot through this test."""
+    wait_until(lambda: not next(n for n in farm.nodes.all() if n.name == "gate").current_task, 60,
+               "the gate is still busy with an earlier test's piece")  # fmt: skip
     host = HostState(Path(os.environ["RESOLVE_SIM_LIBRARY"]), GATE_HOST)
     host.freeze()
     try:
@@ -83,7 +88,7 @@ def cli(farm, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_render_after_an_edit_waits_for_it_then_runs(farm) -> None:
-    with frozen_gate():
+    with frozen_gate(farm):
         edit = edit_on_gate(farm, MARK)
         submitted = cli(farm, "render", "Demo", "Teaser", "--split", "2", "--tag", "work", "--name", "after-edit",
                         "--after", edit.id, "--json")  # fmt: skip
@@ -107,7 +112,7 @@ def test_a_render_after_an_edit_waits_for_it_then_runs(farm) -> None:
 
 
 def test_a_failed_upstream_job_cancels_what_waits_for_it_saying_which_and_why(farm) -> None:
-    with frozen_gate():
+    with frozen_gate(farm):
         bad = edit_on_gate(farm, BAD)
         render = jobs.submit_render(farm, render_spec("never"), after=[bad.id])
         chained = jobs.submit_render(farm, render_spec("never-either"), after=[render.id])
@@ -130,7 +135,10 @@ def test_a_failed_upstream_job_cancels_what_waits_for_it_saying_which_and_why(fa
 
 
 def test_a_job_after_an_unknown_job_is_refused_with_nothing_stored(farm, tmp_path: Path) -> None:
-    before = farm.store.counts()
+    def stored() -> set[str]:  # (by id: an earlier test's jobs may still change state meanwhile)
+        return {r.id for r in farm.store.list(limit=10_000)}
+
+    before = stored()
     with pytest.raises(SubmitRefused, match="after: no job '0000000000000000'"):
         jobs.submit_render(farm, render_spec("refused"), after=["0000000000000000"])
     with pytest.raises(SubmitRefused, match="after: a list of job ids"):
@@ -139,11 +147,11 @@ def test_a_job_after_an_unknown_job_is_refused_with_nothing_stored(farm, tmp_pat
     batch.write_text(json.dumps({"targets": [{"project": "Demo", "timeline": "Main"}], "operations": MARK}))
     refused = cli(farm, "edit", str(batch), "--after", "0000000000000000", "--json")
     assert refused.returncode == 2 and "after: no job '0000000000000000'" in json.loads(refused.stdout)["error"]
-    assert farm.store.counts() == before
+    assert stored() == before
 
 
 def test_cancelling_the_upstream_job_cancels_the_waiting_one(farm) -> None:
-    with frozen_gate():
+    with frozen_gate(farm):
         edit = edit_on_gate(farm, MARK)
         render = jobs.submit_render(farm, render_spec("cancelled-upstream"), after=[edit.id])
         jobs.cancel(farm, edit.id, wait=0)
@@ -155,7 +163,7 @@ def test_cancelling_the_upstream_job_cancels_the_waiting_one(farm) -> None:
 
 
 def test_a_retried_upstream_job_lets_a_retried_dependent_run(farm) -> None:
-    with frozen_gate():
+    with frozen_gate(farm):
         blocker = edit_on_gate(farm, MARK)  # holds the gate's one slot: the next edit there stays pending
         wait_for_record(farm, blocker.id, lambda r: r.tasks[0].state == "running", "the blocker never started")
         edit = edit_on_gate(farm, MARK, timeline="Social")
@@ -174,7 +182,7 @@ def test_a_retried_upstream_job_lets_a_retried_dependent_run(farm) -> None:
 
 def test_the_release_needs_no_post_worker_and_survives_its_restart(farm_and_local) -> None:
     local, farm = farm_and_local
-    with frozen_gate():
+    with frozen_gate(farm):
         edit = edit_on_gate(farm, MARK)
         render = jobs.submit_render(farm, render_spec("no-janitor", split=1), after=[edit.id])
         local.stop_worker("post")  # the janitor goes away mid-wait
@@ -190,7 +198,7 @@ def test_the_release_needs_no_post_worker_and_survives_its_restart(farm_and_loca
 def test_the_janitor_releases_what_a_dead_process_left_waiting(farm_and_local) -> None:
     """The process that finished the upstream job died between its last write and the release."""
     local, farm = farm_and_local
-    with frozen_gate():
+    with frozen_gate(farm):
         edit = edit_on_gate(farm, MARK)
         piece = wait_for_record(farm, edit.id, lambda r: r.tasks[0].state == "running", "the edit never started").tasks[
             0
@@ -224,7 +232,7 @@ def test_mcp_tools_take_and_show_after(farm) -> None:
                                                                  "after": ["nope"]})  # fmt: skip
             return [render, edit, got, listed, refused]
 
-    with frozen_gate():
+    with frozen_gate(farm):
         upstream = edit_on_gate(farm, MARK)
         render, edit, got, listed, refused = asyncio.run(steps(upstream.id))
         assert not render.is_error and render.structured_content["state"] == "waiting"

@@ -89,14 +89,14 @@ def test_a_split_render_imports_the_drp_once_per_host_and_later_jobs_reuse_it(fa
     assert imported == dict.fromkeys(hosts, 1), (imported, reused)  # one import per host, whatever it ran
     assert sum(reused.values()) == len(segments) - len(hosts)  # every other piece loaded the host's import
     name = f"Show-{digest[:12]}"
-    for node in hosts:
-        assert imports_on(home, node) == [name]
+    for node in hosts:  # (the other test's Cut imports may be there too, whichever ran first)
+        assert [p for p in imports_on(home, node) if p.startswith("Show-")] == [name]
     again = run(farm, spec(drp, "show-again", split=6))
     assert again.state == "succeeded", again.errors
     later = said(farm, again.id, "imported")
     assert not set(later) & hosts  # a host that imported it before imports it never again
     for node in {t.node for t in again.tasks if t.kind == "segment"}:
-        assert imports_on(home, node) == [name]
+        assert [p for p in imports_on(home, node) if p.startswith("Show-")] == [name]
 
 
 def test_a_changed_drp_is_imported_anew_and_old_imports_go_by_age(farm_and_home) -> None:
