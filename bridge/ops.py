@@ -575,9 +575,17 @@ def _edit_add_marker(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:
         op.get("duration", 1),
         op.get("custom_data", ""),
     )
-    return [
-        (f"{tl.GetName()}@{frame}", f"add {op['color']} marker {op.get('name', '')!r}", lambda: tl.AddMarker(*args))
-    ]
+    wanted = {"color": args[1], "name": args[2], "note": args[3], "duration": args[4], "customData": args[5]}
+
+    def add() -> bool:
+        # An attempt killed after this marker was added leaves it there: the retry finds the very marker
+        # and counts it done (Resolve refuses a second marker on a frame), so the edit lands once.
+        if tl.AddMarker(*args):
+            return True
+        there = (tl.GetMarkers() or {}).get(frame)
+        return there is not None and all(there.get(k) == v for k, v in wanted.items())
+
+    return [(f"{tl.GetName()}@{frame}", f"add {op['color']} marker {op.get('name', '')!r}", add)]
 
 
 def _edit_delete_markers(project: Any, tl: Any, op: dict[str, Any]) -> list[Change]:

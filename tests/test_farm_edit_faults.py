@@ -1,8 +1,9 @@
 """Edits under faults, as renders are tested: an edit piece's host killed mid-write, hung past the edit's hard
 limit, and its message delivered twice. Each lands exactly once in the shared project, with attempts counted.
 
-The edit is held mid-write by the simulator's `freeze-on:Timeline.AddMarker` on e-1 (its colours are written,
-its marker not yet): the whole application blocks there, deaf to signals, until the test thaws it. e-2 joins once
+The edit is held mid-write by the simulator's `freeze-on:` on e-1 (at `Timeline.AddMarker`: its colours are
+written, its marker not yet; or at the save: every change made): the whole application blocks there, deaf to
+signals, until the test thaws it. e-2 joins once
 e-1 holds the piece, so that the piece's first host is known.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from farm_helpers import running_farm, wait_until
 from test_farm_leases import _shared_timelines
 from test_sim_holds import shared_demo
@@ -25,7 +27,8 @@ from orchestrator.local import LocalFarm
 from orchestrator.models import JobRecord
 from orchestrator.piecelog import PieceLog
 
-FREEZES = {"RESOLVE_SIM_QUIRKS": "freeze-on:Timeline.AddMarker"}
+BEFORE_MARKER = "freeze-on:Timeline.AddMarker"  # its colours written, its marker not
+AFTER_MARKER = "freeze-on:ProjectManager.SaveProject"  # every change made, the project not saved
 EDIT = {
     "targets": [{"project": "Demo", "timeline": "Teaser", "database": {"name": "Farm", "host": "127.0.0.1"}}],
     "operations": [
@@ -36,16 +39,18 @@ EDIT = {
 
 
 @contextlib.contextmanager
-def held_edit(home: Path, **extra: str) -> Iterator[tuple[LocalFarm, Farm, JobRecord, sim.HostState]]:
+def held_edit(
+    home: Path, held_at: str = BEFORE_MARKER, **extra: str
+) -> Iterator[tuple[LocalFarm, Farm, JobRecord, sim.HostState]]:
     """A farm whose edit of Demo/Teaser (in the shared database) is held mid-write on e-1, with e-2 up beside it."""
     library = home / "sim" / "library.json"
     shared_demo(library)
-    with running_farm(home, {"e-1": {"env": FREEZES}}, **extra) as (local, farm):
+    with running_farm(home, {"e-1": {"env": {"RESOLVE_SIM_QUIRKS": held_at}}}, **extra) as (local, farm):
         host = sim.HostState(library, "e-1")
         try:
             _knows_the_shared_project(farm, "e-1")
             record = jobs.submit_edit(farm, EDIT)
-            wait_until(lambda: host.frozen, 60, "e-1 never reached the marker")
+            wait_until(lambda: host.frozen, 60, f"e-1 never reached {held_at}")
             local.add_worker("e-2")
             local.wait_ready(["e-2"])
             _knows_the_shared_project(farm, "e-2")
@@ -71,9 +76,12 @@ def _landed_once(farm: Farm, home: Path) -> dict[str, Any]:
     return found
 
 
-def test_an_edit_whose_host_dies_mid_write_lands_once_on_another(tmp_path: Path) -> None:
-    with held_edit(tmp_path) as (local, farm, record, _host):
-        local.kill_worker("e-1")  # the host dies with its colours written and its marker not
+@pytest.mark.parametrize("held_at", [BEFORE_MARKER, AFTER_MARKER])
+def test_an_edit_whose_host_dies_mid_write_lands_once_on_another(tmp_path: Path, held_at: str) -> None:
+    # Killed with its colours written and its marker not, or with its marker written too: the retry finds
+    # the very marker there and counts it done (a second marker on a frame Resolve refuses).
+    with held_edit(tmp_path, held_at) as (local, farm, record, _host):
+        local.kill_worker("e-1")
         final = jobs.wait(farm, record.id, timeout=90)
         assert final.state == "succeeded", final.errors
         piece = final.tasks[0]
