@@ -46,6 +46,8 @@ def running_farm(home: Path, nodes: dict[str, dict[str, Any]], **extra: str) -> 
     """A farm with the given Resolve nodes ({name: add_worker options}) and a post worker."""
     with farm_env(home, **extra) as env:
         local = LocalFarm(FarmSettings(), env=env)
+        for root in local.settings.storage_roots:  # (a real farm's are mounted shares: it never makes them)
+            root.mkdir(parents=True, exist_ok=True)
         try:
             yield local, local.start(nodes)
         finally:
