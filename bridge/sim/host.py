@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -54,11 +55,20 @@ class HostState:
         met = self._token()
         if met is None:
             return
+        thawed = threading.Event()
+
+        def watch() -> None:
+            while self._token() == met:
+                time.sleep(POLL)
+            thawed.set()
+
         deaf = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
         before = signal.pthread_sigmask(signal.SIG_BLOCK, deaf)
         try:
-            while self._token() == met:
-                time.sleep(POLL)
+            # Blocked in C, not polling in Python: a signal the process's other threads take (a soft time
+            # limit's) would otherwise run its handler here at the next poll and raise out of the freeze.
+            threading.Thread(target=watch, name="frozen-host", daemon=True).start()
+            thawed.wait()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
