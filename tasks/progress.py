@@ -114,8 +114,8 @@ class Reporter:
         )  # fmt: skip
 
     def _rose(self, at: float, done: int) -> None:
-        """Keeps when the frame count rose over the last two windows: where Resolve's coarse percentage steps
-        is known to within a poll, where a report's time is not."""
+        """Keep when the frame count rose, over the last two windows: the moment Resolve's coarse percentage
+        stepped is known to within a poll, which a report's time is not."""
         if not self._rises or done > self._rises[-1][1]:
             self._rises.append((at, done))
         while at - self._rises[0][0] > 2 * RECENT_SECONDS:
@@ -134,13 +134,13 @@ class Reporter:
         if last[0] - at >= RECENT_SECONDS and last[1] - frames >= RECENT_SHARE * total:
             marks = [marks[-1], last]
         window = marks[0] if len(marks) == 2 and marks[0] != first else None
-        turn = self._turn(window or first, last)
+        turn = self._turn(window or first)
         if turn is not None:
             window, marks = turn, [turn, last]
         self._marks = marks
         return window
 
-    def _turn(self, begin: tuple[float, int], last: tuple[float, int]) -> tuple[float, int] | None:
+    def _turn(self, begin: tuple[float, int]) -> tuple[float, int] | None:
         """Where the latest `TURN_SECONDS` of rises began, if their speed differs from the window's before them
         (from `begin`) by `TURN` or more: a node that slowed down is seen at its speed now within seconds, not
         once its window has moved past the change (up to twice `RECENT_SECONDS` and `RECENT_SHARE` of the frames).
@@ -148,7 +148,9 @@ class Reporter:
         Note: the short stretch is read between rises of the count, so the percentage's steps do not
         blur it, and needs three rises; the simulator's jitter of a fifth stays under `TURN`.
         """
-        latest = self._rises[-1] if self._rises else last
+        if not self._rises:
+            return None
+        latest = self._rises[-1]
         since = [r for r in self._rises
                  if begin[0] + TURN_SECONDS <= r[0] <= latest[0] - TURN_SECONDS and r[1] > begin[1]]  # fmt: skip
         if not since or sum(1 for r in self._rises if r[0] > since[-1][0]) < 3:

@@ -81,7 +81,7 @@ MUTATIONS = [
     Mutation(
         "a piece's speed turns with a slow-down",
         "tasks/progress.py",
-        "turn = self._turn(window or first, last)",
+        "turn = self._turn(window or first)",
         "turn = None",
         ("tests/test_units.py", "-k", "slow_down_is_seen"),
     ),

@@ -3,8 +3,7 @@ limit, and its message delivered twice. Each lands exactly once in the shared pr
 
 The edit is held mid-write by the simulator's `freeze-on:` on e-1 (at `Timeline.AddMarker`: its colours are
 written, its marker not yet; or at the save: every change made): the whole application blocks there, deaf to
-signals, until the test thaws it. e-2 joins once
-e-1 holds the piece, so that the piece's first host is known.
+signals, until the test thaws it. e-2 joins once e-1 holds the piece, so that the piece's first host is known.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def test_a_mixed_farm_renders_every_frame_once_remembers_speeds_and_copies_the_t
 @pytest.mark.parametrize("winner", ["copy", "original"])
 def test_a_tail_copy_and_its_original_the_first_done_counts(tmp_path, winner: str) -> None:
     """The simulator decides who wins, once the copy exists: the original's frames cost 1000x (its throttle), or
-    the copy's host freezes until the original is done (the copy cannot finish meanwhile, however fast). The
+    the copy's host freezes until the stitch is done (the copy cannot finish meanwhile, however fast). The
     winner's file is the one the record keeps and the stitch joins; the loser is stopped and leaves no file."""
     throttle = tmp_path / "slow.throttle"
     # (any freeze-on quirk lets the test freeze the host itself: `sim.HostState.freeze`)
@@ -89,7 +89,6 @@ def test_a_tail_copy_and_its_original_the_first_done_counts(tmp_path, winner: st
             else:  # frozen until the stitch is done: the copy settles (and succeeds the job) after it
                 fast.freeze()
                 wait_until(lambda: farm.store.get(submitted.id).task("stitch").state == "done", 120, "no stitch")
-                fast.thaw()
         finally:
             fast.thaw()
         record = jobs.wait(farm, submitted.id, timeout=180)
