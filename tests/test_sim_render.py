@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -329,3 +330,25 @@ def test_stop_render_stops_only_the_job_it_names(sim_env, monkeypatch, tmp_path:
         time.sleep(0.01)
     assert project.GetRenderJobStatus(running)["JobStatus"] == "Cancelled"
     assert ops.stop_render(resolve) is False  # nothing renders
+
+
+def test_a_finished_render_frees_resolve_before_its_thread_exits(demo, monkeypatch, tmp_path: Path) -> None:
+    """Once the last job reports Complete, rendering is no longer in progress, even while the render thread
+    has not exited yet (a loaded machine): the next render is taken. A random-order run under two CPU hogs
+    refused a plain render after a preset with "Resolve is already rendering"."""
+    renderer = demo._state.renderer
+    slow_exit, render_batch = threading.Event(), renderer._run
+
+    def run_then_linger(jobs) -> None:
+        render_batch(jobs)
+        slow_exit.wait(30)
+
+    monkeypatch.setattr(renderer, "_run", run_then_linger)
+    try:
+        _render(demo, tmp_path / "a", "mov", "ProRes422HQ", 86410, 86415, ExportAudio=False)
+        lingering = renderer._thread
+        assert lingering is not None and lingering.is_alive()  # the thread of the finished render lingers...
+        second = _render(demo, tmp_path / "b", "mov", "ProRes422HQ", 86416, 86420, ExportAudio=False)
+        assert framecode.read_file(second) == list(range(86416, 86421))  # ...and the next render is taken
+    finally:
+        slow_exit.set()

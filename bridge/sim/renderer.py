@@ -156,16 +156,23 @@ class RenderJob:
 
 
 class Renderer:
-    """Renders a queue of jobs one after another in a background thread, as Resolve does."""
+    """Renders a queue of jobs one after another in a background thread, as Resolve does.
+
+    Note: rendering is in progress while a job of the batch is still to finish, not while the
+    thread lives: once the last job reports Complete, Resolve takes the next render, and a
+    thread that has not yet exited (a loaded machine) must not refuse it.
+    """
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self._thread: threading.Thread | None = None
+        self._jobs: list[RenderJob] = []
         self._stop = threading.Event()
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        alive = self._thread is not None and self._thread.is_alive()
+        return alive and any(job.status.state in ("Ready", "Rendering") for job in self._jobs)
 
     def start(self, jobs: list[RenderJob]) -> bool:
         if self.busy or not jobs:
@@ -173,6 +180,7 @@ class Renderer:
         self._stop.clear()
         for job in jobs:
             job.status = RenderStatus(frames_total=job.mark_out - job.mark_in + 1)
+        self._jobs = list(jobs)
         self._thread = threading.Thread(target=self._run, args=(jobs,), name="sim-render", daemon=True)
         self._thread.start()
         return True
