@@ -44,6 +44,8 @@ class NodeRecord(BaseModel):
     started_at: float | None = None
     current_task: str | None = None
     unhealthy: str | None = None
+    last_problem: str | None = None  # the latest unhealthy mark, kept after it is cleared
+    last_problem_at: float | None = None
     stopped: bool = False
     age_seconds: float = 0.0
     up: bool = False
@@ -56,6 +58,12 @@ class NodeRecord(BaseModel):
 def redis_now(client: redis.Redis) -> float:
     seconds, micros = client.time()
     return float(seconds) + micros / 1e6
+
+
+def _keep_problem(record: dict[str, Any], problem: str, now: float) -> None:
+    """Remember an unhealthy mark beyond its clearing: a mark a good heartbeat clears within a second is
+    otherwise gone before anyone reads the node (`resolve-farm nodes --json` shows the latest)."""
+    record["last_problem"], record["last_problem_at"] = problem, now
 
 
 def stopping_key(name: str) -> str:
@@ -99,6 +107,8 @@ class NodeRegistry:
             raw = pipe.get(key)
             record = json.loads(raw) if raw else {"name": name}
             record.update(fields)
+            if fields.get("unhealthy"):
+                _keep_problem(record, str(fields["unhealthy"]), redis_now(self.redis))
             if seen:
                 record["last_seen"] = redis_now(self.redis)
             pipe.multi()
@@ -125,6 +135,7 @@ class NodeRegistry:
             changed = False
             if unhealthy and not marked:
                 node.update(unhealthy=unhealthy, resolve=resolve)
+                _keep_problem(node, unhealthy, redis_now(self.redis))
                 changed = True
             elif not unhealthy and marked and str(marked).startswith(NOT_ANSWERING):
                 node.update(unhealthy=None, resolve=resolve)

@@ -54,11 +54,11 @@ def test_a_hang_on_the_last_attempt_fails_the_job_and_still_marks_the_host(tmp_p
         record = run(farm, {"project": "Demo", "timeline": "Teaser", "node": "hangy", "max_attempts": 1,
                             "output_name": "hung_last"}, timeout=120)  # fmt: skip
         assert record.state == "failed" and "hangy" in record.errors[0]
-        # The failure that ended the job marks the host all the same (its next good heartbeat clears it).
-        deadline = time.monotonic() + 10
-        while not next(n for n in farm.nodes.all() if n.name == "hangy").unhealthy:
-            assert time.monotonic() < deadline, "the host whose call hung was never marked unhealthy"
-            time.sleep(0.02)
+        # The failure that ended the job marks the host all the same. Its next good heartbeat may clear the
+        # mark before it could be seen: the node keeps its latest problem, stamped.
+        hangy = next(n for n in farm.nodes.all() if n.name == "hangy")
+        assert hangy.last_problem is not None and "hung" in hangy.last_problem, hangy
+        assert hangy.last_problem_at is not None and hangy.last_problem_at >= record.created_at
 
 
 def test_a_call_no_signal_can_break_is_ended_by_the_hard_limit(tmp_path) -> None:
