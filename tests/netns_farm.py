@@ -97,6 +97,7 @@ class NetnsFarm:
         for host in self.hosts:
             self.processes[host] = self.run_in(host, [*worker, "--name", host], logs / f"{host}.log",
                                                RESOLVE_FARM_HOME=str(self.home / host),
+                                             RESOLVE_SIM_THROTTLE=str(self.throttle_file(host)),
                                                RESOLVE_FARM_NODE_TAGS=",".join(self.tags.get(host, [])))  # fmt: skip
         self.processes["post"] = self.run_in("post", [*worker, "--name", "post", "--post", "--no-resolve"],
                                              logs / "post.log", RESOLVE_FARM_HOME=str(self.home / "post"))  # fmt: skip
@@ -125,6 +126,17 @@ class NetnsFarm:
         if done.returncode not in (0, 1):
             raise RuntimeError(done.stderr)
         return json.loads(done.stdout) if done.stdout.strip() else []
+
+    def throttle_file(self, host: str) -> Path:
+        """The file that slows a host's simulated renders while it holds a factor (`RESOLVE_SIM_THROTTLE`)."""
+        return self.home / f"throttle-{host}"
+
+    def slow(self, host: str, factor: float | None) -> None:
+        """Render `factor` times slower on `host` from its next frames on; None: at its own speed again."""
+        if factor is None:
+            self.throttle_file(host).unlink(missing_ok=True)
+        else:
+            self.throttle_file(host).write_text(f"{factor:g}")
 
     def cut(self, host: str) -> None:
         """Take a host's link down: the host is cut off from the farm."""
