@@ -29,7 +29,9 @@ TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs"
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory):
-    with running_farm(tmp_path_factory.mktemp("mcp"), {"sim-1": {}, "sim-2": {}, "sim-3": {}}) as (_local, farm):
+    home = tmp_path_factory.mktemp("mcp")
+    node = {"env": {"RESOLVE_SIM_THROTTLE": str(home / "throttle")}}  # no file: full speed
+    with running_farm(home, {"sim-1": node, "sim-2": node, "sim-3": node}) as (_local, farm):
         yield farm
 
 
@@ -98,10 +100,17 @@ def test_views_use_the_cli_json_keys(farm) -> None:
 
 
 def test_render_and_wait_with_progress(farm) -> None:
+    """Progress notifications while the wait is open. The nodes render 40x slower until the first notification
+    that names a busy node has arrived: on a loaded machine the render could otherwise be over before the
+    wait began, and a finished job has no progress to report."""
     progress: list[tuple[float, float | None, str | None]] = []
+    throttle = farm.settings.home / "throttle"
+    throttle.write_text("40")
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, total, message))
+        if message and "on sim-" in message:
+            throttle.unlink(missing_ok=True)
 
     async def submit(client):
         return await client.call_tool(
@@ -117,7 +126,10 @@ def test_render_and_wait_with_progress(farm) -> None:
         return await client.call_tool("wait_for_job", {"job_id": answer["job_id"], "timeout_seconds": 120},
                                       progress_callback=on_progress)  # fmt: skip
 
-    (waited,) = call(farm, wait)
+    try:
+        (waited,) = call(farm, wait)
+    finally:
+        throttle.unlink(missing_ok=True)
     final = waited.structured_content
     assert final["finished"] and final["state"] == "succeeded", final
     assert final["frames_done"] == final["frames_total"] == 720 and final["progress"] == 100.0
