@@ -25,7 +25,7 @@ import httpx2
 
 PROTOCOL = "2026-07-28"
 TASKS = "io.modelcontextprotocol/tasks"
-NAME_PARAM = {"tools/call": "name", "tasks/get": "taskId", "tasks/cancel": "taskId"}
+NAME_PARAM = {"tools/call": "name", "tasks/get": "taskId", "tasks/cancel": "taskId", "tasks/update": "taskId"}
 SERVE = [sys.executable, "-m", "orchestrator.cli", "mcp"]
 
 
@@ -91,8 +91,11 @@ class RawClient:
     def get_task(self, task_id: str) -> dict[str, Any]:
         return self.request("tasks/get", {"taskId": task_id})
 
-    def cancel_task(self, task_id: str) -> dict[str, Any]:
-        return self.request("tasks/cancel", {"taskId": task_id})
+    def cancel_task(self, task_id: str, tasks: bool | None = None) -> dict[str, Any]:
+        return self.request("tasks/cancel", {"taskId": task_id}, tasks=tasks)
+
+    def update_task(self, task_id: str, responses: dict[str, Any], tasks: bool | None = None) -> dict[str, Any]:
+        return self.request("tasks/update", {"taskId": task_id, "inputResponses": responses}, tasks=tasks)
 
 
 class StdioClient(RawClient):

@@ -228,13 +228,43 @@ def test_cancel_over_http(farm: Farm, http_url: str) -> None:
         client.name_override = "some-other-task"
         mismatched = client.get_task(task["taskId"])
         client.name_override = None
+        undeclared = client.cancel_task(task["taskId"], tasks=False)
+        running = farm.store.get(task["taskId"]).state
         cancelled = client.cancel_task(task["taskId"])
         got = client.get_task(task["taskId"])
         again = client.cancel_task(task["taskId"])
+        unknown = client.cancel_task("no-such-task")
     finally:
         client.close()
     assert mismatched["error"]["code"] == HEADER_MISMATCH and "mcp-name" in mismatched["error"]["message"]
-    assert cancelled["result"]["status"] == "cancelled" and cancelled["result"]["taskId"] == task["taskId"]
+    assert undeclared["error"]["code"] == MISSING_REQUIRED_CLIENT_CAPABILITY and running != "cancelled"
+    # An empty ack, no task envelope: the cancelled status shows at the next tasks/get.
+    assert set(cancelled["result"]) <= {"resultType", "_meta"} and cancelled["result"]["resultType"] == "complete"
     assert farm.store.get(task["taskId"]).state == "cancelled"
     assert got["result"]["status"] == "cancelled" and "result" not in got["result"]
-    assert again["error"]["code"] == -32602 and "nothing to cancel" in again["error"]["message"]
+    assert set(again["result"]) <= {"resultType", "_meta"} and again["result"]["resultType"] == "complete"  # idempotent
+    assert unknown["error"]["code"] == -32602 and "no-such-task" in unknown["error"]["message"]
+
+
+def test_update_is_acknowledged_and_gated(farm: Farm, http_url: str) -> None:
+    """`tasks/update` is bound: an empty ack for a known task (keys no request asked for are ignored), -32602
+    for an unknown one, -32021 for a client that did not declare the extension."""
+    client = HttpClient(http_url)
+    try:
+        answer = client.call_tool("batch_edit", {"targets": [{"project": "Demo"}], "dry_run": True,
+                                                 "operations": [{"op": "set_clip_color", "items": {"track": 1},
+                                                                 "color": "Navy"}]})  # fmt: skip
+        task = answer["result"]
+        updated = client.update_task(task["taskId"], {"unknown-key": {"ignored": True}})
+        unknown = client.update_task("no-such-task", {})
+        undeclared = client.update_task(task["taskId"], {}, tasks=False)
+        final, _ = _follow(client, task["taskId"])
+    finally:
+        client.close()
+    assert task["resultType"] == "task", answer
+    assert "result" in updated, updated
+    assert set(updated["result"]) <= {"resultType", "_meta"} and updated["result"]["resultType"] == "complete"
+    assert unknown["error"]["code"] == -32602
+    assert undeclared["error"]["code"] == MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert undeclared["error"]["data"]["requiredCapabilities"]["extensions"] == {mcp_raw.TASKS: {}}
+    assert final["status"] == "completed" and final["result"]["isError"] is False
