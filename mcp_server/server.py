@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -21,8 +22,9 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated
-from mcp_types import ToolAnnotations
+from mcp_types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.auth import StaticTokenVerifier
@@ -56,6 +58,28 @@ CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent
 RETRY = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
+class FarmServer(MCPServer):
+    """The SDK's MCP server, answering a request for a prompt it does not have as the request's fault.
+
+    Note: mcp 2.3.0 lets the `ValueError` of an unknown prompt escape `prompts/get`, and the
+    client gets -32603 "Internal server error"; the conformance suite and the spec want
+    invalid params (-32602).
+    """
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        if name not in {prompt.name for prompt in await self.list_prompts()}:
+            raise MCPError(code=INVALID_PARAMS, message=f"no prompt {name!r}")
+        return await super().get_prompt(name, arguments, context)
+
+
+def _version() -> str:
+    """The installed package's version, for `serverInfo`."""
+    try:
+        return version("resolve-farm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = None) -> MCPServer:
     """The MCP server for `farm`; with `tokens` (HTTP), every request needs one of them."""
     bus = InMemorySubscriptionBus()
@@ -75,8 +99,8 @@ def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = 
         auth = AuthSettings(
             issuer_url=url or "http://127.0.0.1", resource_server_url=url, validate_token_resource=False
         )
-    server = MCPServer(
-        name="resolve-farm", instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
+    server = FarmServer(
+        name="resolve-farm", version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
         token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls)],
     )  # fmt: skip
     _tools(server, farm, calls)

@@ -5,7 +5,8 @@ To a client that declared the extension on a 2026-07-28 request, a submit tool
 is in Redis before the answer leaves. `tasks/get` reads the job and answers with it as a
 task (`working` with percent, frames and busy nodes; `completed` with the tool's full
 result inline, a failed job being a tool error inside it; `cancelled`); `tasks/cancel`
-cancels the job and `tasks/update` takes answers, both with an empty ack. Clients that did not declare the extension get the plain answers.
+cancels the job and `tasks/update` takes answers, both with an empty ack. Clients that did
+not declare the extension get the plain answers.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,14 @@ def test_the_extension_is_advertised(farm: Farm) -> None:
     client = _stdio(farm)
     try:
         discovered = client.request("server/discover", {})
+        prompt = client.request("prompts/get", {"name": "no_such_prompt"})
     finally:
         client.close()
     assert TASKS in discovered["result"]["capabilities"]["extensions"], discovered
+    server = discovered["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]
+    assert server["name"] == "resolve-farm" and server["version"] == version("resolve-farm")
+    # The SDK alone answers -32603 "Internal server error": the request is at fault, not the server.
+    assert prompt["error"]["code"] == -32602 and "no_such_prompt" in prompt["error"]["message"]
 
 
 def test_a_client_without_the_extension_gets_the_plain_answer(farm: Farm) -> None:
