@@ -30,15 +30,18 @@ def serve_stdio(farm: Farm) -> None:
     anyio.run(build_server(farm).run_stdio_async)
 
 
-def serve_http(farm: Farm, host: str, port: int) -> None:
-    """Serve streamable HTTP at http://host:port/mcp; refuses a non-loopback address without tokens."""
+def serve_http(farm: Farm, host: str, port: int, conformance: bool = False) -> None:
+    """Serve streamable HTTP at http://host:port/mcp; refuses a non-loopback address without tokens, and the
+    conformance suite's fixtures (`conformance`) anywhere but on loopback."""
     tokens = farm.settings.mcp_tokens
+    if conformance and not loopback(host):
+        raise Refused(f"--conformance serves the conformance suite's fixtures on loopback only, not on {host}")
     if not loopback(host) and not tokens:
         raise Refused(
             f"refusing to serve MCP on {host} without a token: set RESOLVE_FARM_MCP_TOKENS, or bind to 127.0.0.1"
         )
     url = f"http://{host}:{port}/mcp"
-    server = build_server(farm, tokens=tokens or None, url=url)
+    server = build_server(farm, tokens=tokens or None, url=url, conformance=conformance)
     app = server.streamable_http_app(host=host)
     # access_log off: request lines carry nothing secret, but headers never get near a log either way.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -80,8 +80,11 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = None) -> MCPServer:
-    """The MCP server for `farm`; with `tokens` (HTTP), every request needs one of them."""
+def build_server(
+    farm: Farm, tokens: list[Any] | None = None, url: str | None = None, conformance: bool = False
+) -> MCPServer:
+    """The MCP server for `farm`; with `tokens` (HTTP), every request needs one of them; `conformance`: with the
+    conformance suite's fixtures besides the farm's tools (`mcp_server.conformance`)."""
     bus = InMemorySubscriptionBus()
     calls = FarmCalls(farm)
 
@@ -105,6 +108,10 @@ def build_server(farm: Farm, tokens: list[Any] | None = None, url: str | None = 
     )  # fmt: skip
     _tools(server, farm, calls)
     _resources(server, farm, calls)
+    if conformance:
+        from mcp_server import conformance as fixtures
+
+        fixtures.register(server)
     return server
 
 

@@ -398,3 +398,13 @@ def test_a_job_log_through_mcp(farm) -> None:
     lines = one.structured_content["pieces"]["stitch"]
     assert not one.is_error and any("joined 2 file(s) by copy" in line for line in lines)
     assert missing.is_error and "has no piece 'nope'" in missing.content[0].text
+
+
+def test_the_conformance_fixtures_are_served_on_loopback_http_only(tmp_path: Path) -> None:
+    """`--conformance` adds the conformance suite's fixture tools (`.ci/conformance.py` runs the suite against
+    them): never on an address other machines reach, nor on stdio, where a desktop client would list them."""
+    env = {**os.environ, "RESOLVE_FARM_HOME": str(tmp_path), "RESOLVE_FARM_BROKER_URL": "redis://127.0.0.1:1/0"}
+    for args in (["--http", "0.0.0.0:8799", "--conformance"], ["--conformance"]):
+        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "mcp", *args], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2 and "--conformance" in done.stderr, (args, done.stderr)

@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mcp", help="serve the farm to MCP clients (stdio, or streamable HTTP with --http)")
     p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP here (tokens: RESOLVE_FARM_MCP_TOKENS)")
+    p.add_argument(
+        "--conformance",
+        action="store_true",
+        help="also serve the MCP conformance suite's fixtures (loopback HTTP only; for CI)",
+    )
     p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("demo", help="start a local farm, render the demo timeline across it, verify, stop")

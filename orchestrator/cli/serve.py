@@ -129,7 +129,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         if args.http:
             host, port = parse_bind(args.http)
             err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
-            serve_http(farm, host, port)
+            serve_http(farm, host, port, conformance=args.conformance)
+        elif args.conformance:
+            raise Refused("--conformance is for the conformance suite over HTTP: give --http 127.0.0.1:PORT")
         else:
             serve_stdio(farm)
     except McpRefused as exc:

