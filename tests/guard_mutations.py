@@ -107,6 +107,55 @@ MUTATIONS = [
         "        return None",
         ("tests/test_farm_pull.py", "-k", "first_done_counts and original"),
     ),
+    Mutation(
+        "the simulator takes a render once the last job is Complete",
+        "bridge/sim/renderer.py",
+        'return alive and any(job.status.state in ("Ready", "Rendering") for job in self._jobs)',
+        "return alive",
+        ("tests/test_sim_render.py", "-k", "frees_resolve"),
+    ),
+    Mutation(
+        "a hang on the last attempt marks the host",
+        "orchestrator/lifecycle.py",
+        "        gave_up.unhealthy = unhealthy\n",
+        "",
+        ("tests/test_farm_hang.py", "-k", "last_attempt"),
+    ),
+    Mutation(
+        "wait_for_job reports progress while the job runs",
+        "mcp_server/server.py",
+        "            if mark != last:",
+        "            if mark != last and record.finished:",
+        ("tests/test_mcp.py", "-k", "wait_with_progress"),
+    ),
+    Mutation(
+        "tasks/update is bound",
+        "mcp_server/tasks_ext.py",
+        '            MethodBinding("tasks/update", UpdateParams, self.update, protocol_versions=versions),\n',
+        "",
+        ("tests/test_mcp_tasks.py", "-k", "update"),
+    ),
+    Mutation(
+        "tasks/cancel of a finished task is an ack",
+        "mcp_server/tasks_ext.py",
+        "        if record.finished:\n            return dict(ACK)\n",
+        '        if record.finished:\n            raise MCPError(code=INVALID_PARAMS, message="over")\n',
+        ("tests/test_mcp_tasks.py", "-k", "cancel_over_http"),
+    ),
+    Mutation(
+        "an unknown prompt is invalid params",
+        "mcp_server/server.py",
+        "        if name not in {prompt.name for prompt in await self.list_prompts()}:",
+        "        if False:",
+        ("tests/test_mcp_tasks.py", "-k", "advertised"),
+    ),
+    Mutation(
+        "--conformance is refused on stdio",
+        "orchestrator/cli/serve.py",
+        "        elif args.conformance:",
+        "        elif False:",
+        ("tests/test_mcp.py", "-k", "conformance_fixtures"),
+    ),
 ]
 
 
