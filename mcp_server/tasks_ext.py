@@ -177,10 +177,8 @@ class FarmTasks(Extension):
         """Cancel the job; an empty ack, the same for a task that is over already (cancel is idempotent): the
         cancelled status shows at the next `tasks/get`."""
         self._check(ctx, params)
-        record = await self._record(params.task_id)
-        if record.finished:
-            return dict(ACK)
-        try:
+        record = await self._record(params.task_id)  # an unknown task: -32602
+        try:  # (the job's lifecycle leaves a finished job as it is)
             await self.calls.run(lambda: jobs.cancel(self.calls.farm, record.id, wait=0))
         except ToolError as exc:
             raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None

@@ -107,10 +107,11 @@ class NodeRegistry:
             raw = pipe.get(key)
             record = json.loads(raw) if raw else {"name": name}
             record.update(fields)
+            now = redis_now(self.redis) if seen or fields.get("unhealthy") else 0.0
             if fields.get("unhealthy"):
-                _keep_problem(record, str(fields["unhealthy"]), redis_now(self.redis))
+                _keep_problem(record, str(fields["unhealthy"]), now)
             if seen:
-                record["last_seen"] = redis_now(self.redis)
+                record["last_seen"] = now
             pipe.multi()
             pipe.set(key, json.dumps(record))
             pipe.sadd(NODES, name)
@@ -133,14 +134,15 @@ class NodeRegistry:
             node = json.loads(raw) if raw else {"name": name}
             marked = node.get("unhealthy")
             changed = False
+            now = redis_now(self.redis)
             if unhealthy and not marked:
                 node.update(unhealthy=unhealthy, resolve=resolve)
-                _keep_problem(node, unhealthy, redis_now(self.redis))
+                _keep_problem(node, unhealthy, now)
                 changed = True
             elif not unhealthy and marked and str(marked).startswith(NOT_ANSWERING):
                 node.update(unhealthy=None, resolve=resolve)
                 changed = True
-            node["last_seen"] = redis_now(self.redis)
+            node["last_seen"] = now
             pipe.multi()
             pipe.set(key, json.dumps(node))
             pipe.sadd(NODES, name)

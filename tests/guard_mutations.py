@@ -136,11 +136,19 @@ MUTATIONS = [
         ("tests/test_mcp_tasks.py", "-k", "update"),
     ),
     Mutation(
-        "tasks/cancel of a finished task is an ack",
+        "tasks/cancel answers an empty ack",
         "mcp_server/tasks_ext.py",
-        "        if record.finished:\n            return dict(ACK)\n",
-        '        if record.finished:\n            raise MCPError(code=INVALID_PARAMS, message="over")\n',
+        "            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None\n        return dict(ACK)\n",
+        "            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None\n"
+        "        return task_of(record, self.calls.farm.settings.job_retention)\n",
         ("tests/test_mcp_tasks.py", "-k", "cancel_over_http"),
+    ),
+    Mutation(
+        "--conformance is refused off loopback",
+        "mcp_server/run.py",
+        "    if conformance and not loopback(host):",
+        "    if False:",
+        ("tests/test_mcp.py", "-k", "conformance_fixtures"),
     ),
     Mutation(
         "an unknown prompt is invalid params",

@@ -97,7 +97,7 @@ class NetnsFarm:
         for host in self.hosts:
             self.processes[host] = self.run_in(host, [*worker, "--name", host], logs / f"{host}.log",
                                                RESOLVE_FARM_HOME=str(self.home / host),
-                                             RESOLVE_SIM_THROTTLE=str(self.throttle_file(host)),
+                                               RESOLVE_SIM_THROTTLE=str(self.throttle_file(host)),
                                                RESOLVE_FARM_NODE_TAGS=",".join(self.tags.get(host, [])))  # fmt: skip
         self.processes["post"] = self.run_in("post", [*worker, "--name", "post", "--post", "--no-resolve"],
                                              logs / "post.log", RESOLVE_FARM_HOME=str(self.home / "post"))  # fmt: skip
