@@ -109,7 +109,7 @@ def pieces(record: JobRecord[Any, Any], since: float) -> None:
         if t.state != "skipped":
             print(f"    {t.name:12} {t.node or '-':4} {t.state:9} {t.start}..{t.end} {t.frames_total:5} frames "
                   f"{(t.started_at or since) - since:6.1f}..{(t.finished_at or since) - since:6.1f} s "
-                  f"fps {t.details.get('fps', '-')} sized by {t.details.get('sized_by', '-')}", file=sys.stderr)  # fmt: skip
+                  f"fps {t.details.get('fps', '-')} sized by {t.details.get('sized_by', '-')} spread {t.details.get('spread', '-')}", file=sys.stderr)  # fmt: skip
 
 
 def delivered(record: JobRecord[Any, Any], costs: dict[int, float]) -> dict[str, float]:
@@ -187,6 +187,9 @@ def measure(row: Row, seed: int) -> dict[str, Any]:
         for i, timeline in enumerate(row.learn):
             learnt, _, _ = render(farm, timeline, f"learn{i}", None, False)
             assert learnt.state == "succeeded", learnt.errors
+            if learnt.plan.speed_key:  # what the farm has learnt of its nodes' unsteadiness (the reserve's cue)
+                spreads = farm.speeds.spreads(nodes, learnt.plan.speed_key)
+                print(f"  {row.name} seed {seed}: spreads after {timeline}: {spreads}", file=sys.stderr)
         record, wall, eta_error = render(farm, row.measure, "first", throttle if row.slow_down else None, True)
         assert record.state == "succeeded", record.errors
         pieces(record, record.created_at)

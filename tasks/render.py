@@ -24,7 +24,8 @@ from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, ProjectRef
-from orchestrator.pull.costs import StretchClock
+from orchestrator.pull.costs import BIN, StretchClock
+from orchestrator.pull.fit import spread
 from orchestrator.pull.sizing import AUDIO_KEY
 from tasks import drp
 from tasks.base import PieceResult, PieceRun, PieceTask, Superseded
@@ -204,7 +205,7 @@ class RenderPiece(ResolvePiece):
                     progress=reporter, cancel=reporter.cancel,
                 )  # fmt: skip
             fps, start_seconds = reporter.speed(piece.end - piece.start + 1, time.monotonic())
-            fps, firm = self._learn(run, reporter, fps, fingerprint)
+            fps, firm, unsteady = self._learn(run, reporter, fps, fingerprint)
             rendered = Path(runtime.from_node(result.outputs[0]))
             frames = piece.end - piece.start + 1
             digest = None if self.audio_only else _check_range(rendered, frames)
@@ -218,8 +219,8 @@ class RenderPiece(ResolvePiece):
             _remove_attempt(folder, attempt)
             measured = reporter.speed_so_far()
             if measured and not self.audio_only and run.record.plan.speed_key:  # a slow node stopped is still slow
-                fps, firm = self._learn(run, reporter, measured[0], fingerprint)
-                runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, fps, measured[1], firm)
+                fps, firm, unsteady = self._learn(run, reporter, measured[0], fingerprint)
+                runtime.farm().speeds.record(runtime.node, run.record.plan.speed_key, fps, measured[1], firm, unsteady)
             raise reporter.stopped("stopped in Resolve") from None
         except BaseException:
             _remove_attempt(folder, attempt)
@@ -229,6 +230,8 @@ class RenderPiece(ResolvePiece):
         details: dict[str, Any] = {"seconds": round(result.seconds, 3), "range": f"{piece.start}..{piece.end}",
                                    "fps": round(fps, 3), "start_seconds": round(start_seconds, 3),
                                    "firm": firm}  # fmt: skip
+        if unsteady is not None:
+            details["spread"] = round(unsteady, 4)
         if digest is not None:
             details["video"] = digest  # what the stitch proves the joined file holds for this piece
         return PieceResult(output=made, frames=0 if self.audio_only else frames, details=details)
@@ -238,18 +241,21 @@ class RenderPiece(ResolvePiece):
         if fps and record.plan.speed_key:
             key = record.plan.speed_key + (AUDIO_KEY if self.audio_only else "")
             firm = bool(result.details.get("firm", True))
-            runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm)
+            runtime.farm().speeds.record(runtime.node, key, fps, result.details["start_seconds"], firm,
+                                         result.details.get("spread"))  # fmt: skip
 
     def after_job(self, record: JobRecord[Any, Any]) -> None:
         # A tail copy settling after the stitch (done second, stopped, lost) is what succeeds the job then.
         clear_work(record)
 
-    def _learn(self, run: PieceRun, reporter: Reporter, fps: float, fingerprint: str) -> tuple[float, bool]:
+    def _learn(
+        self, run: PieceRun, reporter: Reporter, fps: float, fingerprint: str
+    ) -> tuple[float, bool, float | None]:
         """Tell the farm how long each stretch this render went through took here (of the timeline's content
         with `fingerprint`), fit the timeline's costs and the nodes' speeds to all it was told so far
         (`CostBook.settle`, which shares the costs out to the looks on the timeline), and settle the speeds;
-        return this node's speed (work per second; `fps` is its frames per second) and whether it is firm
-        (`SpeedBook`).
+        return this node's speed (work per second; `fps` is its frames per second), whether it is firm
+        (`SpeedBook`), and how unsteady this render was against the fit (`orchestrator.pull.fit.spread`).
 
         Note: a heavy stretch is told from a slow node only by setting nodes against each other
         where their pieces met and stretches against each other on one node: one render alone
@@ -257,13 +263,14 @@ class RenderPiece(ResolvePiece):
         """
         plan, farm, clock = run.record.plan, runtime.farm(), reporter.clock
         if self.audio_only or not plan.cost_key or clock is None or not clock.times:
-            return fps, True
+            return fps, True, None
         spec: RenderSpec = run.record.spec
         farm.costs.observe(plan.cost_key, runtime.node, clock.times, fingerprint)
         content = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         fitted = farm.costs.settle(plan.cost_key, farm.speeds.firm_speeds(plan.speed_key), content)
         farm.speeds.settle(plan.speed_key, fitted.speeds, fitted.firm)
-        return fitted.speeds.get(runtime.node, fps), runtime.node in fitted.firm
+        unsteady = spread(fitted, runtime.node, clock.times, BIN)
+        return fitted.speeds.get(runtime.node, fps), runtime.node in fitted.firm, unsteady
 
     def _format(self, spec: RenderSpec) -> tuple[str | None, str | None, str | None]:
         if self.audio_only:

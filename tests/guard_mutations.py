@@ -164,6 +164,34 @@ MUTATIONS = [
         "        elif False:",
         ("tests/test_mcp.py", "-k", "conformance_fixtures"),
     ),
+    Mutation(
+        "an unsteady farm's first round keeps a reserve",
+        "orchestrator/pull/rules.py",
+        "if pool.next == pool.start and sizing.spread >= UNSTEADY and one_round(pool, sizing.speeds, [*nodes, node]):",
+        "if False:",
+        ("tests/test_pulled.py", "-k", "unsteady"),
+    ),
+    Mutation(
+        "only a one-round job keeps a reserve",
+        "orchestrator/pull/rules.py",
+        "and one_round(pool, sizing.speeds, [*nodes, node]):",
+        ":",
+        ("tests/test_pulled.py", "-k", "unsteady"),
+    ),
+    Mutation(
+        "the first node back opens the reserve",
+        "orchestrator/pull/rules.py",
+        'elif any(t.kind == "segment" and t.node == node for t in record.tasks if t is not piece):',
+        "elif False:",
+        ("tests/test_pulled.py", "-k", "unsteady"),
+    ),
+    Mutation(
+        "a claim knows how unsteady the nodes have been",
+        "orchestrator/pull/dispatch.py",
+        "spread = max(book.spreads(names, key).values(), default=0.0)",
+        "spread = 0.0",
+        ("tests/test_pulled.py", "-k", "unsteady_the_nodes"),
+    ),
 ]
 
 

@@ -198,6 +198,18 @@ def test_a_provisional_speed_gives_way_to_the_next_firm_one_and_never_overrides_
     assert speeds.firm_speed("n2", "k") == 50.0
 
 
+def test_how_unsteady_a_node_was_is_blended_like_its_speed_and_kept_through_a_fit(books) -> None:
+    _, speeds = books
+    speeds.record("n1", "k", 60.0, 2.0)  # a piece that measured no spread (its render went through no stretch)
+    assert speeds.spreads(["n1", "n2"], "k") == {}
+    speeds.record("n1", "k", 60.0, 2.0, spread=0.08)
+    speeds.record("n1", "k", 60.0, 2.0, spread=0.02)  # blended, as the speed is
+    speeds.record("n1", "k", 60.0, 2.0)  # none measured: the last figure stands
+    speeds.settle("k", {"n1": 58.0}, firm=["n1"])  # a fit moves the speed, not the spread
+    assert speeds.spreads(["n1", "n2"], "k") == {"n1": pytest.approx(0.05)}
+    assert speeds.firm_speed("n1", "k") == 58.0 and speeds.start_seconds("k") == 2.0
+
+
 def test_a_node_busy_with_another_job_joins_the_last_round_late_and_the_others_take_more() -> None:
     from test_pulled import pulled_job
 

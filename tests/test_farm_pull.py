@@ -48,6 +48,7 @@ def test_a_mixed_farm_renders_every_frame_once_remembers_speeds_and_copies_the_t
         assert len(segments) > 2 and {t.node for t in segments} == {"slow", "fast"}  # several rounds, both nodes
         assert all(t.details["fps"] > 0 for t in segments)
         assert set(farm.speeds.speeds(["slow", "fast"], record.plan.speed_key)) == {"slow", "fast"}
+        assert set(farm.speeds.spreads(["slow", "fast"], record.plan.speed_key)) == {"slow", "fast"}  # and how unsteady
         joined = [record.task(n) for n in record.task("stitch").after if record.task(n).kind == "segment"]
         assert sorted(f for t in joined for f in range(t.start or 0, (t.end or 0) + 1)) == list(
             range(record.plan.frames.start, record.plan.frames.end + 1)

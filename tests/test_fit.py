@@ -3,10 +3,13 @@ stretch by stretch, made up as a farm measures it, with the errors a farm makes.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from orchestrator.pull.costs import BIN
-from orchestrator.pull.fit import FIRM_SECONDS, Fit, Observation, fit
+from orchestrator.pull.fit import FIRM_SECONDS, Fit, Observation, fit, spread
+from orchestrator.pull.sizing import UNSTEADY
 
 SPEEDS = {"n1": 30.0, "n2": 60.0, "n3": 120.0, "n4": 240.0}
 # A pulled render as the farm hands it out: each node's first piece small, the rest sized by speed; pieces
@@ -89,6 +92,27 @@ def test_a_clip_seen_on_two_nodes_sets_them_against_each_other_where_their_piece
     assert ratios(fitted) == pytest.approx({n: s / 60.0 for n, s in SPEEDS.items()}, rel=0.05)
     assert all(fitted.costs[s] == pytest.approx(cost(s) * fitted.costs[0], rel=0.05) for s in range(60))
     assert fitted.firm == set(SPEEDS)  # one group, through the clips
+
+
+def test_how_unsteady_a_render_was_is_how_far_its_stretches_stray_from_the_fit() -> None:
+    """Nodes whose speed wanders by up to a fifth from stretch to stretch read at the threshold that keeps a
+    reserve (`sizing.UNSTEADY`) or over; by a twentieth (a late status poll, a busy moment), under it;
+    a heavy section the fit explains is no unsteadiness."""
+    heavy = lambda stretch: 1.0 if stretch < 30 else 4.0  # noqa: E731
+    found = {}
+    for wander in (0.0, 0.05, 0.2):
+        draw = random.Random(7)
+        factor = {(node, stretch): 1 + wander * draw.uniform(-1, 1) for node in SPEEDS for stretch in range(60)}
+        seen = [Observation(o.node, o.stretch, o.seconds_per_frame * factor[o.node, o.stretch],
+                            o.weight * factor[o.node, o.stretch]) for o in measured(heavy)]  # fmt: skip
+        fitted = fit(seen, {"n2": 60.0})
+        for node in SPEEDS:  # each node's render as the farm reads it: (frames, seconds) by stretch
+            times = {o.stretch: (o.weight / o.seconds_per_frame, o.weight) for o in seen if o.node == node}
+            found[wander, node] = spread(fitted, node, times, BIN)
+    assert all(found[0.0, node] == pytest.approx(0.0, abs=0.005) for node in SPEEDS), found
+    assert all(found[0.05, node] < UNSTEADY for node in SPEEDS), found
+    assert all(found[0.2, node] >= UNSTEADY for node in SPEEDS), found
+    assert spread(fitted, "n9", {0: (48.0, 1.0)}, BIN) is None  # a node the fit never saw
 
 
 def test_nothing_measured_fits_nothing() -> None:

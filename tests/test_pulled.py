@@ -19,7 +19,7 @@ from orchestrator.models import Placement, TaskRecord
 from orchestrator.pull import rules as pull_rules
 from orchestrator.pull.pool import FramePool
 from orchestrator.pull.rules import PulledRender
-from orchestrator.pull.sizing import Sizing, audio_speed, frames_to_take
+from orchestrator.pull.sizing import RESERVE, UNSTEADY, Sizing, audio_speed, frames_to_take
 
 
 class Spec(BaseModel):
@@ -28,6 +28,7 @@ class Spec(BaseModel):
 
 class Plan(BaseModel):
     pulled: bool = True
+    cost_key: str | None = None
 
 
 Job = record_model("render", Spec, Plan, FramePool, PulledRender(), ("frame_pool",))
@@ -74,6 +75,47 @@ def test_known_speeds_share_a_short_render_so_that_all_finish_together() -> None
     assert taken == {"n240": 1536, "n30": 192, "n120": 768, "n60": 384}  # 2,880 x speed / 450
     assert record.schedule is not None and record.schedule.remaining == 0
     assert all(t.state == "skipped" for t in record.tasks if t.params.get("open"))
+
+
+def test_an_unsteady_farm_keeps_a_reserve_out_of_a_one_round_job_s_first_pieces_for_a_last_round() -> None:
+    """The same render on a farm whose nodes' speeds have wandered (their recorded spread at the threshold):
+    each node's first piece is cut short of the end, and the frames left are a last round, which the first
+    node back for its second piece opens; a job of several rounds keeps no reserve."""
+    order = [("segment 1", "n240"), ("segment 2", "n30"), ("segment 3", "n120"), ("segment 4", "n60")]
+    records, now = {}, time.time()
+    for spread in (UNSTEADY, UNSTEADY / 2):
+        record = records[spread] = pulled_job()
+        for name, node in order:
+            piece = record.task(name)
+            lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), list(MIXED), now=now,
+                            context=Sizing(MIXED, spread=spread))  # fmt: skip
+    steady = {t.node: t.frames_total for t in records[UNSTEADY / 2].tasks if t.state == "running"}
+    assert steady == {"n240": 1536, "n30": 192, "n120": 768, "n60": 384}  # under the threshold: as before
+    reserved = records[UNSTEADY]
+    firsts = {t.node: t.frames_total for t in reserved.tasks if t.state == "running"}
+    assert all(firsts[n] < steady[n] for n in MIXED), firsts
+    assert reserved.schedule is not None and reserved.schedule.remaining > 2880 * RESERVE / 2, firsts
+    # A job of several rounds keeps none: its later rounds are sized by what its first one showed.
+    long = pulled_job(frames=10 * 2880, target=4.0)
+    lifecycle.claim(long, "segment 1", "n240", str(long.task("segment 1").celery_id), long.generation, (),
+                    list(MIXED), now=now, context=Sizing(MIXED, spread=UNSTEADY))  # fmt: skip
+    assert long.schedule is not None and long.schedule.reserve == 0 and long.task("segment 1").frames_total
+    # Without n60 (busy elsewhere), n240 back for its second piece opens the reserve: it sizes its piece as
+    # the last round over every frame left, not over those the reserve leaves.
+    record = pulled_job()
+    for name, node in order[:3]:
+        piece = record.task(name)
+        lifecycle.claim(record, name, node, str(piece.celery_id), record.generation, (), list(MIXED), now=now,
+                        context=Sizing(MIXED, spread=UNSTEADY))  # fmt: skip
+    lifecycle.piece_done(record, "segment 1", "n240", record.generation, output="/w/a")
+    assert record.schedule is not None and record.schedule.reserve > 0
+    opened = next(t.name for t in record.tasks if t.params.get("open") and t.state == "pending")
+    unreserved = frames_to_take(record.schedule.model_copy(update={"reserve": 0.0}), "n240", MIXED, list(MIXED),
+                                pull_rules._busy(record, MIXED, now + 10))  # fmt: skip
+    piece = record.task(opened)
+    lifecycle.claim(record, opened, "n240", str(piece.celery_id), record.generation, (), list(MIXED), now=now + 10,
+                    context=Sizing(MIXED, spread=UNSTEADY))  # fmt: skip
+    assert record.task(opened).frames_total == unreserved > 0 and record.schedule.reserve == 0
 
 
 def test_a_node_that_would_join_the_last_round_for_a_sliver_is_left_out_and_the_others_take_it_all() -> None:
@@ -496,7 +538,7 @@ def test_an_audio_pass_sent_to_a_node_that_became_a_rivals_share_goes_back_to_it
 EQUAL4 = {"n1": 60.0, "n2": 60.0, "n3": 60.0, "n4": 60.0}
 
 
-def test_the_audio_pass_is_claimed_knowing_the_rivals_of_its_priority(tmp_path) -> None:
+def test_a_claim_knows_the_rivals_of_its_priority_and_how_unsteady_the_nodes_have_been(tmp_path) -> None:
     import json
 
     from farm_helpers import farm_env
@@ -518,5 +560,10 @@ def test_the_audio_pass_is_claimed_knowing_the_rivals_of_its_priority(tmp_path) 
             sizing = context(farm, record, "audio", "n4", (), list(EQUAL4))
             assert sizing is not None and dict(sizing.held) == {"n3": "other"} and dict(sizing.rivals) == {"other": 1}
             assert context(farm, record, "stitch", "n4", (), list(EQUAL4)) is None  # nothing to decide there
+            # An open piece is sized knowing how unsteady the nodes have been: the most unsteady of them.
+            farm.speeds.record("n1", "k", 60.0, 2.0, spread=0.02)
+            farm.speeds.record("n2", "k", 60.0, 2.0, spread=0.07)
+            sizing = context(farm, record, "segment 1", "n4", (), list(EQUAL4))
+            assert sizing is not None and sizing.spread == 0.07
         finally:
             server.stop()

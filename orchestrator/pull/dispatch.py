@@ -32,10 +32,10 @@ def context(
 ) -> Sizing | None:
     """For a segment of a pulled render: speeds measured in this job, else remembered from others; each
     node's speed at the audio pass (as `<node>/audio`); for an open piece (its frames still to take), the
-    costs along its timeline, the nodes busy with other jobs, and the other pulled renders of its priority
-    this node could work for, with the nodes they hold. For the audio pass, those rivals (it may leave the
-    node to one) and the speeds (what the ETA counts the node at once its pass is done). None for other
-    pieces (nothing to size)."""
+    costs along its timeline, the nodes busy with other jobs, the other pulled renders of its priority
+    this node could work for, with the nodes they hold, and how unsteady the nodes have been. For the audio
+    pass, those rivals (it may leave the node to one) and the speeds (what the ETA counts the node at once
+    its pass is done). None for other pieces (nothing to size)."""
     pool = record.schedule
     kind = record.task(name).kind
     if pool is None or kind not in ("segment", "audio"):
@@ -54,8 +54,9 @@ def context(
         seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end, seen)
     held, rival_nodes, received = rivals(farm, record, node, tags)
+    spread = max(book.spreads(names, key).values(), default=0.0)
     return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes, received=received,
-                  elsewhere=elsewhere(farm, record, {*held, node}, time.time()))  # fmt: skip
+                  elsewhere=elsewhere(farm, record, {*held, node}, time.time()), spread=spread)  # fmt: skip
 
 
 def rivals(

@@ -29,7 +29,7 @@ poll on a busy host is a large error, and a firm speed anchors every later fit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +98,30 @@ def fit(
         speeds={node: math.exp(y[j] + shift[group_of[node]]) for node, j in of.items()},
         firm=frozenset(node for node in nodes if group_of[node] in trusted and measured[node] >= FIRM_SECONDS),
     )
+
+
+def spread(fitted: Fit, node: str, times: Mapping[int, Sequence[float]], bin_frames: int) -> float | None:
+    """How unsteady one render on `node` was against `fitted`: the root mean square of the log of each stretch's
+    time over what the fit says it costs there (`times`: stretch of `bin_frames` -> (frames, seconds), as
+    `StretchClock.times` holds them),
+    weighted by the seconds and less for a stretch seen in part (where a late status poll weighs most); None
+    when it went through no stretch the fit knows.
+
+    Note: the fit has taken this render's figures in already, so it has explained part of the
+    render's own unsteadiness away (a stretch only one node rendered may take a node's jitter as
+    its cost): the figure reads about two thirds of the true spread of a node's speed. It is
+    a measure to compare against a threshold, not the spread itself.
+    """
+    speed = fitted.speeds.get(node, 0.0)
+    squares = weights = 0.0
+    for stretch, (frames, seconds) in times.items():
+        cost = fitted.costs.get(stretch, 0.0)
+        if frames <= 0 or seconds <= 0 or cost <= 0 or speed <= 0:
+            continue
+        weight = seconds * min(1.0, frames / bin_frames)
+        squares += weight * math.log(seconds / frames * speed / cost) ** 2
+        weights += weight
+    return math.sqrt(squares / weights) if weights else None
 
 
 def _solve(

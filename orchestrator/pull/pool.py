@@ -27,6 +27,7 @@ class FramePool(BaseModel):
     min_frames: int  # no piece shorter, unless that is all that is left
     speed_key: str  # codec and picture size: speeds are remembered per key
     costs: Steps = ()  # what each frame costs to render, as far as the farm knows (`orchestrator.pull.costs`)
+    reserve: float = 0.0  # work the first round leaves to a last one, on an unsteady farm (`pull.sizing`)
     work_dir: str
     extension: str
 

@@ -19,7 +19,15 @@ from orchestrator.models import RESOLVE_POOLS, JobRecord, TaskRecord, piece_spee
 from orchestrator.outcome import Outcome, Send
 from orchestrator.pull.eta import pulled_eta
 from orchestrator.pull.pool import FramePool
-from orchestrator.pull.sizing import Sizing, audio_speed, frames_to_take, share_of
+from orchestrator.pull.sizing import (
+    RESERVE,
+    UNSTEADY,
+    Sizing,
+    audio_speed,
+    frames_to_take,
+    one_round,
+    share_of,
+)
 from orchestrator.rules import KindRules
 
 COPY_MARGIN = 0.7  # a copy of a slow piece is made only when it would finish in under 70% of the original's time left
@@ -208,6 +216,24 @@ def _leave_to_rival(
                    send=[Send(piece.name)])  # fmt: skip
 
 
+def _keep_reserve(record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str]) -> None:
+    """On an unsteady farm (the nodes' recorded spread at `UNSTEADY` or over), the first claim of a job that
+    would be one round sets a reserve of `RESERVE` of its work aside from that round; the first node back
+    for a second piece opens it to all.
+
+    Note: set per job, not per claim: a share of each node's own time kept back would be
+    handed to the next claimer, which counts the first node in for later and sizes its own
+    piece larger (the slow nodes then took more, not less). A job of several rounds keeps
+    none: its later rounds are sized by the speeds its first one showed.
+    """
+    pool = record.schedule
+    assert pool is not None
+    if pool.next == pool.start and sizing.spread >= UNSTEADY and one_round(pool, sizing.speeds, [*nodes, node]):
+        pool.reserve = RESERVE * pool.work(pool.start, pool.end)
+    elif any(t.kind == "segment" and t.node == node for t in record.tasks if t is not piece):
+        pool.reserve = 0.0
+
+
 def _take_frames(
     record: Record, piece: TaskRecord, node: str, sizing: Sizing, nodes: Sequence[str], now: float
 ) -> Outcome | None:
@@ -229,7 +255,8 @@ def _take_frames(
         return Outcome("move", f"job {record.id} holds its share of the nodes; {node} is left to another job",
                        send=[Send(piece.name)])  # fmt: skip
     busy = {**sizing.elsewhere, **_busy(record, sizing.speeds, now)}  # (a node works for one job at a time)
-    size = frames_to_take(pool, node, sizing.speeds, nodes, busy)
+    _keep_reserve(record, piece, node, sizing, nodes)
+    size = frames_to_take(pool, node, sizing.speeds, nodes, busy, pool.reserve)
     if size:
         number = int(piece.name.rpartition(" ")[2])
         piece.start, piece.end, piece.frames_total = pool.next, pool.next + size - 1, size

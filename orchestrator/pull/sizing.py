@@ -9,7 +9,10 @@ as the end nears (weighted factoring). No piece is so short that starting it (se
 Resolve) is a large part of it; none leaves behind a crumb too small to be worth a start of
 its own; none is expected to take more than half the render time limit. A node whose speed
 is not known yet takes a first piece sized in time (a few starts' worth at the slowest speed
-known), and is measured. Speeds are work per second and
+known), and is measured. On a farm whose nodes' speeds wander (their recorded spread), a first
+job that would be one round (each node one piece) keeps a reserve: the first pieces are sized to
+share the work less a part of it, and that part is a last round, which the nodes that prove faster
+than they were thought take. Speeds are work per second and
 frames are weighed by what they cost (`orchestrator.pull.costs`): a node takes fewer frames of a
 heavy section than of a light one.
 """
@@ -33,6 +36,8 @@ UNKNOWN_SHARE = 4  # a node of unknown speed takes at most 1/(4 x nodes) of what
 FIRST_STARTS = 4  # ... and what the slowest node known renders in this many starts' time
 LAST_ROUND = 2.0  # within this many target durations of the end, pieces are shares of what is left
 LATE_JOIN = 2.0  # a busy node joins the last round only for at least this many starts' time of frames
+UNSTEADY = 0.05  # a farm whose nodes' recorded spread reaches this (`fit.spread`) keeps a reserve ...
+RESERVE = 0.3  # ... of this share of a one-round job's work out of its first round
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Sizing:
     rivals: Mapping[str, int] = field(default_factory=dict)  # other pulled jobs of this priority -> nodes they hold
     received: Mapping[str, float] = field(default_factory=dict)  # those jobs -> node-seconds they have had
     elsewhere: Mapping[str, float] = field(default_factory=dict)  # node -> seconds it still renders for another job
+    spread: float = 0.0  # how unsteady the nodes have been lately, the most unsteady of them (`fit.spread`)
 
 
 def frames_to_take(
@@ -59,6 +65,7 @@ def frames_to_take(
     speeds: Mapping[str, float],
     nodes: Sequence[str],
     busy: Mapping[str, float] | None = None,
+    reserve: float = 0.0,
 ) -> int:
     """How many of the frames left `node` takes now (all of them, at the end).
 
@@ -68,7 +75,12 @@ def frames_to_take(
     `nodes` the nodes that can take pieces of this job now; `busy` how many seconds each node
     still needs for the piece of this job it renders now (a node rendering the audio pass, or
     a long piece, joins the last round late and takes less). A node whose speed is not known takes a
-    first piece sized in time (`first_piece`).
+    first piece sized in time (`first_piece`). `reserve` is work left out of the sharing (the first
+    round's reserve, `FramePool.reserve`).
+
+    Note: a one-round job has nothing left to rebalance when a node turns out slower than it was
+    sized for (a host that gets busy): a copy of so long a piece would finish later still. The
+    reserve costs each node one start more, which is why only an unsteady farm keeps one.
     """
     frames = pool.remaining
     if frames <= 0:
@@ -78,14 +90,14 @@ def frames_to_take(
     if mine <= 0:
         return _whole(pool, first_piece(pool, speeds, len(working)), pool.min_frames)
     left = pool.work(pool.next, pool.end)
+    left = left - reserve if reserve < left else left  # (a newcomer when only the reserve is left shares it)
     typical = statistics.median(s for n in working if (s := speeds.get(n, 0.0)) > 0)
     free_at = {n: 0.0 if n == node else (busy or {}).get(n, 0.0) for n in working}
     done_at = finish_time(left, {n: speeds.get(n, 0.0) or typical for n in working}, free_at,
                           pool.start_seconds, least=LATE_JOIN * pool.start_seconds)  # fmt: skip
     longest = max(pool.min_frames, pool.frames_for(mine * pool.longest_seconds))  # well inside the time limit
-    shortest = pool.start_seconds * (1 - START_SHARE) / START_SHARE  # seconds: no piece shorter, far from the end
     rendering = done_at - pool.start_seconds  # seconds each node renders from now to the end
-    piece = max(pool.target_seconds, shortest)
+    piece = piece_seconds(pool)
     if rendering <= LAST_ROUND * piece:
         # The last round: what this node renders by the time the farm is done, each paying one start.
         size = min(max(pool.frames_for(mine * rendering), pool.min_frames), longest)
@@ -95,6 +107,22 @@ def frames_to_take(
     seconds = rendering / math.ceil(rendering / (LAST_ROUND * piece))
     size = min(max(pool.frames_for(mine * seconds), pool.min_frames), longest)
     return _whole(pool, size, min(pool.min_frames, size))
+
+
+def piece_seconds(pool: FramePool) -> float:
+    """How long a piece far from the end renders: the target, and never so short that starting it is more than
+    `START_SHARE` of its time."""
+    return max(pool.target_seconds, pool.start_seconds * (1 - START_SHARE) / START_SHARE)
+
+
+def one_round(pool: FramePool, speeds: Mapping[str, float], nodes: Sequence[str]) -> bool:
+    """Whether the frames left are one round on `nodes`, all free now: each node one piece, sized to end with
+    the others' (the last round of `frames_to_take`); False when no node's speed is known."""
+    known = {n: s for n in nodes if (s := speeds.get(n, 0.0)) > 0}
+    if not known:
+        return False
+    done_at = finish_time(pool.work(pool.next, pool.end), known, dict.fromkeys(known, 0.0), pool.start_seconds)
+    return done_at - pool.start_seconds <= LAST_ROUND * piece_seconds(pool)
 
 
 def first_piece(pool: FramePool, speeds: Mapping[str, float], working: int) -> int:

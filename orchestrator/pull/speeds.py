@@ -12,6 +12,10 @@ After a piece of a timeline whose costs are kept, the fit of costs and speeds
 firm one (a node whose pieces met no other node's, or measured too briefly) is provisional:
 it may be the section, not the node. The next firm figure replaces it instead of being
 blended with it, and it sets no fit's unit.
+
+A piece also records how unsteady its node was (`orchestrator.pull.fit.spread`: how far its
+stretches' times strayed from what the fit says they cost), blended the same way: a farm whose
+nodes' speeds wander keeps a reserve in a job's first round (`orchestrator.pull.sizing`).
 """
 
 from __future__ import annotations
@@ -37,13 +41,20 @@ class SpeedBook:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def record(self, node: str, key: str, fps: float, start_seconds: float, firm: bool = True) -> None:
-        """Blend in one piece's figures (read-modify-write: the last writer of a node's figure wins)."""
+    def record(
+        self, node: str, key: str, fps: float, start_seconds: float, firm: bool = True, spread: float | None = None
+    ) -> None:
+        """Blend in one piece's figures (read-modify-write: the last writer of a node's figure wins); `spread` is
+        how unsteady the piece was (None: not measured)."""
         if fps <= 0:
             return
         field = f"{node}|{key}"
         raw = self.redis.hget(SPEEDS, field)
         old = json.loads(raw) if raw else None
+        if spread is not None and old is not None and "spread" in old:
+            spread = BLEND * spread + (1 - BLEND) * float(old["spread"])
+        elif spread is None and old is not None:
+            spread = old.get("spread")
         if old is not None and (firm or not old.get("firm", True)):  # a firm figure replaces a provisional one
             weight = BLEND if old.get("firm", True) == firm else 1.0
             fps = weight * fps + (1 - weight) * float(old["fps"])
@@ -51,7 +62,9 @@ class SpeedBook:
         elif old is not None:  # a provisional figure after a firm one: the firm one stands, the start cost is news
             fps, firm = float(old["fps"]), True
             start_seconds = BLEND * start_seconds + (1 - BLEND) * float(old["start"])
-        figures = {"fps": round(fps, 3), "start": round(start_seconds, 3), "firm": firm}
+        figures: dict[str, object] = {"fps": round(fps, 3), "start": round(start_seconds, 3), "firm": firm}
+        if spread is not None:
+            figures["spread"] = round(spread, 4)
         self.redis.hset(SPEEDS, field, json.dumps(figures))
 
     def settle(self, key: str, speeds: Mapping[str, float], firm: Iterable[str]) -> None:
@@ -69,8 +82,7 @@ class SpeedBook:
             old = json.loads(raw) if raw else {}
             if fps <= 0 or not old or (old.get("firm", True) and node not in firm):
                 continue  # (a node never recorded has its piece's figures recorded when the piece is done)
-            settled[f"{node}|{key}"] = json.dumps({"fps": round(fps, 3), "start": old["start"],
-                                                   "firm": node in firm})  # fmt: skip
+            settled[f"{node}|{key}"] = json.dumps({**old, "fps": round(fps, 3), "firm": node in firm})
         if settled:
             self.redis.hset(SPEEDS, mapping=settled)
 
@@ -97,6 +109,13 @@ class SpeedBook:
             return {}
         raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names])
         return {n: float(json.loads(r)["fps"]) for n, r in zip(names, raws, strict=True) if r}
+
+    def spreads(self, nodes: Iterable[str], key: str) -> dict[str, float]:
+        """How unsteady each of `nodes` that has recorded one at `key` was lately (`orchestrator.pull.fit.spread`)."""
+        names = sorted(set(nodes))
+        raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names]) if names else []
+        found = {n: json.loads(r).get("spread") for n, r in zip(names, raws, strict=True) if r}
+        return {n: float(value) for n, value in found.items() if value is not None}
 
     def node_start(self, node: str) -> float | None:
         """The longest start cost `node` paid lately, over every speed key; None when never measured."""
