@@ -31,6 +31,7 @@ class TaskView(TypedDict):
 class StitchView(TypedDict):
     method: str  # move (one piece), copy (packets copied, no re-encode) or reencode
     reason: NotRequired[str]  # why a render was encoded again at the stitch
+    renamed: NotRequired[str]  # the output's name was taken after the submit: what the file was written as
 
 
 class JobView(TypedDict):

@@ -24,9 +24,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated
-from mcp_types import INVALID_PARAMS, ToolAnnotations
+from mcp_types import INVALID_PARAMS, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
+from mcp_server import ask
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
 from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
@@ -34,6 +35,7 @@ from mcp_server.tasks_ext import FarmTasks, answer_at_once
 from mcp_server.views import busy_nodes, job_summary, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.farm import Farm
+from orchestrator.kinds.base import OutputExists
 from orchestrator.kinds.proxies import DEFAULT_PRESET
 from orchestrator.store import JobNotFound
 
@@ -150,6 +152,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
 
     @server.tool(title="Render a timeline on the farm", annotations=SUBMIT)
     async def render_timeline(
+        ctx: Context,
         project: Annotated[
             str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
         ],
@@ -208,7 +211,14 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                 description="job ids to run after: the render waits until they all succeed, and is cancelled if one fails or is cancelled, e.g. the batch_edit that prepares the timeline"
             ),
         ] = None,
-    ) -> Submitted:
+        overwrite: Annotated[
+            bool,
+            Field(
+                description="replace the file the output name names if one exists; without it a taken name is "
+                "asked about (clients that can elicit: overwrite, the next free name, or cancel) or refused"
+            ),
+        ] = False,
+    ) -> Submitted | InputRequiredResult:
         """Render a timeline on the farm, split across machines; answers at once with the job id and plan.
 
         Example: render_timeline(project="Ad_2026", timeline="Master_v3", codec="ProRes422HQ")
@@ -231,9 +241,20 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                     "refused: start_frame and end_frame go together (or leave both out for the whole timeline)"
                 )
             spec["frames"] = {"start": start_frame, "end": end_frame}
-        record = await _call(jobs.submit_render, farm, spec, after or ())
-        estimate = await _call(jobs.estimate_seconds, farm, record)
-        return submitted_view(record, estimate)
+        if overwrite:
+            spec["overwrite"] = True
+
+        def submit(spec: dict[str, Any]) -> Any:
+            try:
+                return jobs.submit_render(farm, spec, after or ())
+            except OutputExists as exc:  # (the other refusals are tool errors: `FarmCalls.run`)
+                return exc
+
+        asked = await ask.submit_asking(ctx, spec, lambda spec: _call(submit, spec))
+        if isinstance(asked, InputRequiredResult):
+            return asked
+        estimate = await _call(jobs.estimate_seconds, farm, asked)
+        return submitted_view(asked, estimate)
 
     @server.tool(title="Apply the same edits to many timelines", annotations=EDIT)
     async def batch_edit(

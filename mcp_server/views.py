@@ -30,6 +30,8 @@ def job_view(record: JobRecord) -> JobView:
         stitch = StitchView(method=joined["method"])
         if "reason" in joined:
             stitch["reason"] = joined["reason"]
+        if "renamed" in joined:
+            stitch["renamed"] = joined["renamed"]
         view["stitch"] = stitch
     return view
 

@@ -30,7 +30,9 @@ def run_demo(nodes: int, timeline: str, compare: bool = True) -> int:
         names = [f"sim-{i}" for i in range(1, nodes + 1)]
         farm = local.start({name: {"bridge": "sim"} for name in names}, timeout=60)
         err.print(f"farm up: {', '.join(names)} + post (Redis {farm.url.split('@')[-1]}, home {settings.home})")
-        spec: dict[str, Any] = {"project": "Demo", "timeline": timeline, "output_name": f"Demo_{timeline}_farm"}
+        # The demo's own files, rendered again on every run of it: replaced, as asked.
+        spec: dict[str, Any] = {"project": "Demo", "timeline": timeline, "output_name": f"Demo_{timeline}_farm",
+                                "overwrite": True}  # fmt: skip
         split, split_seconds = _render(farm, spec, follow)
         pieces = [t for t in split.tasks if t.kind == "segment" and t.state == "done" and not t.params.get("copy_of")]
         used = ", ".join(sorted({str(t.node) for t in pieces})) or "none"

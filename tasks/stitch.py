@@ -20,11 +20,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import redis
 from celery import Task, shared_task
 
 from orchestrator import metrics
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
+from orchestrator.outputs import place
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask
 from tasks.join import join_copy, join_reencode
 from tasks.joinable import JoinDecision, decide
@@ -60,8 +62,11 @@ class StitchPiece(PieceTask):
 
     def perform(self, run: PieceRun) -> PieceResult:
         started = time.monotonic()
-        final, how = _join(run.record)
-        return PieceResult(output=str(final), details=stitch_details(how, time.monotonic() - started))
+        final, how = _join(run.record, runtime.farm().redis)
+        details = stitch_details(how, time.monotonic() - started)
+        if final != Path(run.record.plan.output + final.suffix):  # the name was taken meanwhile: never replaced
+            details["renamed"] = f"{Path(run.record.plan.output).name}{final.suffix} existed; written as {final.name}"
+        return PieceResult(output=str(final), details=details)
 
     def after_done(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         if record.state == "succeeded":
@@ -72,8 +77,9 @@ class StitchPiece(PieceTask):
 
     def after_stale(self, run: PieceRun, result: PieceResult, record: JobRecord[Any, Any]) -> None:
         # Cancelled while joining: the job does not want this file. A job that succeeded meanwhile
-        # (another copy stitched it) keeps the file under its name: it is that copy's output too.
-        if result.output and record.state != "succeeded":
+        # (another copy stitched it) keeps the file under its name: it is that copy's output too,
+        # unless this copy found the name taken (by the other's file) and wrote a version of it.
+        if result.output and (record.state != "succeeded" or result.output not in record.outputs):
             with contextlib.suppress(FileNotFoundError):
                 Path(result.output).unlink()
 
@@ -86,7 +92,10 @@ def stitch_details(how: JoinDecision, seconds: float) -> dict[str, Any]:
     return details
 
 
-def _join(record: JobRecord[Any, Any]) -> tuple[Path, JoinDecision]:
+def _join(record: JobRecord[Any, Any], client: redis.Redis | None = None) -> tuple[Path, JoinDecision]:
+    """Join the record's pieces into its output, put in place without replacing a file of another's
+    (`orchestrator.outputs.place`; `client`: the farm's Redis, where what a job placed is kept); where it
+    went and how it was joined."""
     plan: RenderPlan = record.plan
     stitch = next(t for t in record.tasks if t.kind == "stitch")
     waited = [record.task(name) for name in stitch.after]
@@ -104,12 +113,14 @@ def _join(record: JobRecord[Any, Any]) -> tuple[Path, JoinDecision]:
     log.info("joining %d file(s) by %s%s", len(files), how.method, f": {how.reason}" if how.reason else "")
     try:
         _write(plan, how, files, audio, temp, digests)
-        os.replace(temp, final)  # atomic: the final name only ever shows a verified file
+        placed = place(temp, final, plan.overwrite, client, record.id)  # the name only ever shows a verified file
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()  # a full disk, a failed check or a refused rename leaves not even the temporary file
         raise
-    return final, how
+    if placed != final:
+        log.warning("%s appeared after job %s was submitted: the render is %s", final, record.id, placed.name)
+    return placed, how
 
 
 def _how(record: JobRecord[Any, Any], digests: list[tuple[str, dict[str, Any]]]) -> JoinDecision:

@@ -192,6 +192,41 @@ MUTATIONS = [
         "spread = 0.0",
         ("tests/test_pulled.py", "-k", "unsteady_the_nodes"),
     ),
+    Mutation(
+        "a taken output name is refused at submit",
+        "orchestrator/kinds/render.py",
+        "if not spec.overwrite:  # (after the confinement check",
+        "if False:  # (after the confinement check",
+        ("tests/test_outputs.py", "-k", "refused_at_submit"),
+    ),
+    Mutation(
+        "the stitch never replaces a file of another's",
+        "orchestrator/outputs.py",
+        "if overwrite or _placed_by(client, job_id, final):",
+        "if True:",
+        ("tests/test_outputs.py", "-k", "appears_before_the_stitch"),
+    ),
+    Mutation(
+        "a job's stitch replaces its own file, not a version of it",
+        "orchestrator/outputs.py",
+        "if overwrite or _placed_by(client, job_id, final):",
+        "if overwrite:",
+        ("tests/test_outputs.py", "-k", "placed_under_its_name"),
+    ),
+    Mutation(
+        "a stale stitch copy takes back the version it wrote",
+        "tasks/stitch.py",
+        'if result.output and (record.state != "succeeded" or result.output not in record.outputs):',
+        'if result.output and record.state != "succeeded":',
+        ("tests/test_units.py", "-k", "stale_stitch"),
+    ),
+    Mutation(
+        "an agent whose client can answer is asked about a taken name",
+        "mcp_server/ask.py",
+        'if can_ask(ctx) == "result":\n                return question(outcome)',
+        'if False:\n                return question(outcome)',
+        ("tests/test_mcp.py", "-k", "taken_output_name"),
+    ),
 ]
 
 

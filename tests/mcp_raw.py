@@ -55,11 +55,15 @@ def http_server(env: dict[str, str], log: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def envelope(tasks: bool) -> dict[str, Any]:
-    """The per-request `_meta` of a 2026-07-28 client; `tasks`: declare the Tasks extension."""
+def envelope(tasks: bool, elicitation: bool = False) -> dict[str, Any]:
+    """The per-request `_meta` of a 2026-07-28 client; `tasks`: declare the Tasks extension; `elicitation`: declare
+    that it can answer forms."""
+    capabilities: dict[str, Any] = {"extensions": {TASKS: {}}} if tasks else {}
+    if elicitation:
+        capabilities["elicitation"] = {"form": {}}
     return {
         "io.modelcontextprotocol/protocolVersion": PROTOCOL,
-        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}} if tasks else {},
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
         "io.modelcontextprotocol/clientInfo": {"name": "raw-test-client", "version": "1.0"},
     }
 
@@ -69,6 +73,7 @@ class RawClient:
 
     def __init__(self, tasks: bool = True) -> None:
         self.tasks = tasks
+        self.elicitation = False  # declare that it answers forms (SEP-2322's `input_required`)
         self._ids = itertools.count(1)
 
     def body(self, method: str, params: dict[str, Any] | None = None, tasks: bool | None = None) -> dict[str, Any]:
@@ -77,7 +82,7 @@ class RawClient:
             "jsonrpc": "2.0",
             "id": next(self._ids),
             "method": method,
-            "params": {**(params or {}), "_meta": envelope(declared)},
+            "params": {**(params or {}), "_meta": envelope(declared, self.elicitation)},
         }
 
     def request(self, method: str, params: dict[str, Any] | None = None, tasks: bool | None = None) -> dict[str, Any]:

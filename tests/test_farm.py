@@ -339,7 +339,7 @@ def test_retry_runs_only_what_failed(farm) -> None:
     runs the stitch alone: every other piece keeps its attempt and its file."""
     root = farm.settings.storage_roots[0]
     blocker = root / "retry_only.mov"
-    blocker.mkdir(parents=True)  # os.replace of the joined file onto a folder fails
+    blocker.mkdir(parents=True)  # os.replace of the joined file onto a folder fails (with overwrite: else versioned)
     # On a node that never fails (the farm has one that always does): only the stitch may fail.
     spec = {
         "project": "Demo",
@@ -348,6 +348,7 @@ def test_retry_runs_only_what_failed(farm) -> None:
         "max_attempts": 1,
         "node": "sim-1",
         "output_name": "retry_only",
+        "overwrite": True,
     }  # fmt: skip  (on a node that never fails: only the stitch may)
     first = run(farm, spec)
     assert first.state == "failed" and "stitch" in first.errors[0]

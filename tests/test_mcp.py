@@ -223,6 +223,58 @@ def test_refusals_are_tool_errors_and_queue_nothing(farm) -> None:
     assert not alive.is_error  # nothing crashed the server
 
 
+def test_a_taken_output_name_is_asked_about_where_the_client_can_answer_and_refused_where_not(farm) -> None:
+    """A 2026-07-28 client that declared elicitation answers an `input_required` form (the SDK's client drives
+    the retry); a handshake-era one is asked in the call; one that declared neither is refused, the refusal
+    naming `overwrite`. Cancel queues nothing; the next version is free; overwrite keeps the name."""
+    from mcp_types import ElicitResult
+
+    root = farm.settings.storage_roots[0]
+    for name in ("asked_plain", "asked_cancel", "asked_version", "asked_over"):
+        (root / f"{name}.mov").write_bytes(b"an editor's cut")
+    spec = {"project": "Demo", "timeline": "Main", "start_frame": 86400, "end_frame": 86447}
+    asked: list[str] = []
+
+    def answering(choice: str):
+        async def callback(context, params) -> ElicitResult:
+            asked.append(params.message)
+            return ElicitResult(action="accept", content={"choice": choice})
+
+        return callback
+
+    async def main() -> dict[str, Any]:
+        results = {}
+        async with Client(build_server(farm)) as plain:  # no elicitation declared
+            results["plain"] = await plain.call_tool("render_timeline", {**spec, "output_name": "asked_plain"})
+        for name, mode, choice in (("asked_cancel", "auto", "cancel"), ("asked_version", "auto", "new_version"),
+                                   ("asked_over", "legacy", "overwrite")):  # fmt: skip
+            async with Client(build_server(farm), mode=mode, elicitation_callback=answering(choice)) as client:
+                results[name] = await client.call_tool("render_timeline", {**spec, "output_name": name})
+        return results
+
+    settle(farm)
+    before = len(farm.store.list(limit=10_000))
+    results = asyncio.run(main())
+    plain = results["plain"].content[0].text
+    assert results["plain"].is_error and "overwrite" in plain and "asked_plain_v2" in plain, plain
+    assert results["asked_cancel"].is_error and "not submitted" in results["asked_cancel"].content[0].text
+    assert len(asked) == 3 and all("exists" in message and "new_version" in message for message in asked), asked
+    version, over = results["asked_version"].structured_content, results["asked_over"].structured_content
+    assert not results["asked_version"].is_error and version["plan"]["output"] == str(root / "asked_version_v2")
+    assert not results["asked_over"].is_error and over["plan"]["output"] == str(root / "asked_over")
+    assert len(farm.store.list(limit=10_000)) == before + 2  # the refusal and the cancel queued nothing
+    for answer in (version, over):
+        assert jobs_done(farm, answer["job_id"]).state == "succeeded"
+    assert (root / "asked_over.mov").read_bytes() != b"an editor's cut"  # replaced: the user said so
+    assert (root / "asked_version.mov").read_bytes() == b"an editor's cut" and (root / "asked_version_v2.mov").exists()
+
+
+def jobs_done(farm, job_id: str):
+    from orchestrator import jobs
+
+    return jobs.wait(farm, job_id, timeout=120)
+
+
 def test_wait_timeout_and_cancelled_wait_leave_the_job_running(farm) -> None:
     async def steps(client):
         submitted = await client.call_tool(

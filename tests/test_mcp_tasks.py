@@ -190,6 +190,41 @@ def test_a_refused_submission_is_a_tool_error_not_a_task(farm: Farm) -> None:
     assert (len(farm.store.list(limit=10_000)), queued_messages(farm)) == before
 
 
+def test_a_task_call_whose_output_name_is_taken_asks_first_and_the_answer_makes_the_task(farm: Farm) -> None:
+    """Asked before any task exists (`input_required`, SEP-2322); the retry carrying the answer and the sealed
+    state is answered with the task of a job rendering under the next free name."""
+    root = farm.settings.storage_roots[0]
+    (root / "task_taken.mov").write_bytes(b"an editor's cut")
+    spec = {
+        "project": "Demo",
+        "timeline": "Main",
+        "start_frame": 86400,
+        "end_frame": 86447,
+        "output_name": "task_taken",
+    }
+    client = _stdio(farm)
+    client.elicitation = True
+    try:
+        asked = client.call_tool("render_timeline", spec)["result"]
+        assert asked["resultType"] == "input_required", asked
+        form = asked["inputRequests"]["output_exists"]
+        assert form["method"] == "elicitation/create" and str(root / "task_taken.mov") in form["params"]["message"]
+        answer = {"output_exists": {"action": "accept", "content": {"choice": "new_version"}}}
+        retry = {"name": "render_timeline", "arguments": spec, "inputResponses": answer,
+                 "requestState": asked["requestState"]}  # fmt: skip
+        task = client.request("tools/call", retry)["result"]
+        assert task["resultType"] == "task", task
+        done, _ = _follow(client, task["taskId"])
+        tampered = client.request("tools/call", {**retry, "requestState": asked["requestState"][:-4] + "AAAA"})
+    finally:
+        client.close()
+    assert done["status"] == "completed" and done["result"]["structuredContent"]["job"]["outputs"] == [
+        str(root / "task_taken_v2.mov")
+    ]
+    assert (root / "task_taken.mov").read_bytes() == b"an editor's cut"
+    assert "error" in tampered or tampered["result"].get("isError"), tampered  # the state is sealed: no forged answer
+
+
 def http_server(farm: Farm, log: Path) -> contextlib.AbstractContextManager[str]:
     return mcp_raw.http_server(_env(farm), log)
 

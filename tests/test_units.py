@@ -321,18 +321,22 @@ def test_a_long_item_report_is_summarised_with_the_refusals_first() -> None:
                                        {"op": 1, "kind": "set_cdl", "ok": 48, "refused": 2}]  # fmt: skip
 
 
-@pytest.mark.parametrize("state,kept", [("cancelled", False), ("succeeded", True)])
+@pytest.mark.parametrize(
+    "state,name,kept",
+    [("cancelled", "out.mov", False), ("succeeded", "out.mov", True), ("succeeded", "out_v2.mov", False)],
+)
 def test_a_stale_stitch_takes_its_file_back_only_from_a_job_that_did_not_succeed(
-    tmp_path: Path, state: str, kept: bool
+    tmp_path: Path, state: str, name: str, kept: bool
 ) -> None:
-    """Cancelled while joining: the file goes. Stitched by another copy meanwhile: the file under the name stays."""
+    """Cancelled while joining: the file goes. Stitched by another copy meanwhile: the file under the name stays;
+    a version this copy wrote because the other copy's file had the name (`outputs.place`) goes."""
     from tasks.base import PieceResult, PieceRun
     from tasks.stitch import stitch
 
-    final = tmp_path / "out.mov"
+    final = tmp_path / name
     final.write_bytes(b"joined")
     record = RenderJob(kind="render", spec=RenderSpec(project="p", timeline="t"), plan=_plan(), state=state,
-                       tasks=[TaskRecord(name="stitch", kind="stitch")])  # fmt: skip
+                       tasks=[TaskRecord(name="stitch", kind="stitch")], outputs=[str(tmp_path / "out.mov")])  # fmt: skip
     run = PieceRun(stitch, record, record.task("stitch"), "post:m")
     stitch.after_stale(run, PieceResult(output=str(final)), record)
     assert final.exists() is kept

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="output file name without extension (default: <project>_<timeline>)")
     p.add_argument("--split", help="auto, none or a number of segments")
     p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace the file the output name names if one exists")
     p.add_argument("--priority", type=int, help="0 (most urgent) .. 9")
     p.add_argument("--node", help="run only on this node")
     p.add_argument("--tag", action="append", help="run only on nodes with this tag (repeatable)")

@@ -23,6 +23,8 @@ def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
             spec[key] = value
     if args.name:
         spec["output_name"] = args.name
+    if args.overwrite:
+        spec["overwrite"] = True
     if args.start is not None or args.end is not None:
         spec["frames"] = {"start": args.start, "end": args.end}
     if args.split:

@@ -97,13 +97,15 @@ def follow(farm: Any, job_id: str) -> Any:
 
 
 def stitch_line(record: Any) -> str | None:
-    """'stitch: copy' or 'stitch: reencode (why)' for a render whose stitch ran; else None."""
+    """'stitch: copy' or 'stitch: reencode (why)' for a render whose stitch ran, and what it was written as when
+    its name was taken meanwhile; else None."""
     from orchestrator.kinds.render import stitched
 
     joined = stitched(record) if record.kind == "render" else None
     if joined is None:
         return None
-    return f"stitch: {joined['method']}" + (f" ({joined['reason']})" if "reason" in joined else "")
+    line = f"stitch: {joined['method']}" + (f" ({joined['reason']})" if "reason" in joined else "")
+    return line + (f"; the name was taken: {joined['renamed']}" if "renamed" in joined else "")
 
 
 def print_result(record: Any) -> None:

@@ -32,6 +32,20 @@ class SubmitRefused(ValueError):
         self.reason = reason
 
 
+class OutputExists(SubmitRefused):
+    """A render whose output name names a file already, and whose spec does not say `overwrite`.
+
+    Note: `free` is the next free version of the name (`orchestrator.outputs.next_version`): an
+    `output_name` that is not taken now, which an agent asked about the file may choose.
+    """
+
+    def __init__(self, existing: str, free: str) -> None:
+        super().__init__("overwrite", f"{existing} exists: set overwrite (--overwrite in the CLI) to replace it, "
+                                      f"or give another output_name (the next free one is {free!r})")  # fmt: skip
+        self.existing = existing
+        self.free = free
+
+
 @dataclass
 class Leftovers:
     """Paths to remove (glob patterns: files, or folders with what they hold), then folders to remove if empty."""

@@ -16,6 +16,7 @@ Image sequences (TIFF, DPX, OpenEXR) split like all-intra codecs, with nothing t
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -23,8 +24,9 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from orchestrator import kinds
 from orchestrator.kinds import checks, imageseq
-from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
+from orchestrator.kinds.base import Compiled, JobKind, Leftovers, OutputExists, SubmitRefused
 from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
+from orchestrator.outputs import next_version
 from orchestrator.pull import dispatch
 from orchestrator.pull.costs import cost_key
 from orchestrator.pull.pool import FramePool
@@ -98,6 +100,7 @@ class RenderSpec(ProjectRef):
     node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
     max_attempts: int | None = Field(None, ge=1, le=20)
+    overwrite: bool = Field(False, description="replace a file the output name names already (else refused)")
 
     @field_validator("settings")
     @classmethod
@@ -180,6 +183,7 @@ class RenderPlan(BaseModel):
     cost_key: str = ""  # what its costs along the timeline are remembered by (`orchestrator.pull.costs`)
     sequence: Sequence | None = None  # an image sequence: its folder and Resolve's names of its frames
     content: str = ""  # the fingerprint of what was last seen on its timeline ("" never seen: `Catalog.content`)
+    overwrite: bool = False  # the spec's: replace a file of the output's name (else a file there is never replaced)
 
 
 def segment_count(frames: int, nodes: int, spec: RenderSpec, min_frames: int, per_node: int) -> int:
@@ -228,6 +232,22 @@ def open_pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Pa
         after=[p.name for p in made], job_state="stitching", final=True,
     ))  # fmt: skip
     return made
+
+
+def taken(spec: RenderSpec, output_dir: Path, output_name: str, seq: Sequence | None) -> None:
+    """Refuse a render whose output name names a file already (`OutputExists`): the file of its format's
+    extension (any extension for a preset, whose format Resolve decides), or any frame of a sequence's name in
+    its folder."""
+    if seq is not None:
+        found = sorted(Path(seq.folder).glob(f"{glob.escape(seq.name)}_*.{seq.extension}"))
+        what = f"{len(found)} frame(s) of sequence {seq.name} in {seq.folder}" if found else ""
+    else:
+        found = [p for p in sorted(output_dir.glob(glob.escape(output_name) + ".*"))
+                 if p.stem == output_name and (spec.preset or p.suffix == "." + extension(spec))]  # fmt: skip
+        what = str(found[0]) if found else ""
+    if found:
+        free = next_version(found[0]).stem if seq is None else next_version(Path(seq.folder)).name
+        raise OutputExists(what, free)
 
 
 def extension(spec: RenderSpec) -> str:
@@ -290,6 +310,8 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             spec.output_name or f"{spec.project.split('/')[-1]}_{spec.timeline}", "output_name"
         )
         seq = imageseq.sequence(spec, output_dir / output_name, start, end)
+        if not spec.overwrite:  # (after the confinement check: the answer tells nothing outside the roots)
+            taken(spec, output_dir, output_name, seq)
         if seq is not None:
             spec = spec.model_copy(update={"audio": False})  # a sequence has no audio: `audio` is ignored
         live = [n.name for n in farm.nodes.eligible(spec.node, spec.tags)]
@@ -329,7 +351,7 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
             work_dir=str(work_dir), output=seq.pattern if seq else str(output_dir / output_name), eligible_nodes=live,
             known_nodes=names, fps=info["fps"] if info else None, audio=spec.audio, pulled=pool is not None,
             speed_key=key, cost_key=cost_key(spec.project, spec.timeline, key), sequence=seq,
-            content=(seen or {}).get("fingerprint", ""),
+            content=(seen or {}).get("fingerprint", ""), overwrite=spec.overwrite,
         )  # fmt: skip
         return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts, schedule=pool)
 
@@ -407,14 +429,17 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
 
 
 def stitched(record: JobRecord[Any, Any]) -> dict[str, str] | None:
-    """How a render's stitch joined its pieces, once it has: `method` (move, copy or reencode) and, for a
-    re-encode, the `reason` (what the CLI and the MCP answers show)."""
+    """How a render's stitch joined its pieces, once it has: `method` (move, copy or reencode), for a
+    re-encode the `reason`, and `renamed` when the output's name was taken meanwhile (what the CLI and the
+    MCP answers show)."""
     stitch = next((t for t in record.tasks if t.kind == "stitch"), None)
     if stitch is None or "stitch" not in stitch.details:
         return None
     shown = {"method": str(stitch.details["stitch"])}
     if stitch.details.get("reason"):
         shown["reason"] = str(stitch.details["reason"])
+    if stitch.details.get("renamed"):
+        shown["renamed"] = str(stitch.details["renamed"])
     return shown
 
 
