@@ -224,7 +224,7 @@ MUTATIONS = [
         "an agent whose client can answer is asked about a taken name",
         "mcp_server/ask.py",
         'if can_ask(ctx) == "result":\n                return question(outcome)',
-        'if False:\n                return question(outcome)',
+        "if False:\n                return question(outcome)",
         ("tests/test_mcp.py", "-k", "taken_output_name"),
     ),
 ]
