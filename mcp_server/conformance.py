@@ -5,9 +5,18 @@ does), never by default: a farm's agents see the farm's tools alone. The fixture
 the suite (`@modelcontextprotocol/conformance`, 2026-07-28 requirement set) expects, texts
 included; they run inside the server and touch no farm.
 
-Note: the suite's tasks fixtures (`slow_compute`, `failing_job`, `confirm_delete`, ...) are
-meant to be real farm jobs, which they are not yet: they are not registered, and the tasks
-scenarios report them missing.
+The tasks fixtures are real farm jobs: `slow_compute` and `failing_job` submit the `hold` kind
+(`orchestrator.kinds.hold`: a piece on a post worker that runs the asked seconds, then succeeds,
+or fails as asked), so the suite's task lifecycle (create, poll, cancel mid-run, a tool error as
+`completed` with `isError`) is the farm's own: Redis, Celery, a worker. `greet` is sync-only.
+
+`test_tool_with_task` asks its question before the task exists (`input_required`), then makes it.
+
+Note: `confirm_delete` and `multi_input` need a task that waits for its client's input
+(`input_required` inside a task, answered by `tasks/update`), which no farm job does yet;
+`protocol_error_job` needs a job that ends in a protocol-level error, which a farm job never
+does (a failed job is a tool error). They are not registered, and
+`.ci/conformance-baseline.yml` lists the scenarios that call them, with why.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     AudioContent,
+    ClientCapabilities,
     Completion,
     CompletionArgument,
     CompletionContext,
@@ -39,12 +49,20 @@ from mcp_types import (
     InputRequiredResult,
     ListRootsRequest,
     ListRootsResult,
+    MissingRequiredClientCapabilityErrorData,
     PromptReference,
     ResourceTemplateReference,
     SamplingMessage,
     TextContent,
     TextResourceContents,
 )
+
+from mcp_server.farm_away import FarmCalls
+from mcp_server.schemas import Submitted
+from mcp_server.tasks_ext import IDENTIFIER as TASKS
+from mcp_server.tasks_ext import answer_at_once
+from mcp_server.views import submitted_view
+from orchestrator import jobs
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="  # 1x1
 WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="  # empty, 8 kHz mono
@@ -89,11 +107,60 @@ def _accepted(answer: Any, field: str) -> Any:
     return (answer.content or {}).get(field) if isinstance(answer, ElicitResult) and answer.action == "accept" else None
 
 
-def register(server: MCPServer) -> None:
-    """Add the suite's fixtures to `server`."""
+# The task-supporting fixtures, and the kind of job each submits.
+TASK_TOOLS = {"slow_compute": "hold", "failing_job": "hold", "test_tool_with_task": "hold"}
+
+
+def register(server: MCPServer, calls: FarmCalls) -> None:
+    """Add the suite's fixtures to `server`; the task-supporting ones submit farm jobs through `calls`."""
     _content_tools(server)
     _input_tools(server)
+    _task_tools(server, calls)
     _resources_and_prompts(server)
+
+
+def _task_tools(server: MCPServer, calls: FarmCalls) -> None:
+    async def hold(spec: dict[str, Any]) -> Submitted:
+        record = await calls.run(jobs.submit, calls.farm, "hold", spec)
+        return submitted_view(record)
+
+    @server.tool()
+    def greet(name: str) -> str:
+        """Conformance fixture: a sync-only greeting."""
+        return f"Hello, {name}!"
+
+    @server.tool()
+    async def slow_compute(seconds: float, label: str = "") -> Submitted:
+        """Conformance fixture: a farm job that holds a post worker `seconds`, then succeeds."""
+        return await hold({"seconds": seconds, **({"label": label} if label else {})})
+
+    @server.tool()
+    async def failing_job() -> Submitted:
+        """Conformance fixture: a farm job that fails after about a second (a tool error); only as a task."""
+        _tasks_required("failing_job")
+        return await hold({"seconds": 1.0, "fail": "failing_job: this job fails, as the fixture asks"})
+
+    @server.tool()
+    async def test_tool_with_task(ctx: Context) -> Submitted | InputRequiredResult:
+        """Conformance fixture: asks the user's name (SEP-2322), then answers with a task (a farm job named by
+        the greeting) on the round that carries it; only as a task."""
+        _tasks_required("test_tool_with_task")
+        name = _accepted((ctx.input_responses or {}).get("user_name"), "name")
+        if not name:
+            return InputRequiredResult(input_requests={"user_name": _ask_name()})
+        return await hold({"seconds": 0.5, "label": f"Hello, {name}!"})
+
+
+def _tasks_required(tool: str) -> None:
+    """A tool whose task support is `required`: refused (-32021) to a request that cannot get a task."""
+    if not answer_at_once():
+        needed = ClientCapabilities(extensions={TASKS: {}})
+        data = MissingRequiredClientCapabilityErrorData(required_capabilities=needed)
+        raise MCPError(
+            code=MISSING_REQUIRED_CLIENT_CAPABILITY,
+            message=f"{tool} runs only as a task: declare the {TASKS} extension",
+            data=data.model_dump(by_alias=True, mode="json", exclude_none=True),
+        )
 
 
 def _content_tools(server: MCPServer) -> None:

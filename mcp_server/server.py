@@ -31,7 +31,7 @@ from mcp_server import ask
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
 from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
-from mcp_server.tasks_ext import FarmTasks, answer_at_once
+from mcp_server.tasks_ext import SUBMIT_TOOLS, FarmTasks, answer_at_once
 from mcp_server.views import busy_nodes, job_summary, job_view, node_view, settled, submitted_view
 from orchestrator import jobs
 from orchestrator.farm import Farm
@@ -104,16 +104,19 @@ def build_server(
         auth = AuthSettings(
             issuer_url=url or "http://127.0.0.1", resource_server_url=url, validate_token_resource=False
         )
+    submit_tools = dict(SUBMIT_TOOLS)
+    if conformance:
+        from mcp_server import conformance as fixtures
+
+        submit_tools.update(fixtures.TASK_TOOLS)
     server = FarmServer(
         name="resolve-farm", version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
-        token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls)],
+        token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls, submit_tools)],
     )  # fmt: skip
     _tools(server, farm, calls)
     _resources(server, farm, calls)
     if conformance:
-        from mcp_server import conformance as fixtures
-
-        fixtures.register(server)
+        fixtures.register(server, calls)
     return server
 
 

@@ -139,8 +139,9 @@ class FarmTasks(Extension):
 
     identifier = IDENTIFIER
 
-    def __init__(self, calls: FarmCalls) -> None:
+    def __init__(self, calls: FarmCalls, submit_tools: dict[str, str] | None = None) -> None:
         self.calls = calls
+        self.submit_tools = SUBMIT_TOOLS if submit_tools is None else submit_tools  # tool -> the kind it submits
 
     def methods(self) -> list[MethodBinding]:
         versions = frozenset(MODERN_PROTOCOL_VERSIONS)
@@ -153,7 +154,7 @@ class FarmTasks(Extension):
     async def intercept_tool_call(
         self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        if params.name not in SUBMIT_TOOLS or not _declared(ctx):
+        if params.name not in self.submit_tools or not _declared(ctx):
             return await call_next(ctx)
         token = _at_once.set(True)
         try:

@@ -227,6 +227,13 @@ MUTATIONS = [
         "if False:\n                return question(outcome)",
         ("tests/test_mcp.py", "-k", "taken_output_name"),
     ),
+    Mutation(
+        "a hold job stops at a cancel",
+        "tasks/hold.py",
+        "if reporter.cancel.wait(min(TICK, seconds - elapsed)):",
+        "if time.sleep(min(TICK, seconds - elapsed)):",
+        ("tests/test_job_kinds.py", "-k", "hold"),
+    ),
 ]
 
 

@@ -66,3 +66,25 @@ def test_a_plugin_kind_is_refused_like_any_other_and_shown_by_the_cli(farm) -> N
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["kind"] == "checksum" and data["state"] == "succeeded" and data["plan"]["manifest"].endswith("one.json")
+
+
+def test_a_hold_job_runs_its_seconds_stops_at_a_cancel_and_fails_as_asked(farm) -> None:
+    """The diagnostic kind (`orchestrator.kinds.hold`): what the conformance suite's task fixtures run."""
+    from farm_helpers import wait_for_record
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="seconds"):
+        jobs.submit(farm, "hold", {"seconds": -1})
+    with pytest.raises(ValidationError, match="label"):
+        jobs.submit(farm, "hold", {"seconds": 1, "label": "a/b\n"})
+    held = jobs.wait(farm, jobs.submit(farm, "hold", {"seconds": 1.0, "label": "check"}).id, timeout=60)
+    assert held.state == "succeeded" and held.progress == 100
+    assert held.task("hold check").details["seconds"] >= 1.0  # (a label names the piece)
+    failed = jobs.wait(farm, jobs.submit(farm, "hold", {"seconds": 0.2, "fail": "asked to fail"}).id, timeout=60)
+    assert failed.state == "failed" and "asked to fail" in failed.errors[0]
+    assert failed.task("hold").attempts == 1  # a permanent failure: not tried again
+    long = jobs.submit(farm, "hold", {"seconds": 600})
+    running = wait_for_record(farm, long.id, lambda r: 0 < r.progress < 100, "the hold reports progress")
+    assert running.task("hold").node == "post"
+    stopped = jobs.cancel(farm, long.id)
+    assert stopped.state == "cancelled" and stopped.task("hold").state == "cancelled"

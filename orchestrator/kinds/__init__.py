@@ -1,4 +1,4 @@
-"""The registry of job kinds: `render`, `edit` and `proxies` here, more from plugin modules.
+"""The registry of job kinds: `render`, `edit`, `proxies` and `hold` here, more from plugin modules.
 
 A kind registers itself when its module is imported (`register(MyKind())`). Plugin modules
 named in the `plugins` setting are imported by the control plane (`load_plugins`) and by
@@ -50,7 +50,7 @@ def task_modules() -> list[str]:
     return sorted({module for kind in _kinds.values() for module in kind.task_modules})
 
 
-from orchestrator.kinds import edit, proxies, render  # noqa: E402  (they register themselves)
+from orchestrator.kinds import edit, hold, proxies, render  # noqa: E402  (they register themselves)
 
 __all__ = [
     "Compiled",
@@ -58,6 +58,7 @@ __all__ = [
     "SubmitRefused",
     "edit",
     "get",
+    "hold",
     "load_plugins",
     "names",
     "proxies",
