@@ -10,13 +10,13 @@ The tasks fixtures are real farm jobs: `slow_compute` and `failing_job` submit t
 or fails as asked), so the suite's task lifecycle (create, poll, cancel mid-run, a tool error as
 `completed` with `isError`) is the farm's own: Redis, Celery, a worker. `greet` is sync-only.
 
-`test_tool_with_task` asks its question before the task exists (`input_required`), then makes it.
+`test_tool_with_task` asks its question before the task exists (`input_required`), then makes it;
+`confirm_delete` and `multi_input` make a task whose job asks first (the `hold` kind's `questions`:
+the task is `input_required` with its `inputRequests` until `tasks/update` answers them).
 
-Note: `confirm_delete` and `multi_input` need a task that waits for its client's input
-(`input_required` inside a task, answered by `tasks/update`), which no farm job does yet;
-`protocol_error_job` needs a job that ends in a protocol-level error, which a farm job never
-does (a failed job is a tool error). They are not registered, and
-`.ci/conformance-baseline.yml` lists the scenarios that call them, with why.
+Note: `protocol_error_job` needs a job that ends in a protocol-level error, which a farm job
+never does (a failed job is a tool error): it is not registered, and
+`.ci/conformance-baseline.yml` lists the scenario that calls it, with why.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ def _accepted(answer: Any, field: str) -> Any:
 
 
 # The task-supporting fixtures, and the kind of job each submits.
-TASK_TOOLS = {"slow_compute": "hold", "failing_job": "hold", "test_tool_with_task": "hold"}
+TASK_TOOLS = dict.fromkeys(
+    ("slow_compute", "failing_job", "test_tool_with_task", "confirm_delete", "multi_input"), "hold"
+)
 
 
 def register(server: MCPServer, calls: FarmCalls) -> None:
@@ -133,6 +135,16 @@ def _task_tools(server: MCPServer, calls: FarmCalls) -> None:
     async def slow_compute(seconds: float, label: str = "") -> Submitted:
         """Conformance fixture: a farm job that holds a post worker `seconds`, then succeeds."""
         return await hold({"seconds": seconds, **({"label": label} if label else {})})
+
+    @server.tool()
+    async def confirm_delete(filename: str) -> Submitted:
+        """Conformance fixture: a farm job that asks its client to confirm, then runs (deletes nothing)."""
+        return await hold({"seconds": 0.5, "questions": {"confirm": f"Delete {filename}?"}})
+
+    @server.tool()
+    async def multi_input() -> Submitted:
+        """Conformance fixture: a farm job that asks two questions at once, then runs."""
+        return await hold({"seconds": 0.5, "questions": {"first": "Go on (1 of 2)?", "second": "Go on (2 of 2)?"}})
 
     @server.tool()
     async def failing_job() -> Submitted:

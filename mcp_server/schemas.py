@@ -49,6 +49,7 @@ class JobView(TypedDict):
     after: NotRequired[list[str]]  # the jobs it runs after
     waiting_on: NotRequired[list[str]]  # those it still waits for (state "waiting")
     stitch: NotRequired[StitchView]  # a render's join, once its stitch ran
+    asking: NotRequired[dict[str, str]]  # state "input_required": key -> the yes-or-no question not answered yet
 
 
 class Plan(TypedDict):

@@ -382,7 +382,8 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
     @server.tool(title="List jobs", annotations=READ)
     async def list_jobs(
         state: Annotated[
-            Literal["waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"] | None,
+            Literal["waiting", "queued", "input_required", "running", "stitching", "succeeded", "failed", "cancelled"]
+            | None,
             Field(description="only jobs in this state"),
         ] = None,
         kind: Annotated[Literal["render", "edit"] | None, Field(description="only renders or only edits")] = None,

@@ -82,7 +82,22 @@ def _declared(ctx: ServerRequestContext[Any, Any]) -> bool:
 def _status(record: JobRecord) -> str:
     if record.state == "cancelled":
         return "cancelled"
+    if record.state == "input_required":
+        return "input_required"
     return "completed" if settled(record) else "working"
+
+
+CONFIRM_SCHEMA = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+
+
+def input_requests(record: JobRecord) -> dict[str, Any]:
+    """What the job asks its client and has not been answered yet, as SEP-2322 input requests (each a form
+    with one boolean, `confirm`), by key."""
+    return {
+        key: {"method": "elicitation/create",
+              "params": {"mode": "form", "message": question, "requestedSchema": CONFIRM_SCHEMA}}
+        for key, question in record.asking().items()
+    }  # fmt: skip
 
 
 def _message(record: JobRecord) -> str:
@@ -91,6 +106,8 @@ def _message(record: JobRecord) -> str:
         return "the job was cancelled"
     if settled(record):
         return f"the job {record.state}" + (f": {'; '.join(record.errors)}" if record.errors else "")
+    if record.state == "input_required":
+        return "waiting for the client's answer: " + "; ".join(record.asking().values())
     frames = f", {view['frames_done']}/{view['frames_total']} frames" if view["frames_total"] else ""
     return f"{record.state}: {view['progress']:.1f}%{frames}; {busy_nodes(record)}"
 
@@ -172,6 +189,8 @@ class FarmTasks(Extension):
         task = task_of(record, self.calls.farm.settings.job_retention)
         if task["status"] == "completed":
             task["result"] = final_result(record)
+        elif task["status"] == "input_required":
+            task["inputRequests"] = input_requests(record)
         return task
 
     async def cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> HandlerResult:
@@ -186,14 +205,17 @@ class FarmTasks(Extension):
         return dict(ACK)
 
     async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateParams) -> HandlerResult:
-        """Answers to a task's input requests: an empty ack.
+        """Answers to a task's input requests (`jobs.answer`): an empty ack; the task moves on (or, for an
+        answer other than yes, is cancelled) by the next `tasks/get`.
 
-        Note: no farm job asks for input while it runs yet, so every key here is one no request
-        asked for; the conformance suite has the server acknowledge and ignore such keys, as
-        it ignores unexpected `inputResponses` on a tool call.
+        Note: keys the job does not ask (never, or no more) are acknowledged and ignored, as the
+        conformance suite wants and as unexpected `inputResponses` on a tool call are.
         """
         self._check(ctx, params)
-        await self._record(params.task_id)  # an unknown task: -32602
+        record = await self._record(params.task_id)  # an unknown task: -32602
+        if params.input_responses and record.state == "input_required":
+            responses = params.input_responses
+            await self.calls.run(lambda: jobs.answer(self.calls.farm, record.id, responses))
         return dict(ACK)
 
     @staticmethod

@@ -25,6 +25,8 @@ def job_view(record: JobRecord) -> JobView:
         "errors": record.errors,
     }
     _add_after(view, record)
+    if asked := record.asking():
+        view["asking"] = asked
     joined = stitched(record) if record.kind == "render" else None
     if joined is not None:
         stitch = StitchView(method=joined["method"])

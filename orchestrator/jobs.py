@@ -100,6 +100,13 @@ def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
     return record
 
 
+def answer(farm: Farm, job_id: str, responses: dict[str, Any]) -> Record:
+    """Answer what the job asks its client (`lifecycle.answer`): by key, `{"action": "accept", "content":
+    {"confirm": true}}` to go on; anything else cancels the job. Keys it does not ask are ignored."""
+    record, _ = engine.advance(farm, job_id, lambda rec: lifecycle.answer(rec, responses))
+    return record
+
+
 def retry(farm: Farm, job_id: str) -> Record:
     """Run again only what failed or was cancelled, as the job's next generation; what is done stays done.
 

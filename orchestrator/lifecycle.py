@@ -9,13 +9,14 @@ outcome. They are the only code that changes a job record.
 
 | transition | from | to |
 |---|---|---|
-| `submit` | new record | pieces that wait for nothing `pending` (sent), the rest `waiting`; job `waiting` (after) |
+| `submit` | new record | ready pieces `pending` (sent; `ASK` ones `asking`), others `waiting`; job `waiting` (after) |
 | `upstream_finished` | job `waiting` | `queued` once all it runs after succeeded; `cancelled` when one did not |
 | `claim` | piece `pending` (or `running` on a lost worker) | `running` here (as its kind's rules shape it); or moved |
 | `progress` | piece `running` | frames counted (reports beside the record, folded in on read); says whether to stop |
 | `piece_done` | piece `running` | `done` (+ pieces it found); ready dependents sent; job `succeeded` when all are |
 | `piece_failed` | piece `running` | `pending` again elsewhere, or `failed` (job `failed` when fail-fast) |
 | `piece_cancelled` | piece `running` | `cancelled` |
+| `answer` | piece `asking` (job `input_required`) | `done` when all it asked is confirmed; job `cancelled` if not |
 | `cancel_job` | job unfinished | `cancelled`; pieces not running `cancelled`; cleanup due |
 | `retry_job` | job `failed`/`cancelled` | next generation, `queued` (or `waiting`); what is not done runs again |
 | `discard` | job `cancelled`, same generation | its pieces' files no longer count as done |
@@ -28,7 +29,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.models import FINISHED, SETTLED, JobRecord, TaskRecord
+from orchestrator.models import ASK, FINISHED, SETTLED, JobRecord, TaskRecord
 from orchestrator.outcome import Outcome, Send, Verdict
 
 __all__ = ["BLOCK_AFTER", "Outcome", "Send", "Verdict"]
@@ -48,10 +49,28 @@ def make_ready(record: JobRecord[Any, Any]) -> list[Send]:
     ready = []
     for piece in record.tasks:
         if piece.state == "waiting" and set(piece.after) <= (settled if piece.after_settled else done):
+            if _asks(record, piece):
+                continue
             piece.state = "pending"
             new_message(piece)
             ready.append(Send(piece.name))
     return ready
+
+
+def _asks(record: JobRecord[Any, Any], piece: TaskRecord) -> bool:
+    """A ready `ASK` piece asks instead of running: `asking`, its job `input_required`, no message sent."""
+    if piece.kind != ASK:
+        return False
+    piece.state = "asking"
+    if not record.finished:
+        record.state = "input_required"
+    return True
+
+
+def confirmed(response: Mapping[str, Any]) -> bool:
+    """Whether a client's answer to a yes-or-no question is yes: accepted, `confirm` true."""
+    content = response.get("content")
+    return response.get("action") == "accept" and isinstance(content, Mapping) and content.get("confirm") is True
 
 
 def _pick(record: JobRecord[Any, Any], candidates: Sequence[str], avoid: set[str]) -> str | None:
@@ -83,7 +102,7 @@ def _fail_job(record: JobRecord[Any, Any], reason: str, now: float) -> list[str]
 def _cancel_unstarted(record: JobRecord[Any, Any], now: float) -> list[str]:
     revoked = []
     for piece in record.tasks:
-        if piece.state in ("pending", "waiting"):
+        if piece.state in ("pending", "waiting", "asking"):
             if piece.state == "pending" and piece.celery_id:
                 revoked.append(piece.celery_id)
             piece.state, piece.finished_at = "cancelled", now
@@ -150,7 +169,7 @@ def submit(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = Non
         return Outcome("wait", f"waits for job(s) {', '.join(record.waiting_on)}")
     for piece in record.tasks:
         piece.state = "waiting" if piece.after else "pending"
-        if not piece.after:
+        if not piece.after and not _asks(record, piece):
             new_message(piece)
     return Outcome("run", send=[Send(t.name, t.params.get("prefer")) for t in record.tasks if t.state == "pending"])
 
@@ -324,10 +343,55 @@ def piece_done(
     _add_pieces(record, piece, pieces)
     ready = make_ready(record) + more
     if not record.finished:
-        phases = {t.job_state for t in record.tasks if t.state == "running"}
-        record.state = "stitching" if "stitching" in phases else "running"
+        _show_phase(record)
     settle(record, now)
     return Outcome("done", send=ready)
+
+
+def _show_phase(record: JobRecord[Any, Any]) -> None:
+    """The unfinished job's state from its pieces: asking, stitching, else running."""
+    if any(t.state == "asking" for t in record.tasks):
+        record.state = "input_required"
+        return
+    phases = {t.job_state for t in record.tasks if t.state == "running"}
+    record.state = "stitching" if "stitching" in phases else "running"
+
+
+def answer(record: JobRecord[Any, Any], responses: Mapping[str, Any], now: float | None = None) -> Outcome:
+    """The client answered what the job's `asking` pieces asked (`params["questions"]`: key -> a yes-or-no
+    question), by key. A piece whose every question is answered yes is done, and what waited for it is sent;
+    an answer other than yes cancels the job, naming the question (nothing runs that was not confirmed).
+    Answers are kept in the piece's `details["answers"]`; a key no piece asks (or asked and was answered) is
+    ignored.
+
+    Note: an answer is final: it is kept on the record before anything acts on it, so a client
+    that sends it again, or a server that restarted meanwhile, changes nothing.
+    """
+    now = now or time.time()
+    if record.finished:
+        return Outcome("skip", f"the job is {record.state} already")
+    asking = [t for t in record.tasks if t.state == "asking"]
+    for piece in asking:
+        questions: Mapping[str, str] = piece.params.get("questions", {})
+        answers = piece.details.setdefault("answers", {})
+        for key, response in responses.items():
+            if key in questions and key not in answers and isinstance(response, Mapping):
+                answers[key] = dict(response)
+        refused = [key for key, response in answers.items() if not confirmed(response)]
+        if refused:
+            record.cancel_requested = True
+            record.state, record.finished_at = "cancelled", now
+            why = f"not confirmed: {questions[refused[0]]}"
+            record.errors.append(f"{piece.name}: {why}")
+            return Outcome("cancelled", why, revoke=_cancel_unstarted(record, now))
+        if set(questions) <= set(answers):
+            piece.state, piece.finished_at = "done", now
+    ready = make_ready(record)
+    if not any(t.state == "asking" for t in record.tasks):
+        running = any(t.state == "running" for t in record.tasks)
+        record.state = "running" if running else "queued"
+    settle(record, now)
+    return Outcome("run", send=ready)
 
 
 def _add_pieces(record: JobRecord[Any, Any], finder: TaskRecord, pieces: Sequence[TaskRecord]) -> None:

@@ -16,12 +16,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.registry import Collector
 
 from orchestrator.farm import Farm
-from orchestrator.models import JobState
+from orchestrator.models import JOB_STATES
 from orchestrator.settings import VERSION_KEY
 
 METRICS = "rf:metrics"
 FPS = "rf:metrics:fps"
-JOB_STATES: tuple[JobState, ...] = ("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled")
 
 
 def count(client: redis.Redis, **fields: float) -> None:

@@ -12,7 +12,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Generic, Literal
+from typing import Annotated, Any, ClassVar, Generic, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypeVar
@@ -21,9 +21,13 @@ from orchestrator.rules import KindRules
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 # waiting: for the jobs it runs after (`JobRecord.after`) to succeed; nothing of it is sent meanwhile.
-JobState = Literal["waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"]
-# waiting: for the pieces it runs after; pending: ready, a message carries it.
-TaskState = Literal["waiting", "pending", "running", "done", "failed", "cancelled", "skipped"]
+# input_required: a piece asks its client a question (`ASK`); what waits for the answer is not sent.
+JobState = Literal["waiting", "queued", "input_required", "running", "stitching", "succeeded", "failed", "cancelled"]
+JOB_STATES: tuple[JobState, ...] = get_args(JobState)
+# waiting: for the pieces it runs after; pending: ready, a message carries it; asking: an `ASK` piece, ready,
+# waiting for its client's answers (no message: no worker runs it).
+TaskState = Literal["waiting", "pending", "asking", "running", "done", "failed", "cancelled", "skipped"]
+ASK = "ask"  # the kind of piece that asks its job's client to confirm, instead of running (`lifecycle.answer`)
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 RESOLVE_POOLS = ("render", "edit")  # pools every Resolve host serves
 SETTLED: frozenset[str] = frozenset({"done", "failed", "cancelled", "skipped"})
@@ -320,6 +324,16 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
         """Seconds left at the job's rate so far (frames since it started); None before it did."""
         rate = done / max(now - self.started_at, 1e-6) if self.started_at else 0.0
         return round(left / rate, 1) if rate else None
+
+    def asking(self) -> dict[str, str]:
+        """What the job asks its client and has not been answered yet: key -> a yes-or-no question (the
+        `asking` pieces' `params["questions"]`, `lifecycle.answer`)."""
+        asked: dict[str, str] = {}
+        for piece in self.tasks:
+            if piece.state == "asking":
+                answered = piece.details.get("answers", {})
+                asked.update({k: q for k, q in piece.params.get("questions", {}).items() if k not in answered})
+        return asked
 
     def node_seconds(self, until: float | None = None) -> float:
         """Seconds of Resolve hosts' time its pieces have had, up to `until` (now): what jobs of one priority

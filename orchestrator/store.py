@@ -36,7 +36,7 @@ import pydantic
 import redis
 
 from orchestrator.live import LiveProgress, live_key, merge
-from orchestrator.models import FINISHED, JobRecord, JobState
+from orchestrator.models import FINISHED, JOB_STATES, JobRecord, JobState
 
 PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
@@ -49,7 +49,7 @@ def holders_key(priority: int) -> str:
     return f"{HOLDERS}:{priority}"
 
 
-STATES: tuple[JobState, ...] = ("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled")
+STATES: tuple[JobState, ...] = JOB_STATES
 
 
 def state_key(state: str) -> str:

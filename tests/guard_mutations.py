@@ -234,6 +234,20 @@ MUTATIONS = [
         "if time.sleep(min(TICK, seconds - elapsed)):",
         ("tests/test_job_kinds.py", "-k", "hold"),
     ),
+    Mutation(
+        "a piece that asks waits for its answers",
+        "orchestrator/lifecycle.py",
+        "    if piece.kind != ASK:\n        return False",
+        "    if True:\n        return False",
+        ("tests/test_lifecycle.py", "-k", "asks"),
+    ),
+    Mutation(
+        "an answer other than yes cancels the job",
+        "orchestrator/lifecycle.py",
+        "        if refused:\n",
+        "        if False:\n",
+        ("tests/test_lifecycle.py", "-k", "other_than_yes"),
+    ),
 ]
 
 

@@ -88,3 +88,30 @@ def test_a_hold_job_runs_its_seconds_stops_at_a_cancel_and_fails_as_asked(farm) 
     assert running.task("hold").node == "post"
     stopped = jobs.cancel(farm, long.id)
     assert stopped.state == "cancelled" and stopped.task("hold").state == "cancelled"
+
+
+def test_a_job_that_asks_waits_in_redis_for_its_answers_then_runs_or_is_cancelled(farm) -> None:
+    """`input_required` is a job state kept in the record: a store connected afresh (a server restarted) reads
+    the question, and the answer, given through that store, lets the job run; a no cancels it."""
+    from orchestrator.farm import Farm
+    from orchestrator.settings import FarmSettings
+
+    asked = jobs.submit(farm, "hold", {"seconds": 0.2, "questions": {"go": "Change 12,000 items?"}})
+    assert asked.state == "input_required" and asked.task("confirm").state == "asking"
+    refused = jobs.submit(farm, "hold", {"seconds": 0.2, "questions": {"go": "Delete it all?"}})
+    again = Farm(FarmSettings())  # another process's view of the same Redis
+    assert again.store.get(asked.id).state == "input_required"
+    assert jobs.answer(again, asked.id, {"go": {"action": "accept", "content": {"confirm": True}}}).state == "queued"
+    done = jobs.wait(farm, asked.id, timeout=60)
+    assert done.state == "succeeded" and done.task("hold").state == "done"
+    # From the CLI: status shows the question; a key it does not ask is refused by name; no cancels the job.
+    cli = [sys.executable, "-m", "orchestrator.cli"]
+    status = subprocess.run([*cli, "status", refused.id], capture_output=True, text=True, timeout=60)
+    assert "input_required" in status.stdout and "asks go: Delete it all?" in status.stdout, status.stdout
+    wrong = subprocess.run([*cli, "answer", refused.id, "gone", "yes"], capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "key: job" in wrong.stderr and "it asks: go" in wrong.stderr, wrong.stderr
+    said = subprocess.run([*cli, "answer", refused.id, "go", "no"], capture_output=True, text=True, timeout=60)
+    assert said.returncode == 0 and "cancelled" in said.stdout, said.stderr
+    no = again.store.get(refused.id)
+    assert no.state == "cancelled" and no.errors == ["confirm: not confirmed: Delete it all?"]
+    assert no.task("hold").state == "cancelled" and no.task("hold").attempts == 0  # never ran

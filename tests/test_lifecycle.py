@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from orchestrator import lifecycle
 from orchestrator.kinds.base import record_model
-from orchestrator.models import JobRecord, Placement, TaskRecord
+from orchestrator.models import ASK, JobRecord, Placement, TaskRecord
 from orchestrator.rules import KindRules
 
 
@@ -554,3 +554,54 @@ def test_a_kinds_eta_is_what_the_record_shows() -> None:
     record.task("s1").frames_done = 5
     record.refresh_progress(now=1.0)
     assert record.eta_seconds == 42.0 and "eta" in rules.calls
+
+
+def asking_job(after_segment: bool = False) -> tuple[Job, lifecycle.Outcome]:
+    """A confirmation with two questions before a segment (or after one), submitted."""
+    where = Placement(pool="render")
+    ask = TaskRecord(name="confirm", kind=ASK, placement=Placement(pool="post"), after=["s0"] if after_segment else [],
+                     params={"questions": {"go": "Change 12,000 items?", "again": "Really?"}})  # fmt: skip
+    pieces = [ask, TaskRecord(name="s1", kind="segment", task="t.seg", placement=where, after=["confirm"])]
+    if after_segment:
+        pieces.insert(0, TaskRecord(name="s0", kind="segment", task="t.seg", placement=where))
+    record = Job(kind="test", spec=Spec(), plan=Plan(pieces=len(pieces)), tasks=pieces)
+    return record, lifecycle.submit(record)
+
+
+YES = {"action": "accept", "content": {"confirm": True}}
+
+
+def test_a_piece_that_asks_waits_for_every_answer_then_what_waited_for_it_runs() -> None:
+    record, submitted = asking_job()
+    assert record.state == "input_required" and record.task("confirm").state == "asking"
+    assert submitted.send == [] and record.task("confirm").celery_id is None  # nothing for a worker
+    partial = lifecycle.answer(record, {"go": YES, "unasked": {"action": "accept"}})  # a key nobody asked: ignored
+    assert partial.send == [] and record.state == "input_required" and record.task("confirm").state == "asking"
+    assert record.task("confirm").details["answers"] == {"go": YES}
+    answered = lifecycle.answer(record, {"again": YES, "go": {"action": "decline"}})  # an answer is final
+    assert [s.piece for s in answered.send] == ["s1"] and record.task("confirm").state == "done"
+    assert record.state == "queued" and record.task("confirm").details["answers"]["go"] == YES
+    # Reached later (after a segment): asked then, the job shows it while the segment's successor waits.
+    later, _ = asking_job(after_segment=True)
+    assert later.state == "queued" and later.task("confirm").state == "waiting"
+    claim(later, "s0")
+    done(later, "s0")
+    assert later.state == "input_required" and later.task("confirm").state == "asking"
+
+
+@pytest.mark.parametrize(
+    "answer", [{"action": "decline"}, {"action": "cancel"}, {"action": "accept", "content": {"confirm": False}}]
+)
+def test_an_answer_other_than_yes_cancels_the_job_naming_the_question(answer: dict[str, Any]) -> None:
+    record, _ = asking_job()
+    outcome = lifecycle.answer(record, {"go": answer})
+    assert outcome.verdict == "cancelled" and record.state == "cancelled" and record.finished
+    assert record.errors == ["confirm: not confirmed: Change 12,000 items?"]
+    assert {t.name: t.state for t in record.tasks} == {"confirm": "cancelled", "s1": "cancelled"}
+    assert lifecycle.answer(record, {"again": YES}).verdict == "skip"  # over: nothing more to answer
+
+
+def test_a_cancel_while_asking_cancels_the_question() -> None:
+    record, _ = asking_job()
+    lifecycle.cancel_job(record, cleanup_after=60)
+    assert record.state == "cancelled" and record.task("confirm").state == "cancelled"

@@ -18,6 +18,7 @@ from mcp_raw import TASKS, HttpClient, RawClient, StdioClient
 from mcp_types import HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY
 
 from bridge.sim import framecode
+from mcp_server.tasks_ext import input_requests, task_of
 from orchestrator.farm import Farm
 
 TASK_KEYS = {"taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"}
@@ -309,3 +310,22 @@ def test_update_is_acknowledged_and_gated(farm: Farm, http_url: str) -> None:
     assert undeclared["error"]["code"] == MISSING_REQUIRED_CLIENT_CAPABILITY
     assert undeclared["error"]["data"]["requiredCapabilities"]["extensions"] == {mcp_raw.TASKS: {}}
     assert final["status"] == "completed" and final["result"]["isError"] is False
+
+
+def test_a_job_that_asks_is_an_input_required_task_with_its_unanswered_questions() -> None:
+    from orchestrator import lifecycle
+    from orchestrator.kinds.hold import HoldKind
+
+    kind = HoldKind()
+    spec = kind.parse({"seconds": 1, "questions": {"a": "First?", "b": "Second?"}})
+    compiled = kind.compile(None, spec, "j1")  # type: ignore[arg-type]  (the hold kind reads nothing of the farm)
+    record = kind.record(id="j1", kind="hold", spec=spec, plan=compiled.plan, tasks=compiled.pieces)
+    lifecycle.submit(record)
+    task = task_of(record, retention=60)
+    assert task["status"] == "input_required" and "First?" in task["statusMessage"]
+    assert set(input_requests(record)) == {"a", "b"}
+    form = input_requests(record)["a"]
+    assert form["method"] == "elicitation/create" and form["params"]["message"] == "First?"
+    assert form["params"]["requestedSchema"]["properties"]["confirm"]["type"] == "boolean"
+    lifecycle.answer(record, {"a": {"action": "accept", "content": {"confirm": True}}})
+    assert set(input_requests(record)) == {"b"}  # answered keys are asked no more

@@ -3,7 +3,7 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `cancel`, `retry`, `nodes` |
+| `jobs` | `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
 | `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
 | `views` | how all of them print |
 """
@@ -19,6 +19,7 @@ import redis
 from orchestrator.cli.common import BRIDGE_MODES, Refused
 from orchestrator.cli.host import cmd_doctor, cmd_worker
 from orchestrator.cli.jobs import (
+    cmd_answer,
     cmd_cancel,
     cmd_edit,
     cmd_jobs,
@@ -31,6 +32,7 @@ from orchestrator.cli.jobs import (
 )
 from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_mcp, cmd_metrics, cmd_up
 from orchestrator.cli.views import err
+from orchestrator.models import JOB_STATES
 
 __all__ = ["build_parser", "main"]
 
@@ -127,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
-    p.add_argument("--state", choices=("waiting", "queued", "running", "stitching", "succeeded", "failed", "cancelled"))
+    p.add_argument("--state", choices=JOB_STATES)
     p.add_argument("--kind", choices=("render", "edit", "proxies"))
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
@@ -143,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a job")
     p.add_argument("job")
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("answer", help="answer what a job asks (shown by status): yes goes on, no cancels it")
+    p.add_argument("job")
+    p.add_argument("key", help="what the question is asked by, as status shows it")
+    p.add_argument("answer", choices=("yes", "no"))
+    p.set_defaults(func=cmd_answer)
 
     p = sub.add_parser("retry", help="run again what failed in a job")
     p.add_argument("job")

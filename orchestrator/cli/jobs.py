@@ -144,6 +144,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"output: {path}")
     if line := stitch_line(record):
         out.print(line)
+    for key, question in record.asking().items():
+        out.print(f"asks {key}: {question} (answer: resolve-farm answer {record.id} {key} yes|no)")
     for error in record.errors:
         out.print(f"[red]error[/]: {error}")
     return 0 if record.state != "failed" else 1
@@ -187,6 +189,25 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         raise Refused(str(exc)) from None
     out.print(f"job {record.id}: {record.state}")
     return 0 if record.state == "cancelled" else 1
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from orchestrator import jobs
+    from orchestrator.store import JobNotFound
+
+    farm = connect_farm()
+    try:
+        asked = farm.store.get(args.job).asking()
+    except JobNotFound as exc:
+        raise Refused(str(exc)) from None
+    if args.key not in asked:
+        asks = f" (it asks: {', '.join(asked)})" if asked else " (it asks nothing now)"
+        raise Refused(f"key: job {args.job} asks no {args.key!r}{asks}")
+    yes = args.answer == "yes"
+    response = {"action": "accept", "content": {"confirm": True}} if yes else {"action": "decline"}
+    record = jobs.answer(farm, args.job, {args.key: response})
+    out.print(f"job {record.id}: {record.state}" + (f" ({'; '.join(record.errors)})" if record.errors else ""))
+    return 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
