@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.5
 INSTRUCTIONS = """resolve-farm renders DaVinci Resolve timelines on several machines at once, applies batch edits and
 makes proxy media. Submit with render_timeline, batch_edit or make_proxies (they answer at once with a job id),
-follow with wait_for_job (progress notifications) or get_job, steer with cancel_job and retry_job. list_nodes
+follow with wait_for_job (progress notifications) or get_job, steer with cancel_job and retry_job, and answer
+what a job asks (state input_required) with answer_job. list_nodes
 shows the machines; inspect_resolve lists projects, timelines, formats, codecs and presets. A client that
 declares the Tasks extension (io.modelcontextprotocol/tasks) gets a task for render_timeline, batch_edit and
 make_proxies: follow it with tasks/get, stop it with tasks/cancel; the task id is the job id."""
@@ -57,6 +58,7 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 SUBMIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+ANSWER = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 RETRY = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
@@ -401,6 +403,30 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         Example: cancel_job(job_id="3f2a9c0e1b7d4a55")
         """
         return job_view(await _call(lambda: jobs.cancel(farm, job_id, wait=15)))
+
+    @server.tool(title="Answer what a job asks", annotations=ANSWER)
+    async def answer_job(
+        job_id: Annotated[str, Field(description="a job in state input_required (its view lists `asking`)")],
+        answers: Annotated[
+            dict[str, bool],
+            Field(description="by the key `asking` shows: true goes on, false cancels the job; e.g. {'go': true}"),
+        ],
+    ) -> JobView:
+        """Answer the yes-or-no questions a job asks before it goes on (state input_required, `asking` in its
+        view); a false cancels the job. A key it does not ask is refused.
+
+        Example: answer_job(job_id="3f2a9c0e1b7d4a55", answers={"go": true})
+        """
+
+        def answer() -> Any:
+            asked = farm.store.get(job_id).asking()
+            if unknown := sorted(set(answers) - set(asked)):
+                asks = f"it asks: {', '.join(asked)}" if asked else "it asks nothing now"
+                raise jobs.SubmitRefused(f"answers.{unknown[0]}", f"job {job_id} asks no {unknown[0]!r} ({asks})")
+            yes, no = {"action": "accept", "content": {"confirm": True}}, {"action": "decline"}
+            return jobs.answer(farm, job_id, {key: yes if value else no for key, value in answers.items()})
+
+        return job_view(await _call(answer))
 
     @server.tool(title="Retry what failed in a job", annotations=RETRY)
     async def retry_job(job_id: Annotated[str, Field(description="a failed or cancelled job")]) -> JobView:

@@ -248,6 +248,13 @@ MUTATIONS = [
         "        if False:\n",
         ("tests/test_lifecycle.py", "-k", "other_than_yes"),
     ),
+    Mutation(
+        "answer_job refuses a key the job does not ask",
+        "mcp_server/server.py",
+        "if unknown := sorted(set(answers) - set(asked)):",
+        "if unknown := []:",
+        ("tests/test_mcp.py", "-k", "answered_with_answer_job"),
+    ),
 ]
 
 

@@ -24,7 +24,7 @@ from mcp_server.server import build_server
 from orchestrator.demo import verify
 
 TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
-         "list_nodes", "inspect_resolve", "get_job_log"}  # fmt: skip
+         "list_nodes", "inspect_resolve", "get_job_log", "answer_job"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +273,24 @@ def jobs_done(farm, job_id: str):
     from orchestrator import jobs
 
     return jobs.wait(farm, job_id, timeout=120)
+
+
+def test_a_job_that_asks_shows_its_questions_and_is_answered_with_answer_job(farm) -> None:
+    from orchestrator import jobs
+
+    asking = jobs.submit(farm, "hold", {"seconds": 0.2, "questions": {"go": "Change 12,000 items?"}})
+
+    async def steps(client):
+        return (await client.call_tool("get_job", {"job_id": asking.id}),
+                await client.call_tool("answer_job", {"job_id": asking.id, "answers": {"nope": True}}),
+                await client.call_tool("answer_job", {"job_id": asking.id, "answers": {"go": True}}))  # fmt: skip
+
+    ((shown, wrong, answered),) = call(farm, steps)
+    view = shown.structured_content
+    assert view["state"] == "input_required" and view["asking"] == {"go": "Change 12,000 items?"}
+    assert wrong.is_error and "answers.nope" in wrong.content[0].text and "it asks: go" in wrong.content[0].text
+    assert not answered.is_error and answered.structured_content["state"] in ("queued", "running", "succeeded")
+    assert jobs_done(farm, asking.id).state == "succeeded"
 
 
 def test_wait_timeout_and_cancelled_wait_leave_the_job_running(farm) -> None:
