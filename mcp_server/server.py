@@ -276,6 +276,14 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
             ),
         ],
         dry_run: Annotated[bool, Field(description="report what would change and change nothing")] = False,
+        confirm_over: Annotated[
+            int | None,
+            Field(
+                ge=0,
+                description="dry-run first and ask to confirm (state input_required, answer_job) when more items "
+                "would change than this; default: the farm's setting (off unless set); 0: never ask",
+            ),
+        ] = None,
         wait_seconds: Annotated[
             float, Field(ge=0, le=60, description="wait this long for a quick result (dry runs are usually instant)")
         ] = 5.0,
@@ -292,7 +300,9 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                             operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)
         Answers with the job id, and with the per-item report when the job finishes within wait_seconds.
         """
-        spec = {"targets": targets, "operations": operations, "dry_run": dry_run}
+        spec: dict[str, Any] = {"targets": targets, "operations": operations, "dry_run": dry_run}
+        if confirm_over is not None:
+            spec["confirm_over"] = confirm_over
         record = await _call(jobs.submit_edit, farm, spec, after or ())
         if answer_at_once() or record.state == "waiting":  # a task, or a job that starts only after others
             return submitted_view(record)

@@ -44,23 +44,33 @@ def new_message(piece: TaskRecord) -> None:
 def make_ready(record: JobRecord[Any, Any]) -> list[Send]:
     """Waiting pieces whose every predecessor is done (settled, for `after_settled` ones) become pending,
     each with a new message."""
-    done = {t.name for t in record.tasks if t.state == "done"}
-    settled = {t.name for t in record.tasks if t.state in SETTLED}
-    ready = []
-    for piece in record.tasks:
-        if piece.state == "waiting" and set(piece.after) <= (settled if piece.after_settled else done):
-            if _asks(record, piece):
-                continue
-            piece.state = "pending"
-            new_message(piece)
-            ready.append(Send(piece.name))
+    ready: list[Send] = []
+    grew = True
+    while grew:  # (an `ASK` piece with nothing to ask is done at once: what waits for it may be ready now)
+        grew = False
+        done = {t.name for t in record.tasks if t.state == "done"}
+        settled = {t.name for t in record.tasks if t.state in SETTLED}
+        for piece in record.tasks:
+            if piece.state == "waiting" and set(piece.after) <= (settled if piece.after_settled else done):
+                if _asks(record, piece):
+                    grew = grew or piece.state == "done"
+                    continue
+                piece.state = "pending"
+                new_message(piece)
+                ready.append(Send(piece.name))
     return ready
 
 
 def _asks(record: JobRecord[Any, Any], piece: TaskRecord) -> bool:
-    """A ready `ASK` piece asks instead of running: `asking`, its job `input_required`, no message sent."""
+    """A ready `ASK` piece asks instead of running: `asking` with the questions its kind's rules put
+    (`KindRules.questions`), its job `input_required`, no message sent; with nothing to ask, it is done."""
     if piece.kind != ASK:
         return False
+    questions = record.rules.questions(record, piece)
+    if not questions:
+        piece.state, piece.finished_at = "done", time.time()
+        return True
+    piece.params["questions"] = questions
     piece.state = "asking"
     if not record.finished:
         record.state = "input_required"
@@ -171,7 +181,8 @@ def submit(record: JobRecord[Any, Any], upstream: Mapping[str, str] | None = Non
         piece.state = "waiting" if piece.after else "pending"
         if not piece.after and not _asks(record, piece):
             new_message(piece)
-    return Outcome("run", send=[Send(t.name, t.params.get("prefer")) for t in record.tasks if t.state == "pending"])
+    sent = [Send(t.name, t.params.get("prefer")) for t in record.tasks if t.state == "pending"]
+    return Outcome("run", send=sent + make_ready(record))  # (after an `ASK` piece that asked nothing)
 
 
 def claim(

@@ -63,6 +63,10 @@ class KindRules:
     def before_failure(self, record: Record, piece: TaskRecord, node: str, error: str, now: float) -> Outcome | None:
         return None
 
+    def questions(self, record: Record, piece: TaskRecord) -> dict[str, str]:
+        """What a ready `ASK` piece asks its client (key -> a yes-or-no question); none: it is done at once."""
+        return dict(piece.params.get("questions", {}))
+
     def retried(self, record: Record, piece: TaskRecord) -> bool:
         """Whether a piece that is not done runs again in a retry's generation."""
         return True

@@ -88,6 +88,9 @@ class FarmSettings(BaseSettings):
     render_time_limit: int = Field(4 * 3600, ge=2, description="hard limit of one render task, seconds")
     edit_time_limit: int = Field(900, ge=10, description="hard limit of one edit task, seconds")
     min_segment_frames: int = Field(240, ge=1)
+    # A batch edit whose dry run shows more changes than this asks to confirm first; 0 (the default): none asks.
+    # Off unless set: asking costs every edit a dry run first, and a pipeline that never answers would stall.
+    edit_confirm_over: int = Field(0, ge=0)
     segments_per_node: int = Field(1, ge=1, le=64)
     piece_seconds: float = Field(
         300.0, gt=0, description="how long a piece of a pulled render should take, far from its end"

@@ -29,14 +29,18 @@ class EditPiece(ResolvePiece):
         target = run.piece.target or {}
         session = runtime.session()
         # A dry run only reads (no lease) and lets go of the project; a writer closes it in `end_write`.
+        counting = bool(run.piece.params.get("dry_run"))  # a `count` piece: the dry run before a confirmation
+        dry_run = spec.dry_run or counting
         with reading(EditTarget.model_validate(target), writing=run.piece.lease is not None):
             try:
-                results = session.apply_edits(target["timeline"], spec.operations, dry_run=spec.dry_run)
+                results = session.apply_edits(target["timeline"], spec.operations, dry_run=dry_run)
             except ValidationError as exc:
                 raise PermanentFailure(f"invalid operations: {exc}") from None
-            if not spec.dry_run and any(r["ok"] for r in results):
+            if not dry_run and any(r["ok"] for r in results):
                 session.save_project()
                 publish_content(EditTarget.model_validate(target), target["timeline"])  # what changed, told at once
+        if counting:  # what it would change, counted; the edit pieces report the items themselves
+            return PieceResult(details={"items": len(results), "changes": sum(1 for r in results if r["ok"])})
         refused = [r for r in results if not r["ok"]]
         error = f"{len(refused)} of {len(results)} item(s) refused" if refused else None
         return PieceResult(results=results, error=error, details={"items": len(results)})

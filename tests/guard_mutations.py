@@ -255,6 +255,20 @@ MUTATIONS = [
         "if unknown := []:",
         ("tests/test_mcp.py", "-k", "answered_with_answer_job"),
     ),
+    Mutation(
+        "an edit over its threshold asks before it changes anything",
+        "orchestrator/kinds/edit.py",
+        "if not over or changes <= over:",
+        "if True:",
+        ("tests/test_farm.py", "-k", "confirm_threshold"),
+    ),
+    Mutation(
+        "the counting pass before a confirmation changes nothing",
+        "tasks/edit.py",
+        "dry_run = spec.dry_run or counting",
+        "dry_run = spec.dry_run",
+        ("tests/test_farm.py", "-k", "confirm_threshold"),
+    ),
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm_helpers import assert_cancelled_leaving_nothing, queued_messages, run, running_farm, settle
+from farm_helpers import assert_cancelled_leaving_nothing, queued_messages, run, running_farm, settle, wait_for_record
 from pydantic import ValidationError
 
 from bridge.sim import framecode
@@ -129,6 +129,33 @@ def test_batch_edit_across_two_timelines(farm) -> None:
         timeline = project.GetTimelineByIndex(index)
         assert timeline.GetMarkers()[48]["name"] == "farm note"
         assert {i.GetClipColor() for i in timeline.GetItemListInTrack("video", 1)} == {"Lime"}
+
+
+def test_an_edit_over_its_confirm_threshold_asks_with_the_count_and_changes_nothing_until_yes(farm) -> None:
+    """`confirm_over`: each target is dry-run first (`count ...`), then the job asks with the count when it is
+    over; yes applies the edits, no cancels with nothing changed; under it, no question at all."""
+    ops = [{"op": "add_marker", "frame": 60, "color": "Cyan", "name": "confirmed"}]
+    targets = [{"project": "Demo", "timeline": "Teaser"}, {"project": "Demo", "timeline": "Social"}]
+    library = Path(os.environ["RESOLVE_SIM_LIBRARY"])
+    before = Library(library).read()["databases"]
+    refused = jobs.submit_edit(farm, {"targets": targets, "operations": ops, "confirm_over": 1})
+    asked = wait_for_record(farm, refused.id, lambda r: r.state == "input_required", "the edit asks")
+    assert asked.asking() == {"confirm": "Apply 2 change(s) to 2 timeline(s)? (the dry run counted them; "
+                                         "more than 1 are confirmed first)"}  # fmt: skip
+    assert [t.state for t in asked.tasks if t.kind == "edit"] == ["waiting", "waiting"]  # nothing applied yet
+    no = jobs.answer(farm, refused.id, {"confirm": {"action": "decline"}})
+    assert no.state == "cancelled" and "not confirmed: Apply 2 change(s)" in no.errors[0]
+    assert Library(library).read()["databases"] == before  # the dry runs and the refusal changed nothing
+    confirmed = jobs.submit_edit(farm, {"targets": targets, "operations": ops, "confirm_over": 1})
+    wait_for_record(farm, confirmed.id, lambda r: r.state == "input_required", "the edit asks again")
+    jobs.answer(farm, confirmed.id, {"confirm": {"action": "accept", "content": {"confirm": True}}})
+    done = jobs.wait(farm, confirmed.id, timeout=60)
+    assert done.state == "succeeded", done.errors
+    assert all(r["ok"] for t in done.tasks if t.kind == "edit" for r in t.results)
+    assert [t.details["changes"] for t in done.tasks if t.kind == "count"] == [1, 1]
+    under = run(farm, {"targets": targets[:1], "operations": ops, "confirm_over": 5}, kind="edit")
+    assert under.state == "succeeded" and under.task("confirm").state == "done"  # counted, under: never asked
+    assert "answers" not in under.task("confirm").details
 
 
 def test_bad_edit_operations_fail_the_job_and_touch_nothing(farm) -> None:

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
-from orchestrator.models import JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
+from orchestrator.models import ASK, JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
+from orchestrator.rules import KindRules
 
 if TYPE_CHECKING:
     from orchestrator.farmview import FarmView
@@ -44,6 +45,12 @@ class EditSpec(Spec):
     node: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(default_factory=list, max_length=16)
     max_attempts: int | None = Field(None, ge=1, le=20)
+    confirm_over: int | None = Field(
+        None,
+        ge=0,
+        description="ask to confirm when the dry run shows more changes than this (default: the "
+        "farm's `edit_confirm_over`; 0: never ask)",
+    )
 
     @field_validator("operations")
     @classmethod
@@ -60,6 +67,7 @@ class EditPlan(BaseModel):
     targets: int
     known_nodes: list[str]
     dry_run: bool = False
+    confirm_over: int = 0  # more changes than this in the counting dry run are asked about first (0: never)
 
 
 EditJob = JobRecord[EditSpec, EditPlan]
@@ -87,6 +95,30 @@ def _in_lut_folder(path: str) -> bool:
     return not (os.path.isabs(path) or ntpath.isabs(path) or ".." in PurePath(path.replace("\\", "/")).parts)
 
 
+def _counted_first(edits: list[TaskRecord]) -> list[TaskRecord]:
+    """The edits behind a confirmation: a dry run of each target counts its changes (`count <target>`, no
+    lease), then `confirm` (an `ASK` piece: `EditRules.questions` asks only when the count is over the
+    plan's `confirm_over`), then the edits themselves."""
+    counts = [e.model_copy(update={"name": f"count {e.name}", "kind": "count", "lease": None,
+                                   "params": {"dry_run": True}}) for e in edits]  # fmt: skip
+    gate = TaskRecord(name="confirm", kind=ASK, placement=Placement(pool="post"), after=[c.name for c in counts])
+    return [*counts, gate, *(e.model_copy(update={"after": ["confirm"]}) for e in edits)]
+
+
+class EditRules(KindRules):
+    """An edit asks to confirm a change larger than its plan's `confirm_over`, counted by its dry runs."""
+
+    def questions(self, record: JobRecord[Any, Any, Any], piece: TaskRecord) -> dict[str, str]:
+        counted = [t for t in record.tasks if t.kind == "count"]
+        changes = sum(int(t.details.get("changes", 0)) for t in counted)
+        over = int(record.plan.confirm_over)
+        if not over or changes <= over:
+            return {}
+        timelines = len(counted)
+        return {"confirm": f"Apply {changes:,} change(s) to {timelines} timeline(s)? (the dry run counted them; "
+                           f"more than {over:,} are confirmed first)"}  # fmt: skip
+
+
 class EditKind(JobKind[EditSpec, EditPlan]):
     """Batch edits fanned out across hosts, one timeline a piece."""
 
@@ -95,6 +127,7 @@ class EditKind(JobKind[EditSpec, EditPlan]):
     plan_model = EditPlan
     task_modules = ("tasks.edit",)
     fail_fast = False  # one timeline refusing its edits does not stop the others
+    rules = EditRules()
 
     def compile(self, farm: FarmView, spec: EditSpec, job_id: str) -> Compiled[EditPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
@@ -123,8 +156,11 @@ class EditKind(JobKind[EditSpec, EditPlan]):
                 ))  # fmt: skip
         if len({t.name for t in made}) != len(made):
             raise SubmitRefused("targets", "a timeline is targeted twice")
-        plan = EditPlan(targets=len(made), known_nodes=names, dry_run=spec.dry_run)
-        return Compiled(plan, made, priority=spec.priority, max_attempts=spec.max_attempts)
+        over = spec.confirm_over if spec.confirm_over is not None else farm.settings.edit_confirm_over
+        over = 0 if spec.dry_run else over
+        plan = EditPlan(targets=len(made), known_nodes=names, dry_run=spec.dry_run, confirm_over=over)
+        return Compiled(plan, _counted_first(made) if over else made, priority=spec.priority,
+                        max_attempts=spec.max_attempts)  # fmt: skip
 
     def summary(self, record: JobRecord[Any, Any]) -> str:
         return f"{record.plan.targets} timeline(s){' (dry run)' if record.plan.dry_run else ''}"
