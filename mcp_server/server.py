@@ -298,7 +298,8 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
 
         Example: batch_edit(targets=[{"project": "Demo", "timeline": "Main"}],
                             operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)
-        Answers with the job id, and with the per-item report when the job finishes within wait_seconds.
+        Answers with the job id, and with the per-item report when the job finishes within wait_seconds (or,
+        with confirm_over, what it asks: state input_required, `asking`, answered with answer_job).
         """
         spec: dict[str, Any] = {"targets": targets, "operations": operations, "dry_run": dry_run}
         if confirm_over is not None:
@@ -306,7 +307,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         record = await _call(jobs.submit_edit, farm, spec, after or ())
         if answer_at_once() or record.state == "waiting":  # a task, or a job that starts only after others
             return submitted_view(record)
-        return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds)))
+        return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds, asks=True)))
 
     @server.tool(title="Make proxy media for a project's clips", annotations=EDIT)
     async def make_proxies(
@@ -457,7 +458,8 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         """Wait for a job while sending progress notifications (percent, and which nodes are busy).
 
         Returns the final state, or state "still running" with the latest progress when the
-        timeout comes first. Cancelling this call does not cancel the job.
+        timeout comes first, or at once when the job asks something (state input_required: its
+        `asking`, answered with answer_job). Cancelling this call does not cancel the job.
         Example: wait_for_job(job_id="3f2a9c0e1b7d4a55", timeout_seconds=300)
         """
         deadline = time.monotonic() + timeout_seconds
@@ -473,6 +475,8 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
                 await ctx.report_progress(round(record.progress, 1), 100.0, message)
             if settled(record):
                 return {"finished": True, **job_view(record)}
+            if record.state == "input_required":  # nothing moves until it is answered: say what it asks
+                return {"finished": False, "note": "the job asks: answer with answer_job", **job_view(record)}
             if time.monotonic() >= deadline:
                 return {"finished": False, "note": "still running: call wait_for_job again", **job_view(record)}
             await anyio.sleep(0.25)

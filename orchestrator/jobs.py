@@ -130,15 +130,18 @@ def retry(farm: Farm, job_id: str) -> Record:
 
 def wait(
     farm: Farm, job_id: str, timeout: float | None = None, interval: float = 0.2,
-    on_progress: Callable[[Record], None] | None = None,
+    on_progress: Callable[[Record], None] | None = None, asks: bool = False,
 ) -> Record:  # fmt: skip
-    """Poll the record until the job finishes (or `timeout` passes); returns the latest record."""
+    """Poll the record until the job finishes (or `timeout` passes; with `asks`, or it waits for its client's
+    answer, state `input_required`); returns the latest record."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         record = farm.store.get(job_id)
         if on_progress is not None:
             on_progress(record)
         if record.finished and not any(t.state == "running" for t in record.tasks):
+            return record
+        if asks and record.state == "input_required":
             return record
         if deadline is not None and time.monotonic() >= deadline:
             return record

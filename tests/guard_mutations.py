@@ -269,6 +269,27 @@ MUTATIONS = [
         "dry_run = spec.dry_run",
         ("tests/test_farm.py", "-k", "confirm_threshold"),
     ),
+    Mutation(
+        "a wait for a job that asks stops there (jobs.wait asks=True)",
+        "orchestrator/jobs.py",
+        'if asks and record.state == "input_required":',
+        "if False:",
+        ("tests/test_job_kinds.py", "-k", "waits_in_redis", "-o", "timeout=60"),
+    ),
+    Mutation(
+        "wait_for_job returns at once on a job that asks",
+        "mcp_server/server.py",
+        'if record.state == "input_required":  # nothing moves until it is answered',
+        "if False:  # nothing moves until it is answered",
+        ("tests/test_mcp.py", "-k", "large_batch_edit", "-o", "timeout=60"),
+    ),
+    Mutation(
+        "the CLI's --wait stops where a job asks",
+        "orchestrator/cli/views.py",
+        "return jobs.wait(farm, job_id, on_progress=show, asks=True)",
+        "return jobs.wait(farm, job_id, on_progress=show)",
+        ("tests/test_farm.py", "-k", "confirm_threshold"),
+    ),
 ]
 
 

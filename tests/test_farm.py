@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,16 @@ def test_an_edit_over_its_confirm_threshold_asks_with_the_count_and_changes_noth
     assert done.state == "succeeded", done.errors
     assert all(r["ok"] for t in done.tasks if t.kind == "edit" for r in t.results)
     assert [t.details["changes"] for t in done.tasks if t.kind == "count"] == [1, 1]
+    # The CLI's --wait stops where the job asks, prints the question and how to answer, exit code 3.
+    edit_file = Path(os.environ["RESOLVE_FARM_HOME"]) / "confirm.json"
+    edit_file.write_text(json.dumps({"targets": targets, "operations": ops, "confirm_over": 1}))
+    waited = subprocess.run([sys.executable, "-m", "orchestrator.cli", "edit", str(edit_file), "--wait"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert waited.returncode == 3, waited.stderr
+    assert "asks confirm: Apply 2 change(s)" in waited.stdout and "resolve-farm answer" in waited.stdout
+    for left in farm.store.list(limit=100):  # (it still asks: cancelled, so the farm settles for the next tests)
+        if left.state == "input_required":
+            jobs.cancel(farm, left.id)
     under = run(farm, {"targets": targets[:1], "operations": ops, "confirm_over": 5}, kind="edit")
     assert under.state == "succeeded" and under.task("confirm").state == "done"  # counted, under: never asked
     assert "answers" not in under.task("confirm").details

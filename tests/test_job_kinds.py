@@ -98,6 +98,7 @@ def test_a_job_that_asks_waits_in_redis_for_its_answers_then_runs_or_is_cancelle
 
     asked = jobs.submit(farm, "hold", {"seconds": 0.2, "questions": {"go": "Change 12,000 items?"}})
     assert asked.state == "input_required" and asked.task("confirm").state == "asking"
+    assert jobs.wait(farm, asked.id, asks=True).state == "input_required"  # a wait that stops where it asks
     refused = jobs.submit(farm, "hold", {"seconds": 0.2, "questions": {"go": "Delete it all?"}})
     again = Farm(FarmSettings())  # another process's view of the same Redis
     assert again.store.get(asked.id).state == "input_required"

@@ -293,6 +293,28 @@ def test_a_job_that_asks_shows_its_questions_and_is_answered_with_answer_job(far
     assert jobs_done(farm, asking.id).state == "succeeded"
 
 
+def test_an_agent_is_asked_to_confirm_a_large_batch_edit_and_answers(farm) -> None:
+    """`batch_edit(confirm_over=...)` answers once the job asks (not after `wait_seconds`), `wait_for_job` returns
+    at once on a job that asks, and `answer_job` lets it go on."""
+    ops = [{"op": "add_marker", "frame": 72, "color": "Pink", "name": "agent confirmed"}]
+    targets = [{"project": "Demo", "timeline": "Teaser"}, {"project": "Demo", "timeline": "Social"}]
+
+    async def steps(client):
+        edit = await client.call_tool("batch_edit", {"targets": targets, "operations": ops, "confirm_over": 1,
+                                                     "wait_seconds": 60})  # fmt: skip
+        job_id = edit.structured_content["job_id"]
+        followed = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 3600})
+        await client.call_tool("answer_job", {"job_id": job_id, "answers": {"confirm": True}})
+        done = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 120})
+        return edit, followed, done
+
+    ((edit, followed, done),) = call(farm, steps)
+    asked = edit.structured_content["job"]
+    assert asked["state"] == "input_required" and asked["asking"]["confirm"].startswith("Apply 2 change(s)"), asked
+    assert followed.structured_content["note"] == "the job asks: answer with answer_job"
+    assert done.structured_content["finished"] and done.structured_content["state"] == "succeeded"
+
+
 def test_wait_timeout_and_cancelled_wait_leave_the_job_running(farm) -> None:
     async def steps(client):
         submitted = await client.call_tool(

@@ -115,7 +115,7 @@ def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
         print(json.dumps(final.public()))
     else:
         print_result(final)
-    return 0 if final.state == "succeeded" else 1
+    return 0 if final.state == "succeeded" else 3 if final.state == "input_required" else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -71,7 +71,8 @@ def waiting_line(record: Any) -> str:
 
 
 def follow(farm: Any, job_id: str) -> Any:
-    """Wait for a job with a progress bar per task (node names) and one overall, on stderr."""
+    """Wait for a job with a progress bar per task (node names) and one overall, on stderr, until it finishes or
+    asks something (`input_required`: nothing moves until `resolve-farm answer`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from orchestrator import jobs
@@ -93,7 +94,7 @@ def follow(farm: Any, job_id: str) -> Any:
                     bars[task.name] = progress.add_task(label, total=total)
                 progress.update(bars[task.name], completed=done, total=total, description=label)
 
-        return jobs.wait(farm, job_id, on_progress=show)
+        return jobs.wait(farm, job_id, on_progress=show, asks=True)  # (a job that asks waits for `answer`)
 
 
 def stitch_line(record: Any) -> str | None:
@@ -118,6 +119,9 @@ def print_result(record: Any) -> None:
             out.print(f"[green]succeeded[/]: {plan_line(record)}")
         for task in record.tasks:
             print_items(task.name, task.results)
+    elif record.state == "input_required":
+        for key, question in record.asking().items():
+            out.print(f"[yellow]asks[/] {key}: {question} (answer: resolve-farm answer {record.id} {key} yes|no)")
     else:
         out.print(f"[red]{record.state}[/]: " + ("; ".join(record.errors) or "no reason recorded"))
 
