@@ -290,6 +290,13 @@ MUTATIONS = [
         "return jobs.wait(farm, job_id, on_progress=show)",
         ("tests/test_farm.py", "-k", "confirm_threshold"),
     ),
+    Mutation(
+        "a dead helper's pipes are closed",
+        "bridge/fallback.py",
+        "            for stream in (self._proc.stdin, self._proc.stdout):\n                if stream:",
+        "            for stream in (self._proc.stdin, self._proc.stdout):\n                if False:",
+        ("tests/test_fallback.py", "-k", "dead_helper"),
+    ),
 ]
 
 

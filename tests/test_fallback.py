@@ -163,6 +163,7 @@ def test_a_dead_helper_leaves_no_open_pipe_behind(sim_api, monkeypatch, tmp_path
     import warnings
 
     monkeypatch.setenv("RESOLVE_SIM_QUIRKS", "crash-at:0.5")
+    gc.collect()  # what earlier tests in this process left for the collector is collected outside the window
     with connect(BridgeSettings.from_env(mode="subprocess")) as session:
         session.open_project("Demo")
         with warnings.catch_warnings(record=True) as caught:
@@ -172,7 +173,10 @@ def test_a_dead_helper_leaves_no_open_pipe_behind(sim_api, monkeypatch, tmp_path
                     session.render("Teaser", 86400, 86400 + 49, str(tmp_path), f"crash{n}")
                 session.open_project("Demo")
             gc.collect()
-        unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        # The helper talks over pipes, never a socket: an unclosed socket transport here is another test's
+        # (an MCP or HTTP client of an earlier test in this worker process, collected now).
+        unclosed = [str(w.message) for w in caught
+                    if issubclass(w.category, ResourceWarning) and "SocketTransport" not in str(w.message)]  # fmt: skip
         assert unclosed == []
 
 
