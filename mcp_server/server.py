@@ -428,16 +428,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
 
         Example: answer_job(job_id="3f2a9c0e1b7d4a55", answers={"go": true})
         """
-
-        def answer() -> Any:
-            asked = farm.store.get(job_id).asking()
-            if unknown := sorted(set(answers) - set(asked)):
-                asks = f"it asks: {', '.join(asked)}" if asked else "it asks nothing now"
-                raise jobs.SubmitRefused(f"answers.{unknown[0]}", f"job {job_id} asks no {unknown[0]!r} ({asks})")
-            yes, no = {"action": "accept", "content": {"confirm": True}}, {"action": "decline"}
-            return jobs.answer(farm, job_id, {key: yes if value else no for key, value in answers.items()})
-
-        return job_view(await _call(answer))
+        return job_view(await _call(jobs.answer_yes_no, farm, job_id, answers))
 
     @server.tool(title="Retry what failed in a job", annotations=RETRY)
     async def retry_job(job_id: Annotated[str, Field(description="a failed or cancelled job")]) -> JobView:

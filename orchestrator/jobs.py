@@ -27,7 +27,18 @@ from orchestrator.settings import VERSION_KEY
 from orchestrator.store import JobNotFound
 
 Record = JobRecord[Any, Any]
-__all__ = ["SubmitRefused", "cancel", "estimate_seconds", "inspect", "piece_logs", "retry", "submit", "wait"]
+__all__ = [
+    "SubmitRefused",
+    "answer",
+    "answer_yes_no",
+    "cancel",
+    "estimate_seconds",
+    "inspect",
+    "piece_logs",
+    "retry",
+    "submit",
+    "wait",
+]
 MAX_AFTER = 100  # jobs one job may run after
 
 
@@ -105,6 +116,17 @@ def answer(farm: Farm, job_id: str, responses: dict[str, Any]) -> Record:
     {"confirm": true}}` to go on; anything else cancels the job. Keys it does not ask are ignored."""
     record, _ = engine.advance(farm, job_id, lambda rec: lifecycle.answer(rec, responses))
     return record
+
+
+def answer_yes_no(farm: Farm, job_id: str, answers: dict[str, bool], field: str | None = None) -> Record:
+    """Answer the job's questions yes (True) or no (False, which cancels it) by key, as the CLI and `answer_job`
+    do; a key the job does not ask is refused naming `field` (default `answers.<key>`) and what it asks."""
+    asked = farm.store.get(job_id).asking()
+    if unknown := sorted(set(answers) - set(asked)):
+        asks = f"it asks: {', '.join(asked)}" if asked else "it asks nothing now"
+        raise SubmitRefused(field or f"answers.{unknown[0]}", f"job {job_id} asks no {unknown[0]!r} ({asks})")
+    yes, no = {"action": "accept", "content": {"confirm": True}}, {"action": "decline"}
+    return answer(farm, job_id, {key: yes if value else no for key, value in answers.items()})
 
 
 def retry(farm: Farm, job_id: str) -> Record:

@@ -188,7 +188,7 @@ MUTATIONS = [
     Mutation(
         "a claim knows how unsteady the nodes have been",
         "orchestrator/pull/dispatch.py",
-        "spread = max(book.spreads(names, key).values(), default=0.0)",
+        'spread = max((float(f["spread"]) for f in remembered.values() if f.get("spread") is not None), default=0.0)',
         "spread = 0.0",
         ("tests/test_pulled.py", "-k", "unsteady_the_nodes"),
     ),
@@ -250,7 +250,7 @@ MUTATIONS = [
     ),
     Mutation(
         "answer_job refuses a key the job does not ask",
-        "mcp_server/server.py",
+        "orchestrator/jobs.py",
         "if unknown := sorted(set(answers) - set(asked)):",
         "if unknown := []:",
         ("tests/test_mcp.py", "-k", "answered_with_answer_job"),

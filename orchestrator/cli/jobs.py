@@ -195,17 +195,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from orchestrator import jobs
     from orchestrator.store import JobNotFound
 
-    farm = connect_farm()
     try:
-        asked = farm.store.get(args.job).asking()
-    except JobNotFound as exc:
+        record = jobs.answer_yes_no(connect_farm(), args.job, {args.key: args.answer == "yes"}, field="key")
+    except (JobNotFound, jobs.SubmitRefused) as exc:
         raise Refused(str(exc)) from None
-    if args.key not in asked:
-        asks = f" (it asks: {', '.join(asked)})" if asked else " (it asks nothing now)"
-        raise Refused(f"key: job {args.job} asks no {args.key!r}{asks}")
-    yes = args.answer == "yes"
-    response = {"action": "accept", "content": {"confirm": True}} if yes else {"action": "decline"}
-    record = jobs.answer(farm, args.job, {args.key: response})
     out.print(f"job {record.id}: {record.state}" + (f" ({'; '.join(record.errors)})" if record.errors else ""))
     return 0
 

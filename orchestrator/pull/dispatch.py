@@ -42,7 +42,8 @@ def context(
         return None
     book, key, names = farm.speeds, pool.speed_key, [*nodes, node]
     audio = {f"{n}{AUDIO_KEY}": fps for n, fps in book.speeds(names, key + AUDIO_KEY).items()}
-    speeds = {**book.speeds(names, key), **measured_speeds(record, time.time()), **audio}
+    remembered = book.figures(names, key)  # (one read: the speeds, and how unsteady each node was)
+    speeds = {**{n: float(f["fps"]) for n, f in remembered.items()}, **measured_speeds(record, time.time()), **audio}
     if kind == "audio":  # whether to leave this node to a rival (`PulledRender.on_claim`)
         held, rival_nodes, received = rivals(farm, record, node, tags)
         return Sizing(speeds, held=held, rivals=rival_nodes, received=received)
@@ -54,7 +55,7 @@ def context(
         seen = farm.catalog.content(spec.database.name if spec.database else None, spec.project, spec.timeline)
         costs = farm.costs.steps(record.plan.cost_key, pool.start, pool.end, seen)
     held, rival_nodes, received = rivals(farm, record, node, tags)
-    spread = max(book.spreads(names, key).values(), default=0.0)
+    spread = max((float(f["spread"]) for f in remembered.values() if f.get("spread") is not None), default=0.0)
     return Sizing(speeds, costs=costs, held=held, rivals=rival_nodes, received=received,
                   elsewhere=elsewhere(farm, record, {*held, node}, time.time()), spread=spread)  # fmt: skip
 

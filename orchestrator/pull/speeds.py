@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 
@@ -102,20 +103,20 @@ class SpeedBook:
         figures = json.loads(raw) if raw else {}
         return float(figures["fps"]) if figures.get("firm", True) and "fps" in figures else None
 
+    def figures(self, nodes: Iterable[str], key: str) -> dict[str, dict[str, Any]]:
+        """What is remembered of each of `nodes` that has rendered `key` before: `fps`, `start`, `firm` and, once
+        measured, `spread` (one read for all of them)."""
+        names = sorted(set(nodes))
+        raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names]) if names else []
+        return {n: json.loads(r) for n, r in zip(names, raws, strict=True) if r}
+
     def speeds(self, nodes: Iterable[str], key: str) -> dict[str, float]:
         """Frames per second of each of `nodes` that has rendered `key` before."""
-        names = sorted(set(nodes))
-        if not names:
-            return {}
-        raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names])
-        return {n: float(json.loads(r)["fps"]) for n, r in zip(names, raws, strict=True) if r}
+        return {n: float(figures["fps"]) for n, figures in self.figures(nodes, key).items()}
 
     def spreads(self, nodes: Iterable[str], key: str) -> dict[str, float]:
         """How unsteady each of `nodes` that has recorded one at `key` was lately (`orchestrator.pull.fit.spread`)."""
-        names = sorted(set(nodes))
-        raws = self.redis.hmget(SPEEDS, [f"{n}|{key}" for n in names]) if names else []
-        found = {n: json.loads(r).get("spread") for n, r in zip(names, raws, strict=True) if r}
-        return {n: float(value) for n, value in found.items() if value is not None}
+        return {n: float(f["spread"]) for n, f in self.figures(nodes, key).items() if f.get("spread") is not None}
 
     def node_start(self, node: str) -> float | None:
         """The longest start cost `node` paid lately, over every speed key; None when never measured."""
