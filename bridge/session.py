@@ -12,6 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from opentelemetry import trace
+
 from bridge import install, native, ops
 from bridge.errors import (
     BridgeError,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SIM_SCRIPT_API = Path(__file__).with_name("sim") / "scriptapi"
 IMAGE_SEQUENCE_SETTLE = 2.0  # seconds at 100% after which a finished image sequence counts as done
+UNTRACED = frozenset({"ping", "render_status"})  # polls: a span each would bury a render's trace
+_tracer = trace.get_tracer("resolve-farm.bridge")  # a no-op until the process configures tracing
 
 
 class Backend(Protocol):
@@ -119,7 +123,10 @@ class Session:
             run = self._ops[op]
         except KeyError:
             raise OperationError(f"unknown operation {op!r}") from None
-        with self._lock:  # Resolve's API is not thread-safe
+        if op in UNTRACED:
+            with self._lock:  # Resolve's API is not thread-safe
+                return run(**args)
+        with _tracer.start_as_current_span(f"resolve {op}", attributes={"resolve_farm.bridge": self.mode}), self._lock:
             return run(**args)
 
     def close(self) -> None:
@@ -226,6 +233,18 @@ class Session:
         `progress(frames_done, frames_total, status)` is called on every poll; setting
         `cancel` stops the render in Resolve and raises `RenderCancelled`.
         """
+        with _tracer.start_as_current_span("resolve render", attributes={
+            "resolve_farm.bridge": self.mode, "resolve_farm.timeline": timeline, "resolve_farm.mark_in": mark_in,
+            "resolve_farm.mark_out": mark_out,
+        }):  # fmt: skip
+            return self._render(timeline, mark_in, mark_out, target_dir, name, format=format, codec=codec,
+                                preset=preset, settings=settings, progress=progress, cancel=cancel)  # fmt: skip
+
+    def _render(
+        self, timeline: str, mark_in: int, mark_out: int, target_dir: str, name: str, *, format: str | None,
+        codec: str | None, preset: str | None, settings: dict[str, Any] | None,
+        progress: Callable[[int, int, dict[str, Any]], None] | None, cancel: threading.Event | None,
+    ) -> RenderResult:  # fmt: skip
         started = time.monotonic()
         job = self._call(
             "start_render",

@@ -50,6 +50,7 @@ class JobView(TypedDict):
     waiting_on: NotRequired[list[str]]  # those it still waits for (state "waiting")
     stitch: NotRequired[StitchView]  # a render's join, once its stitch ran
     asking: NotRequired[dict[str, str]]  # state "input_required": key -> the yes-or-no question not answered yet
+    trace_id: NotRequired[str]  # the job's OpenTelemetry trace (submitted with tracing on, or a `traceparent`)
 
 
 class Plan(TypedDict):

@@ -27,6 +27,8 @@ def job_view(record: JobRecord) -> JobView:
     _add_after(view, record)
     if asked := record.asking():
         view["asking"] = asked
+    if trace_id := record.trace_id:
+        view["trace_id"] = trace_id
     joined = stitched(record) if record.kind == "render" else None
     if joined is not None:
         stitch = StitchView(method=joined["method"])

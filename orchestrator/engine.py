@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator import kinds, lifecycle, routing
+from orchestrator import kinds, lifecycle, routing, telemetry
 from orchestrator.farm import Farm
 from orchestrator.lifecycle import Outcome, Send
 from orchestrator.models import FINISHED, JobRecord
@@ -47,15 +47,17 @@ def carry_out(farm: Farm, record: Record, outcome: Outcome) -> None:
 
 
 def send(farm: Farm, record: Record, sends: list[Send]) -> None:
-    """Send each piece's current message: the piece's Celery task with (job, piece, generation)."""
+    """Send each piece's current message: the piece's Celery task with (job, piece, generation), in the job's trace."""
     kind = kinds.get(record.kind)
     for item in sends:
         piece = record.task(item.piece)
         queue = routing.queue_for(piece.placement, item.node)
-        farm.app.send_task(
-            piece.task, args=(record.id, piece.name, record.generation), queue=queue, task_id=piece.celery_id,
-            priority=record.priority, argsrepr=f"{kind.shown(record, piece)} | {queue}",
-        )  # fmt: skip
+        with telemetry.within(record.trace):  # in the job's trace, whoever sends it
+            farm.app.send_task(
+                piece.task, args=(record.id, piece.name, record.generation), queue=queue, task_id=piece.celery_id,
+                priority=record.priority, argsrepr=f"{kind.shown(record, piece)} | {queue}",
+                headers=dict(record.trace),  # a traced sender replaces it with its own span's context
+            )  # fmt: skip
         if item.node:
             log.info("%s of job %s sent to %s", piece.name, record.id, item.node)
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from orchestrator import engine, kinds, lifecycle, routing
+from orchestrator import engine, kinds, lifecycle, routing, telemetry
 from orchestrator.farm import Farm
 from orchestrator.kinds import SubmitRefused
 from orchestrator.models import JobRecord
@@ -44,19 +44,20 @@ MAX_AFTER = 100  # jobs one job may run after
 
 def submit(farm: Farm, kind_name: str, spec: Any, after: Sequence[str] = ()) -> Record:
     """Validate, compile, record and queue a job of any registered kind; with `after`, once those jobs succeeded."""
-    kind = kinds.get(kind_name)
-    parsed = kind.parse(spec)
-    upstream = upstream_states(farm, after)
     job_id = uuid.uuid4().hex[:16]
-    compiled = kind.compile(farm, parsed, job_id)
-    record = kind.record(
-        id=job_id, kind=kind.name, spec=parsed, plan=compiled.plan, tasks=compiled.pieces, version_key=VERSION_KEY,
-        priority=compiled.priority, max_attempts=compiled.max_attempts or farm.settings.max_attempts,
-        fail_fast=kind.fail_fast, schedule=compiled.schedule, after=list(upstream),
-    )  # fmt: skip
-    outcome = lifecycle.submit(record, upstream)
-    farm.store.create(record)
-    engine.carry_out(farm, record, outcome)
+    with telemetry.span(f"submit {kind_name}", job=job_id, kind=kind_name):  # the job's trace starts here
+        kind = kinds.get(kind_name)
+        parsed = kind.parse(spec)
+        upstream = upstream_states(farm, after)
+        compiled = kind.compile(farm, parsed, job_id)
+        record = kind.record(
+            id=job_id, kind=kind.name, spec=parsed, plan=compiled.plan, tasks=compiled.pieces, version_key=VERSION_KEY,
+            priority=compiled.priority, max_attempts=compiled.max_attempts or farm.settings.max_attempts,
+            fail_fast=kind.fail_fast, schedule=compiled.schedule, after=list(upstream), trace=telemetry.carrier(),
+        )  # fmt: skip
+        outcome = lifecycle.submit(record, upstream)
+        farm.store.create(record)
+        engine.carry_out(farm, record, outcome)
     if record.state == "waiting":  # an upstream job that finished since it was read did not see this one
         record = engine.recheck_upstream(farm, record)
     return record

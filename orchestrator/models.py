@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypeVar
 
+from orchestrator import telemetry
 from orchestrator.rules import KindRules
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
@@ -279,6 +280,7 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
     waiting_on: list[str] = Field(default_factory=list)  # those of `after` not seen succeeded yet
     version_key: str = ""
     schedule: StateT | None = None  # the kind's own run-time state (a pulled render's frames not yet taken)
+    trace: dict[str, str] = Field(default_factory=dict)  # its trace context (`traceparent`): `orchestrator.telemetry`
 
     def task(self, name: str) -> TaskRecord:
         for task in self.tasks:
@@ -289,6 +291,11 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    @property
+    def trace_id(self) -> str | None:
+        """The id of the job's trace (32 hex digits), where its spans are; None when it was submitted untraced."""
+        return telemetry.trace_id(self.trace)
 
     def refresh_progress(self, now: float | None = None) -> None:
         """Derive progress and ETA from the pieces' frames (the kind's `frames` and `eta`), or from settled
@@ -346,5 +353,6 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
         return self.rules.frames(self)
 
     def public(self) -> dict[str, Any]:
-        """The JSON form the CLI, the MCP server and the docs show: the record, and its node-seconds."""
-        return {**self.model_dump(mode="json"), "node_seconds": round(self.node_seconds(), 1)}
+        """The JSON form the CLI, the MCP server and the docs show: the record, its node-seconds and trace id."""
+        seconds = round(self.node_seconds(), 1)
+        return {**self.model_dump(mode="json"), "node_seconds": seconds, "trace_id": self.trace_id}

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 
-from orchestrator import engine, kinds, lifecycle, metrics
+from orchestrator import engine, kinds, lifecycle, metrics, telemetry
 from orchestrator.farm import Farm
 from orchestrator.live import GENERATION, LEASE, STATE
 from orchestrator.models import FINISHED, JobRecord, TaskRecord
@@ -128,6 +128,14 @@ class PieceTask(Task):
     # --- the one path every piece takes ------------------------------------------------
 
     def run_piece(self, job_id: str, name: str, generation: int) -> dict[str, Any]:
+        """Run the piece this message names, in a span of the job's trace (its context came with the message)."""
+        with telemetry.span(f"piece {name}", ok=(Retry,), job=job_id, piece=name, generation=generation,
+                            node=runtime.node) as span:  # fmt: skip
+            said = self._claim_and_run(job_id, name, generation)
+            span.set_attribute("resolve_farm.outcome", next(iter(said), ""))
+            return said
+
+    def _claim_and_run(self, job_id: str, name: str, generation: int) -> dict[str, Any]:
         farm = runtime.farm()
         me = runtime.node
         message_id = str(self.request.id)
@@ -163,7 +171,9 @@ class PieceTask(Task):
                 return lifecycle.claim(rec, name, me, message_id, generation, runtime.settings.node_tags, candidates,
                                        context=context)  # fmt: skip
 
-            record, outcome = self._advance(farm, job_id, claim)
+            with telemetry.span("claim") as claiming:
+                record, outcome = self._advance(farm, job_id, claim)
+                claiming.set_attribute("resolve_farm.verdict", outcome.verdict)
             if outcome.lost_on:
                 # Its worker died or was killed mid-call: keep new work off it until Resolve answers again.
                 farm.nodes.mark(outcome.lost_on, unhealthy=f"lost {name} of job {job_id}")
@@ -205,7 +215,8 @@ class PieceTask(Task):
         deadline = PieceDeadline.start(self.time_limit or self.app.conf.task_time_limit,
                                        f"{name} of job {run.job_id}", runtime.abort_session)  # fmt: skip
         try:
-            result = self.perform(run)
+            with telemetry.span("perform", attempt=run.piece.attempts):
+                result = self.perform(run)
         except PieceGivenBack as back:
             why = str(back)
             self._advance(farm, run.job_id, lambda rec: lifecycle.piece_given_back(rec, name, me, generation, why))

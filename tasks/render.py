@@ -21,7 +21,7 @@ from celery import Task, shared_task
 
 from bridge import BridgeError
 from bridge.errors import CallTimeout, ConnectError, HelperDied, RenderCancelled
-from orchestrator import metrics
+from orchestrator import metrics, telemetry
 from orchestrator.kinds.render import RenderSpec
 from orchestrator.models import JobRecord, ProjectRef
 from orchestrator.pull.costs import BIN, StretchClock
@@ -308,7 +308,9 @@ def _check_range(rendered: Path, frames: int) -> dict[str, Any]:
 
     Returns the digest the stitch compares the joined file with.
     """
-    digest = video_digest(str(rendered))
+    with telemetry.span("proof of piece", frames=frames) as proving:
+        digest = video_digest(str(rendered))
+        proving.set_attribute("resolve_farm.packets", digest["packets"])
     if digest["packets"] != frames:
         raise BridgeError(f"{rendered} holds {digest['packets']} frames, {frames} were asked for")
     return digest

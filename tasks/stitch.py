@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from celery import Task, shared_task
 
-from orchestrator import metrics
+from orchestrator import metrics, telemetry
 from orchestrator.kinds.render import RenderPlan
 from orchestrator.models import JobRecord
 from orchestrator.outputs import place
@@ -112,8 +112,10 @@ def _join(record: JobRecord[Any, Any], client: redis.Redis | None = None) -> tup
     how = _how(record, digests)
     log.info("joining %d file(s) by %s%s", len(files), how.method, f": {how.reason}" if how.reason else "")
     try:
-        _write(plan, how, files, audio, temp, digests)
-        placed = place(temp, final, plan.overwrite, client, record.id)  # the name only ever shows a verified file
+        with telemetry.span(f"join by {how.method}", files=len(files), frames=plan.frames.count):
+            _write(plan, how, files, audio, temp, digests)
+        with telemetry.span("place output", overwrite=plan.overwrite):
+            placed = place(temp, final, plan.overwrite, client, record.id)  # the name only shows a verified file
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()  # a full disk, a failed check or a refused rename leaves not even the temporary file
@@ -146,7 +148,8 @@ def _write(plan: RenderPlan, how: JoinDecision, files: list[str], audio: str | N
             found = describe(str(temp))
         elif how.method == "copy":
             join_copy(files, audio, str(temp))
-            found = check_copy(str(temp), digests)  # the proof's read also counts what the file holds
+            with telemetry.span("proof of joined file", pieces=len(digests)):
+                found = check_copy(str(temp), digests)  # the proof's read also counts what the file holds
         else:
             rate = Fraction(plan.fps).limit_denominator(1001) if plan.fps else None
             join_reencode(files, audio, str(temp), rate, digests)

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fixtures import build  # noqa: E402
+from otlp_stub import Collector  # noqa: E402
 
 
 @pytest.fixture
@@ -48,3 +49,12 @@ def native_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if build.compiler() is None:
         pytest.skip("no C compiler on this machine: the native path cannot be exercised")
     return build.fusionscript(tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture(scope="module")
+def collector():
+    """A local OTLP collector for a module's farm: where its workers (and processes a test starts) send spans."""
+    stub = Collector()
+    stub.start()
+    yield stub
+    stub.stop()

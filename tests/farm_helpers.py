@@ -42,10 +42,13 @@ def farm_env(home: Path, **extra: str) -> Iterator[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def running_farm(home: Path, nodes: dict[str, dict[str, Any]], **extra: str) -> Iterator[tuple[LocalFarm, Farm]]:
-    """A farm with the given Resolve nodes ({name: add_worker options}) and a post worker."""
+def running_farm(
+    home: Path, nodes: dict[str, dict[str, Any]], workers: dict[str, str] | None = None, **extra: str
+) -> Iterator[tuple[LocalFarm, Farm]]:
+    """A farm with the given Resolve nodes ({name: add_worker options}) and a post worker; `workers`: variables
+    for every worker's environment only (`extra` are also set in this process)."""
     with farm_env(home, **extra) as env:
-        local = LocalFarm(FarmSettings(), env=env)
+        local = LocalFarm(FarmSettings(), env={**env, **(workers or {})})
         for root in local.settings.storage_roots:  # (a real farm's are mounted shares: it never makes them)
             root.mkdir(parents=True, exist_ok=True)
         try:

@@ -10,6 +10,7 @@ mid-piece, a duplicate delivery, and a lease kept while an edit writes a shared 
 
 from __future__ import annotations
 
+import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -25,11 +26,12 @@ from farm_helpers import (
     wait_for_record,
     wait_until,
 )
+from otlp_stub import ancestors
 from test_farm_leases import TIMELINES, _shared_timelines
 from test_sim_holds import shared_demo
 
 from bridge.session import SIM_SCRIPT_API
-from orchestrator import jobs, routing
+from orchestrator import jobs, routing, telemetry
 from orchestrator.demo import verify
 from orchestrator.farm import Farm
 from orchestrator.local import LocalFarm
@@ -58,10 +60,11 @@ def _options(home: Path, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def threads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Threads]:
+def threads(tmp_path_factory: pytest.TempPathFactory, collector) -> Iterator[Threads]:
     home = tmp_path_factory.mktemp("threads")
     shared_demo(home / "sim" / "library.json")  # project Demo in the shared PostgreSQL library "Farm" too
-    with running_farm(home, {name: _options(home, name) for name in NODES}, **THREADS) as (local, farm):
+    nodes = {name: _options(home, name) for name in NODES}
+    with running_farm(home, nodes, workers=collector.env(), **THREADS) as (local, farm):  # traced, as OTEL_* asks
         for node in ("t1", "t2"):
             _reach_shared(farm, node)
         yield home, local, farm
@@ -102,13 +105,23 @@ def _rendering(farm: Farm, job_id: str, kind: str = "segment", frames: int = 10)
     return next(t for t in record.tasks if t.kind == kind and t.state == "running" and t.frames_done > frames)
 
 
-def test_threads_workers_render_frame_exactly_and_end_a_call_no_signal_can_break(threads: Threads) -> None:
+def test_threads_workers_render_frame_exactly_and_end_a_call_no_signal_can_break(threads: Threads, collector) -> None:
     home, _, farm = threads
-    record = run(farm, {"project": "Demo", "timeline": "Main", "split": 2, "tags": ["even"],
-                        "output_name": "threads"}, timeout=120)  # fmt: skip
+    trace_id = secrets.token_hex(16)
+    with telemetry.within({"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}):
+        record = run(farm, {"project": "Demo", "timeline": "Main", "split": 2, "tags": ["even"],
+                            "output_name": "threads"}, timeout=120)  # fmt: skip
     assert record.state == "succeeded", record.errors
     assert verify(record.outputs[0], record.plan)["exact"]
     assert {t.node for t in record.tasks if t.kind == "segment"} == {"t1", "t2"}
+    # Traced in the threads pool too, set up in the worker's own process: each segment's piece, in the job's
+    # trace, holds its render through the helper.
+    segments = {f"piece {t.name}": t.node for t in record.tasks if t.kind == "segment"}
+    spans = collector.wait_for(trace_id, lambda spans: set(segments) <= {s.name for s in spans})
+    for name, node in segments.items():
+        (piece,) = [s for s in spans if s.name == name and s.attributes.get("resolve_farm.outcome") == "output"]
+        rendered = [s for s in spans if s.name == "resolve render" and s.instance == node]
+        assert piece.instance == node and any(piece in ancestors(s, spans) for s in rendered), name
 
     render_past_a_hung_host(farm, "deaf", "t2")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -18,9 +19,11 @@ import pytest
 from farm_helpers import queued_messages, run, running_farm, settle
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from otlp_stub import ancestors
 
 from bridge.sim import framecode
 from mcp_server.server import build_server
+from orchestrator import jobs, telemetry
 from orchestrator.demo import verify
 
 TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
@@ -28,10 +31,11 @@ TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs"
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory):
+def farm(tmp_path_factory: pytest.TempPathFactory, collector):
     home = tmp_path_factory.mktemp("mcp")
     node = {"env": {"RESOLVE_SIM_THROTTLE": str(home / "throttle")}}  # no file: full speed
-    with running_farm(home, {"sim-1": node, "sim-2": node, "sim-3": node}) as (_local, farm):
+    traced = collector.env()  # every worker traces, as a farm with OTEL_* set does
+    with running_farm(home, {"sim-1": node, "sim-2": node, "sim-3": node}, workers=traced) as (_local, farm):
         yield farm
 
 
@@ -430,6 +434,105 @@ def test_stdio_session(farm) -> None:
     final = waited.structured_content
     assert final["state"] == "succeeded" and len(progress) >= 2 and progress[-1] == 100.0
     assert framecode.read_file(final["outputs"][0]) == list(range(86400, 89280))
+
+
+def test_one_trace_per_job(farm, collector) -> None:
+    """The agent's `traceparent` names the job's trace, and it links the tool call to every piece on every worker
+    process (its claim, its Resolve calls, its proof) and to the stitch; `get_job` and `status` name it."""
+    trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
+    env = {**_env(farm), **collector.env()}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "orchestrator.cli", "mcp"], env=env)
+
+    async def main():
+        async with Client(params) as client:
+            submitted = await client.call_tool(
+                "render_timeline", {"project": "Demo", "timeline": "Main", "output_name": "traced", "overwrite": True},
+                meta={"traceparent": f"00-{trace_id}-{client_span}-01"},
+            )  # fmt: skip
+            job_id = submitted.structured_content["job_id"]
+            await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 120})
+            return (await client.call_tool("get_job", {"job_id": job_id})).structured_content
+
+    job = asyncio.run(main())
+    assert job["state"] == "succeeded" and job["trace_id"] == trace_id
+    record = farm.store.get(job["id"])
+    ran = [t for t in record.tasks if t.node]
+    assert len({t.node for t in ran}) >= 2  # pieces on several worker processes
+
+    def complete(spans) -> bool:
+        names = {s.name for s in spans}
+        return {f"piece {t.name}" for t in ran} <= names and "place output" in names
+
+    spans = collector.wait_for(trace_id, complete)
+    by_id = {s.span_id: s for s in spans}
+    (call,) = [s for s in spans if s.name == "tools/call render_timeline"]
+    assert call.parent_id == client_span and call.service == "resolve-farm-mcp"
+    (submit,) = [s for s in spans if s.name == "submit render"]
+    assert submit.parent_id == call.span_id and submit.attributes["resolve_farm.job"] == record.id
+    orphans = [s.name for s in spans if s is not call and s.parent_id not in by_id]
+    assert not orphans, f"spans whose parent is not in the job's trace: {orphans}"
+
+    def under(span) -> set[str]:
+        found, todo = set(), [span.span_id]
+        while todo:
+            parent = todo.pop()
+            for child in (s for s in spans if s.parent_id == parent):
+                found.add(child.name)
+                todo.append(child.span_id)
+        return found
+
+    for piece in ran:
+        (span,) = [
+            s for s in spans if s.name == f"piece {piece.name}" and s.attributes.get("resolve_farm.outcome") == "output"
+        ]
+        assert span.instance == piece.node and not span.error  # exported by the worker that ran it
+        assert submit in ancestors(span, spans)  # sent in the job's trace, by whichever process
+        inside = under(span)
+        assert {"claim", "perform"} <= inside, (piece.name, inside)
+        if piece.kind == "stitch":
+            assert {"join by copy", "proof of joined file", "place output"} <= inside
+        elif piece.kind in ("segment", "render"):
+            assert {"resolve start_render", "resolve render", "proof of piece"} <= inside
+    assert len({s.instance for s in spans if s.service == "resolve-farm-worker"}) >= 3  # nodes and the post worker
+    sent_by_workers = [s for s in spans if s.name.startswith("apply_async/") and s.service == "resolve-farm-worker"]
+    assert sent_by_workers  # a pulled render's next pieces are sent as pieces end...
+    for sent in sent_by_workers:  # ...each under the piece that sent it
+        assert any(a.name.startswith("piece ") for a in ancestors(sent, spans)), sent.name
+
+    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", record.id], capture_output=True,
+                           text=True, env=_env(farm), timeout=60)  # fmt: skip
+    assert f"trace: {trace_id}" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_job_keeps_its_trace_whoever_sends_its_pieces(farm, collector) -> None:
+    """A job's pieces join its trace when a process that traces nothing sends them (this one), and when a worker
+    busy with another job's trace does (a job that runs after another is sent by the other's last piece)."""
+    first, second = secrets.token_hex(16), secrets.token_hex(16)
+    spec = {"project": "Demo", "timeline": "Social", "overwrite": True}
+    throttle = farm.settings.home / "throttle"
+    throttle.write_text("40")  # the first job runs until the second waits for it
+    try:
+        with telemetry.within(_traceparent(first)):
+            a = jobs.submit_render(farm, {**spec, "output_name": "traced_a"})
+        with telemetry.within(_traceparent(second)):
+            b = jobs.submit_render(farm, {**spec, "output_name": "traced_b"}, after=[a.id])
+    finally:
+        throttle.unlink(missing_ok=True)
+    assert b.state == "waiting" and (a.trace_id, b.trace_id) == (first, second)
+    assert jobs.wait(farm, b.id, timeout=120).state == "succeeded"
+    for job, trace_id, other in ((a, first, b), (b, second, a)):
+        ran = [t for t in farm.store.get(job.id).tasks if t.node]
+
+        def complete(spans, ran=ran) -> bool:
+            return {f"piece {t.name}" for t in ran} <= {s.name for s in spans}
+
+        spans = collector.wait_for(trace_id, complete)
+        assert not [s for s in spans if s.attributes.get("resolve_farm.job") == other.id], "another job's spans"
+        assert {s.attributes.get("resolve_farm.job") for s in spans if s.name.startswith("piece ")} == {job.id}
+
+
+def _traceparent(trace_id: str) -> dict[str, str]:
+    return {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
 
 
 def _free_port() -> int:

@@ -340,3 +340,44 @@ def test_a_stale_stitch_takes_its_file_back_only_from_a_job_that_did_not_succeed
     run = PieceRun(stitch, record, record.task("stitch"), "post:m")
     stitch.after_stale(run, PieceResult(output=str(final)), record)
     assert final.exists() is kept
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ({}, False),  # off unless configured
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, False),
+    ],
+)
+def test_tracing_is_on_only_when_the_otel_variables_ask(env: dict[str, str], on: bool) -> None:
+    from orchestrator import telemetry
+
+    assert telemetry.wanted(env) is on
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"},
+         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+    ],
+)  # fmt: skip
+def test_tracing_the_farm_cannot_do_is_refused_naming_the_variable(monkeypatch, capsys, env, variable) -> None:
+    """The CLI (and the MCP server it starts) refuses at start; a worker before it forks its pool."""
+    from orchestrator import telemetry
+    from orchestrator.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(telemetry, "_configured", None)  # as a fresh process
+    assert main(["jobs"]) == 2
+    assert f"refused: {variable}" in capsys.readouterr().err.replace("\n", " ")
+    with pytest.raises(telemetry.TelemetryRefused, match=variable):
+        telemetry.trace_worker(prefork=True, instance="sim-1")
+    assert telemetry._configured is None  # nothing was set up

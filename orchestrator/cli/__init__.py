@@ -189,11 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from orchestrator import telemetry
     from orchestrator.redis_server import RedisNotRunning
 
     try:
+        if args.command != "worker":  # a worker traces in its pool processes (`telemetry.trace_worker`)
+            telemetry.configure("resolve-farm-mcp" if args.command == "mcp" else "resolve-farm-cli")
         return int(args.func(args))
-    except (Refused, RedisNotRunning) as exc:
+    except (Refused, RedisNotRunning, telemetry.TelemetryRefused) as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(exc)}))
         err.print(f"[red]refused[/]: {exc}")

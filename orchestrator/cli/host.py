@@ -85,6 +85,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         env["RESOLVE_FARM_NODE_TAGS"] = args.tags
     os.environ.update(env)
     settings = load_settings()
+    from orchestrator import telemetry
     from orchestrator.app import get_app
     from orchestrator.routing import worker_queues
 
@@ -97,5 +98,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--concurrency", str(args.concurrency or (1 if one_at_a_time else 2)), "--events",
         "--without-gossip", "--without-mingle", "--loglevel", args.loglevel,
     ]  # fmt: skip
+    try:
+        telemetry.trace_worker(prefork=pool == "prefork", instance=settings.node_name)
+    except telemetry.TelemetryRefused as exc:
+        raise Refused(str(exc)) from None
     get_app().worker_main(argv)
     return 0

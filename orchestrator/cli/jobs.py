@@ -146,6 +146,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(line)
     for key, question in record.asking().items():
         out.print(f"asks {key}: {question} (answer: resolve-farm answer {record.id} {key} yes|no)")
+    if trace_id := record.trace_id:  # where its spans are, in the tracing backend OTEL_* sends them to
+        out.print(f"trace: {trace_id}")
     for error in record.errors:
         out.print(f"[red]error[/]: {error}")
     return 0 if record.state != "failed" else 1
