@@ -19,9 +19,9 @@ from kombu.exceptions import OperationalError
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from orchestrator import jobs
 from orchestrator.farm import Farm
 from orchestrator.redis_server import EmbeddedRedis, RedisNotRunning
+from orchestrator.refusals import Refused, validation_errors
 from orchestrator.store import JobNotFound
 
 log = logging.getLogger(__name__)
@@ -87,14 +87,10 @@ class FarmCalls:
         try:
             return await to_thread.run_sync(fn, *args)
         except ValidationError as exc:
-            raise ToolError(f"refused: {_errors(exc)}") from None
-        except jobs.SubmitRefused as exc:
+            raise ToolError(f"refused: {validation_errors(exc)}") from None
+        except Refused as exc:
             raise ToolError(f"refused: {exc}") from None
         except JobNotFound as exc:
             raise ToolError(str(exc)) from None
         except UNREACHABLE as exc:
             raise self.away(exc) from None
-
-
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())

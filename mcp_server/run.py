@@ -10,17 +10,14 @@ import uvicorn
 
 from mcp_server.server import build_server
 from orchestrator.farm import Farm
+from orchestrator.refusals import Refused
 from orchestrator.watch import loopback
-
-
-class Refused(ValueError):
-    """A way of serving that would expose the farm."""
 
 
 def parse_bind(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
-        raise Refused(f"--http wants HOST:PORT, got {value!r}")
+        raise Refused("--http", f"wants HOST:PORT, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -35,10 +32,11 @@ def serve_http(farm: Farm, host: str, port: int, conformance: bool = False) -> N
     conformance suite's fixtures (`conformance`) anywhere but on loopback."""
     tokens = farm.settings.mcp_tokens
     if conformance and not loopback(host):
-        raise Refused(f"--conformance serves the conformance suite's fixtures on loopback only, not on {host}")
+        raise Refused("--conformance", f"the conformance suite's fixtures are served on loopback only, not on {host}")
     if not loopback(host) and not tokens:
         raise Refused(
-            f"refusing to serve MCP on {host} without a token: set RESOLVE_FARM_MCP_TOKENS, or bind to 127.0.0.1"
+            "--http",
+            f"refusing to serve MCP on {host} without a token: set RESOLVE_FARM_MCP_TOKENS, or bind to 127.0.0.1",
         )
     url = f"http://{host}:{port}/mcp"
     server = build_server(farm, tokens=tokens or None, url=url, conformance=conformance)

@@ -28,18 +28,16 @@ from typing import Any
 
 from opentelemetry import context, propagate, trace
 
+from orchestrator.refusals import Refused
+
 log = logging.getLogger(__name__)
 TRACER = "resolve-farm"
 EXPORTERS = ("otlp", "console", "none")
 _configured: bool | None = None
 
 
-class TelemetryRefused(ValueError):
-    """An `OTEL_*` variable asks for what this farm cannot do; names the variable and the reason."""
-
-    def __init__(self, variable: str, reason: str) -> None:
-        super().__init__(f"{variable}: {reason}")
-        self.variable = variable
+class TelemetryRefused(Refused):
+    """An `OTEL_*` variable asks for what this farm cannot do; `field` names the variable."""
 
 
 def wanted(env: Mapping[str, str] = os.environ) -> bool:

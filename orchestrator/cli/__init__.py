@@ -16,7 +16,7 @@ import os
 
 import redis
 
-from orchestrator.cli.common import BRIDGE_MODES, Refused
+from orchestrator.cli.common import BRIDGE_MODES
 from orchestrator.cli.host import cmd_doctor, cmd_worker
 from orchestrator.cli.jobs import (
     cmd_answer,
@@ -33,6 +33,7 @@ from orchestrator.cli.jobs import (
 from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_mcp, cmd_metrics, cmd_up
 from orchestrator.cli.views import err
 from orchestrator.models import JOB_STATES
+from orchestrator.refusals import Refused
 
 __all__ = ["build_parser", "main"]
 
@@ -191,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from orchestrator import telemetry
     from orchestrator.redis_server import RedisNotRunning
+    from orchestrator.store import JobNotFound
 
     try:
         if args.command != "worker":  # a worker traces in its pool processes (`telemetry.trace_worker`)
             telemetry.configure("resolve-farm-mcp" if args.command == "mcp" else "resolve-farm-cli")
         return int(args.func(args))
-    except (Refused, RedisNotRunning, telemetry.TelemetryRefused) as exc:
+    except (Refused, JobNotFound, RedisNotRunning) as exc:  # nothing was changed
         if getattr(args, "json", False):
             print(json.dumps({"error": str(exc)}))
         err.print(f"[red]refused[/]: {exc}")

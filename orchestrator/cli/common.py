@@ -8,11 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.refusals import Refused, validation_errors
+
 BRIDGE_MODES = ("auto", "native", "subprocess", "sim")
-
-
-class Refused(Exception):
-    """A request the farm refused: printed as such, exit code 2."""
 
 
 def load_settings(**overrides: Any) -> Any:
@@ -21,11 +19,7 @@ def load_settings(**overrides: Any) -> Any:
     try:
         return FarmSettings(**overrides)
     except ValidationError as exc:
-        raise Refused(f"bad settings: {errors(exc)}") from None
-
-
-def errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+        raise Refused("settings", validation_errors(exc)) from None
 
 
 def connect_farm() -> Any:

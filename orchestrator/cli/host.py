@@ -8,8 +8,9 @@ import os
 import platform
 from typing import Any
 
-from orchestrator.cli.common import Refused, farm_home, load_settings
+from orchestrator.cli.common import farm_home, load_settings
 from orchestrator.cli.views import err, print_doctor
+from orchestrator.refusals import Refused
 
 
 def _bridgesettings(mode: str, host: str | None) -> Any:
@@ -68,14 +69,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     transcode = args.transcode or (resolve and not args.no_transcode)
     roles = (["resolve"] if resolve else []) + (["transcode"] if transcode else []) + (["post"] if args.post else [])
     if not roles:
-        raise Refused("a worker needs a role: drop --no-resolve, or add --post or --transcode")
+        raise Refused("roles", "a worker needs a role: drop --no-resolve, or add --post or --transcode")
     from orchestrator.pools import MACOS_PREFORK, PoolRefused, bridge_for, pool_for
 
     try:
         pool = pool_for(args.pool or os.environ.get("RESOLVE_FARM_WORKER_POOL") or "auto")
         bridge = bridge_for(pool, args.bridge) if resolve else args.bridge
     except PoolRefused as exc:
-        raise Refused(str(exc)) from None
+        field, _, reason = str(exc).partition(": ")
+        raise Refused(field, reason) from None
     if pool == "prefork" and platform.system() == "Darwin":
         err.print(f"[yellow]warning[/]: {MACOS_PREFORK}")
     env = {"RESOLVE_FARM_ROLES": ",".join(roles), "RESOLVE_FARM_BRIDGE": bridge, "RESOLVE_FARM_WORKER_POOL": pool}
@@ -98,9 +100,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--concurrency", str(args.concurrency or (1 if one_at_a_time else 2)), "--events",
         "--without-gossip", "--without-mingle", "--loglevel", args.loglevel,
     ]  # fmt: skip
-    try:
-        telemetry.trace_worker(prefork=pool == "prefork", instance=settings.node_name)
-    except telemetry.TelemetryRefused as exc:
-        raise Refused(str(exc)) from None
+    telemetry.trace_worker(prefork=pool == "prefork", instance=settings.node_name)
     get_app().worker_main(argv)
     return 0

@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from orchestrator.cli.common import Refused, connect_farm, errors
+from orchestrator.cli.common import connect_farm
 from orchestrator.cli.views import err, follow, out, plan_line, print_result, stitch_line, waiting_line
+from orchestrator.refusals import Refused, validation_errors
 
 
 def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,9 +55,7 @@ def _submit(kind: str, spec: dict[str, Any], after: list[str] | None) -> Any:
     try:
         record = jobs.submit(farm, kind, spec, after or ())
     except ValidationError as exc:
-        raise Refused(errors(exc)) from None
-    except jobs.SubmitRefused as exc:
-        raise Refused(str(exc)) from None
+        raise Refused("spec", validation_errors(exc)) from None
     return farm, record
 
 
@@ -94,7 +93,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         spec = json.loads(text)
     if not isinstance(spec, dict):
-        raise Refused(f"{args.file}: the batch edit must be an object with targets and operations")
+        raise Refused(args.file, "the batch edit must be an object with targets and operations")
     if args.dry_run:
         spec["dry_run"] = True
     farm, record = _submit("edit", spec, args.after)
@@ -119,12 +118,7 @@ def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestrator.store import JobNotFound
-
-    try:
-        record = connect_farm().store.get(args.job)
-    except JobNotFound as exc:
-        raise Refused(str(exc)) from None
+    record = connect_farm().store.get(args.job)
     if args.json:
         print(json.dumps(record.public()))
         return 0 if record.state != "failed" else 1
@@ -183,24 +177,16 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from orchestrator import jobs
-    from orchestrator.store import JobNotFound
 
-    try:
-        record = jobs.cancel(connect_farm(), args.job)
-    except JobNotFound as exc:
-        raise Refused(str(exc)) from None
+    record = jobs.cancel(connect_farm(), args.job)
     out.print(f"job {record.id}: {record.state}")
     return 0 if record.state == "cancelled" else 1
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
     from orchestrator import jobs
-    from orchestrator.store import JobNotFound
 
-    try:
-        record = jobs.answer_yes_no(connect_farm(), args.job, {args.key: args.answer == "yes"}, field="key")
-    except (JobNotFound, jobs.SubmitRefused) as exc:
-        raise Refused(str(exc)) from None
+    record = jobs.answer_yes_no(connect_farm(), args.job, {args.key: args.answer == "yes"}, field="key")
     out.print(f"job {record.id}: {record.state}" + (f" ({'; '.join(record.errors)})" if record.errors else ""))
     return 0
 
@@ -208,10 +194,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from orchestrator import jobs
 
-    try:
-        record = jobs.retry(connect_farm(), args.job)
-    except jobs.SubmitRefused as exc:
-        raise Refused(str(exc)) from None
+    record = jobs.retry(connect_farm(), args.job)
     out.print(f"job {record.id}: {record.state} again ({sum(t.state == 'pending' for t in record.tasks)} task(s))")
     return 0
 
@@ -240,14 +223,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_log(args: argparse.Namespace) -> int:
     """The lines the workers wrote for a job's pieces: Resolve's status and errors, retries, the stitch's checks."""
     from orchestrator import jobs
-    from orchestrator.store import JobNotFound
 
-    try:
-        logs = jobs.piece_logs(connect_farm(), args.job, args.piece)
-    except JobNotFound as exc:
-        raise Refused(str(exc)) from None
-    except jobs.SubmitRefused as exc:
-        raise Refused(str(exc)) from None
+    logs = jobs.piece_logs(connect_farm(), args.job, args.piece)
     if args.json:
         print(json.dumps({"job": args.job, "pieces": logs}))
         return 0

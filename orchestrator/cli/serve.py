@@ -10,8 +10,9 @@ import socket
 import time
 from typing import Any
 
-from orchestrator.cli.common import Refused, connect_farm, load_settings
+from orchestrator.cli.common import connect_farm, load_settings
 from orchestrator.cli.views import err
+from orchestrator.refusals import Refused
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         (args.metrics_port, "metrics", "--metrics-port"),
     ):
         if port and not _port_free(port):
-            raise Refused(f"port {port} ({what}) is already in use on 127.0.0.1: choose another with {flag}")
+            raise Refused(flag, f"port {port} ({what}) is already in use on 127.0.0.1: choose another")
     farm = LocalFarm(load_settings())
     stop = {"now": False}
     flower: Any = None
@@ -44,7 +45,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             metrics = serve_metrics(handle, "127.0.0.1", args.metrics_port)
         except OSError as exc:  # taken since the check above
-            raise Refused(f"metrics could not listen on port {args.metrics_port} ({exc.strerror}): "
+            raise Refused("--metrics-port", f"metrics could not listen on port {args.metrics_port} ({exc.strerror}): "
                           "choose another with --metrics-port") from None  # fmt: skip
         where = "embedded, " + url.split("@")[-1] if farm.redis else "external"
         err.print(f"resolve-farm is up: {len(names)} Resolve node(s) ({args.bridge}) and a post worker; Redis {where}")
@@ -53,11 +54,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"http://127.0.0.1:{metrics.server_port}/metrics",
         )
         if not _answers(flower_url, flower, timeout=30):
-            raise Refused(f"Flower did not answer on port {args.flower_port} (see {flower_log}): "
+            raise Refused("--flower-port", f"Flower did not answer on port {args.flower_port} (see {flower_log}): "
                           "choose another port with --flower-port")  # fmt: skip
         err.print(f"Flower: {flower_url}")
         if not _answers(metrics_url, None, timeout=10):
-            raise Refused(f"metrics did not answer on port {metrics.server_port}: choose another with --metrics-port")
+            raise Refused("--metrics-port", f"metrics did not answer on port {metrics.server_port}: choose another")
         err.print(f"metrics: {metrics_url}")
         err.print(f"home: {farm.home}; logs in {farm.home / 'logs'}; Ctrl-C stops everything")
         pids = {name: w.process.pid for name, w in farm.workers.items()}
@@ -121,21 +122,17 @@ def _safe_url(url: str) -> str:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from mcp_server.run import Refused as McpRefused
     from mcp_server.run import parse_bind, serve_http, serve_stdio
 
     farm = connect_farm()
-    try:
-        if args.http:
-            host, port = parse_bind(args.http)
-            err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
-            serve_http(farm, host, port, conformance=args.conformance)
-        elif args.conformance:
-            raise Refused("--conformance is for the conformance suite over HTTP: give --http 127.0.0.1:PORT")
-        else:
-            serve_stdio(farm)
-    except McpRefused as exc:
-        raise Refused(str(exc)) from None
+    if args.http:
+        host, port = parse_bind(args.http)
+        err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
+        serve_http(farm, host, port, conformance=args.conformance)
+    elif args.conformance:
+        raise Refused("--conformance", "it is for the conformance suite over HTTP: give --http 127.0.0.1:PORT")
+    else:
+        serve_stdio(farm)
     return 0
 
 
@@ -148,7 +145,7 @@ def cmd_flower(args: argparse.Namespace) -> int:
         handle = connect_farm()
         cmd, env = flower_command(handle.settings, handle.url, args.address, args.port)
     except Exposed as exc:
-        raise Refused(str(exc)) from None
+        raise Refused("--address", str(exc)) from None
     err.print(f"Flower: http://{args.address}:{args.port}")
     return subprocess.call(cmd, env=env)
 

@@ -17,22 +17,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 from pydantic import AliasChoices, BaseModel, Field
 
 from orchestrator.models import JobRecord, PlanT, SpecT, TaskRecord
+from orchestrator.refusals import Refused
 from orchestrator.rules import KindRules
 
 if TYPE_CHECKING:
     from orchestrator.farmview import FarmView
 
 
-class SubmitRefused(ValueError):
-    """A spec the farm cannot run; `field` names what is wrong."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+SubmitRefused = Refused  # the name the engine and the kinds give the one refusal (`orchestrator.refusals`)
 
 
-class OutputExists(SubmitRefused):
+class OutputExists(Refused):
     """A render whose output name names a file already, and whose spec does not say `overwrite`.
 
     Note: `free` is the next free version of the name (`orchestrator.outputs.next_version`): an
