@@ -17,12 +17,14 @@ import redis
 from anyio import to_thread
 from kombu.exceptions import OperationalError
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import ValidationError
 
 from orchestrator.farm import Farm
 from orchestrator.redis_server import EmbeddedRedis, RedisNotRunning
 from orchestrator.refusals import Refused, validation_errors
-from orchestrator.store import JobNotFound
+from orchestrator.store import AmbiguousJob, JobNotFound
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +90,8 @@ class FarmCalls:
             return await to_thread.run_sync(fn, *args)
         except ValidationError as exc:
             raise ToolError(f"refused: {validation_errors(exc)}") from None
+        except AmbiguousJob as exc:  # invalid params, as for any argument that names nothing one thing
+            raise MCPError(INVALID_PARAMS, str(exc), {"candidates": exc.candidates}) from None
         except Refused as exc:
             raise ToolError(f"refused: {exc}") from None
         except JobNotFound as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -32,8 +31,8 @@ from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
 from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
 from mcp_server.tasks_ext import SUBMIT_TOOLS, FarmTasks, answer_at_once
-from mcp_server.views import busy_nodes, job_summary, job_view, node_view, settled, submitted_view
-from orchestrator import jobs
+from mcp_server.views import busy_nodes, job_summary, job_view, node_view, submitted_view
+from orchestrator import jobs, kinds
 from orchestrator.farm import Farm
 from orchestrator.kinds.base import OutputExists
 from orchestrator.kinds.proxies import DEFAULT_PRESET
@@ -376,7 +375,7 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
 
         Example: get_job(job_id="3f2a9c0e1b7d4a55")
         """
-        return job_view(await _call(lambda: farm.store.get(job_id)))
+        return job_view(await _call(lambda: jobs.get(farm, job_id)))
 
     @server.tool(title="Read what the workers wrote for a job", annotations=READ)
     async def get_job_log(
@@ -399,11 +398,15 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
             | None,
             Field(description="only jobs in this state"),
         ] = None,
-        kind: Annotated[Literal["render", "edit"] | None, Field(description="only renders or only edits")] = None,
+        kind: Annotated[
+            str | None, Field(description=f"only jobs of this kind: {', '.join(kinds.names())}", max_length=64)
+        ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="page size")] = 20,
         offset: Annotated[int, Field(ge=0, description="jobs to skip, newest first")] = 0,
     ) -> JobList:
         """Jobs, newest first, filtered and paged. Example: list_jobs(state="running")"""
+        if kind is not None:
+            await _call(kinds.get, kind)  # an unknown kind is refused, naming the kinds there are
         records = await _call(lambda: farm.store.list(state=state, kind=kind, offset=offset, limit=limit))
         return {"jobs": [job_summary(r) for r in records], "offset": offset, "limit": limit}
 
@@ -453,24 +456,21 @@ def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
         `asking`, answered with answer_job). Cancelling this call does not cancel the job.
         Example: wait_for_job(job_id="3f2a9c0e1b7d4a55", timeout_seconds=300)
         """
-        deadline = time.monotonic() + timeout_seconds
+        records = jobs.follow(farm, job_id, timeout=timeout_seconds, interval=0.25, asks=True)
         last: tuple[str, float] | None = None
-        while True:
-            record = await _call(lambda: farm.store.get(job_id))
-            mark = (record.state, round(record.progress, 1))
+        while (seen := await _call(lambda: next(records, None))) is not None:
+            record, mark = seen, (seen.state, round(seen.progress, 1))
             if mark != last:
                 last = mark
                 message = f"{record.state}: {busy_nodes(record)}" if not record.finished else record.state
                 if not record.finished and record.eta_seconds:
                     message += f"; about {record.eta_seconds:.0f} s left"
                 await ctx.report_progress(round(record.progress, 1), 100.0, message)
-            if settled(record):
-                return {"finished": True, **job_view(record)}
-            if record.state == "input_required":  # nothing moves until it is answered: say what it asks
-                return {"finished": False, "note": "the job asks: answer with answer_job", **job_view(record)}
-            if time.monotonic() >= deadline:
-                return {"finished": False, "note": "still running: call wait_for_job again", **job_view(record)}
-            await anyio.sleep(0.25)
+        if record.settled:
+            return {"finished": True, **job_view(record)}
+        if record.state == "input_required":  # nothing moves until it is answered: say what it asks
+            return {"finished": False, "note": "the job asks: answer with answer_job", **job_view(record)}
+        return {"finished": False, "note": "still running: call wait_for_job again", **job_view(record)}
 
     @server.tool(title="List the farm's machines", annotations=READ)
     async def list_nodes() -> NodeList:

@@ -36,7 +36,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from mcp_server.farm_away import FarmAway, FarmCalls
-from mcp_server.views import busy_nodes, job_view, settled, submitted_view
+from mcp_server.views import busy_nodes, job_view, submitted_view
 from orchestrator import jobs
 from orchestrator.models import JobRecord
 
@@ -84,7 +84,7 @@ def _status(record: JobRecord) -> str:
         return "cancelled"
     if record.state == "input_required":
         return "input_required"
-    return "completed" if settled(record) else "working"
+    return "completed" if record.settled else "working"
 
 
 CONFIRM_SCHEMA = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
@@ -104,7 +104,7 @@ def _message(record: JobRecord) -> str:
     view = job_view(record)
     if record.state == "cancelled":
         return "the job was cancelled"
-    if settled(record):
+    if record.settled:
         return f"the job {record.state}" + (f": {'; '.join(record.errors)}" if record.errors else "")
     if record.state == "input_required":
         return "waiting for the client's answer: " + "; ".join(record.asking().values())

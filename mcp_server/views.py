@@ -66,7 +66,7 @@ def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitte
     answer: Submitted = {
         "job_id": record.id,
         "state": record.state,
-        "finished": settled(record),
+        "finished": record.settled,
         "job": job_view(record),
     }
     if record.kind == "render":
@@ -79,11 +79,6 @@ def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitte
     if record.kind in ("render", "proxies") and not answer["finished"]:
         answer["next"] = f"wait_for_job(job_id='{record.id}')"
     return answer
-
-
-def settled(record: JobRecord) -> bool:
-    """Finished, and no task of it still running (a cancel waits for running tasks to stop)."""
-    return record.finished and not any(t.state == "running" for t in record.tasks)
 
 
 def task_view(task: TaskRecord) -> TaskView:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from orchestrator import engine, kinds, lifecycle, routing, telemetry
@@ -33,6 +34,8 @@ __all__ = [
     "answer_yes_no",
     "cancel",
     "estimate_seconds",
+    "follow",
+    "get",
     "inspect",
     "piece_logs",
     "retry",
@@ -71,11 +74,12 @@ def upstream_states(farm: Farm, after: Sequence[str]) -> dict[str, str]:
     if len(wanted) > MAX_AFTER:
         raise SubmitRefused("after", f"{len(wanted)} jobs: at most {MAX_AFTER}")
     states: dict[str, str] = {}
-    for job in wanted:
+    for ref in wanted:
         try:
+            job = farm.store.resolve(ref, "after")
             record = farm.store.get(job)
         except JobNotFound:
-            raise SubmitRefused("after", f"no job {job!r} (never submitted, or past its retention)") from None
+            raise SubmitRefused("after", f"no job {ref!r} (never submitted, or past its retention)") from None
         if record.state in ("failed", "cancelled"):
             why = f": {'; '.join(record.errors)}" if record.errors else ""
             raise SubmitRefused(
@@ -103,7 +107,7 @@ def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
     A cancelled job's finished pieces are kept for `cancel_cleanup_delay` (a retry reuses
     them); then a post worker removes them with the rest of what the job left.
     """
-    delay = farm.settings.cancel_cleanup_delay
+    delay, job_id = farm.settings.cancel_cleanup_delay, farm.store.resolve(job_id)
     record, _ = engine.advance(farm, job_id, lambda rec: lifecycle.cancel_job(rec, delay))
     deadline = time.monotonic() + wait
     while any(t.state == "running" for t in record.tasks) and time.monotonic() < deadline:
@@ -115,6 +119,7 @@ def cancel(farm: Farm, job_id: str, wait: float = 30.0) -> Record:
 def answer(farm: Farm, job_id: str, responses: dict[str, Any]) -> Record:
     """Answer what the job asks its client (`lifecycle.answer`): by key, `{"action": "accept", "content":
     {"confirm": true}}` to go on; anything else cancels the job. Keys it does not ask are ignored."""
+    job_id = farm.store.resolve(job_id)
     record, _ = engine.advance(farm, job_id, lambda rec: lifecycle.answer(rec, responses))
     return record
 
@@ -122,6 +127,7 @@ def answer(farm: Farm, job_id: str, responses: dict[str, Any]) -> Record:
 def answer_yes_no(farm: Farm, job_id: str, answers: dict[str, bool], field: str | None = None) -> Record:
     """Answer the job's questions yes (True) or no (False, which cancels it) by key, as the CLI and `answer_job`
     do; a key the job does not ask is refused naming `field` (default `answers.<key>`) and what it asks."""
+    job_id = farm.store.resolve(job_id)
     asked = farm.store.get(job_id).asking()
     if unknown := sorted(set(answers) - set(asked)):
         asks = f"it asks: {', '.join(asked)}" if asked else "it asks nothing now"
@@ -137,6 +143,7 @@ def retry(farm: Farm, job_id: str) -> Record:
     them failed or cancelled refuses the retry (retry that one first).
     """
     seen: dict[str, str] = {}
+    job_id = farm.store.resolve(job_id)
     for upstream in farm.store.get(job_id).waiting_on:
         try:
             seen[upstream] = farm.store.get(upstream).state
@@ -151,24 +158,32 @@ def retry(farm: Farm, job_id: str) -> Record:
     return record
 
 
-def wait(
-    farm: Farm, job_id: str, timeout: float | None = None, interval: float = 0.2,
-    on_progress: Callable[[Record], None] | None = None, asks: bool = False,
-) -> Record:  # fmt: skip
-    """Poll the record until the job finishes (or `timeout` passes; with `asks`, or it waits for its client's
-    answer, state `input_required`); returns the latest record."""
+def follow(
+    farm: Farm, job_id: str, timeout: float | None = None, interval: float = 0.2, asks: bool = False
+) -> Iterator[Record]:
+    """The job's record every `interval` until it settles (`JobRecord.settled`), or `timeout` passes, or (with
+    `asks`) it waits for its client's answer (state `input_required`): the last record yielded is where it
+    stopped. The one wait of the farm: `wait`, the CLI's progress bars, MCP `wait_for_job`."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    job_id = farm.store.resolve(job_id)
     while True:
         record = farm.store.get(job_id)
-        if on_progress is not None:
-            on_progress(record)
-        if record.finished and not any(t.state == "running" for t in record.tasks):
-            return record
-        if asks and record.state == "input_required":
-            return record
+        yield record
+        if record.settled or (asks and record.state == "input_required"):
+            return
         if deadline is not None and time.monotonic() >= deadline:
-            return record
+            return
         time.sleep(interval)
+
+
+def wait(farm: Farm, job_id: str, timeout: float | None = None, interval: float = 0.2, asks: bool = False) -> Record:
+    """The job's record once `follow` stops: settled, `timeout` passed, or (with `asks`) asking its client."""
+    return deque(follow(farm, job_id, timeout, interval, asks), maxlen=1)[0]  # (follow yields at least once)
+
+
+def get(farm: Farm, job_id: str) -> Record:
+    """The job's record, named by its id or a unique start of it (`JobStore.resolve`)."""
+    return farm.store.get(farm.store.resolve(job_id))
 
 
 def estimate_seconds(farm: Farm, record: Record) -> float | None:
@@ -178,12 +193,12 @@ def estimate_seconds(farm: Farm, record: Record) -> float | None:
 
 def piece_logs(farm: Farm, job_id: str, piece: str | None = None) -> dict[str, list[str]]:
     """The lines workers wrote for each piece of a job (or for one), in the job's order of pieces."""
-    record = farm.store.get(job_id)
+    record = get(farm, job_id)
     names = [t.name for t in record.tasks]
     if piece is not None and piece not in names:
-        raise SubmitRefused("piece", f"job {job_id} has no piece {piece!r} (pieces: {', '.join(names)})")
+        raise SubmitRefused("piece", f"job {record.id} has no piece {piece!r} (pieces: {', '.join(names)})")
     log = PieceLog(farm.redis, farm.settings.job_retention)
-    return {name: log.read(job_id, name) for name in ([piece] if piece else names)}
+    return {name: log.read(record.id, name) for name in ([piece] if piece else names)}
 
 
 INSPECT = "tasks.inspect_resolve"

@@ -293,6 +293,11 @@ class JobRecord(BaseModel, Generic[SpecT, PlanT, StateT]):
         return self.state in FINISHED
 
     @property
+    def settled(self) -> bool:
+        """Finished, and no piece of it still running (a cancel waits for running pieces to stop)."""
+        return self.finished and not any(t.state == "running" for t in self.tasks)
+
+    @property
     def trace_id(self) -> str | None:
         """The id of the job's trace (32 hex digits), where its spans are; None when it was submitted untraced."""
         return telemetry.trace_id(self.trace)

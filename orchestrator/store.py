@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, TypeVar, Union
@@ -37,6 +38,7 @@ import redis
 
 from orchestrator.live import LiveProgress, live_key, merge
 from orchestrator.models import FINISHED, JOB_STATES, JobRecord, JobState
+from orchestrator.refusals import Refused
 
 PREFIX = "rf"
 JOBS = f"{PREFIX}:jobs"
@@ -73,6 +75,34 @@ class JobNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"no job {self.args[0]!r}"
+
+
+class AmbiguousJob(Refused):
+    """A job id prefix that starts more than one job's id; `candidates` are their ids."""
+
+    def __init__(self, prefix: str, candidates: builtins.list[str], field: str = "job") -> None:
+        shown = ", ".join(candidates[:10]) + (f" and {len(candidates) - 10} more" if len(candidates) > 10 else "")
+        super().__init__(field, f"{prefix!r} starts {len(candidates)} jobs' ids ({shown}): give more of it")
+        self.candidates = candidates
+
+
+SHORT_ID = 8  # characters of a job id the CLI shows; any unique prefix of MIN_PREFIX or more names the job
+MIN_PREFIX = 4
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def short_ids(ids: builtins.list[str]) -> dict[str, str]:
+    """Each id shortened to `SHORT_ID` characters, or to as many more as tell it from every other of `ids`."""
+    ordered = sorted(set(ids))
+
+    def common(a: str, b: str) -> int:
+        return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+    shown = {}
+    for i, job in enumerate(ordered):
+        neighbours = ordered[max(i - 1, 0) : i] + ordered[i + 1 : i + 2]  # sorted: the nearest share the most
+        shown[job] = job[: max(SHORT_ID, *(common(job, n) + 1 for n in neighbours), 0)]
+    return shown
 
 
 def connect(url: str) -> redis.Redis:
@@ -146,6 +176,25 @@ class JobStore:
         if not pipe.execute()[0]:
             raise ValueError(f"job {record.id} exists already")
         return record
+
+    def resolve(self, ref: str, field: str = "job") -> str:
+        """The id of the job `ref` names: its whole id, or the start of one (at least `MIN_PREFIX` characters)
+        that no other kept job's id starts with. `JobNotFound` when none does; `AmbiguousJob` (naming `field`)
+        with the candidates when several do."""
+        if self.redis.exists(self.key(ref)):
+            return ref
+        if len(ref) < MIN_PREFIX or not _HEX.fullmatch(ref):
+            raise JobNotFound(ref)
+        started = sorted(job for job, _ in self.redis.zscan_iter(JOBS, match=f"{ref}*"))
+        pipe = self.redis.pipeline(transaction=False)
+        for job in started:
+            pipe.exists(self.key(job))
+        kept = [job for job, exists in zip(started, pipe.execute(), strict=True) if exists]  # not past retention
+        if not kept:
+            raise JobNotFound(ref)
+        if len(kept) > 1:
+            raise AmbiguousJob(ref, kept, field)
+        return kept[0]
 
     def get(self, job_id: str) -> Record:
         """The record as it is now: its per-item results and its running pieces' reports merged in."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -13,10 +14,14 @@ from typing import Any
 
 import pytest
 from farm_helpers import assert_cancelled_leaving_nothing, queued_messages, run, running_farm, settle, wait_for_record
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import ValidationError
 
 from bridge.sim import framecode
 from bridge.sim.library import Library
+from mcp_server.server import build_server
 from orchestrator import jobs, kinds
 from orchestrator.demo import verify
 
@@ -297,11 +302,11 @@ def test_per_item_results_are_kept_beside_the_record(farm) -> None:
 # --- the CLI against the same farm ---------------------------------------------------------
 
 
-def _cli(farm, *args: str, timeout: float = 120):
+def _cli(farm, *args: str, timeout: float = 120, env: dict[str, str] | None = None):
     import subprocess
     import sys
 
-    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url}
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url, **(env or {})}
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)  # fmt: skip
 
@@ -360,6 +365,50 @@ def test_cli_refusal_and_failure_exit_codes(farm) -> None:
     assert "GPU memory full" in json.loads(failed.stdout)["errors"][0]
     missing = _cli(farm, "status", "0000000000000000")
     assert missing.returncode == 2 and "no job '0000000000000000'" in missing.stderr
+
+
+def test_short_ids_and_unique_prefixes_name_jobs_and_tables_fit_80_columns(farm) -> None:
+    """What the CLI prints of an id (8 characters) names the job in every command; a start of several jobs' ids
+    is refused listing them, by the CLI and over MCP (-32602); `jobs` and `nodes` fit 80 columns."""
+    record = run(farm, {"project": "Demo", "timeline": "Teaser", "output_name": "prefixed", "overwrite": True})
+    status = _cli(farm, "status", record.id[:8], "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["id"] == record.id
+    assert _cli(farm, "log", record.id[:6], "--json").returncode == 0
+    twins = [f"feed{n:012x}" for n in (1, 2)]
+    for twin in twins:  # two kept jobs whose ids start alike
+        farm.store.create(farm.store.get(record.id).model_copy(update={"id": twin, "created_at": time.time()}))
+    ambiguous = _cli(farm, "status", "feed0000")
+    assert ambiguous.returncode == 2 and all(t in ambiguous.stderr for t in twins), ambiguous.stderr
+    assert "job: 'feed0000' starts 2 jobs' ids" in ambiguous.stderr.replace("\n", " ")
+    assert _cli(farm, "status", twins[1][:-1] + "3").returncode == 2  # names none
+    assert _cli(farm, "status", "fee").returncode == 2  # too short to name one
+    assert jobs.get(farm, twins[1]).id == twins[1]
+
+    async def get_job(prefix: str) -> Any:
+        async with Client(build_server(farm)) as client:
+            try:
+                return await client.call_tool("get_job", {"job_id": prefix})
+            except MCPError as exc:  # a JSON-RPC error answered
+                return exc
+
+    assert asyncio.run(get_job(record.id[:8])).structured_content["id"] == record.id
+    refused = asyncio.run(get_job("feed"))
+    assert isinstance(refused, MCPError), refused
+    assert refused.error.code == INVALID_PARAMS and refused.error.data == {"candidates": twins}
+
+    rows = {}
+    for command in ("jobs", "nodes"):
+        shown = _cli(farm, command, env={"COLUMNS": "80"})
+        lines = shown.stdout.splitlines()
+        assert shown.returncode == 0 and max(len(line) for line in lines) <= 80, shown.stdout
+        body = lines[next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"}) + 1 :]
+        body = body[: next((i for i, line in enumerate(body) if not line.strip()), len(body))]  # (then the caption)
+        rows[command] = [line.split()[0] for line in body if line[2:3].strip()]  # (not a cell's folded rest)
+    ids = rows["jobs"]
+    assert len(ids) >= 3 and set(twins) <= set(ids)  # shown whole: their first 8 characters tell them from nothing
+    assert all(jobs.get(farm, shown).id.startswith(shown) for shown in ids)  # each id shown names its job
+    assert rows["nodes"] == sorted(n.name for n in farm.nodes.all()) == sorted(rows["nodes"])
+    assert len(body) == len(rows["nodes"])  # one line each: nothing wraps
 
 
 def test_cli_edit_from_yaml(farm, tmp_path: Path) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from farm_helpers import running_farm
+from mcp import Client
 
+from mcp_server.server import build_server
 from orchestrator import jobs, kinds
 
 PLUGINS = str(Path(__file__).parent / "plugins")
@@ -116,3 +120,52 @@ def test_a_job_that_asks_waits_in_redis_for_its_answers_then_runs_or_is_cancelle
     no = again.store.get(refused.id)
     assert no.state == "cancelled" and no.errors == ["confirm: not confirmed: Delete it all?"]
     assert no.task("hold").state == "cancelled" and no.task("hold").attempts == 0  # never ran
+
+
+def _cli(farm, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.url}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=120, input=stdin)  # fmt: skip
+
+
+def test_any_kind_is_submitted_and_listed_from_the_cli_and_listed_over_mcp(farm) -> None:
+    """`resolve-farm submit KIND` reaches a plugin's kind with no face code: fields from --set or a spec file,
+    refusals naming the field; `jobs --kind` and MCP `list_jobs(kind=...)` know it."""
+    root = farm.settings.storage_roots[0]
+    (root / "two.bin").write_bytes(b"22")
+    done = _cli(farm, "submit", "checksum", "--set", 'files=["two.bin"]', "--set", "manifest=two.json", "--wait",
+                "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert (
+        record["kind"] == "checksum"
+        and record["state"] == "succeeded"
+        and record["plan"]["files"] == [str(root / "two.bin")]
+    )
+    piped = _cli(farm, "submit", "checksum", "--spec", "-", "--set", "priority=7", "--json",
+                 stdin=json.dumps({"files": ["two.bin"], "manifest": "again.json"}))  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["spec"] == {"files": ["two.bin"], "manifest": "again.json", "priority": 7}
+    listed = json.loads(_cli(farm, "jobs", "--kind", "checksum", "--json").stdout)
+    assert {job["id"] for job in listed} >= {record["id"], json.loads(piped.stdout)["id"]}
+    assert {job["kind"] for job in listed} == {"checksum"}
+
+    for args, said in [
+        (("submit", "nope"), "refused: kind: unknown job kind 'nope'"),
+        (("submit", "checksum", "--set", "bogus=1"), "refused: --set bogus: checksum specs have no field 'bogus'"),
+        (("submit", "checksum", "--set", "files"), "refused: --set: 'files': want KEY=VALUE"),
+        (("submit", "checksum", "--set", "manifest=x.json"), "refused: spec: files: Field required"),
+        (("jobs", "--kind", "nope"), "refused: --kind: no job kind 'nope'"),
+    ]:
+        refused = _cli(farm, *args)
+        assert refused.returncode == 2 and said in " ".join(refused.stderr.split()), (args, refused.stderr)
+    assert len(json.loads(_cli(farm, "jobs", "--kind", "checksum", "--json").stdout)) == len(listed)  # none queued
+
+    async def list_jobs(kind: str) -> Any:
+        async with Client(build_server(farm)) as client:
+            return await client.call_tool("list_jobs", {"kind": kind})
+
+    shown = asyncio.run(list_jobs("checksum")).structured_content["jobs"]
+    assert {job["id"] for job in shown} >= {record["id"]} and {job["kind"] for job in shown} == {"checksum"}
+    refused = asyncio.run(list_jobs("nope"))
+    assert refused.is_error and "unknown job kind 'nope'" in refused.content[0].text

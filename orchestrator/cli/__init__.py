@@ -3,7 +3,7 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
+| `jobs` | `submit` (any kind), `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
 | `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
 | `views` | how all of them print |
 """
@@ -29,6 +29,7 @@ from orchestrator.cli.jobs import (
     cmd_render,
     cmd_retry,
     cmd_status,
+    cmd_submit,
 )
 from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_mcp, cmd_metrics, cmd_up
 from orchestrator.cli.views import err
@@ -101,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("submit", help="submit a job of any kind, plugins' included, from a spec and --set fields")
+    p.add_argument("kind", help="render, edit, proxies, hold, or a kind a plugin adds (RESOLVE_FARM_PLUGINS)")
+    p.add_argument("--spec", metavar="FILE", help="the spec, JSON or YAML; '-' reads it from stdin")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a field (repeatable): dotted keys reach nested fields, values parse as JSON where they can "
+                        "(numbers, true, lists, objects), else are strings")  # fmt: skip
+    p.add_argument("--after", action="append", metavar="JOB", help="start once this job succeeded (repeatable)")
+    p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
+    p.set_defaults(func=cmd_submit)
+
     p = sub.add_parser("edit", help="submit a batch edit from a JSON or YAML file")
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true")
@@ -131,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
     p.add_argument("--state", choices=JOB_STATES)
-    p.add_argument("--kind", choices=("render", "edit", "proxies"))
+    p.add_argument("--kind", help="only jobs of this kind (render, edit, proxies, hold, or a plugin's)")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--wide", action="store_true", help="whole ids and times (the table may pass 80 columns)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
 
@@ -158,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("nodes", help="the farm's nodes")
+    p.add_argument("--wide", action="store_true", help="also tags, bridge and version key (may pass 80 columns)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nodes)
 

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rich import box
 from rich.table import Table
 
 from orchestrator.cli.common import connect_farm
 from orchestrator.cli.views import err, follow, out, plan_line, print_result, stitch_line, waiting_line
 from orchestrator.refusals import Refused, validation_errors
+from orchestrator.store import SHORT_ID, short_ids
 
 
 def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -48,15 +50,86 @@ def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def _submit(kind: str, spec: dict[str, Any], after: list[str] | None) -> Any:
+def _submit(kind: str, spec: dict[str, Any], after: list[str] | None, farm: Any = None) -> Any:
     from orchestrator import jobs
 
-    farm = connect_farm()
+    farm = farm or connect_farm()
     try:
         record = jobs.submit(farm, kind, spec, after or ())
     except ValidationError as exc:
         raise Refused("spec", validation_errors(exc)) from None
     return farm, record
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """A job of any registered kind, plugins included: its spec from a file (JSON or YAML; `-`: stdin) with
+    `--set` fields over it (dotted keys reach into nested fields; values are JSON where they parse as JSON)."""
+    from orchestrator import kinds
+
+    farm = connect_farm()  # (loads the plugins: their kinds are registered from here on)
+    kind = kinds.get(args.kind)
+    spec = _read_spec(args.spec) if args.spec else {}
+    for item in args.set or ():
+        _set_field(kind.name, kind.spec_model, spec, item)
+    farm, record = _submit(kind.name, spec, args.after, farm)
+    return _after_submit(farm, record, args)
+
+
+def _read_spec(source: str) -> dict[str, Any]:
+    import sys
+
+    import yaml
+
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        spec = yaml.safe_load(text)  # (JSON is YAML too)
+    except yaml.YAMLError as exc:
+        raise Refused("--spec", f"{source}: neither JSON nor YAML ({exc})") from None
+    if not isinstance(spec, dict):
+        raise Refused("--spec", f"{source}: a spec is an object of fields")
+    return spec
+
+
+def _set_field(kind: str, model: Any, spec: dict[str, Any], item: str) -> None:
+    """Put `KEY=VALUE` into `spec`; a key the kind's spec does not have (at any depth it can tell) is refused."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise Refused("--set", f"{item!r}: want KEY=VALUE")
+    parts = key.split(".")
+    for part in parts:
+        fields = _fields(model)
+        if fields is None:  # a free-form part (a dict, a list of settings): any key
+            break
+        if part not in fields:
+            raise Refused(f"--set {key}", f"{kind} specs have no field {part!r} (fields: {', '.join(sorted(fields))})")
+        model = fields[part]
+    try:
+        value = json.loads(raw)  # numbers, booleans, lists, objects
+    except ValueError:
+        value = raw  # anything else is a string
+    node = spec
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise Refused(f"--set {key}", f"{part!r} is set to a value, not an object of fields")
+    node[parts[-1]] = value
+
+
+def _fields(model: Any) -> dict[str, Any] | None:
+    """A pydantic model's fields by name and alias -> their types; None for a type that is no model."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    models = [t for t in (model, *get_args(model)) if isinstance(t, type) and issubclass(t, BaseModel)]
+    if not models:
+        return None
+    found: dict[str, Any] = {}
+    for name, info in models[0].model_fields.items():
+        found[name] = info.annotation
+        if isinstance(info.alias, str):
+            found[info.alias] = info.annotation
+    return found
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -118,7 +191,9 @@ def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    record = connect_farm().store.get(args.job)
+    from orchestrator import jobs
+
+    record = jobs.get(connect_farm(), args.job)
     if args.json:
         print(json.dumps(record.public()))
         return 0 if record.state != "failed" else 1
@@ -159,18 +234,28 @@ def describe_eta(seconds: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    records = connect_farm().store.list(state=args.state, kind=args.kind, offset=args.offset, limit=args.limit)
+    from orchestrator import kinds
+
+    farm = connect_farm()
+    if args.kind is not None and args.kind not in kinds.names():
+        raise Refused("--kind", f"no job kind {args.kind!r} (kinds: {', '.join(kinds.names())})")
+    records = farm.store.list(state=args.state, kind=args.kind, offset=args.offset, limit=args.limit)
     if args.json:
         print(json.dumps([r.public() for r in records]))
         return 0
-    table = Table(title="jobs")
-    for column in ("id", "kind", "state", "progress", "left", "created", "outputs / errors"):
-        table.add_column(column)
+    caption = None if args.wide else "ids and outputs shortened (--wide): any unique start of an id names its job"
+    table = Table(title="jobs", box=box.SIMPLE_HEAD, caption=caption)
+    for column in ("id", "kind", "state", "done", "left", "created"):
+        table.add_column(column, no_wrap=True)  # whole, so each can be copied
+    table.add_column("outputs / errors", overflow="fold")
+    shown_ids = short_ids([r.id for r in records])
     for r in records:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        created = time.strftime("%Y-%m-%d %H:%M:%S" if args.wide else "%m-%d %H:%M", time.localtime(r.created_at))
         left = describe_eta(r.eta_seconds) if r.eta_seconds and not r.finished else "-"
-        shown = "; ".join(r.outputs or r.errors) or waiting_line(r).lstrip("; ")
-        table.add_row(r.id, r.kind, r.state, f"{r.progress:.1f}%", left, created, shown)
+        outputs = r.outputs if args.wide else [Path(o).name for o in r.outputs]
+        shown = "; ".join(outputs or r.errors) or waiting_line(r).lstrip("; ")
+        table.add_row(r.id if args.wide else shown_ids[r.id], r.kind, r.state, f"{r.progress:.0f}%", left, created,
+                      shown)  # fmt: skip
     out.print(table)
     return 0
 
@@ -206,16 +291,23 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([n.public() for n in nodes]))
         return 0
-    table = Table(title="nodes")
-    for column in ("name", "state", "roles", "tags", "os", "resolve", "bridge", "current task", "version"):
-        table.add_column(column)
+    wide = ("os", "tags", "bridge", "version") if args.wide else ()
+    caption = None if args.wide else "os, tags, bridge, version key: --wide"
+    table = Table(title="nodes", box=box.SIMPLE_HEAD, caption=caption)
+    for column in ("name", "state", "roles", "resolve", "current task", *wide):
+        table.add_column(column, overflow="fold")
     for n in nodes:
         resolve = n.resolve or {}
         product = resolve.get("error") or f"{resolve.get('product', '-')} {resolve.get('version', '')}".strip()
+        product = product if args.wide else product.removeprefix("DaVinci Resolve ").rsplit(".", 1)[0]
+        job, _, piece = (n.current_task or "-").partition(":")
+        task = f"{job if args.wide else job[:SHORT_ID]} {piece}".strip()
         version = f"[red]{n.version_key} (mismatch)[/]" if n.version_mismatch else str(n.version_key)
-        roles, tags = ",".join(n.roles), ",".join(n.tags)
-        task = n.current_task or "-"
-        table.add_row(n.name, describe_age(n), roles, tags, n.os or "-", product, n.bridge or "-", task, version)
+        extra = (n.os or "-", ",".join(n.tags), n.bridge or "-", version) if args.wide else ()
+        state = describe_age(n) if args.wide or n.up else "down"
+        if n.version_mismatch and not args.wide:
+            state += " [red](version)[/]"
+        table.add_row(n.name, state, ",".join(n.roles), product, task, *extra)
     out.print(table)
     return 0
 

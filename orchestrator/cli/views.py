@@ -82,7 +82,8 @@ def follow(farm: Any, job_id: str) -> Any:
                   TimeRemainingColumn(), console=err, transient=False) as progress:  # fmt: skip
         overall = progress.add_task("job", total=100)
 
-        def show(record: Any) -> None:
+        record = None
+        for record in jobs.follow(farm, job_id, asks=True):  # (a job that asks waits for `answer`)
             progress.update(overall, completed=record.progress, description=f"job {record.id[:8]} {record.state}")
             for task in record.tasks:
                 if (task.kind in ("stitch", "edit") and task.state == "pending") or task.params.get("open"):
@@ -93,8 +94,7 @@ def follow(farm: Any, job_id: str) -> Any:
                 if task.name not in bars:
                     bars[task.name] = progress.add_task(label, total=total)
                 progress.update(bars[task.name], completed=done, total=total, description=label)
-
-        return jobs.wait(farm, job_id, on_progress=show, asks=True)  # (a job that asks waits for `answer`)
+        return record
 
 
 def stitch_line(record: Any) -> str | None:
