@@ -26,7 +26,7 @@ from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import INVALID_PARAMS, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
-from mcp_server import ask
+from mcp_server import ask, faces
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
 from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
@@ -115,6 +115,7 @@ def build_server(
         token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls, submit_tools)],
     )  # fmt: skip
     _tools(server, farm, calls)
+    faces.register(server, farm, calls, submit_tools)  # every other kind with a face, plugins' included
     _resources(server, farm, calls)
     if conformance:
         fixtures.register(server, calls)

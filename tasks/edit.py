@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from orchestrator.kinds.edit import EditSpec, EditTarget
 from tasks.base import PermanentFailure, PieceResult, PieceRun
-from tasks.render import ResolvePiece, publish_content, reading
+from tasks.resolve import ResolvePiece, publish_content, reading
 from tasks.runtime import runtime
 
 

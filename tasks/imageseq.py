@@ -40,7 +40,8 @@ from orchestrator.models import JobRecord, TaskRecord
 from orchestrator.sequences import Sequence, files_digest, survey
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
-from tasks.render import RenderPiece, publish_content, reading
+from tasks.render import RenderPiece
+from tasks.resolve import publish_content, reading
 from tasks.runtime import runtime
 
 if TYPE_CHECKING:

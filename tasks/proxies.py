@@ -31,7 +31,7 @@ from orchestrator.models import ProjectRef
 from tasks.base import PermanentFailure, PieceResult, PieceRun, PieceTask, Superseded
 from tasks.progress import Reporter
 from tasks.proxy_files import file_size, read_record, remove_record, sampled_digest, write_record
-from tasks.render import ResolvePiece, open_project, reading
+from tasks.resolve import ResolvePiece, open_project, reading
 from tasks.runtime import runtime
 from tasks.transcode import SourceUnreadable, TranscodeStopped, probe, transcode, verify
 

@@ -3,8 +3,9 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `submit` (any kind), `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
-| `serve` | `up`, `mcp`, `flower`, `metrics`, `demo` |
+| `jobs` | `submit`, `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
+| `faces` | a command for each kind that declares a face (`orchestrator.kinds.face`), plugins' included |
+| `serve` | `up`, `flower`, `metrics`, `demo` (`mcp` is added by `mcp_server.command`, an entry point) |
 | `views` | how all of them print |
 """
 
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from importlib.metadata import entry_points
 
 import redis
 
 from orchestrator.cli.common import BRIDGE_MODES
+from orchestrator.cli.faces import add_commands
 from orchestrator.cli.host import cmd_doctor, cmd_worker
 from orchestrator.cli.jobs import (
     cmd_answer,
@@ -31,12 +34,13 @@ from orchestrator.cli.jobs import (
     cmd_status,
     cmd_submit,
 )
-from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_mcp, cmd_metrics, cmd_up
+from orchestrator.cli.serve import cmd_demo, cmd_flower, cmd_metrics, cmd_up
 from orchestrator.cli.views import err
 from orchestrator.models import JOB_STATES
 from orchestrator.refusals import Refused
 
 __all__ = ["build_parser", "main"]
+COMMANDS = "resolve_farm.commands"  # entry points: f(subparsers) adds a command (mcp_server's `mcp`)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,20 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9808)
     p.set_defaults(func=cmd_metrics)
 
-    p = sub.add_parser("mcp", help="serve the farm to MCP clients (stdio, or streamable HTTP with --http)")
-    p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP here (tokens: RESOLVE_FARM_MCP_TOKENS)")
-    p.add_argument(
-        "--conformance",
-        action="store_true",
-        help="also serve the MCP conformance suite's fixtures (loopback HTTP only; for CI)",
-    )
-    p.set_defaults(func=cmd_mcp)
-
     p = sub.add_parser("demo", help="start a local farm, render the demo timeline across it, verify, stop")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--timeline", default="Main")
     p.add_argument("--no-compare", action="store_true", help="skip the one-node reference render")
     p.set_defaults(func=cmd_demo)
+    for entry in entry_points(group=COMMANDS):  # `mcp`, from mcp_server (the orchestrator imports none of it)
+        entry.load()(sub)
+    add_commands(sub)  # one for each kind that declares a face, plugins' included
     return parser
 
 

@@ -50,7 +50,7 @@ def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def _submit(kind: str, spec: dict[str, Any], after: list[str] | None, farm: Any = None) -> Any:
+def submit_spec(kind: str, spec: dict[str, Any], after: list[str] | None, farm: Any = None) -> Any:
     from orchestrator import jobs
 
     farm = farm or connect_farm()
@@ -71,8 +71,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     spec = _read_spec(args.spec) if args.spec else {}
     for item in args.set or ():
         _set_field(kind.name, kind.spec_model, spec, item)
-    farm, record = _submit(kind.name, spec, args.after, farm)
-    return _after_submit(farm, record, args)
+    farm, record = submit_spec(kind.name, spec, args.after, farm)
+    return after_submit(farm, record, args)
 
 
 def _read_spec(source: str) -> dict[str, Any]:
@@ -133,8 +133,8 @@ def _fields(model: Any) -> dict[str, Any] | None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    farm, record = _submit("render", _render_spec(args), args.after)
-    return _after_submit(farm, record, args)
+    farm, record = submit_spec("render", _render_spec(args), args.after)
+    return after_submit(farm, record, args)
 
 
 def _proxies_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -153,8 +153,8 @@ def _proxies_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_proxies(args: argparse.Namespace) -> int:
-    farm, record = _submit("proxies", _proxies_spec(args), args.after)
-    return _after_submit(farm, record, args)
+    farm, record = submit_spec("proxies", _proxies_spec(args), args.after)
+    return after_submit(farm, record, args)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -169,11 +169,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise Refused(args.file, "the batch edit must be an object with targets and operations")
     if args.dry_run:
         spec["dry_run"] = True
-    farm, record = _submit("edit", spec, args.after)
-    return _after_submit(farm, record, args)
+    farm, record = submit_spec("edit", spec, args.after)
+    return after_submit(farm, record, args)
 
 
-def _after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
+def after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:
     if not args.wait:
         if args.json:
             print(json.dumps(record.public()))

@@ -1,4 +1,4 @@
-"""Commands that run parts of the farm: `up` (a local farm), `mcp`, `flower`, `metrics`, `demo`."""
+"""Commands that run parts of the farm: `up` (a local farm), `flower`, `metrics`, `demo` (`mcp`: `mcp_server`)."""
 
 from __future__ import annotations
 
@@ -119,21 +119,6 @@ def _safe_url(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
-
-
-def cmd_mcp(args: argparse.Namespace) -> int:
-    from mcp_server.run import parse_bind, serve_http, serve_stdio
-
-    farm = connect_farm()
-    if args.http:
-        host, port = parse_bind(args.http)
-        err.print(f"resolve-farm MCP server on http://{host}:{port}/mcp")
-        serve_http(farm, host, port, conformance=args.conformance)
-    elif args.conformance:
-        raise Refused("--conformance", "it is for the conformance suite over HTTP: give --http 127.0.0.1:PORT")
-    else:
-        serve_stdio(farm)
-    return 0
 
 
 def cmd_flower(args: argparse.Namespace) -> int:

@@ -34,6 +34,14 @@ def names() -> list[str]:
     return sorted(_kinds)
 
 
+def served(plugins: Iterable[str]) -> list[str]:
+    """The kinds a farm loading these plugin modules serves: its own, and those the plugins define (another
+    module's, registered in this process by some other farm's settings, are not this farm's)."""
+    modules = set(plugins)
+    return [name for name, kind in sorted(_kinds.items())
+            if type(kind).__module__.startswith(f"{__name__}.") or type(kind).__module__ in modules]  # fmt: skip
+
+
 def records() -> dict[str, type[JobRecord[Any, Any, Any]]]:
     """The record model of every registered kind, by name: what the store reads records with."""
     return {name: kind.record for name, kind in _kinds.items()}
@@ -65,5 +73,6 @@ __all__ = [
     "records",
     "register",
     "render",
+    "served",
     "task_modules",
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 
+from orchestrator.kinds.face import Face
 from orchestrator.models import JobRecord, PlanT, SpecT, TaskRecord
 from orchestrator.refusals import Refused
 from orchestrator.rules import KindRules
@@ -93,6 +94,7 @@ class JobKind(ABC, Generic[SpecT, PlanT]):
     state_model: ClassVar[type[Any] | None] = None  # its run-time state on the record (`JobRecord.schedule`)
     state_aliases: ClassVar[tuple[str, ...]] = ()  # earlier names of that field in stored records
     rules: ClassVar[KindRules] = KindRules()  # what it adds to the lifecycle's rules
+    face: ClassVar[Face | None] = None  # its CLI command and MCP tool, made from it (`orchestrator.kinds.face`)
 
     @cached_property
     def record(self) -> type[JobRecord[SpecT, PlanT, Any]]:
