@@ -416,6 +416,41 @@ MUTATIONS = [
         "pass  # an unknown kind is refused",
         ("tests/test_job_kinds.py", "-k", "any_kind"),
     ),
+    Mutation(
+        "a kind's face gets an MCP tool",
+        "mcp_server/faces.py",
+        "if face is None or face.tool in submit_tools or name in submit_tools.values():",
+        "if True:",
+        ("tests/test_job_kinds.py", "-k", "face"),
+    ),
+    Mutation(
+        "a kind's face gets a CLI command",
+        "orchestrator/cli/faces.py",
+        "if face is None or face.command in sub.choices:",
+        "if True:",
+        ("tests/test_job_kinds.py", "-k", "face"),
+    ),
+    Mutation(
+        "a face tool's schema is its arguments' (descriptions, constraints)",
+        "mcp_server/faces.py",
+        "annotation=Annotated[info.annotation, info],",
+        "annotation=info.annotation,",
+        ("tests/test_job_kinds.py", "-k", "face"),
+    ),
+    Mutation(
+        "a face command refuses bad values naming the option",
+        "orchestrator/cli/faces.py",
+        'raise Refused("--" + str(exc.errors()[0]["loc"][0]).replace("_", "-"), validation_errors(exc)) from None',
+        "raise",
+        ("tests/test_job_kinds.py", "-k", "face"),
+    ),
+    Mutation(
+        "a server serves its own farm's kinds only",
+        "orchestrator/kinds/__init__.py",
+        'if type(kind).__module__.startswith(f"{__name__}.") or type(kind).__module__ in modules]',
+        "]",
+        ("tests/test_job_kinds.py", "tests/test_mcp.py", "-k", "face or tools_are_described", "-p", "no:randomly"),
+    ),
 ]
 
 

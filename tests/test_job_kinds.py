@@ -169,3 +169,43 @@ def test_any_kind_is_submitted_and_listed_from_the_cli_and_listed_over_mcp(farm)
     assert {job["id"] for job in shown} >= {record["id"]} and {job["kind"] for job in shown} == {"checksum"}
     refused = asyncio.run(list_jobs("nope"))
     assert refused.is_error and "unknown job kind 'nope'" in refused.content[0].text
+
+
+def test_a_plugin_kind_gets_a_cli_command_and_an_mcp_tool_from_its_face(farm) -> None:
+    """The checksum plugin declares a face (`Face` in its own module) and nothing else: `resolve-farm checksum`
+    and the MCP tool `checksum_files` submit it, typed and described as the face says, refusals naming the field."""
+    root = farm.settings.storage_roots[0]
+    (root / "three.bin").write_bytes(b"333")
+    done = _cli(farm, "checksum", "--files", "three.bin", "--manifest", "face.json", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["kind"] == "checksum" and record["state"] == "succeeded"
+    assert json.loads((root / "face.json").read_text()) == {str(root / "three.bin"): hashlib.sha256(b"333").hexdigest()}
+    refused = _cli(farm, "checksum", "--files", "three.bin", "--manifest", "m.json", "--priority", "12")
+    assert refused.returncode == 2 and "refused: --priority: priority:" in refused.stderr, refused.stderr
+    assert _cli(farm, "checksum", "--manifest", "m.json").returncode == 2  # --files is required
+
+    async def session() -> tuple[Any, ...]:
+        async with Client(build_server(farm)) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            submitted = await client.call_tool("checksum_files", {"files": ["three.bin"], "manifest": "tool.json"})
+            job_id = submitted.structured_content["job_id"]
+            waited = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_seconds": 60})
+            outside = await client.call_tool("checksum_files", {"files": ["three.bin"], "manifest": "/etc/passwd"})
+            listed = await client.call_tool("list_jobs", {"kind": "checksum", "limit": 200})
+            return tools, submitted, waited, outside, listed
+
+    tools, submitted, waited, outside, listed = asyncio.run(session())
+    tool = tools["checksum_files"]
+    assert tool.title == "Digest files and write a manifest" and "Example: checksum_files(" in tool.description
+    schema = tool.input_schema
+    assert schema["required"] == ["files", "manifest"] and set(schema["properties"]) == {
+        "files", "manifest", "priority", "after"}  # fmt: skip
+    assert all(prop.get("description") for prop in schema["properties"].values())
+    assert schema["properties"]["priority"]["maximum"] == 9  # the face's constraints are the schema's
+    assert tool.annotations.read_only_hint is False and tool.annotations.open_world_hint is False
+    assert tool.output_schema and "job_id" in tool.output_schema["properties"]
+    assert not submitted.is_error and waited.structured_content["state"] == "succeeded"
+    assert (root / "tool.json").is_file()
+    assert outside.is_error and "manifest:" in outside.content[0].text and "outside" in outside.content[0].text
+    assert submitted.structured_content["job_id"] in {j["id"] for j in listed.structured_content["jobs"]}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind
+from orchestrator.kinds.face import Face
 from orchestrator.models import JobRecord, Placement, TaskRecord
 
 if TYPE_CHECKING:
@@ -24,6 +25,12 @@ class ChecksumSpec(BaseModel):
     files: list[str] = Field(min_length=1, max_length=100)
     manifest: str = Field(min_length=1, max_length=200)
     priority: int = 5
+
+
+class ChecksumArguments(BaseModel):
+    files: list[str] = Field(min_length=1, max_length=100, description="files to digest, under a storage root")
+    manifest: str = Field(min_length=1, max_length=200, description="where to write their digests (JSON)")
+    priority: int = Field(5, ge=0, le=9, description="0 (first) to 9")
 
 
 class ChecksumPlan(BaseModel):
@@ -38,6 +45,12 @@ class ChecksumKind(JobKind[ChecksumSpec, ChecksumPlan]):
     spec_model = ChecksumSpec
     plan_model = ChecksumPlan
     task_modules = ("checksum_tasks",)
+    face = Face(
+        command="checksum", tool="checksum_files", title="Digest files and write a manifest",
+        description="SHA-256 of each file on the post workers, then one JSON manifest of them.\n\n"
+                    'Example: checksum_files(files=["day1/a.mov", "day1/b.mov"], manifest="day1/sums.json")',
+        arguments=ChecksumArguments,
+    )  # fmt: skip
 
     def compile(self, farm: Farm, spec: ChecksumSpec, job_id: str) -> Compiled[ChecksumPlan]:
         files = [str(checks.confined(farm, f, f"files.{i}")) for i, f in enumerate(spec.files)]
