@@ -70,7 +70,7 @@ def main() -> int:
         raise SystemExit(f"the conformance suite is not installed under {suite_dir}: .ci/run installs it")
     home = Path(tempfile.mkdtemp(prefix="rf-conformance-"))
     os.environ.update(FARM_ENV, RESOLVE_FARM_HOME=str(home), RESOLVE_SIM_LIBRARY=str(home / "sim" / "library.json"))
-    from orchestrator.local import LocalFarm
+    from orchestrator.local.farm import LocalFarm
     from orchestrator.settings import FarmSettings
 
     local = LocalFarm(FarmSettings())

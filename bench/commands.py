@@ -126,7 +126,7 @@ def commandstats(client: redis.Redis) -> Counter[str]:
 @contextlib.contextmanager
 def local_farm(prefix: str, nodes: int) -> Iterator[tuple[Farm, redis.Redis]]:
     """A local farm of `nodes` simulated Resolve nodes and a post worker; with a client on its Redis."""
-    from orchestrator.local import LocalFarm
+    from orchestrator.local.farm import LocalFarm
     from orchestrator.settings import FarmSettings
 
     home = Path(tempfile.mkdtemp(prefix=prefix))

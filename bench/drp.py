@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=16)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    from orchestrator.local import LocalFarm
+    from orchestrator.local.farm import LocalFarm
     from orchestrator.settings import FarmSettings
 
     home = Path(tempfile.mkdtemp(prefix="bench-drp-"))

@@ -34,7 +34,7 @@ def local_farm(prefix: str, nodes: dict[str, list[str] | dict[str, Any]], env: d
     import shutil
     import tempfile
 
-    from orchestrator.local import LocalFarm
+    from orchestrator.local.farm import LocalFarm
     from orchestrator.settings import FarmSettings
 
     home = Path(tempfile.mkdtemp(prefix=prefix))

@@ -59,7 +59,7 @@ def main() -> None:
 def render_keeping_segments(fps: float, scale: float | None, keep: Path) -> Any:
     """Render on four nodes with the post worker held back; copy the done pieces' files into `keep`; stitch."""
     from orchestrator import jobs
-    from orchestrator.local import LocalFarm
+    from orchestrator.local.farm import LocalFarm
     from orchestrator.settings import FarmSettings
 
     home = Path(tempfile.mkdtemp(prefix="bench-gop-"))

@@ -83,7 +83,7 @@ class BenchFarm:
     """A local farm: one Resolve host that scans and links, and `transcoders` transcode-only nodes."""
 
     def __init__(self, transcoders: int, fps: float, files: list[Path]) -> None:
-        from orchestrator.local import LocalFarm
+        from orchestrator.local.farm import LocalFarm
         from orchestrator.settings import FarmSettings
 
         self.home = Path(tempfile.mkdtemp(prefix="rf-bench-proxies-"))

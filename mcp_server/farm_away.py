@@ -22,7 +22,7 @@ from mcp_types import INVALID_PARAMS
 from pydantic import ValidationError
 
 from orchestrator.farm import Farm
-from orchestrator.redis_server import EmbeddedRedis, RedisNotRunning
+from orchestrator.local.redis_server import EmbeddedRedis, RedisNotRunning
 from orchestrator.refusals import Refused, validation_errors
 from orchestrator.store import AmbiguousJob, JobNotFound
 

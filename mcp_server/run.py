@@ -10,8 +10,8 @@ import uvicorn
 
 from mcp_server.server import build_server
 from orchestrator.farm import Farm
+from orchestrator.local.watch import loopback
 from orchestrator.refusals import Refused
-from orchestrator.watch import loopback
 
 
 def parse_bind(value: str) -> tuple[str, int]:

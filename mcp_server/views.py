@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mcp_server.schemas import JobSummary, JobView, NodeView, StitchView, Submitted, TaskView
+from orchestrator import kinds
 from orchestrator.kinds.render import stitched
 from orchestrator.models import JobRecord, TaskRecord, results_report
 from orchestrator.nodes import NodeRecord
@@ -76,7 +77,7 @@ def submitted_view(record: JobRecord, estimate: float | None = None) -> Submitte
             "stitch": plan.stitch, "output": plan.output,
         }  # fmt: skip
         answer["estimate_seconds"] = estimate
-    if record.kind in ("render", "proxies") and not answer["finished"]:
+    if kinds.get(record.kind).followed and not answer["finished"]:
         answer["next"] = f"wait_for_job(job_id='{record.id}')"
     return answer
 

@@ -14,7 +14,7 @@ from celery import Celery
 from celery.backends.redis import RedisBackend
 
 from orchestrator import kinds
-from orchestrator.redis_server import broker_url
+from orchestrator.local.redis_server import broker_url
 from orchestrator.routing import RENDER
 from orchestrator.settings import FarmSettings
 

@@ -12,11 +12,11 @@ from orchestrator import kinds
 from orchestrator.app import make_app
 from orchestrator.catalog import Catalog
 from orchestrator.leases import ProjectLeases
+from orchestrator.local.redis_server import broker_url
 from orchestrator.locks import PieceLocks
 from orchestrator.nodes import NodeRegistry
 from orchestrator.pull.costs import CostBook
 from orchestrator.pull.speeds import SpeedBook
-from orchestrator.redis_server import broker_url
 from orchestrator.settings import FarmSettings
 from orchestrator.store import JobStore, connect
 

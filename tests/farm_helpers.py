@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator import jobs
 from orchestrator.farm import Farm
-from orchestrator.local import LocalFarm
+from orchestrator.local.farm import LocalFarm
 from orchestrator.models import JobRecord
 from orchestrator.settings import FarmSettings
 
@@ -109,7 +109,7 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 def render_past_a_hung_host(farm: Farm, hung: str, sure: str, tag: str = "hang") -> JobRecord:
     """Teaser split in two on `hung` (its Resolve never answers a call) and `sure`: the job succeeds frame-exactly,
     every piece ends on `sure`, and those lost on `hung` were tried again there (the same proof in every pool)."""
-    from orchestrator.demo import verify
+    from orchestrator.local.demo import verify
 
     record = run(farm, {"project": "Demo", "timeline": "Teaser", "split": 2, "tags": [tag], "output_name": hung},
                  timeout=120)  # fmt: skip

@@ -451,6 +451,13 @@ MUTATIONS = [
         "]",
         ("tests/test_job_kinds.py", "tests/test_mcp.py", "-k", "face or tools_are_described", "-p", "no:randomly"),
     ),
+    Mutation(
+        "a submit's next step comes from its kind",
+        "mcp_server/views.py",
+        'if kinds.get(record.kind).followed and not answer["finished"]:',
+        'if record.kind in ("render", "proxies") and not answer["finished"]:',
+        ("tests/test_job_kinds.py", "-k", "face"),
+    ),
 ]
 
 

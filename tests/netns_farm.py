@@ -84,7 +84,7 @@ class NetnsFarm:
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     def start(self) -> None:
-        from orchestrator.redis_server import redis_binary
+        from orchestrator.local.redis_server import redis_binary
 
         self.build()
         logs = self.home / "logs"

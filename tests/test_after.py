@@ -25,8 +25,8 @@ from mcp import Client
 from bridge.sim.host import HostState
 from mcp_server.server import build_server
 from orchestrator import jobs, lifecycle
-from orchestrator.demo import verify
 from orchestrator.kinds import SubmitRefused
+from orchestrator.local.demo import verify
 from orchestrator.models import JobRecord
 
 GATE_HOST = "gatehost"

@@ -136,7 +136,7 @@ def _plan():
 
 @pytest.fixture
 def books(tmp_path: Path) -> Iterator[tuple[CostBook, SpeedBook]]:
-    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect
 

@@ -9,7 +9,7 @@ import pytest
 from farm_helpers import run, running_farm
 
 from bridge.session import SIM_SCRIPT_API
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 CRASHY: dict[str, Any] = {"tags": ["crash"], "env": {"RESOLVE_SIM_QUIRKS": "crash-at:0.3"}}
 

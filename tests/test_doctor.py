@@ -116,8 +116,8 @@ def test_doctor_says_which_pool_a_worker_runs_and_refuses_what_cannot_run(sim_en
 def test_doctor_warns_when_the_piece_deadline_is_below_the_start_cost_learnt_on_the_farm(sim_env, tmp_path) -> None:
     from farm_helpers import farm_env
 
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.pull.speeds import SpeedBook
-    from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect
 

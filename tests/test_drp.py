@@ -20,7 +20,7 @@ from farm_helpers import run, running_farm
 from bridge.sim import scriptapp
 from bridge.sim.library import LOCAL_DB, Library
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 FOLDER = "resolve-farm imports"
 NODES = ("d-1", "d-2", "d-3")  # d-3 keeps unused imports an hour; the others delete them at the next import

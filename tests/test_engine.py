@@ -17,8 +17,8 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from orchestrator import jobs, routing
-from orchestrator.demo import verify
-from orchestrator.metrics import FarmCollector
+from orchestrator.local.demo import verify
+from orchestrator.local.metrics_server import FarmCollector
 
 NODES: dict[str, dict[str, Any]] = {
     "e-1": {},

@@ -23,7 +23,7 @@ from bridge.sim import framecode
 from bridge.sim.library import Library
 from mcp_server.server import build_server
 from orchestrator import jobs, kinds
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 NODES: dict[str, dict[str, Any]] = {
     "sim-1": {},

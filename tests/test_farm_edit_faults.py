@@ -22,7 +22,7 @@ from test_sim_holds import shared_demo
 from bridge import sim
 from orchestrator import jobs, routing
 from orchestrator.farm import Farm
-from orchestrator.local import LocalFarm
+from orchestrator.local.farm import LocalFarm
 from orchestrator.models import JobRecord
 from orchestrator.piecelog import PieceLog
 

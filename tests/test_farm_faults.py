@@ -9,7 +9,7 @@ import pytest
 from farm_helpers import running_farm
 
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 SLOW = {"RESOLVE_SIM_FPS": "60", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}
 

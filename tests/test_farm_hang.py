@@ -11,7 +11,7 @@ from farm_helpers import render_past_a_hung_host, run, running_farm
 from bridge import sim
 from bridge.session import SIM_SCRIPT_API
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 from orchestrator.nodes import NOT_ANSWERING
 
 FREEZING = "freeze-on:Project.GetRenderJobStatus"

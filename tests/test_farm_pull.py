@@ -16,7 +16,7 @@ from farm_helpers import run, running_farm, wait_until
 
 from bridge import sim
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 from orchestrator.models import JobRecord
 from orchestrator.pull.costs import BIN
 from orchestrator.pull.looks import visible

@@ -32,9 +32,9 @@ from test_sim_holds import shared_demo
 
 from bridge.session import SIM_SCRIPT_API
 from orchestrator import jobs, routing, telemetry
-from orchestrator.demo import verify
 from orchestrator.farm import Farm
-from orchestrator.local import LocalFarm
+from orchestrator.local.demo import verify
+from orchestrator.local.farm import LocalFarm
 from orchestrator.piecelog import PieceLog
 
 THREADS = {

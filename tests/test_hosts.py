@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from netns_farm import NetnsFarm, available
 
-from orchestrator.demo import verify
 from orchestrator.kinds.render import RenderPlan
+from orchestrator.local.demo import verify
 
 why_not = available()
 pytestmark = pytest.mark.skipif(why_not is not None, reason=why_not or "")

@@ -206,6 +206,8 @@ def test_a_plugin_kind_gets_a_cli_command_and_an_mcp_tool_from_its_face(farm) ->
     assert tool.annotations.read_only_hint is False and tool.annotations.open_world_hint is False
     assert tool.output_schema and "job_id" in tool.output_schema["properties"]
     assert not submitted.is_error and waited.structured_content["state"] == "succeeded"
+    job_id = submitted.structured_content["job_id"]
+    assert submitted.structured_content["next"] == f"wait_for_job(job_id='{job_id}')"  # the kind's hook: followed
     assert (root / "tool.json").is_file()
     assert outside.is_error and "manifest:" in outside.content[0].text and "outside" in outside.content[0].text
     assert submitted.structured_content["job_id"] in {j["id"] for j in listed.structured_content["jobs"]}

@@ -15,7 +15,7 @@ import pytest
 from farm_helpers import FAST, farm_env
 
 from orchestrator.app import make_app
-from orchestrator.redis_server import EmbeddedRedis
+from orchestrator.local.redis_server import EmbeddedRedis
 from orchestrator.settings import FarmSettings
 from orchestrator.store import connect
 

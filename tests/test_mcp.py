@@ -24,7 +24,7 @@ from otlp_stub import ancestors
 from bridge.sim import framecode
 from mcp_server.server import build_server
 from orchestrator import jobs, telemetry
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 TOOLS = {"render_timeline", "batch_edit", "make_proxies", "get_job", "list_jobs", "cancel_job", "retry_job", "wait_for_job",
          "list_nodes", "inspect_resolve", "get_job_log", "answer_job"}  # fmt: skip

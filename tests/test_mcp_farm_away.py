@@ -19,7 +19,7 @@ from mcp_types import INTERNAL_ERROR
 
 from mcp_server.server import build_server
 from orchestrator.farm import Farm
-from orchestrator.redis_server import EmbeddedRedis, _free_port
+from orchestrator.local.redis_server import EmbeddedRedis, _free_port
 from orchestrator.settings import FarmSettings
 
 CALLS = [

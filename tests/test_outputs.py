@@ -30,7 +30,7 @@ def test_the_next_version_counts_on_from_the_name_and_passes_over_names_taken(tm
 
 @pytest.fixture
 def client(tmp_path: Path):
-    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect
 

@@ -151,8 +151,8 @@ def test_a_ping_clears_only_the_mark_a_ping_left(tmp_path) -> None:
     """A good ping must not clear a piece's mark (a call hung): that needs a pool process to reach Resolve again."""
     from farm_helpers import farm_env
 
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.nodes import NOT_ANSWERING, NodeRegistry
-    from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect as redis_connect
 
@@ -181,8 +181,8 @@ def test_a_node_marked_by_another_keeps_when_it_was_last_seen(tmp_path) -> None:
     """A live worker marking a lost node unhealthy must not make it look alive: it still goes down."""
     from farm_helpers import farm_env
 
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.nodes import NodeRegistry
-    from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect as redis_connect
 

@@ -273,8 +273,8 @@ def test_the_stitch_joins_pieces_in_frame_order_not_in_the_order_they_were_taken
     """Open pieces are numbered when queued and take frames when claimed: "segment 2" may hold earlier frames."""
     from bridge.session import connect
     from bridge.settings import BridgeSettings
-    from orchestrator.demo import verify
     from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
+    from orchestrator.local.demo import verify
     from tasks.proof import video_digest
     from tasks.stitch import _join
 
@@ -495,8 +495,8 @@ def test_two_jobs_submitted_together_send_their_audio_passes_to_two_nodes(tmp_pa
     from farm_helpers import farm_env
 
     from orchestrator.farm import Farm
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.pull.dispatch import audio_node
-    from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
 
     with farm_env(tmp_path):
@@ -544,8 +544,8 @@ def test_a_claim_knows_the_rivals_of_its_priority_and_how_unsteady_the_nodes_hav
     from farm_helpers import farm_env
 
     from orchestrator.farm import Farm
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.pull.dispatch import context
-    from orchestrator.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
 
     with farm_env(tmp_path):

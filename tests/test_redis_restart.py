@@ -7,7 +7,7 @@ import time
 from farm_helpers import running_farm
 
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 ENV = {"RESOLVE_SIM_FPS": "120", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10"}
 

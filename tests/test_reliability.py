@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from orchestrator import jobs, routing
-from orchestrator.demo import verify
 from orchestrator.kinds.edit import EditSpec
 from orchestrator.kinds.render import RenderSpec
+from orchestrator.local.demo import verify
 from orchestrator.piecelog import PieceLog
 
 NODES: dict[str, dict[str, Any]] = {"r-1": {}, "r-2": {}}

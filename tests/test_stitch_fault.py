@@ -10,7 +10,7 @@ from pathlib import Path
 from farm_helpers import running_farm
 
 from orchestrator import jobs
-from orchestrator.demo import verify
+from orchestrator.local.demo import verify
 
 ENV = {"RESOLVE_SIM_FPS": "4000", "RESOLVE_FARM_VISIBILITY_TIMEOUT": "12", "RESOLVE_FARM_RENDER_TIME_LIMIT": "10",
        "RESOLVE_FARM_MIN_SEGMENT_FRAMES": "24"}  # fmt: skip

@@ -15,8 +15,8 @@ from farm_helpers import running_farm
 from mcp_server.views import job_view
 from orchestrator import jobs
 from orchestrator.cli.views import stitch_line
-from orchestrator.demo import verify
 from orchestrator.kinds.render import FrameSpan, RenderJob, RenderPlan, RenderSpec
+from orchestrator.local.demo import verify
 from orchestrator.models import JobRecord, TaskRecord
 from tasks.joinable import JoinDecision
 from tasks.proof import check_copy, video_digest

@@ -28,7 +28,7 @@ SPEED_KEY = "ProRes422HQ@1920x1080"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[JobStore]:
-    from orchestrator.redis_server import EmbeddedRedis
+    from orchestrator.local.redis_server import EmbeddedRedis
     from orchestrator.settings import FarmSettings
     from orchestrator.store import connect
 

@@ -14,8 +14,8 @@ import pytest
 from farm_helpers import run, running_farm
 from pydantic import SecretStr
 
-from orchestrator.metrics import serve
-from orchestrator.watch import Exposed, flower_command, start_flower
+from orchestrator.local.metrics_server import serve
+from orchestrator.local.watch import Exposed, flower_command, start_flower
 
 
 def _free_port() -> int:

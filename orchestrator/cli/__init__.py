@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from orchestrator import telemetry
-    from orchestrator.redis_server import RedisNotRunning
+    from orchestrator.local.redis_server import RedisNotRunning
     from orchestrator.store import JobNotFound
 
     try:

@@ -16,9 +16,9 @@ from orchestrator.refusals import Refused
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from orchestrator.local import LocalFarm
-    from orchestrator.metrics import serve as serve_metrics
-    from orchestrator.watch import start_flower
+    from orchestrator.local.farm import LocalFarm
+    from orchestrator.local.metrics_server import serve as serve_metrics
+    from orchestrator.local.watch import start_flower
 
     for port, what, flag in (
         (args.flower_port, "Flower", "--flower-port"),
@@ -124,7 +124,7 @@ def _safe_url(url: str) -> str:
 def cmd_flower(args: argparse.Namespace) -> int:
     import subprocess
 
-    from orchestrator.watch import Exposed, flower_command
+    from orchestrator.local.watch import Exposed, flower_command
 
     try:
         handle = connect_farm()
@@ -136,7 +136,7 @@ def cmd_flower(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from orchestrator.metrics import serve
+    from orchestrator.local.metrics_server import serve
 
     serve(connect_farm(), args.host, args.port)
     err.print(f"metrics: http://{args.host}:{args.port}/metrics")
@@ -146,6 +146,6 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestrator.demo import run_demo
+    from orchestrator.local.demo import run_demo
 
     return run_demo(args.nodes, args.timeline, compare=not args.no_compare)

@@ -95,6 +95,7 @@ class JobKind(ABC, Generic[SpecT, PlanT]):
     state_aliases: ClassVar[tuple[str, ...]] = ()  # earlier names of that field in stored records
     rules: ClassVar[KindRules] = KindRules()  # what it adds to the lifecycle's rules
     face: ClassVar[Face | None] = None  # its CLI command and MCP tool, made from it (`orchestrator.kinds.face`)
+    followed: ClassVar[bool] = True  # a submit's answer says to follow the job (`wait_for_job`); False: it waited
 
     @cached_property
     def record(self) -> type[JobRecord[SpecT, PlanT, Any]]:

@@ -123,6 +123,7 @@ class EditKind(JobKind[EditSpec, EditPlan]):
     """Batch edits fanned out across hosts, one timeline a piece."""
 
     name = "edit"
+    followed = False  # batch_edit answers once the job is done (or asks): nothing to follow
     spec_model = EditSpec
     plan_model = EditPlan
     task_modules = ("tasks.edit",)

@@ -17,7 +17,7 @@ from typing import Any
 from orchestrator import jobs
 from orchestrator.farm import Farm
 from orchestrator.kinds.render import RenderPlan
-from orchestrator.local import LocalFarm
+from orchestrator.local.farm import LocalFarm
 from orchestrator.settings import FarmSettings
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.farm import Farm
+from orchestrator.local.redis_server import EmbeddedRedis
 from orchestrator.nodes import NodeRegistry
-from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.settings import FarmSettings
 from orchestrator.store import connect
 
