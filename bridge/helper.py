@@ -105,7 +105,7 @@ class Server:
             from bridge.errors import ConnectError
 
             raise ConnectError("not connected")
-        return getattr(self.ops, op)(self.resolve, **args)
+        return self.ops.OPERATIONS[op](self.resolve, **args)
 
 
 PARENT_VARIABLE = "RESOLVE_HELPER_PARENT"  # the pid of the process the helper serves

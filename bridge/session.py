@@ -59,7 +59,7 @@ class InProcess:
         self.resolve = resolve
 
     def bind(self, op: str) -> Callable[..., Any]:
-        return partial(getattr(ops, op), self.resolve)
+        return partial(ops.OPERATIONS[op], self.resolve)
 
     def close(self) -> None:
         self.resolve = None

@@ -59,7 +59,7 @@ MUTATIONS = [
     ),
     Mutation(
         "a proxy link is read back",
-        "bridge/ops.py",
+        "bridge/ops/media.py",
         'return "" if shown == path else f"Resolve shows another proxy: {shown!r}"',
         'return ""',
         ("tests/test_sim_proxies.py", "-k", "another_file"),
@@ -73,7 +73,7 @@ MUTATIONS = [
     ),
     Mutation(
         "a plain render after a preset has its sound",
-        "bridge/ops.py",
+        "bridge/ops/render.py",
         '        "ExportAudio": True,\n',
         "",
         ("tests/test_session.py", "-k", "known_state"),

@@ -48,6 +48,7 @@ def test_a_proxy_that_is_not_an_absolute_readable_movie_is_refused(demo, tmp_pat
 
 def test_the_bridge_lists_clips_and_links_proxies_reading_them_back(resolve, tmp_path: Path) -> None:
     from bridge import ops
+    from bridge.errors import OperationError
 
     ops.open_project(resolve, "Demo")
     assert ops.list_bins(resolve) == ["Footage"]
@@ -60,7 +61,7 @@ def test_the_bridge_lists_clips_and_links_proxies_reading_them_back(resolve, tmp
     done = ops.link_proxies(resolve, links)
     assert [r["ok"] for r in done] == [True, False] and "refused" in done[1]["error"]
     assert ops.list_clips(resolve, None, ["A001*"])["clips"][0]["proxy_path"] == str(proxy)
-    with pytest.raises(ops.OperationError, match="bin 'Rushes' does not exist"):
+    with pytest.raises(OperationError, match="bin 'Rushes' does not exist"):
         ops.list_clips(resolve, "Rushes")
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from importlib.metadata import entry_points
+from typing import Any
 
 import redis
 
@@ -44,6 +46,15 @@ COMMANDS = "resolve_farm.commands"  # entry points: f(subparsers) adds a command
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, the commands of kinds' faces included."""
+    parser, sub = _built_in()
+    add_commands(sub)  # one for each kind that declares a face, plugins' included
+    return parser
+
+
+def _built_in() -> tuple[argparse.ArgumentParser, Any]:
+    """The command line without the faces' commands (finding those loads the plugins and every kind: start-up
+    time a built-in command need not pay); the parser and its subcommands."""
     parser = argparse.ArgumentParser(prog="resolve-farm", description="A render and edit farm for DaVinci Resolve.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -196,12 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     for entry in entry_points(group=COMMANDS):  # `mcp`, from mcp_server (the orchestrator imports none of it)
         entry.load()(sub)
-    add_commands(sub)  # one for each kind that declares a face, plugins' included
-    return parser
+    return parser, sub
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser, sub = _built_in()
+    if not argv or argv[0] not in sub.choices:  # a face's command, or help: the faces too
+        add_commands(sub)
+    args = parser.parse_args(argv)
     from orchestrator import telemetry
     from orchestrator.local.redis_server import RedisNotRunning
     from orchestrator.store import JobNotFound
