@@ -67,7 +67,8 @@ def configure(service: str, instance: str | None = None) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    exporters = [_exporter(name) for name in check()]
+    names = check()
+    exporters = [_exporter(name) for name in names]
     resource = Resource.create({"service.instance.id": instance} if instance else {})
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": service}))
@@ -77,7 +78,7 @@ def configure(service: str, instance: str | None = None) -> bool:
     trace.set_tracer_provider(provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
     _configured = True
-    log.info("tracing on: %s as %s", ", ".join(check()), resource.attributes.get("service.name"))
+    log.info("tracing on: %s as %s", ", ".join(names), resource.attributes.get("service.name"))
     return True
 
 
