@@ -19,23 +19,20 @@ import anyio
 from anyio import to_thread
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated
-from mcp_types import INVALID_PARAMS, InputRequiredResult, ToolAnnotations
+from mcp_types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
-from mcp_server import ask, faces
+from mcp_server import faces
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.farm_away import UNREACHABLE, FarmCalls
-from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs, Submitted
-from mcp_server.tasks_ext import SUBMIT_TOOLS, FarmTasks, answer_at_once
-from mcp_server.views import busy_nodes, job_summary, job_view, node_view, submitted_view
+from mcp_server.schemas import Followed, Inspection, JobList, JobView, NodeList, PieceLogs
+from mcp_server.tasks_ext import FarmTasks
+from mcp_server.views import busy_nodes, job_summary, job_view, node_view
 from orchestrator import jobs, kinds
 from orchestrator.farm import Farm
-from orchestrator.kinds.base import OutputExists
-from orchestrator.kinds.proxies import DEFAULT_PRESET
 from orchestrator.store import JobNotFound
 
 log = logging.getLogger(__name__)
@@ -48,14 +45,9 @@ shows the machines; inspect_resolve lists projects, timelines, formats, codecs a
 declares the Tasks extension (io.modelcontextprotocol/tasks) gets a task for render_timeline, batch_edit and
 make_proxies: follow it with tasks/get, stop it with tasks/cancel; the task id is the job id."""
 
-Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
-
-
 # Tool annotations, set truthfully. None of the tools reaches outside the farm (openWorldHint
 # false): they talk to its Redis, its nodes and the Resolve on them.
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-SUBMIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
-EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 ANSWER = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 RETRY = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -105,7 +97,7 @@ def build_server(
         auth = AuthSettings(
             issuer_url=url or "http://127.0.0.1", resource_server_url=url, validate_token_resource=False
         )
-    submit_tools = dict(SUBMIT_TOOLS)
+    submit_tools: dict[str, str] = {}  # tool -> kind: what may answer with a task (`faces.register` fills it)
     if conformance:
         from mcp_server import conformance as fixtures
 
@@ -114,8 +106,8 @@ def build_server(
         name="resolve-farm", version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan, subscriptions=bus,
         token_verifier=verifier, auth=auth, extensions=[FarmTasks(calls, submit_tools)],
     )  # fmt: skip
+    faces.register(server, farm, calls, submit_tools)  # a submit tool for each kind, plugins' included
     _tools(server, farm, calls)
-    faces.register(server, farm, calls, submit_tools)  # every other kind with a face, plugins' included
     _resources(server, farm, calls)
     if conformance:
         fixtures.register(server, calls)
@@ -154,219 +146,6 @@ async def _watch(farm: Farm, calls: FarmCalls, bus: InMemorySubscriptionBus) -> 
 
 def _tools(server: MCPServer, farm: Farm, calls: FarmCalls) -> None:
     _call = calls.run
-
-    @server.tool(title="Render a timeline on the farm", annotations=SUBMIT)
-    async def render_timeline(
-        ctx: Context,
-        project: Annotated[
-            str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
-        ],
-        timeline: Annotated[str, Field(description="timeline name in the project, e.g. 'Master_v3'")],
-        format: Annotated[
-            Literal["mov", "mxf_op1a", "mp4", "tif", "dpx", "exr"] | None,
-            Field(
-                description="container, or an image sequence (tif, dpx, exr: a file per frame, no audio); default mov"
-            ),
-        ] = None,
-        codec: Annotated[
-            str | None,
-            Field(
-                description="codec key, e.g. 'ProRes422HQ' (default), 'DNxHRHQ', 'H264'; "
-                "for sequences 'RGB8' (tif), 'RGB10' (dpx), 'RGBHalf' (exr)"
-            ),
-        ] = None,
-        preset: Annotated[
-            str | None, Field(description="a Resolve render preset instead of format/codec, e.g. 'H.264 Master'")
-        ] = None,
-        start_frame: Annotated[
-            int | None,
-            Field(
-                ge=0, description="first timeline frame (e.g. 86400 = 01:00:00:00 at 24 fps); default: timeline start"
-            ),
-        ] = None,
-        end_frame: Annotated[
-            int | None, Field(ge=0, description="last timeline frame, included; default: timeline end")
-        ] = None,
-        output_dir: Annotated[
-            str | None,
-            Field(description="folder inside the farm's storage roots, relative to the first, e.g. 'deliveries/2026'"),
-        ] = None,
-        output_name: Annotated[
-            str | None, Field(description="file name without extension; default '<project>_<timeline>'")
-        ] = None,
-        split: Annotated[
-            Splits, Field(description="'auto' (across live nodes), 'none' (one node), or a number of segments")
-        ] = "auto",
-        audio: Annotated[bool, Field(description="render audio too (an image sequence has none)")] = True,
-        priority: Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")] = 5,
-        node: Annotated[str | None, Field(description="run only on this node (see list_nodes)")] = None,
-        tags: Annotated[
-            list[str] | None, Field(description="run only on nodes with all these tags, e.g. ['studio']")
-        ] = None,
-        render_settings: Annotated[
-            dict[str, str | int | float | bool] | None,
-            Field(description="extra Resolve render settings, e.g. {'VideoQuality': 'Best'}"),
-        ] = None,
-        max_attempts: Annotated[
-            int | None, Field(ge=1, le=20, description="attempts per segment before the job fails")
-        ] = None,
-        after: Annotated[
-            list[str] | None,
-            Field(
-                description="job ids to run after: the render waits until they all succeed, and is cancelled if one fails or is cancelled, e.g. the batch_edit that prepares the timeline"
-            ),
-        ] = None,
-        overwrite: Annotated[
-            bool,
-            Field(
-                description="replace the file the output name names if one exists; without it a taken name is "
-                "asked about (clients that can elicit: overwrite, the next free name, or cancel) or refused"
-            ),
-        ] = False,
-    ) -> Submitted | InputRequiredResult:
-        """Render a timeline on the farm, split across machines; answers at once with the job id and plan.
-
-        Example: render_timeline(project="Ad_2026", timeline="Master_v3", codec="ProRes422HQ")
-        Then follow it with wait_for_job(job_id). Frame numbers are timeline frames (Resolve's
-        MarkIn/MarkOut), both included.
-        """
-        spec: dict[str, Any] = {"project": project, "timeline": timeline, "split": split, "audio": audio,
-                                "priority": priority}  # fmt: skip
-        for key, value in (("format", format), ("codec", codec), ("preset", preset), ("output_dir", output_dir),
-                           ("output_name", output_name), ("node", node), ("max_attempts", max_attempts)):  # fmt: skip
-            if value is not None:
-                spec[key] = value
-        if tags:
-            spec["tags"] = tags
-        if render_settings:
-            spec["settings"] = render_settings
-        if start_frame is not None or end_frame is not None:
-            if start_frame is None or end_frame is None:
-                raise ToolError(
-                    "refused: start_frame and end_frame go together (or leave both out for the whole timeline)"
-                )
-            spec["frames"] = {"start": start_frame, "end": end_frame}
-        if overwrite:
-            spec["overwrite"] = True
-
-        def submit(spec: dict[str, Any]) -> Any:
-            try:
-                return jobs.submit_render(farm, spec, after or ())
-            except OutputExists as exc:  # (the other refusals are tool errors: `FarmCalls.run`)
-                return exc
-
-        asked = await ask.submit_asking(ctx, spec, lambda spec: _call(submit, spec))
-        if isinstance(asked, InputRequiredResult):
-            return asked
-        estimate = await _call(jobs.estimate_seconds, farm, asked)
-        return submitted_view(asked, estimate)
-
-    @server.tool(title="Apply the same edits to many timelines", annotations=EDIT)
-    async def batch_edit(
-        targets: Annotated[
-            list[dict[str, Any]],
-            Field(description="[{'project': 'Demo', 'timeline': 'Main'}] or {'project': 'Demo'} for all its timelines"),
-        ],
-        operations: Annotated[
-            list[dict[str, Any]],
-            Field(
-                description="edit operations, e.g. [{'op': 'add_marker', 'frame': 48, 'color': 'Red', 'name': 'fix'}]; "
-                "ops: add_marker, delete_markers, set_clip_color, set_clip_property, set_metadata, rename_timeline, "
-                "duplicate_timeline, apply_lut, set_cdl, import_media, append_clips"
-            ),
-        ],
-        dry_run: Annotated[bool, Field(description="report what would change and change nothing")] = False,
-        confirm_over: Annotated[
-            int | None,
-            Field(
-                ge=0,
-                description="dry-run first and ask to confirm (state input_required, answer_job) when more items "
-                "would change than this; default: the farm's setting (off unless set); 0: never ask",
-            ),
-        ] = None,
-        wait_seconds: Annotated[
-            float, Field(ge=0, le=60, description="wait this long for a quick result (dry runs are usually instant)")
-        ] = 5.0,
-        after: Annotated[
-            list[str] | None,
-            Field(
-                description="job ids to run after: the edit waits until they all succeed, and is cancelled if one fails or is cancelled"
-            ),
-        ] = None,
-    ) -> Submitted:
-        """Apply the same edits to several timelines, one task per timeline, spread across machines.
-
-        Example: batch_edit(targets=[{"project": "Demo", "timeline": "Main"}],
-                            operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)
-        Answers with the job id, and with the per-item report when the job finishes within wait_seconds (or,
-        with confirm_over, what it asks: state input_required, `asking`, answered with answer_job).
-        """
-        spec: dict[str, Any] = {"targets": targets, "operations": operations, "dry_run": dry_run}
-        if confirm_over is not None:
-            spec["confirm_over"] = confirm_over
-        record = await _call(jobs.submit_edit, farm, spec, after or ())
-        if answer_at_once() or record.state == "waiting":  # a task, or a job that starts only after others
-            return submitted_view(record)
-        return submitted_view(await _call(lambda: jobs.wait(farm, record.id, timeout=wait_seconds, asks=True)))
-
-    @server.tool(title="Make proxy media for a project's clips", annotations=EDIT)
-    async def make_proxies(
-        project: Annotated[
-            str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
-        ],
-        bin: Annotated[
-            str | None, Field(description="only this bin and the bins in it, e.g. 'Footage/Day 1'; default: every bin")
-        ] = None,
-        clips: Annotated[
-            list[str] | None, Field(description="only clips whose names match one of these patterns, e.g. ['A00*']")
-        ] = None,
-        preset: Annotated[
-            str,
-            Field(description="'prores-proxy-half' (ProRes 422 Proxy, half size), 'prores-proxy-quarter', 'h264-half'"),
-        ] = DEFAULT_PRESET,
-        output: Annotated[
-            str | None,
-            Field(
-                description="folder inside the farm's storage roots for the proxies (mirroring the sources' folders); default 'proxies'"
-            ),
-        ] = None,
-        database: Annotated[
-            str | None,
-            Field(
-                description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
-            ),
-        ] = None,
-        replace: Annotated[
-            bool, Field(description="also replace proxies linked from elsewhere (made by Resolve or a camera)")
-        ] = False,
-        priority: Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")] = 5,
-        max_attempts: Annotated[
-            int | None, Field(ge=1, le=20, description="attempts per clip before that clip fails")
-        ] = None,
-        after: Annotated[
-            list[str] | None,
-            Field(
-                description="job ids to run after: it waits until they all succeed, and is cancelled if one fails or is cancelled"
-            ),
-        ] = None,
-    ) -> Submitted:
-        """Transcode proxies of a project's source clips across the farm's machines (largest first), verify them
-        against their sources and link them in the project. Clips whose proxy is current are left alone, so a
-        re-run with nothing to do ends in seconds; a clip that cannot be made fails on its own, the others go on.
-
-        Example: make_proxies(project="Demo", bin="Footage", preset="prores-proxy-half")
-        Answers at once with the job id; follow it with wait_for_job(job_id).
-        """
-        spec: dict[str, Any] = {"project": project, "preset": preset, "replace": replace, "priority": priority}
-        for key, value in (("bin", bin), ("output", output), ("max_attempts", max_attempts)):
-            if value is not None:
-                spec[key] = value
-        if clips:
-            spec["clips"] = clips
-        if database:
-            spec["database"] = {"name": database}
-        record = await _call(jobs.submit_proxies, farm, spec, after or ())
-        return submitted_view(record)
 
     @server.tool(title="Show a job", annotations=READ)
     async def get_job(

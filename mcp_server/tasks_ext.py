@@ -1,8 +1,8 @@
 """The Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) over farm jobs.
 
-To a client that declared the extension on a 2026-07-28 request, a submit tool
-(`render_timeline`, `batch_edit`, `make_proxies`) answers with a task instead of its plain result: the job
-is in Redis before the answer leaves. `tasks/get` reads the job and answers with it as a
+To a client that declared the extension on a 2026-07-28 request, a submit tool (`render_timeline`,
+`batch_edit`, `make_proxies`: every kind's, `faces`) answers with a task instead of its plain
+result: the job is in Redis before the answer leaves. `tasks/get` reads the job and answers with it as a
 task (`working` with percent, frames and busy nodes; `completed` with the tool's full
 result inline, a failed job being a tool error inside it; `cancelled`); `tasks/cancel`
 cancels the job and `tasks/update` takes answers, both with an empty ack. Clients that did
@@ -41,8 +41,6 @@ from orchestrator import jobs
 from orchestrator.models import JobRecord
 
 IDENTIFIER = "io.modelcontextprotocol/tasks"
-# Every job kind's submit tool, and the kind of job it makes: these may answer with a task.
-SUBMIT_TOOLS = {"render_timeline": "render", "batch_edit": "edit", "make_proxies": "proxies"}
 POLL_INTERVAL_MS = 1000
 _at_once: contextvars.ContextVar[bool] = contextvars.ContextVar("answer_at_once", default=False)
 
@@ -156,9 +154,9 @@ class FarmTasks(Extension):
 
     identifier = IDENTIFIER
 
-    def __init__(self, calls: FarmCalls, submit_tools: dict[str, str] | None = None) -> None:
+    def __init__(self, calls: FarmCalls, submit_tools: dict[str, str]) -> None:
         self.calls = calls
-        self.submit_tools = SUBMIT_TOOLS if submit_tools is None else submit_tools  # tool -> the kind it submits
+        self.submit_tools = submit_tools  # tool -> the kind it submits: these may answer with a task
 
     def methods(self) -> list[MethodBinding]:
         versions = frozenset(MODERN_PROTOCOL_VERSIONS)

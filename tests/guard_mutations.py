@@ -159,9 +159,9 @@ MUTATIONS = [
     ),
     Mutation(
         "--conformance is refused on stdio",
-        "orchestrator/cli/serve.py",
-        "        elif args.conformance:",
-        "        elif False:",
+        "mcp_server/command.py",
+        "    elif args.conformance:",
+        "    elif False:",
         ("tests/test_mcp.py", "-k", "conformance_fixtures"),
     ),
     Mutation(
@@ -272,8 +272,8 @@ MUTATIONS = [
     Mutation(
         "a wait for a job that asks stops there (jobs.wait asks=True)",
         "orchestrator/jobs.py",
-        'if asks and record.state == "input_required":',
-        "if False:",
+        'if record.settled or (asks and record.state == "input_required"):',
+        "if record.settled:",
         ("tests/test_job_kinds.py", "-k", "waits_in_redis", "-o", "timeout=60"),
     ),
     Mutation(
@@ -419,7 +419,7 @@ MUTATIONS = [
     Mutation(
         "a kind's face gets an MCP tool",
         "mcp_server/faces.py",
-        "if face is None or face.tool in submit_tools or name in submit_tools.values():",
+        "if face is None or face.tool in submit_tools:",
         "if True:",
         ("tests/test_job_kinds.py", "-k", "face"),
     ),
@@ -440,7 +440,7 @@ MUTATIONS = [
     Mutation(
         "a face command refuses bad values naming the option",
         "orchestrator/cli/faces.py",
-        'raise Refused("--" + str(exc.errors()[0]["loc"][0]).replace("_", "-"), validation_errors(exc)) from None',
+        'raise Refused(_named(face, str(exc.errors()[0]["loc"][0])), validation_errors(exc)) from None',
         "raise",
         ("tests/test_job_kinds.py", "-k", "face"),
     ),
@@ -457,6 +457,64 @@ MUTATIONS = [
         'if kinds.get(record.kind).followed and not answer["finished"]:',
         'if record.kind in ("render", "proxies") and not answer["finished"]:',
         ("tests/test_job_kinds.py", "-k", "face"),
+    ),
+    Mutation(
+        "a face's spec refusal names the command's option",
+        "orchestrator/cli/faces.py",
+        "raise Refused(_named(face, exc.field), exc.reason) from None",
+        "raise",
+        ("tests/test_job_kinds.py", "-k", "own_kinds"),
+    ),
+    Mutation(
+        "a render's start and end frames go together",
+        "orchestrator/kinds/render.py",
+        "if (self.start_frame is None) != (self.end_frame is None):",
+        "if False:",
+        ("tests/test_job_kinds.py", "tests/test_mcp.py", "-k", "own_kinds or refusals_are_tool_errors"),
+    ),
+    Mutation(
+        "an edit file's field the face lacks is refused",
+        "orchestrator/cli/faces.py",
+        "if unknown := sorted(set(given) - set(fields)):",
+        "if unknown := []:",
+        ("tests/test_job_kinds.py", "-k", "own_kinds"),
+    ),
+    Mutation(
+        "a KEY=VALUE option wants the =",
+        "orchestrator/cli/common.py",
+        "if not sep or not key:",
+        "if False:",
+        ("tests/test_job_kinds.py", "-k", "own_kinds or any_kind"),
+    ),
+    Mutation(
+        "a flag on by default is turned off by --no-",
+        "orchestrator/cli/faces.py",
+        "if info.default is True:  # on unless turned off",
+        "if False:  # on unless turned off",
+        ("tests/test_job_kinds.py", "-k", "own_kinds"),
+    ),
+    Mutation(
+        "a kind not followed answers with its end within wait_seconds",
+        "mcp_server/faces.py",
+        'if kind.followed or answer_at_once() or record.state == "waiting":',
+        "if True:",
+        ("tests/test_mcp.py", "-k", "batch_edit"),
+    ),
+    Mutation(
+        "only a kind not followed takes wait_seconds",
+        "mcp_server/faces.py",
+        "    if not kind.followed:\n",
+        "    if True:\n",
+        ("tests/test_job_kinds.py", "-k", "own_kinds"),
+    ),
+    Mutation(
+        "a face tool asks about a taken output name",
+        "mcp_server/faces.py",
+        "except OutputExists as exc:  # asked about (`ask`); the other refusals are tool errors (`FarmCalls.run`)\n"
+        "            return exc",
+        "except OutputExists as exc:  # asked about (`ask`); the other refusals are tool errors (`FarmCalls.run`)\n"
+        "            raise",
+        ("tests/test_mcp.py", "-k", "taken_output_name"),
     ),
 ]
 

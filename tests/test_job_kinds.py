@@ -211,3 +211,60 @@ def test_a_plugin_kind_gets_a_cli_command_and_an_mcp_tool_from_its_face(farm) ->
     assert (root / "tool.json").is_file()
     assert outside.is_error and "manifest:" in outside.content[0].text and "outside" in outside.content[0].text
     assert submitted.structured_content["job_id"] in {j["id"] for j in listed.structured_content["jobs"]}
+
+
+def test_the_farms_own_kinds_are_reached_through_their_faces(farm, tmp_path: Path) -> None:
+    """`render`, `edit` and `proxies` are made from their kinds' faces like a plugin's: the CLI's positionals,
+    renamed options (`--name`, `--start`), `--no-audio`, `KEY=VALUE` settings and an edit read from a file turn
+    into the spec; bad values are refused naming the option or the file; the MCP tools carry the faces' arguments."""
+    rendered = _cli(farm, "render", "Demo", "Teaser", "--start", "86400", "--end", "86401", "--no-audio", "--split",
+                    "2", "--setting", "VideoQuality=Best", "--setting", "FormatWidth=1920", "--name", "faced",
+                    "--priority", "3", "--json")  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    spec = json.loads(rendered.stdout)["spec"]
+    assert spec["frames"] == {"start": 86400, "end": 86401} and spec["audio"] is False and spec["split"] == 2
+    assert spec["settings"] == {"VideoQuality": "Best", "FormatWidth": 1920}
+    assert (spec["output_name"], spec["priority"], spec["project"], spec["timeline"]) == ("faced", 3, "Demo", "Teaser")
+
+    batch = tmp_path / "batch.yaml"
+    batch.write_text("targets: [{project: Demo, timeline: Teaser}]\noperations: [{op: add_marker, frame: 86400}]\n")
+    edited = _cli(farm, "edit", str(batch), "--dry-run", "--priority", "4", "--wait", "--json")
+    assert edited.returncode == 0, edited.stderr
+    record = json.loads(edited.stdout)
+    assert record["kind"] == "edit" and record["state"] == "succeeded"
+    assert record["spec"]["dry_run"] is True and record["spec"]["priority"] == 4
+
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text(json.dumps({"targets": [{"project": "Demo"}], "operations": [{"op": "add_marker"}], "bogus": 1}))
+    before = len(farm.store.list(limit=200))
+    for args, said in [
+        (("render", "Demo", "Teaser", "--start", "86400"), "refused: --end: start_frame and end_frame go together"),
+        (
+            ("render", "Demo", "Teaser", "--setting", "VideoQuality"),
+            "refused: --setting: 'VideoQuality': want KEY=VALUE",
+        ),
+        (("render", "Demo", "Teaser", "--split", "many"), "refused: --split: split.literal"),
+        (("render", "Demo", "Teaser", "--setting", "MarkIn=1"), "refused: spec: settings: Value error, MarkIn"),
+        (("edit", str(bogus)), f"refused: {bogus}: edit takes no 'bogus'"),
+        (("edit", str(batch), "--targets", "{oops"), "refused: --targets: not JSON"),
+        (("proxies", "Demo", "--priority", "12"), "refused: --priority: priority:"),
+    ]:
+        refused = _cli(farm, *args)
+        assert refused.returncode == 2 and said in " ".join(refused.stderr.split()), (args, refused.stderr)
+    assert len(farm.store.list(limit=200)) == before  # nothing queued for them
+
+    async def tools() -> dict[str, Any]:
+        async with Client(build_server(farm)) as client:
+            return {t.name: t for t in (await client.list_tools()).tools}
+
+    listed = asyncio.run(tools())
+    render, edit, proxies = listed["render_timeline"], listed["batch_edit"], listed["make_proxies"]
+    assert {"database", "drp", "render_settings", "start_frame", "after"} <= set(render.input_schema["properties"])
+    assert (
+        render.input_schema["required"] == ["project", "timeline"] and "Example: render_timeline(" in render.description
+    )
+    assert {"wait_seconds", "priority", "after"} <= set(edit.input_schema["properties"])  # not followed: it waits
+    assert "wait_seconds" not in render.input_schema["properties"]
+    assert edit.annotations.destructive_hint and proxies.annotations.destructive_hint
+    assert not render.annotations.destructive_hint
+    jobs.cancel(farm, json.loads(rendered.stdout)["id"], wait=30)

@@ -3,8 +3,8 @@
 | module | commands |
 |---|---|
 | `host` | `doctor`, `worker` (this host's Resolve, through the bridge) |
-| `jobs` | `submit`, `render`, `edit`, `proxies`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
-| `faces` | a command for each kind that declares a face (`orchestrator.kinds.face`), plugins' included |
+| `jobs` | `submit`, `status`, `jobs`, `log`, `answer`, `cancel`, `retry`, `nodes` |
+| `faces` | a command for each kind's face (`orchestrator.kinds.face`): `render`, `edit`, `proxies`, plugins' |
 | `serve` | `up`, `flower`, `metrics`, `demo` (`mcp` is added by `mcp_server.command`, an entry point) |
 | `views` | how all of them print |
 """
@@ -26,12 +26,9 @@ from orchestrator.cli.host import cmd_doctor, cmd_worker
 from orchestrator.cli.jobs import (
     cmd_answer,
     cmd_cancel,
-    cmd_edit,
     cmd_jobs,
     cmd_log,
     cmd_nodes,
-    cmd_proxies,
-    cmd_render,
     cmd_retry,
     cmd_status,
     cmd_submit,
@@ -92,31 +89,6 @@ def _built_in() -> tuple[argparse.ArgumentParser, Any]:
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("render", help="submit a render")
-    p.add_argument("project")
-    p.add_argument("timeline")
-    p.add_argument("--format", help="format key: mov, mxf_op1a, mp4; image sequences tif, dpx, exr (default mov)")
-    p.add_argument("--codec", help="codec key: ProRes422HQ (default), DNxHRHQ, H264; RGB8 (tif), RGB10 (dpx)")
-    p.add_argument("--preset", help="a render preset instead of format/codec")
-    p.add_argument("--start", type=int, help="first frame (timeline frame number)")
-    p.add_argument("--end", type=int, help="last frame, included")
-    p.add_argument("--output-dir", help="inside a storage root (default: the first root)")
-    p.add_argument("--name", help="output file name without extension (default: <project>_<timeline>)")
-    p.add_argument("--split", help="auto, none or a number of segments")
-    p.add_argument("--no-audio", action="store_true")
-    p.add_argument("--overwrite", action="store_true", help="replace the file the output name names if one exists")
-    p.add_argument("--priority", type=int, help="0 (most urgent) .. 9")
-    p.add_argument("--node", help="run only on this node")
-    p.add_argument("--tag", action="append", help="run only on nodes with this tag (repeatable)")
-    p.add_argument("--database", help="a PostgreSQL project database every host can reach")
-    p.add_argument("--drp", help="a .drp on shared storage to import the project from")
-    p.add_argument("--setting", action="append", help="extra render setting KEY=VALUE (repeatable)")
-    p.add_argument("--max-attempts", type=int)
-    p.add_argument("--after", action="append", metavar="JOB", help="start once this job succeeded (repeatable)")
-    p.add_argument("--wait", action="store_true", help="follow the job to its end")
-    p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
-    p.set_defaults(func=cmd_render)
-
     p = sub.add_parser("submit", help="submit a job of any kind, plugins' included, from a spec and --set fields")
     p.add_argument("kind", help="render, edit, proxies, hold, or a kind a plugin adds (RESOLVE_FARM_PLUGINS)")
     p.add_argument("--spec", metavar="FILE", help="the spec, JSON or YAML; '-' reads it from stdin")
@@ -127,29 +99,6 @@ def _built_in() -> tuple[argparse.ArgumentParser, Any]:
     p.add_argument("--wait", action="store_true", help="follow the job to its end")
     p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
     p.set_defaults(func=cmd_submit)
-
-    p = sub.add_parser("edit", help="submit a batch edit from a JSON or YAML file")
-    p.add_argument("file")
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--after", action="append", metavar="JOB", help="start once this job succeeded (repeatable)")
-    p.add_argument("--wait", action="store_true")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_edit)
-
-    p = sub.add_parser("proxies", help="make and link proxy media for a project's clips, across the farm")
-    p.add_argument("project")
-    p.add_argument("--bin", help="only this bin and the bins in it, e.g. 'Footage/Day 1' (default: every bin)")
-    p.add_argument("--clip", action="append", metavar="PATTERN", help="only clips whose names match (repeatable)")
-    p.add_argument("--preset", help="prores-proxy-half (default), prores-proxy-quarter or h264-half")
-    p.add_argument("--output", help="folder inside a storage root (default: 'proxies' under the first)")
-    p.add_argument("--database", help="a PostgreSQL project database every host can reach")
-    p.add_argument("--replace", action="store_true", help="also replace proxies linked from outside the output folder")
-    p.add_argument("--priority", type=int, help="0 (most urgent) .. 9")
-    p.add_argument("--max-attempts", type=int)
-    p.add_argument("--after", action="append", metavar="JOB", help="start once this job succeeded (repeatable)")
-    p.add_argument("--wait", action="store_true", help="follow the job to its end")
-    p.add_argument("--json", action="store_true", help="stdout holds only the job record as JSON")
-    p.set_defaults(func=cmd_proxies)
 
     p = sub.add_parser("status", help="one job")
     p.add_argument("job")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,3 +34,20 @@ def farm_home() -> Path:
 
     explicit = os.environ.get("RESOLVE_FARM_HOME")
     return Path(explicit) if explicit else default_home()
+
+
+def key_value(item: str, option: str) -> tuple[str, Any]:
+    """A `KEY=VALUE` typed on the command line: the key, and the value as `json_or_text` reads it; an item that is
+    not one is refused as `option`."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise Refused(option, f"{item!r}: want KEY=VALUE")
+    return key, json_or_text(raw)
+
+
+def json_or_text(raw: str) -> Any:
+    """A value typed on the command line: JSON where it parses (numbers, true, lists, objects), else the text."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

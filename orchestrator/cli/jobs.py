@@ -1,4 +1,8 @@
-"""Commands on jobs and nodes: submit a render or an edit, follow, list, cancel, retry; the nodes."""
+"""Commands on jobs and nodes: submit a job of any kind from a spec, follow, list, cancel, retry; the nodes.
+
+The commands that submit one kind (`render`, `edit`, `proxies`, a plugin's) are made from its face:
+`orchestrator.cli.faces`.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +16,10 @@ from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 
-from orchestrator.cli.common import connect_farm
+from orchestrator.cli.common import connect_farm, key_value
 from orchestrator.cli.views import err, follow, out, plan_line, print_result, stitch_line, waiting_line
 from orchestrator.refusals import Refused, validation_errors
 from orchestrator.store import SHORT_ID, short_ids
-
-
-def _render_spec(args: argparse.Namespace) -> dict[str, Any]:
-    spec: dict[str, Any] = {"project": args.project, "timeline": args.timeline, "audio": not args.no_audio}
-    for key in ("format", "codec", "preset", "output_dir", "node", "priority", "max_attempts"):
-        value = getattr(args, key)
-        if value is not None:
-            spec[key] = value
-    if args.name:
-        spec["output_name"] = args.name
-    if args.overwrite:
-        spec["overwrite"] = True
-    if args.start is not None or args.end is not None:
-        spec["frames"] = {"start": args.start, "end": args.end}
-    if args.split:
-        spec["split"] = int(args.split) if args.split.isdigit() else args.split
-    if args.tag:
-        spec["tags"] = args.tag
-    if args.database:
-        spec["database"] = {"name": args.database}
-    if args.drp:
-        spec["drp"] = args.drp
-    settings: dict[str, Any] = {}
-    for item in args.setting or []:
-        key, _, raw = item.partition("=")
-        try:
-            settings[key] = json.loads(raw)  # numbers and booleans: 1920, true
-        except ValueError:
-            settings[key] = raw  # anything else is a string: Best, Same as Project
-    if settings:
-        spec["settings"] = settings
-    return spec
 
 
 def submit_spec(kind: str, spec: dict[str, Any], after: list[str] | None, farm: Any = None) -> Any:
@@ -68,14 +40,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     farm = connect_farm()  # (loads the plugins: their kinds are registered from here on)
     kind = kinds.get(args.kind)
-    spec = _read_spec(args.spec) if args.spec else {}
+    spec = read_spec(args.spec) if args.spec else {}
     for item in args.set or ():
         _set_field(kind.name, kind.spec_model, spec, item)
     farm, record = submit_spec(kind.name, spec, args.after, farm)
     return after_submit(farm, record, args)
 
 
-def _read_spec(source: str) -> dict[str, Any]:
+def read_spec(source: str, field: str = "--spec") -> dict[str, Any]:
+    """The object of fields in a JSON or YAML file (`-`: stdin); what is not one is refused as `field`."""
     import sys
 
     import yaml
@@ -84,17 +57,15 @@ def _read_spec(source: str) -> dict[str, Any]:
     try:
         spec = yaml.safe_load(text)  # (JSON is YAML too)
     except yaml.YAMLError as exc:
-        raise Refused("--spec", f"{source}: neither JSON nor YAML ({exc})") from None
+        raise Refused(field, f"{source}: neither JSON nor YAML ({exc})") from None
     if not isinstance(spec, dict):
-        raise Refused("--spec", f"{source}: a spec is an object of fields")
+        raise Refused(field, f"{source}: want an object of fields")
     return spec
 
 
 def _set_field(kind: str, model: Any, spec: dict[str, Any], item: str) -> None:
     """Put `KEY=VALUE` into `spec`; a key the kind's spec does not have (at any depth it can tell) is refused."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key:
-        raise Refused("--set", f"{item!r}: want KEY=VALUE")
+    key, value = key_value(item, "--set")
     parts = key.split(".")
     for part in parts:
         fields = _fields(model)
@@ -103,10 +74,6 @@ def _set_field(kind: str, model: Any, spec: dict[str, Any], item: str) -> None:
         if part not in fields:
             raise Refused(f"--set {key}", f"{kind} specs have no field {part!r} (fields: {', '.join(sorted(fields))})")
         model = fields[part]
-    try:
-        value = json.loads(raw)  # numbers, booleans, lists, objects
-    except ValueError:
-        value = raw  # anything else is a string
     node = spec
     for part in parts[:-1]:
         node = node.setdefault(part, {})
@@ -130,47 +97,6 @@ def _fields(model: Any) -> dict[str, Any] | None:
         if isinstance(info.alias, str):
             found[info.alias] = info.annotation
     return found
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    farm, record = submit_spec("render", _render_spec(args), args.after)
-    return after_submit(farm, record, args)
-
-
-def _proxies_spec(args: argparse.Namespace) -> dict[str, Any]:
-    spec: dict[str, Any] = {"project": args.project}
-    for key in ("bin", "preset", "output", "priority", "max_attempts"):
-        value = getattr(args, key)
-        if value is not None:
-            spec[key] = value
-    if args.clip:
-        spec["clips"] = args.clip
-    if args.replace:
-        spec["replace"] = True
-    if args.database:
-        spec["database"] = {"name": args.database}
-    return spec
-
-
-def cmd_proxies(args: argparse.Namespace) -> int:
-    farm, record = submit_spec("proxies", _proxies_spec(args), args.after)
-    return after_submit(farm, record, args)
-
-
-def cmd_edit(args: argparse.Namespace) -> int:
-    text = Path(args.file).read_text(encoding="utf-8")
-    if args.file.endswith((".yaml", ".yml")):
-        import yaml
-
-        spec = yaml.safe_load(text)
-    else:
-        spec = json.loads(text)
-    if not isinstance(spec, dict):
-        raise Refused(args.file, "the batch edit must be an object with targets and operations")
-    if args.dry_run:
-        spec["dry_run"] = True
-    farm, record = submit_spec("edit", spec, args.after)
-    return after_submit(farm, record, args)
 
 
 def after_submit(farm: Any, record: Any, args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
+from orchestrator.kinds.face import Face
 from orchestrator.models import ASK, JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
 from orchestrator.rules import KindRules
 
@@ -119,11 +120,46 @@ class EditRules(KindRules):
                            f"more than {over:,} are confirmed first)"}  # fmt: skip
 
 
+class EditArguments(BaseModel):
+    """What `batch_edit` and `resolve-farm edit` take: an edit spec, described for agents."""
+
+    targets: list[dict[str, Any]] = Field(
+        description="[{'project': 'Demo', 'timeline': 'Main'}] or {'project': 'Demo'} for all its timelines"
+    )
+    operations: list[dict[str, Any]] = Field(
+        description="edit operations, e.g. [{'op': 'add_marker', 'frame': 48, 'color': 'Red', 'name': 'fix'}]; "
+        "ops: add_marker, delete_markers, set_clip_color, set_clip_property, set_metadata, rename_timeline, "
+        "duplicate_timeline, apply_lut, set_cdl, import_media, append_clips"
+    )
+    dry_run: bool = Field(False, description="report what would change and change nothing")
+    confirm_over: int | None = Field(
+        None,
+        ge=0,
+        description="dry-run first and ask to confirm (state input_required, answer_job) when more items "
+        "would change than this; default: the farm's setting (off unless set); 0: never ask",
+    )
+    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
+    node: str | None = Field(None, description="run only on this node (see list_nodes)")
+    tags: list[str] | None = Field(None, description="run only on nodes with all these tags, e.g. ['studio']")
+    max_attempts: int | None = Field(None, ge=1, le=20, description="attempts per timeline before it fails")
+
+
 class EditKind(JobKind[EditSpec, EditPlan]):
     """Batch edits fanned out across hosts, one timeline a piece."""
 
     name = "edit"
     followed = False  # batch_edit answers once the job is done (or asks): nothing to follow
+    face = Face(
+        command="edit", tool="batch_edit", title="Apply the same edits to many timelines", destructive=True,
+        description=(
+            "Apply the same edits to several timelines, one task per timeline, spread across machines.\n\n"
+            'Example: batch_edit(targets=[{"project": "Demo", "timeline": "Main"}],\n'
+            '    operations=[{"op": "set_clip_color", "items": {"track": 1}, "color": "Orange"}], dry_run=True)\n'
+            "Answers with the job id, and with the per-item report when the job finishes within wait_seconds (or,\n"
+            "with confirm_over, what it asks: state input_required, `asking`, answered with answer_job)."
+        ),
+        arguments=EditArguments, from_file=True, options={"tags": "--tag"},
+    )  # fmt: skip
     spec_model = EditSpec
     plan_model = EditPlan
     task_modules = ("tasks.edit",)

@@ -3,21 +3,26 @@
 From a kind's face the CLI builds a subcommand (`resolve-farm <command> --field ...`) and the
 MCP server a submit tool (typed input schema from the arguments model, annotations, the
 `Submitted` output schema, Tasks support), so a kind, a plugin's included, is reachable with no
-code in `orchestrator/cli/` or `mcp_server/`.
+code in `orchestrator/cli/` or `mcp_server/`. The farm's own kinds (render, edit, proxies) are
+reached the same way.
 
-Note: the arguments are one flat pydantic model whose fields all carry a description (what the
-agent and `--help` read); `spec` turns them into the kind's spec, by default field for field.
+Note: the arguments are one model whose fields all carry a description (what the agent and
+`--help` read) and hold JSON values: scalars, lists of them, objects of them, or JSON that the
+CLI takes as one option. The model turns them into the kind's spec with a `to_spec()` method
+when the spec is not field for field (it may raise `Refused`, naming the argument).
 """
 
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass
-from typing import Any, Union, get_args, get_origin
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 SCALARS = (str, int, float, bool)
+Shape = Literal["scalar", "list", "mapping", "json"]
 
 
 @dataclass(frozen=True)
@@ -28,33 +33,66 @@ class Face:
     tool: str  # the MCP tool
     title: str
     description: str  # for agents and `--help`: what it does, then an `Example: tool(...)` line
-    arguments: type[BaseModel]  # one flat model, each field described
+    arguments: type[BaseModel]  # one model, each field described
     destructive: bool = False  # the job changes what users made (timelines, projects), not only adds files
+    positional: tuple[str, ...] = ()  # arguments the CLI takes in this order before the options
+    options: Mapping[str, str] = field(default_factory=dict)  # argument -> CLI option, when not `--field-name`
+    from_file: bool = False  # the CLI's one positional is a JSON or YAML file of arguments, options over it
 
     def __post_init__(self) -> None:
-        for name, field in self.arguments.model_fields.items():
-            if not field.description:
+        fields = self.arguments.model_fields
+        for name, info in fields.items():
+            if not info.description:
                 raise TypeError(f"{self.arguments.__name__}.{name}: a face's arguments each need a description")
-            if scalar(field.annotation) is None:
-                raise TypeError(f"{self.arguments.__name__}.{name}: a face's arguments are flat (scalars, lists)")
+            if shape(info.annotation) is None:
+                raise TypeError(f"{self.arguments.__name__}.{name}: a face's arguments hold JSON values, not models")
+        for name in (*self.positional, *self.options):
+            if name not in fields:
+                raise TypeError(f"{self.command}: {name!r} is not one of {self.arguments.__name__}'s fields")
+        if self.from_file and self.positional:
+            raise TypeError(f"{self.command}: a command reading its arguments from a file has no other positional")
+
+    def option(self, name: str) -> str:
+        """The CLI option of the argument `name`."""
+        return self.options.get(name) or "--" + name.replace("_", "-")
 
     def spec(self, arguments: BaseModel) -> dict[str, Any]:
-        """The kind's spec from the arguments given (those left unset stay out: the spec's defaults apply)."""
-        return arguments.model_dump(exclude_unset=True)
+        """The kind's spec from the arguments given: the model's `to_spec()`, or those set field for field (those
+        left unset stay out: the spec's defaults apply)."""
+        to_spec = getattr(arguments, "to_spec", None)
+        return to_spec() if callable(to_spec) else arguments.model_dump(exclude_unset=True)
 
 
-def scalar(annotation: Any) -> tuple[type, bool] | None:
-    """(the scalar type, whether it is a list of them) of a flat argument's type, optional or not; None when
-    it is no scalar nor a list of one."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        inner = [a for a in get_args(annotation) if a is not type(None)]
-        return scalar(inner[0]) if len(inner) == 1 else None
-    if get_origin(annotation) is list:
-        (item,) = get_args(annotation) or (str,)
-        found = scalar(item)
-        return (found[0], True) if found and not found[1] else None
-    if get_origin(annotation) is not None and get_args(annotation):  # Literal[...]: its values' type
-        values = get_args(annotation)
-        kinds = {type(v) for v in values}
-        return (kinds.pop(), False) if len(kinds) == 1 and isinstance(values[0], SCALARS) else None
-    return (annotation, False) if annotation in SCALARS else None
+def shape(annotation: Any) -> tuple[Shape, type | None] | None:
+    """How the CLI takes an argument of this type, and the type of its values: a `scalar` (of that type; None:
+    a union the model tells apart from the text), a `list` of scalars (repeated), a `mapping` of scalars
+    (repeated KEY=VALUE), or other `json`. None for a type holding a model."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return shape(inner[0])
+        found = [shape(a) for a in inner]
+        if all(f is not None and f[0] == "scalar" for f in found):
+            return "scalar", None  # e.g. 'auto' or a number: the model's validation reads it
+        return None if any(f is None for f in found) else ("json", None)
+    if origin is list:
+        item = shape(args[0]) if args else ("scalar", str)
+        if item is None:
+            return None
+        return ("list", item[1]) if item[0] == "scalar" and item[1] is not None else ("json", None)
+    if origin is dict:
+        value = shape(args[1]) if args else ("json", None)
+        if value is None:
+            return None
+        return ("mapping", None) if value[0] == "scalar" else ("json", None)
+    if origin is Literal:
+        kinds = {type(v) for v in args}
+        return ("scalar", kinds.pop()) if len(kinds) == 1 and isinstance(args[0], SCALARS) else ("scalar", None)
+    if origin is not None and args:  # Annotated[...]
+        return shape(args[0])
+    if annotation in SCALARS:
+        return "scalar", annotation
+    if annotation is Any:
+        return "json", None
+    return None

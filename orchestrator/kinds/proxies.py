@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
+from orchestrator.kinds.face import Face
 from orchestrator.models import JobRecord, Placement, ProjectRef, TaskRecord, project_lease
 
 if TYPE_CHECKING:
@@ -271,6 +272,40 @@ def link_piece(spec: ProxiesSpec, transcodes: list[TaskRecord], links: list[dict
     )  # fmt: skip
 
 
+class ProxiesArguments(BaseModel):
+    """What `make_proxies` and `resolve-farm proxies` take: a proxies spec, flat, described for agents."""
+
+    project: str = Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+    bin: str | None = Field(
+        None, description="only this bin and the bins in it, e.g. 'Footage/Day 1'; default: every bin"
+    )
+    clips: list[str] | None = Field(
+        None, description="only clips whose names match one of these patterns, e.g. ['A00*']"
+    )
+    preset: str = Field(
+        DEFAULT_PRESET,
+        description="'prores-proxy-half' (ProRes 422 Proxy, half size), 'prores-proxy-quarter', 'h264-half'",
+    )
+    output: str | None = Field(
+        None,
+        description="folder inside the farm's storage roots for the proxies (mirroring the sources' folders); "
+        "default 'proxies'",
+    )
+    database: str | None = Field(
+        None, description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
+    )
+    replace: bool = Field(False, description="also replace proxies linked from elsewhere (made by Resolve or a camera)")
+    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
+    max_attempts: int | None = Field(None, ge=1, le=20, description="attempts per clip before that clip fails")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The proxies spec, the database by name; unset ones left out."""
+        spec = self.model_dump(exclude_none=True, exclude={"database"})
+        if self.database:
+            spec["database"] = {"name": self.database}
+        return spec
+
+
 class ProxiesKind(JobKind[ProxiesSpec, ProxiesPlan]):
     """Proxy media for a project: a scan that fans out transcodes across the farm, then one link."""
 
@@ -279,6 +314,18 @@ class ProxiesKind(JobKind[ProxiesSpec, ProxiesPlan]):
     plan_model = ProxiesPlan
     task_modules = ("tasks.proxies",)
     fail_fast = False  # a clip that cannot be made does not stop the others
+    face = Face(
+        command="proxies", tool="make_proxies", title="Make proxy media for a project's clips", destructive=True,
+        description=(
+            "Transcode proxies of a project's source clips across the farm's machines (largest first), verify them\n"
+            "against their sources and link them in the project. Clips whose proxy is current are left alone, so a\n"
+            "re-run with nothing to do ends in seconds; a clip that cannot be made fails on its own, the others go on."
+            "\n\n"
+            'Example: make_proxies(project="Demo", bin="Footage", preset="prores-proxy-half")\n'
+            "Answers at once with the job id; follow it with wait_for_job(job_id)."
+        ),
+        arguments=ProxiesArguments, positional=("project",), options={"clips": "--clip"},
+    )  # fmt: skip
 
     def compile(self, farm: FarmView, spec: ProxiesSpec, job_id: str) -> Compiled[ProxiesPlan]:
         if spec.preset not in PRESETS:

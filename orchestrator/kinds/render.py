@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, OutputExists, SubmitRefused
+from orchestrator.kinds.face import Face
 from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
 from orchestrator.outputs import next_version
 from orchestrator.pull import dispatch
@@ -279,6 +280,67 @@ def pieces(spec: RenderSpec, start: int, end: int, count: int, work_dir: Path, o
     return made
 
 
+Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
+
+
+class RenderArguments(BaseModel):
+    """What `render_timeline` and `resolve-farm render` take: a render spec, flat, described for agents."""
+
+    project: str = Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+    timeline: str = Field(description="timeline name in the project, e.g. 'Master_v3'")
+    format: Literal["mov", "mxf_op1a", "mp4", "tif", "dpx", "exr"] | None = Field(
+        None, description="container, or an image sequence (tif, dpx, exr: a file per frame, no audio); default mov"
+    )
+    codec: str | None = Field(
+        None,
+        description="codec key, e.g. 'ProRes422HQ' (default), 'DNxHRHQ', 'H264'; "
+        "for sequences 'RGB8' (tif), 'RGB10' (dpx), 'RGBHalf' (exr)",
+    )
+    preset: str | None = Field(None, description="a Resolve render preset instead of format/codec, e.g. 'H.264 Master'")
+    start_frame: int | None = Field(
+        None, ge=0, description="first timeline frame (e.g. 86400 = 01:00:00:00 at 24 fps); default: timeline start"
+    )
+    end_frame: int | None = Field(None, ge=0, description="last timeline frame, included; default: timeline end")
+    output_dir: str | None = Field(
+        None, description="folder inside the farm's storage roots, relative to the first, e.g. 'deliveries/2026'"
+    )
+    output_name: str | None = Field(None, description="file name without extension; default '<project>_<timeline>'")
+    split: Splits = Field("auto", description="'auto' (across live nodes), 'none' (one node), or a number of segments")
+    audio: bool = Field(True, description="render audio too (an image sequence has none)")
+    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
+    node: str | None = Field(None, description="run only on this node (see list_nodes)")
+    tags: list[str] | None = Field(None, description="run only on nodes with all these tags, e.g. ['studio']")
+    render_settings: dict[str, str | int | float | bool] | None = Field(
+        None, description="extra Resolve render settings, e.g. {'VideoQuality': 'Best'}"
+    )
+    max_attempts: int | None = Field(None, ge=1, le=20, description="attempts per segment before the job fails")
+    overwrite: bool = Field(
+        False,
+        description="replace the file the output name names if one exists; without it a taken name is asked "
+        "about (clients that can elicit: overwrite, the next free name, or cancel) or refused",
+    )
+    database: str | None = Field(
+        None, description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
+    )
+    drp: str | None = Field(None, description="a .drp on shared storage to import the project from")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The render spec: frames from start and end, the settings, the database by name; unset ones left out."""
+        if (self.start_frame is None) != (self.end_frame is None):
+            raise SubmitRefused(
+                "end_frame" if self.end_frame is None else "start_frame",
+                "start_frame and end_frame go together (or leave both out for the whole timeline)",
+            )
+        spec = self.model_dump(exclude_none=True, exclude={"start_frame", "end_frame", "render_settings", "database"})
+        if self.start_frame is not None:
+            spec["frames"] = {"start": self.start_frame, "end": self.end_frame}
+        if self.render_settings:
+            spec["settings"] = self.render_settings
+        if self.database:
+            spec["database"] = {"name": self.database}
+        return spec
+
+
 class RenderKind(JobKind[RenderSpec, RenderPlan]):
     """Renders, split by frame range across hosts and stitched back into one file."""
 
@@ -289,6 +351,18 @@ class RenderKind(JobKind[RenderSpec, RenderPlan]):
     state_aliases = ("frame_pool",)  # the field's name in records written before `schedule`
     rules = PulledRender()
     task_modules = ("tasks.render", "tasks.stitch", "tasks.imageseq")
+    face = Face(
+        command="render", tool="render_timeline", title="Render a timeline on the farm",
+        description=(
+            "Render a timeline on the farm, split across machines; answers at once with the job id and plan.\n\n"
+            'Example: render_timeline(project="Ad_2026", timeline="Master_v3", codec="ProRes422HQ")\n'
+            "Then follow it with wait_for_job(job_id). Frame numbers are timeline frames (Resolve's\n"
+            "MarkIn/MarkOut), both included."
+        ),
+        arguments=RenderArguments, positional=("project", "timeline"),
+        options={"output_name": "--name", "start_frame": "--start", "end_frame": "--end", "tags": "--tag",
+                 "render_settings": "--setting"},
+    )  # fmt: skip
 
     def compile(self, farm: FarmView, spec: RenderSpec, job_id: str) -> Compiled[RenderPlan]:
         names = checks.known_nodes(farm, spec.node, spec.tags)
