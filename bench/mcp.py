@@ -14,6 +14,13 @@ With --tasks (issue 14): a `resolve-farm mcp` subprocess spoken to by the raw JS
 of the tests. A task-augmented `render_timeline` against the plain call, interleaved on one
 stdio session (goal: overhead p50 <= 2 ms); then `tasks/get` latency p50/p95 with `--clients`
 clients polling at once over streamable HTTP, one thread and connection each.
+
+With --faces (issue 27): `render_timeline` made from the render kind's face against the
+hand-written tool it replaced (the code at --against, default 4189a79, checked out in a git
+worktree), each a `resolve-farm mcp` subprocess on the same farm, calls alternating between
+them; --rounds rounds of --jobs calls each (goal: the face tool's answer p50 within +0.5 ms).
+
+    python bench/mcp.py --faces [--write] [--jobs 200] [--rounds 5] [--against REV]
 """
 
 from __future__ import annotations
@@ -200,6 +207,78 @@ def task_polling(
             "polls": polls, "interval": interval, "rate": len(samples) / seconds}  # fmt: skip
 
 
+HAND_WRITTEN = "4189a79"  # the last commit whose render_timeline was written by hand in mcp_server/server.py
+
+
+def face_overhead(farm: Farm, against: str, count: int, rounds: int) -> dict[str, Any]:
+    """Plain `render_timeline` on two stdio servers of one farm, alternating: this tree's, made from the face, and
+    `against`'s, written by hand; per round, each one's p50 and p95."""
+    import subprocess
+    import tempfile
+
+    from mcp_raw import StdioClient
+
+    env = {**os.environ, "RESOLVE_FARM_BROKER_URL": farm.settings.broker_url or ""}
+    command = [sys.executable, "-m", "orchestrator.cli", "mcp"]
+    with tempfile.TemporaryDirectory() as folder:
+        tree = Path(folder) / "hand-written"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), against], check=True,
+                       capture_output=True)  # fmt: skip
+        servers = {
+            "face": StdioClient(command, {**env, "PYTHONPATH": str(ROOT)}, tasks=False, cwd=str(ROOT)),
+            "hand": StdioClient(command, {**env, "PYTHONPATH": str(tree)}, tasks=False, cwd=str(tree)),
+        }
+        try:
+            for name, client in servers.items():  # each runs the code it should: only the face's has `drp`
+                schema = next(t for t in client.request("tools/list")["result"]["tools"]
+                              if t["name"] == "render_timeline")["inputSchema"]  # fmt: skip
+                assert ("drp" in schema["properties"]) is (name == "face"), (name, "runs the wrong tree")
+                for i in range(10):  # warm up
+                    assert "result" in client.call_tool("render_timeline", {**SPEC, "output_name": f"fw_{name}_{i}"})
+            figures: list[dict[str, Any]] = []
+            for r in range(rounds):
+                samples: dict[str, list[float]] = {"face": [], "hand": []}
+                for i in range(count):
+                    order = ("face", "hand") if i % 2 else ("hand", "face")
+                    for name in order:
+                        t0 = time.perf_counter()
+                        answer = servers[name].call_tool("render_timeline", {**SPEC, "output_name": f"f{r}_{name}_{i}"})
+                        samples[name].append(time.perf_counter() - t0)
+                        assert not answer["result"].get("isError"), answer
+                figures.append({name: pct(taken) for name, taken in samples.items()})
+        finally:
+            for client in servers.values():
+                client.close()
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    return {"rounds": figures, "count": count, "against": against}
+
+
+def render_faces(faces: dict[str, Any]) -> str:
+    rounds = faces["rounds"]
+    added = [r["face"]["p50"] - r["hand"]["p50"] for r in rounds]
+    median = statistics.median(added)
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; 3 simulated nodes; "
+        f"two `resolve-farm mcp` subprocesses on one farm, spoken to over stdio by the tests' raw JSON-RPC client, "
+        f"calls alternating; {len(rounds)} rounds of {faces['count']} calls to each. The hand-written tool: "
+        f"`render_timeline` at {faces['against']}.",
+        "",
+        "| round | hand-written p50 | face p50 | face over hand-written | hand-written p95 | face p95 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, (r, a) in enumerate(zip(rounds, added, strict=True), 1):
+        lines.append(f"| {n} | {r['hand']['p50']:.2f} ms | {r['face']['p50']:.2f} ms | {a:+.2f} ms "
+                     f"| {r['hand']['p95']:.2f} ms | {r['face']['p95']:.2f} ms |")  # fmt: skip
+    lines += [
+        "",
+        "| figure | value | goal | met |",
+        "|---|---|---|---|",
+        f"| face answer p50 over the hand-written tool's, median of the rounds (spread {min(added):+.2f} .. "
+        f"{max(added):+.2f} ms) | {median:+.2f} ms | <= +0.5 ms | {'yes' if median <= 0.5 else 'no'} |",
+    ]
+    return "\n".join(lines)
+
+
 def render_tasks(overhead: dict[str, Any], polling: dict[str, Any]) -> str:
     added = overhead["task"]["p50"] - overhead["plain"]["p50"]
     seen = ", ".join(f"{n} {s}" for s, n in sorted(polling["statuses"].items()))
@@ -232,10 +311,22 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--tasks", action="store_true", help="the Tasks extension's figures instead")
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--faces", action="store_true", help="the face-made render_timeline against the hand-written")
+    parser.add_argument("--against", default=HAND_WRITTEN, help="the revision of the hand-written tool")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     from figures import local_farm
 
     env = {"RESOLVE_SIM_FPS": "2000", "RESOLVE_FARM_HEARTBEAT_INTERVAL": "1", "RESOLVE_FARM_HEARTBEAT_TIMEOUT": "5"}
+    if args.faces:
+        with local_farm("bench-mcp-faces-", {"sim-1": [], "sim-2": [], "sim-3": []}, env) as farm:
+            report = render_faces(face_overhead(farm, args.against, args.jobs, args.rounds))
+        print(report)
+        if args.write:
+            from figures import write_section
+
+            write_section("bench/mcp.py --faces", "MCP faces (`python bench/mcp.py --faces --write`)", report)
+        return
     if args.tasks:
         with local_farm("bench-mcp-tasks-", {"sim-1": [], "sim-2": [], "sim-3": []}, env) as farm:
             overhead = task_overhead(farm, args.jobs)

@@ -106,11 +106,10 @@ class RawClient:
 class StdioClient(RawClient):
     """Newline-delimited JSON-RPC on a server subprocess's stdin/stdout."""
 
-    def __init__(self, command: list[str], env: dict[str, str], tasks: bool = True) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], tasks: bool = True, cwd: str | None = None) -> None:
         super().__init__(tasks)
-        self.process = subprocess.Popen(
-            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, cwd=cwd)  # fmt: skip
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, args=(self.process.stdout, self._lines), daemon=True).start()
