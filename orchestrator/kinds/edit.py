@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, SubmitRefused
-from orchestrator.kinds.face import Face
+from orchestrator.kinds.face import Face, OnNode, Priority, WithTags
 from orchestrator.models import ASK, JobRecord, Name, Placement, ProjectRef, Spec, TaskRecord, project_lease
 from orchestrator.rules import KindRules
 
@@ -138,9 +138,9 @@ class EditArguments(BaseModel):
         description="dry-run first and ask to confirm (state input_required, answer_job) when more items "
         "would change than this; default: the farm's setting (off unless set); 0: never ask",
     )
-    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
-    node: str | None = Field(None, description="run only on this node (see list_nodes)")
-    tags: list[str] | None = Field(None, description="run only on nodes with all these tags, e.g. ['studio']")
+    priority: Priority = 5
+    node: OnNode = None
+    tags: WithTags = None
     max_attempts: int | None = Field(None, ge=1, le=20, description="attempts per timeline before it fails")
 
 

@@ -17,12 +17,22 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 SCALARS = (str, int, float, bool)
 Shape = Literal["scalar", "list", "mapping", "json"]
+
+# Arguments several kinds' faces take, described once.
+Project = Annotated[str, Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")]
+Priority = Annotated[int, Field(ge=0, le=9, description="0 is the most urgent, 9 the least")]
+OnNode = Annotated[str | None, Field(description="run only on this node (see list_nodes)")]
+WithTags = Annotated[list[str] | None, Field(description="run only on nodes with all these tags, e.g. ['studio']")]
+DatabaseName = Annotated[
+    str | None,
+    Field(description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"),
+]
 
 
 @dataclass(frozen=True)

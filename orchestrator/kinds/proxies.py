@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator import kinds
 from orchestrator.kinds import checks
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, SubmitRefused
-from orchestrator.kinds.face import Face
+from orchestrator.kinds.face import DatabaseName, Face, Priority, Project
 from orchestrator.models import JobRecord, Placement, ProjectRef, TaskRecord, project_lease
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ def link_piece(spec: ProxiesSpec, transcodes: list[TaskRecord], links: list[dict
 class ProxiesArguments(BaseModel):
     """What `make_proxies` and `resolve-farm proxies` take: a proxies spec, flat, described for agents."""
 
-    project: str = Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+    project: Project
     bin: str | None = Field(
         None, description="only this bin and the bins in it, e.g. 'Footage/Day 1'; default: every bin"
     )
@@ -291,11 +291,9 @@ class ProxiesArguments(BaseModel):
         description="folder inside the farm's storage roots for the proxies (mirroring the sources' folders); "
         "default 'proxies'",
     )
-    database: str | None = Field(
-        None, description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
-    )
+    database: DatabaseName = None
     replace: bool = Field(False, description="also replace proxies linked from elsewhere (made by Resolve or a camera)")
-    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
+    priority: Priority = 5
     max_attempts: int | None = Field(None, ge=1, le=20, description="attempts per clip before that clip fails")
 
     def to_spec(self) -> dict[str, Any]:

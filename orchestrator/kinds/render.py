@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from orchestrator import kinds
 from orchestrator.kinds import checks, imageseq
 from orchestrator.kinds.base import Compiled, JobKind, Leftovers, OutputExists, SubmitRefused
-from orchestrator.kinds.face import Face
+from orchestrator.kinds.face import DatabaseName, Face, OnNode, Priority, Project, WithTags
 from orchestrator.models import FrameRange, JobRecord, Name, Placement, ProjectRef, TaskRecord
 from orchestrator.outputs import next_version
 from orchestrator.pull import dispatch
@@ -286,7 +286,7 @@ Splits = Literal["auto", "none"] | Annotated[int, Field(ge=1, le=999)]
 class RenderArguments(BaseModel):
     """What `render_timeline` and `resolve-farm render` take: a render spec, flat, described for agents."""
 
-    project: str = Field(description="Resolve project name; folders with '/', e.g. 'Clients/Acme/Ad_2026'")
+    project: Project
     timeline: str = Field(description="timeline name in the project, e.g. 'Master_v3'")
     format: Literal["mov", "mxf_op1a", "mp4", "tif", "dpx", "exr"] | None = Field(
         None, description="container, or an image sequence (tif, dpx, exr: a file per frame, no audio); default mov"
@@ -307,9 +307,9 @@ class RenderArguments(BaseModel):
     output_name: str | None = Field(None, description="file name without extension; default '<project>_<timeline>'")
     split: Splits = Field("auto", description="'auto' (across live nodes), 'none' (one node), or a number of segments")
     audio: bool = Field(True, description="render audio too (an image sequence has none)")
-    priority: int = Field(5, ge=0, le=9, description="0 is the most urgent, 9 the least")
-    node: str | None = Field(None, description="run only on this node (see list_nodes)")
-    tags: list[str] | None = Field(None, description="run only on nodes with all these tags, e.g. ['studio']")
+    priority: Priority = 5
+    node: OnNode = None
+    tags: WithTags = None
     render_settings: dict[str, str | int | float | bool] | None = Field(
         None, description="extra Resolve render settings, e.g. {'VideoQuality': 'Best'}"
     )
@@ -319,9 +319,7 @@ class RenderArguments(BaseModel):
         description="replace the file the output name names if one exists; without it a taken name is asked "
         "about (clients that can elicit: overwrite, the next free name, or cancel) or refused",
     )
-    database: str | None = Field(
-        None, description="a PostgreSQL project database every host reaches, by name; default: the hosts' current one"
-    )
+    database: DatabaseName = None
     drp: str | None = Field(None, description="a .drp on shared storage to import the project from")
 
     def to_spec(self) -> dict[str, Any]:
