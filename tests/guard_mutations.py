@@ -440,7 +440,7 @@ MUTATIONS = [
     Mutation(
         "a face command refuses bad values naming the option",
         "orchestrator/cli/faces.py",
-        'raise Refused(_named(face, str(exc.errors()[0]["loc"][0])), validation_errors(exc)) from None',
+        "raise Refused(_named(face, str(where[0]) if where else face.command), validation_errors(exc)) from None",
         "raise",
         ("tests/test_job_kinds.py", "-k", "face"),
     ),

@@ -105,7 +105,8 @@ def cmd_face(kind_name: str, args: argparse.Namespace) -> int:
     try:
         spec = face.spec(face.arguments.model_validate(given))
     except ValidationError as exc:
-        raise Refused(_named(face, str(exc.errors()[0]["loc"][0])), validation_errors(exc)) from None
+        where = exc.errors()[0]["loc"]  # (empty for an error of the whole model)
+        raise Refused(_named(face, str(where[0]) if where else face.command), validation_errors(exc)) from None
     except Refused as exc:
         raise Refused(_named(face, exc.field), exc.reason) from None
     farm, record = submit_spec(kind_name, spec, args.after)
