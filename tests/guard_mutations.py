@@ -516,6 +516,13 @@ MUTATIONS = [
         "            raise",
         ("tests/test_mcp.py", "-k", "taken_output_name"),
     ),
+    Mutation(
+        "a face refuses argument names every submit tool or command takes",
+        "orchestrator/kinds/face.py",
+        "if name in RESERVED:",
+        "if False:",
+        ("tests/test_units.py", "-k", "face_refuses", "-n", "0"),
+    ),
 ]
 
 

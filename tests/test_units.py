@@ -381,3 +381,39 @@ def test_tracing_the_farm_cannot_do_is_refused_naming_the_variable(monkeypatch, 
     with pytest.raises(telemetry.TelemetryRefused, match=variable):
         telemetry.trace_worker(prefork=True, instance="sim-1")
     assert telemetry._configured is None  # nothing was set up
+
+
+def test_a_face_refuses_arguments_it_cannot_serve() -> None:
+    """A face's arguments each need a description, hold JSON values, and leave the names every submit tool and
+    command takes (`after`, `wait_seconds`, ...) alone; positionals and options name its fields."""
+    from pydantic import BaseModel, Field
+
+    from orchestrator.kinds.face import Face
+
+    class Plain(BaseModel):
+        files: list[str] = Field(description="files")
+
+    def face(arguments: type[BaseModel], **extra: Any) -> Face:
+        return Face(command="c", tool="t", title="T", description="D", arguments=arguments, **extra)
+
+    assert face(Plain).option("files") == "--files"
+    assert face(Plain, options={"files": "--file"}).option("files") == "--file"
+
+    class Undescribed(BaseModel):
+        files: list[str]
+
+    class Nested(BaseModel):
+        inner: Plain = Field(description="a model")
+
+    class Taken(BaseModel):
+        after: list[str] = Field(description="clashes with every tool's after")
+
+    for arguments, extra, said in [
+        (Undescribed, {}, "each need a description"),
+        (Nested, {}, "hold JSON values"),
+        (Taken, {}, "taken by every submit tool"),
+        (Plain, {"positional": ("nope",)}, "'nope' is not one of Plain's fields"),
+        (Plain, {"positional": ("files",), "from_file": True}, "no other positional"),
+    ]:
+        with pytest.raises(TypeError, match=said):
+            face(arguments, **extra)

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, Field
 
 SCALARS = (str, int, float, bool)
+# Names every submit tool or command takes besides a face's arguments (or the SDK passes the context as).
+RESERVED = frozenset({"after", "wait_seconds", "ctx", "wait", "json", "file", "func", "command"})
 Shape = Literal["scalar", "list", "mapping", "json"]
 
 # Arguments several kinds' faces take, described once.
@@ -52,6 +54,8 @@ class Face:
     def __post_init__(self) -> None:
         fields = self.arguments.model_fields
         for name, info in fields.items():
+            if name in RESERVED:
+                raise TypeError(f"{self.arguments.__name__}.{name}: the name is taken by every submit tool or command")
             if not info.description:
                 raise TypeError(f"{self.arguments.__name__}.{name}: a face's arguments each need a description")
             if shape(info.annotation) is None:
