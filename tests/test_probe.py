@@ -82,7 +82,8 @@ def test_a_freezing_call_freezes_every_connection_to_that_host_and_no_other(sim_
         target=lambda: rendered.append(session.render("Teaser", first, first + 11, str(tmp_path / "out"), "frozen")),
         daemon=True,
     )
-    probes = [ResolveProbe(frosty, timeout=1.0), ResolveProbe(sunny, timeout=1.0)]
+    # 5 s: each probe's first check starts its helper, which on a loaded machine takes over 1 s (CI saw it)
+    probes = [ResolveProbe(frosty, timeout=5.0), ResolveProbe(sunny, timeout=5.0)]
     try:
         assert all(p.check()["studio"] for p in probes)
         render.start()  # its first status poll freezes the host
