@@ -523,6 +523,20 @@ MUTATIONS = [
         "if False:",
         ("tests/test_units.py", "-k", "face_refuses", "-n", "0"),
     ),
+    Mutation(
+        "a plugin that does not import is refused naming the setting",
+        "orchestrator/kinds/__init__.py",
+        "        except ImportError as exc:\n",
+        "        except KeyError as exc:\n",
+        ("tests/test_units.py", "-k", "plugin_that", "-n", "0"),
+    ),
+    Mutation(
+        "the farm's own commands stay when the plugins do not load",
+        "orchestrator/cli/faces.py",
+        "        plugins = []  # the farm's own kinds still",
+        "        return []  # the farm's own kinds still",
+        ("tests/test_units.py", "-k", "plugin_that", "-n", "0"),
+    ),
 ]
 
 

@@ -417,3 +417,16 @@ def test_a_face_refuses_arguments_it_cannot_serve() -> None:
     ]:
         with pytest.raises(TypeError, match=said):
             face(arguments, **extra)
+
+
+def test_a_plugin_that_does_not_import_is_refused_naming_the_setting(monkeypatch, capsys) -> None:
+    """Every command refuses a plugin module that does not import, naming `plugins` (no traceback); the farm's own
+    kinds' commands still exist, so `render` reports it too rather than being an unknown command."""
+    from orchestrator import cli
+
+    monkeypatch.setenv("RESOLVE_FARM_PLUGINS", "no_such_plugin_module")
+    monkeypatch.setenv("RESOLVE_FARM_BROKER_URL", "redis://127.0.0.1:1/0")
+    for args in (["status", "abcd"], ["render", "Demo", "Main"]):
+        assert cli.main(args) == 2, args
+        said = " ".join(capsys.readouterr().err.split())
+        assert "refused: plugins: 'no_such_plugin_module' does not import here" in said, (args, said)

@@ -35,7 +35,7 @@ def add_commands(sub: Any) -> list[str]:
     try:
         plugins = load_settings().plugins
         kinds.load_plugins(plugins)
-    except (Refused, ImportError):
+    except Refused:
         plugins = []  # the farm's own kinds still: running the command reports the settings
     added = []
     for name in kinds.served(plugins):
@@ -122,7 +122,7 @@ def _value(face: Face, field: str, value: Any) -> Any:
     how = (shape(face.arguments.model_fields[field].annotation) or ("json", None))[0]
     if how == "mapping":
         return dict(key_value(item, face.option(field)) for item in value)
-    if how == "json" and field not in face.positional:
+    if how == "json":
         try:
             return json.loads(value)
         except ValueError as exc:

@@ -48,9 +48,13 @@ def records() -> dict[str, type[JobRecord[Any, Any, Any]]]:
 
 
 def load_plugins(modules: Iterable[str]) -> None:
-    """Import plugin modules: each registers the kinds it defines."""
+    """Import plugin modules: each registers the kinds it defines. One that does not import is refused, naming
+    the setting (every face reports it as it reports any refusal)."""
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise SubmitRefused("plugins", f"{module!r} does not import here ({exc}); is it on PYTHONPATH?") from exc
 
 
 def task_modules() -> list[str]:
